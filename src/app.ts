@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import { createRedisClient } from './cache/redis-client.js';
+import type { Config } from './config.js';
+import { connectMongo, type Database } from './db.js';
+import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { ensureIndexes } from './models/index.js';
+import { createServer, type AppServer } from './server.js';
+import { createAuthService } from './services/auth.service.js';
+
+/** A running application: server, connections and background jobs. */
+export interface App {
+  url: string;
+  server: AppServer;
+  db: Database;
+  redis: Redis | null;
+  metrics: Metrics;
+  /** Stops the server, the background jobs, and closes the connections (not the services). */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startApp}. */
+export interface StartAppOptions {
+  config: Config;
+  logger: Logger;
+  mongodbUri: string;
+  redisUrl: string | null;
+}
+
+/** How often expired sessions are swept where the server has no TTL indexes, in milliseconds. */
+const SESSION_SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Connects MongoDB and Redis, creates the indexes, seeds an empty database outside
+ * production, and starts the HTTP server.
+ */
+export async function startApp(options: StartAppOptions): Promise<App> {
+  const { config, logger } = options;
+  const metrics = createMetrics();
+  const db = await connectMongo({ uri: options.mongodbUri, logger, metrics });
+  const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
+  try {
+    const indexes = await ensureIndexes(logger);
+    if (!indexes.sessionTtl) {
+      const auth = createAuthService({ sessionTtlSeconds: config.sessionTtlSeconds });
+      const timer = setInterval(() => {
+        auth.sweepExpired().catch((error: unknown) => logger.warn({ err: error }, 'sweeping expired sessions failed'));
+      }, SESSION_SWEEP_INTERVAL_MS);
+      timer.unref();
+      cleanups.push(async () => clearInterval(timer));
+    }
+    if (config.seedOnStart && !config.production && (await databaseIsEmpty())) {
+      logger.info('the database is empty: seeding demo data');
+      await seedDemoData({ logger, admin: config.seedAdmin });
+    }
+    let redis: Redis | null = null;
+    if (options.redisUrl) {
+      const client = createRedisClient({ url: options.redisUrl, logger });
+      redis = client;
+      cleanups.push(async () => client.disconnect());
+      await client.connect().catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
+    }
+    const server = await createServer({ config, logger, metrics, db, redis });
+    cleanups.push(() => server.stop());
+    return {
+      url: server.url,
+      server,
+      db,
+      redis,
+      metrics,
+      async stop() {
+        for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+import type { CacheStats } from './cache/stats.js';
+import { createLoaders, type Loaders } from './loaders/index.js';
+import type { Logger } from './logger.js';
+import type { UserDoc } from './models/user.model.js';
+import type { Services } from './services/index.js';
+import type { RequestScope } from './services/scope.js';
+import type { RequestTrace } from './trace.js';
+
+/** The context every resolver receives; one per request. */
+export interface GraphQLContext extends RequestScope {
+  logger: Logger;
+  services: Services;
+  cacheStats: CacheStats;
+  /** What this request cost (MongoDB commands, Redis round trips, cache hits). */
+  trace: RequestTrace;
+}
+
+/** What {@link createContext} needs from the process. */
+export interface ContextDeps {
+  logger: Logger;
+  services: Services;
+  cacheStats: CacheStats;
+}
+
+/** Options of {@link createContext}: the parts of the HTTP request it reads. */
+export interface ContextRequest {
+  /** The `Authorization` header, if any. */
+  authorization: string | undefined;
+  trace: RequestTrace;
+}
+
+/**
+ * A fresh context: new DataLoaders (never shared between requests, so between users), and a
+ * viewer looked up lazily, at most once, only when a resolver asks for it.
+ */
+export function createContext(deps: ContextDeps, request: ContextRequest): GraphQLContext {
+  const loaders: Loaders = createLoaders();
+  const token = parseBearer(request.authorization);
+  let viewer: Promise<UserDoc | null> | undefined;
+  return {
+    logger: deps.logger,
+    services: deps.services,
+    cacheStats: deps.cacheStats,
+    trace: request.trace,
+    loaders,
+    token,
+    viewer() {
+      viewer ??= (async () => {
+        if (!token) return null;
+        const session = await deps.services.auth.resolveSession(token);
+        return session ? loaders.user.load(session.userId.toHexString()) : null;
+      })();
+      return viewer;
+    },
+  };
+}
+
+/** The token of `Authorization: Bearer <token>`, or null for anything else. */
+export function parseBearer(header: string | undefined): string | null {
+  const match = /^Bearer\s+([A-Za-z0-9_-]{16,200})\s*$/i.exec(header ?? '');
+  return match?.[1] ?? null;
+}

@@ -1,0 +1,123 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mongoose from 'mongoose';
+import type { Logger } from '../logger.js';
+import { freePort, spawnChild, stopChild, waitUntil } from './processes.js';
+
+/** A MongoDB-compatible server started for development or tests. */
+export interface EmbeddedMongo {
+  /** Connection string without a database name (append `/name`). */
+  uri: string;
+  /** `mongod` (mongodb-memory-server) or `ferretdb`. */
+  kind: 'mongod' | 'ferretdb';
+  /** Stops the server and removes its data. */
+  stop(): Promise<void>;
+}
+
+/** Which embedded server {@link startEmbeddedMongo} starts. */
+export type EmbeddedMongoPreference = 'auto' | 'mongodb-memory-server' | 'ferretdb';
+
+/** Options of {@link startEmbeddedMongo}. */
+export interface EmbeddedMongoOptions {
+  logger: Logger;
+  /** A ferretdb binary to use; default: PATH, then the project's .cache, then a build with Go. */
+  ferretdbBin?: string;
+  /** Which server to start: `auto` tries mongodb-memory-server, then FerretDB; default auto. */
+  prefer?: EmbeddedMongoPreference;
+}
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cachedFerretdb = join(projectRoot, '.cache', 'ferretdb', 'bin', 'ferretdb');
+const installScript = join(projectRoot, 'scripts', 'install-ferretdb.sh');
+
+/**
+ * Starts a real `mongod` through mongodb-memory-server when it can get one (its cache,
+ * `MONGOMS_SYSTEM_BINARY`, or a download), else a local FerretDB on SQLite in a temporary
+ * directory (found, or built once with Go). Throws a message saying how to provide MongoDB
+ * when neither can be had.
+ */
+export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise<EmbeddedMongo> {
+  const { logger } = options;
+  const prefer = options.prefer ?? 'auto';
+  if (prefer !== 'ferretdb') {
+    try {
+      const { MongoBinary, MongoMemoryServer } = await import('mongodb-memory-server');
+      // Resolve (or download) the binary first: a failure here is quiet, unlike a failed create().
+      const systemBinary = await MongoBinary.getPath();
+      const server = await MongoMemoryServer.create({ binary: { systemBinary } });
+      logger.info('embedded MongoDB: mongod from mongodb-memory-server');
+      return { uri: server.getUri().replace(/\/$/, ''), kind: 'mongod', stop: async () => void (await server.stop()) };
+    } catch (error) {
+      if (prefer === 'mongodb-memory-server') throw error;
+      logger.info({ reason: firstLine(error) }, 'mongodb-memory-server could not get a mongod; trying FerretDB');
+    }
+  }
+  const bin = findFerretdb(options.ferretdbBin) ?? buildFerretdb(logger);
+  return startFerretdb(bin, logger);
+}
+
+function findFerretdb(explicit: string | undefined): string | undefined {
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`FERRETDB_BIN=${explicit} does not exist`);
+    return explicit;
+  }
+  if (spawnSync('ferretdb', ['--version'], { stdio: 'ignore' }).status === 0) return 'ferretdb';
+  return existsSync(cachedFerretdb) ? cachedFerretdb : undefined;
+}
+
+function buildFerretdb(logger: Logger): string {
+  if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(
+      'No MongoDB server is available: set MONGODB_URI to your MongoDB, or install one of ' +
+        'mongod (MONGOMS_SYSTEM_BINARY=/path/to/mongod), ferretdb (FERRETDB_BIN=...), or Go (to build FerretDB).',
+    );
+  }
+  logger.info('building FerretDB with Go into .cache/ferretdb (once, about two minutes)');
+  const result = spawnSync('bash', [installScript], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0 || !existsSync(cachedFerretdb)) throw new Error('building FerretDB failed (see the output above)');
+  return cachedFerretdb;
+}
+
+async function startFerretdb(bin: string, logger: Logger): Promise<EmbeddedMongo> {
+  const dir = await mkdtemp(join(tmpdir(), 'gfc-ferretdb-'));
+  const port = await freePort();
+  const { child, output } = spawnChild(bin, [
+    '--handler=sqlite',
+    `--sqlite-url=file:${dir}/`,
+    `--state-dir=${dir}`,
+    `--listen-addr=127.0.0.1:${port}`,
+    '--debug-addr=-',
+    '--telemetry=disable',
+    '--log-level=warn',
+  ]);
+  const uri = `mongodb://127.0.0.1:${port}`;
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntil(`FerretDB on port ${port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`ferretdb exited: ${output()}`);
+      const client = new mongoose.mongo.MongoClient(uri, { serverSelectionTimeoutMS: 500 });
+      try {
+        await client.db('admin').command({ ping: 1 });
+        return true;
+      } finally {
+        await client.close();
+      }
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  logger.info({ bin }, 'embedded MongoDB: FerretDB (SQLite) in a temporary directory');
+  return { uri, kind: 'ferretdb', stop };
+}
+
+function firstLine(error: unknown): string {
+  return String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
+}

@@ -1,0 +1,169 @@
+import { Types } from 'mongoose';
+import type { Logger } from '../logger.js';
+import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/index.js';
+import { isDuplicateKey } from '../services/mongo-errors.js';
+import { hashPassword } from '../services/password.js';
+
+/** How much demo data to make; the defaults are the README's demo catalog. */
+export interface SeedOptions {
+  logger: Logger;
+  admin: { email: string; password: string };
+  /** Default 200. */
+  users?: number;
+  /** Default 500. */
+  products?: number;
+  /** Default 5000. */
+  reviews?: number;
+  /** Default 1000. */
+  orders?: number;
+  /** Password of every demo user (user1@example.com …); default `password123`. */
+  userPassword?: string;
+}
+
+/** What a seed run inserted (0s when everything was there already). */
+export interface SeedReport {
+  users: number;
+  products: number;
+  reviews: number;
+  orders: number;
+}
+
+/** The demo catalog's categories. */
+export const DEMO_CATEGORIES = ['books', 'games', 'garden', 'kitchen', 'music', 'outdoors', 'tech', 'toys'] as const;
+
+const ADJECTIVES = ['Classic', 'Compact', 'Deluxe', 'Eco', 'Handmade', 'Lightweight', 'Pro', 'Rugged', 'Smart', 'Vintage'];
+const NOUNS = ['Backpack', 'Blender', 'Board Game', 'Camera', 'Guitar', 'Kettle', 'Lamp', 'Notebook', 'Planter', 'Speaker', 'Tent', 'Yo-yo'];
+const FIRST = ['Ada', 'Alan', 'Barbara', 'Dennis', 'Edsger', 'Frances', 'Grace', 'Ken', 'Linus', 'Margaret', 'Radia', 'Tim'];
+const LAST = ['Hopper', 'Knuth', 'Lamport', 'Liskov', 'Lovelace', 'Ritchie', 'Thompson', 'Torvalds', 'Turing', 'Wirth'];
+const BODIES = ['Does what it says.', 'Great value.', 'Broke after a week.', 'Would buy again.', 'Solid build, slow shipping.', null];
+
+/** Seeded data is dated back from this instant, so that reruns produce identical documents. */
+const EPOCH = Date.UTC(2026, 0, 1);
+const DAY_MS = 86_400_000;
+
+/**
+ * Inserts the demo data. Idempotent: every document has a deterministic `_id` (and a seeded
+ * random generator picks every value), so a rerun inserts only what is missing and changes
+ * nothing that exists. Demo users share one password hash, computed once (scrypt is slow on
+ * purpose, and these are demo accounts).
+ */
+export async function seedDemoData(options: SeedOptions): Promise<SeedReport> {
+  const counts = {
+    users: options.users ?? 200,
+    products: options.products ?? 500,
+    reviews: options.reviews ?? 5_000,
+    orders: options.orders ?? 1_000,
+  };
+  const random = mulberry32(20_260_101);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+  const at = (daysBack: number): Date => new Date(EPOCH - Math.floor(daysBack * DAY_MS));
+
+  const [adminHash, userHash] = await Promise.all([hashPassword(options.admin.password), hashPassword(options.userPassword ?? 'password123')]);
+  const users = [
+    { _id: seedId(0, 0), name: 'Demo Admin', email: options.admin.email, passwordHash: adminHash, role: 'ADMIN', version: 1, createdAt: at(400), updatedAt: at(400) },
+    ...range(counts.users).map((i) => {
+      const createdAt = at(365 - (i * 365) / counts.users);
+      return { _id: seedId(0, i + 1), name: `${pick(FIRST)} ${pick(LAST)}`, email: `user${i + 1}@example.com`, passwordHash: userHash, role: 'CUSTOMER', version: 1, createdAt, updatedAt: createdAt };
+    }),
+  ];
+  const products = range(counts.products).map((i) => {
+    const createdAt = at(300 - (i * 300) / counts.products);
+    const name = `${pick(ADJECTIVES)} ${pick(NOUNS)} ${i + 1}`;
+    return {
+      _id: seedId(1, i),
+      name,
+      description: `The ${name.toLowerCase()}: a demo product.`,
+      priceCents: 199 + Math.floor(random() * 20_000),
+      category: DEMO_CATEGORIES[i % DEMO_CATEGORIES.length] as string,
+      stock: Math.floor(random() * 200),
+      viewCount: 0,
+      deletedAt: null,
+      version: 1,
+      createdAt,
+      updatedAt: createdAt,
+    };
+  });
+  const customerIds = users.slice(1).map((u) => u._id);
+  const reviews = range(counts.reviews).map((i) => {
+    const createdAt = at(200 - (i * 200) / counts.reviews);
+    return {
+      _id: seedId(2, i),
+      product: pick(products)._id,
+      author: pick(customerIds),
+      rating: 1 + Math.floor(random() * 5),
+      body: pick(BODIES),
+      version: 1,
+      createdAt,
+      updatedAt: createdAt,
+    };
+  });
+  const orders = range(counts.orders).map((i) => {
+    const createdAt = at(150 - (i * 150) / counts.orders);
+    const items = range(1 + Math.floor(random() * 3)).map(() => {
+      const product = pick(products);
+      return { product: product._id, quantity: 1 + Math.floor(random() * 3), unitPriceCents: product.priceCents };
+    });
+    return {
+      _id: seedId(3, i),
+      user: pick(customerIds),
+      items,
+      totalCents: items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0),
+      version: 1,
+      createdAt,
+      updatedAt: createdAt,
+    };
+  });
+
+  const report: SeedReport = {
+    users: await insertMissing(UserModel.collection, users),
+    products: await insertMissing(ProductModel.collection, products),
+    reviews: await insertMissing(ReviewModel.collection, reviews),
+    orders: await insertMissing(OrderModel.collection, orders),
+  };
+  options.logger.info({ inserted: report, admin: options.admin.email }, 'demo data seeded');
+  return report;
+}
+
+/** True when the database has no users and no products (a fresh database to seed). */
+export async function databaseIsEmpty(): Promise<boolean> {
+  const [users, products] = await Promise.all([UserModel.estimatedDocumentCount(), ProductModel.estimatedDocumentCount()]);
+  return users === 0 && products === 0;
+}
+
+interface InsertTarget {
+  insertMany(docs: object[], options: { ordered: false }): Promise<{ insertedCount: number }>;
+}
+
+/** Inserts the documents, skipping those whose `_id` (or unique email) exists; returns how many went in. */
+async function insertMissing(collection: InsertTarget, docs: object[]): Promise<number> {
+  if (docs.length === 0) return 0;
+  try {
+    return (await collection.insertMany(docs, { ordered: false })).insertedCount;
+  } catch (error) {
+    const writeErrors = (error as { writeErrors?: unknown[] }).writeErrors;
+    const allDuplicates = Array.isArray(writeErrors) && writeErrors.every((e) => isDuplicateKey(e) || isDuplicateKey((e as { err?: unknown }).err));
+    if (!isDuplicateKey(error) && !allDuplicates) throw error;
+    return (error as { insertedCount?: number; result?: { insertedCount?: number } }).insertedCount ?? (error as { result?: { insertedCount?: number } }).result?.insertedCount ?? 0;
+  }
+}
+
+/** A fixed ObjectId per (collection, index): `5eed` + collection + index. */
+function seedId(collection: number, index: number): Types.ObjectId {
+  return new Types.ObjectId(`5eed${collection.toString(16).padStart(4, '0')}${index.toString(16).padStart(16, '0')}`);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** A small seeded PRNG (mulberry32): the same sequence on every run. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

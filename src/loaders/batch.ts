@@ -1,0 +1,69 @@
+import type { Model, QueryFilter, Types } from 'mongoose';
+
+/** Anything stored with an ObjectId `_id`. */
+export interface Identified {
+  _id: Types.ObjectId;
+}
+
+/**
+ * A cursor batch size big enough for any batch result, so that a batch is one command: the
+ * driver's default first batch is 101 documents, and each further batch is a `getMore`.
+ */
+export const ONE_ROUND_TRIP = 100_000;
+
+/**
+ * One `find({_id: {$in}})` for a whole batch; the result has the length and order of `ids`,
+ * with null where no document has that id (DataLoader's contract).
+ */
+export async function findByIds<T extends Identified>(model: Model<T>, ids: readonly string[]): Promise<(T | null)[]> {
+  const unique = [...new Set(ids)];
+  const docs = (await model.find({ _id: { $in: unique } }).batchSize(ONE_ROUND_TRIP).lean().exec()) as unknown as T[];
+  const byId = new Map(docs.map((doc) => [doc._id.toHexString(), doc]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** The key of a "first N children of a parent" loader. */
+export interface ChildrenKey {
+  /** The parent's id (hex). */
+  parentId: string;
+  /** How many children, newest first. */
+  first: number;
+}
+
+/** Options of {@link findChildren}. */
+export interface FindChildrenOptions<T> {
+  model: Model<T>;
+  /** The foreign-key field that points at the parent, e.g. `product`. */
+  foreignKey: keyof T & string;
+}
+
+/**
+ * The newest `first` children of each parent in one `find` for the whole batch, sorted by the
+ * index `{foreignKey: 1, createdAt: -1, _id: -1}`. FerretDB has no `$push`/`$topN`, so there
+ * is no portable per-group limit: the query reads every child of the batch's parents and the
+ * slicing happens here (the field cache keeps these pages, so this runs on misses only).
+ */
+export async function findChildren<T extends Identified>(
+  options: FindChildrenOptions<T>,
+  keys: readonly ChildrenKey[],
+): Promise<T[][]> {
+  const { model, foreignKey } = options;
+  const parentIds = [...new Set(keys.map((k) => k.parentId))];
+  const docs = (await model
+    .find({ [foreignKey]: { $in: parentIds } } as QueryFilter<T>)
+    .sort({ [foreignKey]: 1, createdAt: -1, _id: -1 })
+    .batchSize(ONE_ROUND_TRIP)
+    .lean()
+    .exec()) as unknown as T[];
+  const byParent = new Map<string, T[]>();
+  for (const doc of docs) {
+    const parent = String((doc as unknown as Record<string, unknown>)[foreignKey]);
+    const list = byParent.get(parent);
+    if (list) list.push(doc);
+    else byParent.set(parent, [doc]);
+  }
+  return keys.map((k) => (byParent.get(k.parentId) ?? []).slice(0, k.first));
+}
+
+/** DataLoader's cacheKeyFn for {@link ChildrenKey}. */
+export const childrenCacheKey = (key: ChildrenKey): string => `${key.parentId}:${key.first}`;

@@ -1,0 +1,38 @@
+import { Schema, model, type Types } from 'mongoose';
+import { versionedPlugin } from './versioned.plugin.js';
+
+/** A product as stored (lean), and as resolvers and the cache see it. */
+export interface ProductDoc {
+  _id: Types.ObjectId;
+  name: string;
+  description?: string | null;
+  priceCents: number;
+  category: string;
+  stock: number;
+  viewCount: number;
+  /** Set by deleteProduct: hidden from queries, still shown in past orders. */
+  deletedAt?: Date | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const productSchema = new Schema<ProductDoc>(
+  {
+    name: { type: String, required: true, trim: true, maxlength: 200 },
+    description: { type: String, default: null, maxlength: 10_000 },
+    priceCents: { type: Number, required: true, min: 0 },
+    category: { type: String, required: true, trim: true, maxlength: 50 },
+    stock: { type: Number, required: true, min: 0 },
+    viewCount: { type: Number, required: true, default: 0, min: 0 },
+    deletedAt: { type: Date, default: null },
+  },
+  { timestamps: true, versionKey: false, autoIndex: false },
+);
+productSchema.plugin(versionedPlugin);
+// The catalog pages: live products newest first, optionally within a category; _id breaks ties.
+// (Not partial indexes on deletedAt: FerretDB refuses those.)
+productSchema.index({ deletedAt: 1, createdAt: -1, _id: -1 });
+productSchema.index({ category: 1, deletedAt: 1, createdAt: -1, _id: -1 });
+
+export const ProductModel = model<ProductDoc>('Product', productSchema);

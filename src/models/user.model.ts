@@ -1,0 +1,33 @@
+import { Schema, model, type Types } from 'mongoose';
+import { versionedPlugin } from './versioned.plugin.js';
+
+/** The roles of the contract's `Role` enum. */
+export const roles = ['CUSTOMER', 'ADMIN'] as const;
+export type Role = (typeof roles)[number];
+
+/** A user as stored (lean), and as resolvers and the cache see it. */
+export interface UserDoc {
+  _id: Types.ObjectId;
+  name: string;
+  /** Lower-cased; unique. */
+  email: string;
+  /** `scrypt$N$r$p$salt$hash` (see services/password.ts); never leaves the server. */
+  passwordHash: string;
+  role: Role;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const userSchema = new Schema<UserDoc>(
+  {
+    name: { type: String, required: true, trim: true, maxlength: 100 },
+    email: { type: String, required: true, lowercase: true, trim: true, unique: true },
+    passwordHash: { type: String, required: true },
+    role: { type: String, enum: roles, required: true, default: 'CUSTOMER' },
+  },
+  { timestamps: true, versionKey: false, autoIndex: false },
+);
+userSchema.plugin(versionedPlugin);
+
+export const UserModel = model<UserDoc>('User', userSchema);

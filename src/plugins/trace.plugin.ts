@@ -1,0 +1,34 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GraphQLContext } from '../context.js';
+import type { Metrics } from '../metrics.js';
+
+/** Options of {@link requestTracePlugin}. */
+export interface RequestTracePluginOptions {
+  metrics: Metrics;
+  /** Add `extensions.cache` (this request's hits, misses, MongoDB commands, Redis round trips); development only. */
+  exposeTrace: boolean;
+}
+
+/** Counts operations by type and outcome, and in development shows each request's cost in Sandbox. */
+export function requestTracePlugin(options: RequestTracePluginOptions): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, response, operation, errors }) {
+          options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'ok' });
+          if (!options.exposeTrace || response.body.kind !== 'single') return;
+          const { trace } = contextValue;
+          response.body.singleResult.extensions = {
+            ...response.body.singleResult.extensions,
+            cache: {
+              hits: trace.cacheHits,
+              misses: trace.cacheMisses,
+              mongoCommands: trace.mongoCommands,
+              redisRoundTrips: trace.redisRoundTrips,
+            },
+          };
+        },
+      };
+    },
+  };
+}

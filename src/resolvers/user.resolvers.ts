@@ -1,0 +1,35 @@
+import { badInput } from '../errors.js';
+import type { Resolvers } from '../generated/graphql.js';
+import { MAX_PAGE_SIZE, parseFirst, parseId } from '../services/validation.js';
+import { idOf } from './shared.js';
+
+/** Users: lookups, sign-up, profile changes, and the viewer-only fields. */
+export const userResolvers: Resolvers = {
+  Query: {
+    user: (_, { id }, ctx) => ctx.loaders.user.load(parseId(id).toHexString()),
+    users: async (_, { ids }, ctx) => {
+      if (ids.length > MAX_PAGE_SIZE) throw badInput('ids', `ids takes at most ${MAX_PAGE_SIZE} ids (got ${ids.length})`, 'OUT_OF_RANGE');
+      const hex = ids.map((id, index) => parseId(id, `ids.${index}`).toHexString());
+      const users = await ctx.loaders.user.loadMany(hex);
+      return users.map((user) => {
+        if (user instanceof Error) throw user;
+        return user;
+      });
+    },
+  },
+  Mutation: {
+    createUser: (_, { input }, ctx) => ctx.services.users.create(ctx, input),
+    updateUser: (_, { id, input }, ctx) => ctx.services.users.update(ctx, id, input),
+  },
+  User: {
+    id: idOf,
+    email: async (user, _, ctx) => ((await ctx.viewer())?._id.equals(user._id) ? user.email : null),
+    reviews: (user, { first }, ctx) => ctx.loaders.reviewsByAuthor.load({ parentId: idOf(user), first: parseFirst(first, 10) }),
+    reviewCount: (user, _, ctx) => ctx.loaders.userReviewCount.load(idOf(user)),
+    orders: async (user, { first }, ctx) => {
+      const limit = parseFirst(first, 10);
+      if (!(await ctx.viewer())?._id.equals(user._id)) return [];
+      return ctx.loaders.ordersByUser.load({ parentId: idOf(user), first: limit });
+    },
+  },
+};

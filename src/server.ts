@@ -1,0 +1,143 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import cors from 'cors';
+import express, { type ErrorRequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import { pingRedis } from './cache/redis-client.js';
+import { CacheStats } from './cache/stats.js';
+import type { Config } from './config.js';
+import { createContext, type GraphQLContext } from './context.js';
+import type { Database } from './db.js';
+import { ErrorCode } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { createFormatError } from './plugins/errors.plugin.js';
+import { requestTracePlugin } from './plugins/trace.plugin.js';
+import { buildSchema } from './schema.js';
+import { createServices } from './services/index.js';
+import { createTrace, traceStorage } from './trace.js';
+
+/** What {@link createServer} is built from; the caller owns (and closes) these. */
+export interface ServerDeps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  db: Database;
+  /** Null when running without a cache. */
+  redis: Redis | null;
+}
+
+/** A started HTTP server with GraphQL at /graphql. */
+export interface AppServer {
+  httpServer: Server;
+  /** The base URL it listens on, e.g. http://127.0.0.1:4000. */
+  url: string;
+  /** Stops taking requests, drains the ones in flight, and resolves when closed. */
+  stop(): Promise<void>;
+}
+
+/** The largest request body accepted, in bytes (queries are also limited in tokens and depth). */
+const MAX_BODY_BYTES = 256 * 1024;
+
+/**
+ * Builds the Apollo server and the HTTP routes (`/graphql`, `/healthz`, `/readyz`,
+ * `/metrics`) and starts listening on `config.host:config.port`.
+ */
+export async function createServer(deps: ServerDeps): Promise<AppServer> {
+  const { config, logger, metrics, db, redis } = deps;
+  const app = express();
+  const httpServer = createHttpServer(app);
+  const services = createServices({ logger, sessionTtlSeconds: config.sessionTtlSeconds });
+  const cacheStats = new CacheStats();
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.limits.maxDepth },
+    costLimit: { maxCost: config.limits.maxCost },
+    maxAliases: { n: config.limits.maxAliases },
+    maxTokens: { n: config.limits.maxTokens },
+    maxDirectives: { n: 50 },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: buildSchema(),
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: config.nodeEnv === 'development',
+    allowBatchedHttpRequests: false,
+    validationRules: armor.validationRules,
+    formatError: createFormatError(logger),
+    plugins: [
+      // graphql-armor is CommonJS, so its types name Apollo's CJS declarations; same objects at run time.
+      ...(armor.plugins as unknown as ApolloServerPlugin<GraphQLContext>[]),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      config.production
+        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        : ApolloServerPluginLandingPageLocalDefault({ footer: false, includeCookies: false }),
+      requestTracePlugin({ metrics, exposeTrace: !config.production }),
+    ],
+  });
+  await apollo.start();
+
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [mongoOk, redisOk] = await Promise.all([db.ping(), pingRedis(redis)]);
+    const redisState = redis ? (redisOk ? 'up' : 'down') : 'disabled';
+    // Redis down is degraded, not unready: every query is then served from MongoDB.
+    const status = mongoOk ? (redisState === 'up' ? 'ready' : 'degraded') : 'unavailable';
+    res.status(mongoOk ? 200 : 503).json({ status, mongodb: mongoOk ? 'up' : 'down', redis: redisState });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use(
+    '/graphql',
+    cors<cors.CorsRequest>(),
+    express.json({ limit: MAX_BODY_BYTES }),
+    (req, _res, next) => {
+      // Every driver event of this request (MongoDB commands, Redis round trips) lands in this trace.
+      traceStorage.run(createTrace(), next);
+    },
+    expressMiddleware(apollo, {
+      context: async ({ req }) =>
+        createContext(
+          { logger, services, cacheStats },
+          { authorization: req.headers.authorization, trace: traceStorage.getStore() ?? createTrace() },
+        ),
+    }),
+  );
+  app.use(bodyErrorHandler);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, resolve);
+  });
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return {
+    httpServer,
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    stop: () => apollo.stop(),
+  };
+}
+
+/** Malformed or oversized bodies get a GraphQL-shaped 400/413, never an HTML 500. */
+const bodyErrorHandler: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {
+  if (res.headersSent) return next(error);
+  const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+  const message =
+    error.type === 'entity.too.large'
+      ? `The request body is larger than ${MAX_BODY_BYTES} bytes.`
+      : status < 500
+        ? `The request body could not be read: ${error.message ?? 'malformed'}.`
+        : 'Internal server error.';
+  res.status(status).json({ errors: [{ message, extensions: { code: status < 500 ? ErrorCode.BadUserInput : ErrorCode.InternalServerError } }] });
+};

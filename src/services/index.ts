@@ -1,0 +1,33 @@
+import type { Logger } from '../logger.js';
+import { createAuthService, type AuthService } from './auth.service.js';
+import { createOrderService, type OrderService } from './order.service.js';
+import { createProductService, type ProductService } from './product.service.js';
+import { createReviewService, type ReviewService } from './review.service.js';
+import { createUserService, type UserService } from './user.service.js';
+
+/** The domain operations, shared by all requests (they hold no per-request state). */
+export interface Services {
+  auth: AuthService;
+  users: UserService;
+  products: ProductService;
+  reviews: ReviewService;
+  orders: OrderService;
+}
+
+/** Options of {@link createServices}. */
+export interface ServicesOptions {
+  logger: Logger;
+  /** Session lifetime in seconds. */
+  sessionTtlSeconds: number;
+}
+
+/** Every service, wired to its dependencies. */
+export function createServices(options: ServicesOptions): Services {
+  return {
+    auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds }),
+    users: createUserService(),
+    products: createProductService(),
+    reviews: createReviewService(),
+    orders: createOrderService({ logger: options.logger }),
+  };
+}

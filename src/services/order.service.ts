@@ -1,0 +1,99 @@
+import type { Types } from 'mongoose';
+import { AppError, ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { OrderModel, ProductModel } from '../models/index.js';
+import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
+import { requireViewer, type RequestScope } from './scope.js';
+import { inputs, parseId, parseInput } from './validation.js';
+
+/** One line of placeOrder's input. */
+export interface OrderItemArgs {
+  productId: string;
+  quantity: number;
+}
+
+/** Order placement. */
+export type OrderService = ReturnType<typeof createOrderService>;
+
+/** Options of {@link createOrderService}. */
+export interface OrderServiceOptions {
+  logger: Logger;
+}
+
+interface Reservation {
+  productId: Types.ObjectId;
+  quantity: number;
+}
+
+/**
+ * Orders without multi-document transactions (FerretDB has none; on a replica set they would
+ * still cost a round trip each): stock is reserved item by item with conditional `$inc`s,
+ * which can never drive it below zero, and a failure releases what was reserved before it.
+ */
+export function createOrderService(options: OrderServiceOptions) {
+  const { logger } = options;
+
+  async function release(reserved: readonly Reservation[]): Promise<void> {
+    for (const { productId, quantity } of reserved) {
+      try {
+        await ProductModel.updateOne({ _id: productId }, { $inc: { stock: quantity } }).exec();
+      } catch (error) {
+        // Leave a trail an operator can replay: the product and how much stock to give back.
+        logger.error({ err: error, productId: productId.toHexString(), quantity }, 'placeOrder: could not release reserved stock');
+        throw error;
+      }
+    }
+  }
+
+  return {
+    /** Places the viewer's order whole, or changes nothing (BAD_USER_INPUT on lacking stock). */
+    async place(scope: RequestScope, args: readonly OrderItemArgs[]): Promise<OrderDoc> {
+      const viewer = await requireViewer(scope);
+      const items = parseInput(inputs.orderItems, args, 'items');
+      // One reservation per product (duplicates merged), in id order so that concurrent orders
+      // meet their products in the same order.
+      const quantities = new Map<string, number>();
+      items.forEach((item, index) => {
+        const id = parseId(item.productId, `items.${index}.productId`).toHexString();
+        quantities.set(id, (quantities.get(id) ?? 0) + item.quantity);
+      });
+      const ids = [...quantities.keys()].sort();
+      const products = await scope.loaders.product.loadMany(ids);
+      const lines: OrderItemDoc[] = [];
+      ids.forEach((id, index) => {
+        const product = products[index];
+        if (product instanceof Error) throw product;
+        if (!product || product.deletedAt) {
+          throw new AppError(ErrorCode.NotFound, `No product has id ${id}.`, { field: 'items', details: { productId: id } });
+        }
+        lines.push({ product: product._id, quantity: quantities.get(id) ?? 0, unitPriceCents: product.priceCents });
+      });
+
+      const reserved: Reservation[] = [];
+      try {
+        for (const line of lines) {
+          const result = await ProductModel.updateOne(
+            { _id: line.product, deletedAt: null, stock: { $gte: line.quantity } },
+            { $inc: { stock: -line.quantity } },
+          ).exec();
+          if (result.modifiedCount !== 1) {
+            throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
+              field: 'items',
+              reason: 'INSUFFICIENT_STOCK',
+              details: { productId: line.product.toHexString(), requested: line.quantity },
+            });
+          }
+          reserved.push({ productId: line.product, quantity: line.quantity });
+        }
+        const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+        const order = (await OrderModel.create({ user: viewer._id, items: lines, totalCents })).toObject<OrderDoc>();
+        for (const id of ids) scope.loaders.product.clear(id);
+        return order;
+      } catch (error) {
+        await release(reserved);
+        for (const id of ids) scope.loaders.product.clear(id);
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { AppError, ErrorCode } from '../errors.js';
+import { ReviewModel } from '../models/index.js';
+import type { ReviewDoc } from '../models/review.model.js';
+import { requireViewer, type RequestScope } from './scope.js';
+import { inputs, parseId, parseInput } from './validation.js';
+
+/** The createReview input shape. */
+export interface CreateReviewArgs {
+  productId: string;
+  rating: number;
+  body?: string | null;
+}
+
+/** Reviews by signed-in users. */
+export type ReviewService = ReturnType<typeof createReviewService>;
+
+/** Review writes. */
+export function createReviewService() {
+  return {
+    /** A review of a live product by the viewer; rating 1..5. */
+    async create(scope: RequestScope, args: CreateReviewArgs): Promise<ReviewDoc> {
+      const viewer = await requireViewer(scope);
+      const input = parseInput(inputs.createReview, args, 'input');
+      const productId = parseId(input.productId, 'input.productId');
+      const product = await scope.loaders.product.load(productId.toHexString());
+      if (!product || product.deletedAt) {
+        throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
+      }
+      const created = await ReviewModel.create({ product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null });
+      const review = created.toObject<ReviewDoc>();
+      scope.loaders.review.prime(review._id.toHexString(), review);
+      return review;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { AppError, ErrorCode } from '../errors.js';
+import { UserModel } from '../models/index.js';
+import type { UserDoc } from '../models/user.model.js';
+import { uniqueOn } from './mongo-errors.js';
+import { hashPassword } from './password.js';
+import { requireViewer, type RequestScope } from './scope.js';
+import { definedOnly, inputs, parseId, parseInput } from './validation.js';
+
+/** The user mutations' input shapes (from the generated GraphQL types). */
+export interface CreateUserArgs {
+  name: string;
+  email: string;
+  password: string;
+}
+export interface UpdateUserArgs {
+  name?: string | null;
+  email?: string | null;
+}
+
+/** Sign-ups and profile changes. */
+export type UserService = ReturnType<typeof createUserService>;
+
+const DUPLICATE_EMAIL = 'A user with this email already exists.';
+
+/** User writes; each returns the stored document and primes the request's loader with it. */
+export function createUserService() {
+  return {
+    /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
+    async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
+      const input = parseInput(inputs.createUser, args, 'input');
+      const passwordHash = await hashPassword(input.password);
+      const created = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
+        UserModel.create({ name: input.name, email: input.email, passwordHash, role: 'CUSTOMER' }),
+      );
+      const user = created.toObject<UserDoc>();
+      scope.loaders.user.prime(user._id.toHexString(), user);
+      return user;
+    },
+
+    /** Changes the viewer's own profile; FORBIDDEN for anyone else's. */
+    async update(scope: RequestScope, id: string, args: UpdateUserArgs): Promise<UserDoc> {
+      const userId = parseId(id);
+      const viewer = await requireViewer(scope);
+      if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
+      const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
+      const user = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
+        UserModel.findOneAndUpdate({ _id: userId }, { $set: changes }, { new: true }).lean<UserDoc>().exec(),
+      );
+      if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
+      scope.loaders.user.clear(id).prime(id, user);
+      return user;
+    },
+  };
+}

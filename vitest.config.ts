@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module) without an exports map: Node, and so every
+    // dependency, loads the CJS build; make Vite resolve the same file, or schemas built by
+    // @graphql-tools would be "from another module or realm" in tests.
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // One MongoDB-compatible server and one Redis for the whole run, started by the same
+    // embedded-services code as `npm start`; each test file gets its own database.
+    globalSetup: ['test/helpers/global-setup.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    // The first run on a fresh machine may build FerretDB (about two minutes).
+    hookTimeout: 300_000,
+    reporters: ['default'],
+  },
+});
