@@ -59,7 +59,9 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       const client = createRedisClient({ url: options.redisUrl, logger });
       redis = client;
       cleanups.push(async () => client.disconnect());
-      await client.connect().catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
+      await client
+        .connect()
+        .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
     }
     const server = await createServer({ config, logger, metrics, db, redis });
     cleanups.push(() => server.stop());
@@ -70,7 +72,9 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       redis,
       metrics,
       async stop() {
-        for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
+        for (const cleanup of cleanups.reverse()) {
+          await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
+        }
       },
     };
   } catch (error) {

@@ -17,9 +17,15 @@ const configSchema = z
     /** Interface to listen on; default 127.0.0.1 (the container image sets 0.0.0.0). */
     HOST: z.string().min(1).default('127.0.0.1'),
     /** MongoDB connection string; unset outside production starts an embedded server. */
-    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+    MONGODB_URI: z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
     /** Redis URL; unset outside production starts a private redis-server (or runs without cache). */
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seed demo data at start-up when the database is empty; default true outside production. */
     SEED_ON_START: booleanString.optional(),
@@ -36,7 +42,11 @@ const configSchema = z
     /** Most tokens in one document (blocks oversized queries before parsing); default 5000. */
     GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(100).default(5_000),
     /** Session lifetime in seconds, renewed on use (sliding); default 7 days. */
-    SESSION_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+    SESSION_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 24 * 3600),
     /** A ferretdb binary to use as the embedded MongoDB-compatible server. */
     FERRETDB_BIN: z.string().min(1).optional(),
     /** Which embedded MongoDB to start when MONGODB_URI is unset; default auto (mongod, else FerretDB). */

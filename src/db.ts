@@ -13,8 +13,11 @@ export interface ConnectMongoOptions {
 }
 
 /** A connected database with a running count of the commands sent to it. */
+// (DocumentLock: see services/document-lock.ts.)
 export interface Database {
   connection: mongoose.Connection;
+  /** True when the server is FerretDB (its buildInfo has `ferretdbVersion`), which needs {@link DocumentLock}. */
+  isFerretdb: boolean;
   /** MongoDB commands sent since connecting (driver command monitoring). */
   commandCount(): number;
   /** True when a ping answers within a second. */
@@ -42,9 +45,15 @@ export async function connectMongo(options: ConnectMongoOptions): Promise<Databa
     const trace = currentTrace();
     if (trace) trace.mongoCommands += 1;
   });
-  logger.info({ db: mongoose.connection.name }, 'connected to MongoDB');
+  const buildInfo = await mongoose.connection.db?.admin().command({ buildInfo: 1 });
+  const isFerretdb = typeof buildInfo?.ferretdbVersion === 'string';
+  logger.info(
+    { db: mongoose.connection.name, server: isFerretdb ? `FerretDB ${buildInfo?.ferretdbVersion}` : `MongoDB ${buildInfo?.version}` },
+    'connected to MongoDB',
+  );
   return {
     connection: mongoose.connection,
+    isFerretdb,
     commandCount: () => commands,
     async ping() {
       try {

@@ -21,14 +21,19 @@ const services = await startBackingServices(config, logger).catch((error: unknow
   logger.fatal({ err: error }, 'could not start MongoDB or Redis');
   process.exit(1);
 });
-const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, redisUrl: services.redisUrl }).catch(async (error: unknown) => {
-  logger.fatal({ err: error }, 'start-up failed');
-  await services.stop();
-  process.exit(1);
-});
+const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, redisUrl: services.redisUrl }).catch(
+  async (error: unknown) => {
+    logger.fatal({ err: error }, 'start-up failed');
+    await services.stop();
+    process.exit(1);
+  },
+);
 
 logger.info(
-  { mongodb: services.embedded.mongodb ?? 'MONGODB_URI', redis: services.redisUrl ? (services.embedded.redis ? 'embedded' : 'REDIS_URL') : 'none' },
+  {
+    mongodb: services.embedded.mongodb ?? 'MONGODB_URI',
+    redis: services.redisUrl ? (services.embedded.redis ? 'embedded' : 'REDIS_URL') : 'none',
+  },
   `GraphQL server ready at ${app.url}/graphql${config.production ? '' : ' (open it in a browser for Apollo Sandbox)'}`,
 );
 

@@ -1,10 +1,8 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
@@ -21,6 +19,7 @@ import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
+import { createDocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
 import { createTrace, traceStorage } from './trace.js';
 
@@ -54,13 +53,18 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const { config, logger, metrics, db, redis } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
-  const services = createServices({ logger, sessionTtlSeconds: config.sessionTtlSeconds });
+  const services = createServices({
+    logger,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    documentLock: createDocumentLock(db.isFerretdb),
+  });
   const cacheStats = new CacheStats();
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },
     costLimit: { maxCost: config.limits.maxCost },
     maxAliases: { n: config.limits.maxAliases },
-    maxTokens: { n: config.limits.maxTokens },
+    // graphql-js enforces the token limit while parsing (parseOptions below): a clean 400.
+    maxTokens: { enabled: false },
     maxDirectives: { n: 50 },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
@@ -70,6 +74,9 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     introspection: config.introspection,
     includeStacktraceInErrorResponses: config.nodeEnv === 'development',
     allowBatchedHttpRequests: false,
+    // index.ts owns SIGINT/SIGTERM: it stops the server, then the connections, then the services.
+    stopOnTerminationSignals: false,
+    parseOptions: { maxTokens: config.limits.maxTokens },
     validationRules: armor.validationRules,
     formatError: createFormatError(logger),
     plugins: [
@@ -77,7 +84,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       ...(armor.plugins as unknown as ApolloServerPlugin<GraphQLContext>[]),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       config.production
-        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ footer: false, includeCookies: false }),
       requestTracePlugin({ metrics, exposeTrace: !config.production }),
     ],
@@ -139,5 +146,7 @@ const bodyErrorHandler: ErrorRequestHandler = (error: { status?: number; type?: 
       : status < 500
         ? `The request body could not be read: ${error.message ?? 'malformed'}.`
         : 'Internal server error.';
-  res.status(status).json({ errors: [{ message, extensions: { code: status < 500 ? ErrorCode.BadUserInput : ErrorCode.InternalServerError } }] });
+  res
+    .status(status)
+    .json({ errors: [{ message, extensions: { code: status < 500 ? ErrorCode.BadUserInput : ErrorCode.InternalServerError } }] });
 };

@@ -36,12 +36,18 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
   const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'gfc-redis-'));
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', options.appendOnly ? 'yes' : 'no',
-    '--maxmemory-policy', 'volatile-lru',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+    '--maxmemory-policy',
+    'volatile-lru',
     ...(options.extraArgs ?? []),
   ];
   const { child, output } = spawnChild('redis-server', args);

@@ -32,7 +32,20 @@ export interface SeedReport {
 export const DEMO_CATEGORIES = ['books', 'games', 'garden', 'kitchen', 'music', 'outdoors', 'tech', 'toys'] as const;
 
 const ADJECTIVES = ['Classic', 'Compact', 'Deluxe', 'Eco', 'Handmade', 'Lightweight', 'Pro', 'Rugged', 'Smart', 'Vintage'];
-const NOUNS = ['Backpack', 'Blender', 'Board Game', 'Camera', 'Guitar', 'Kettle', 'Lamp', 'Notebook', 'Planter', 'Speaker', 'Tent', 'Yo-yo'];
+const NOUNS = [
+  'Backpack',
+  'Blender',
+  'Board Game',
+  'Camera',
+  'Guitar',
+  'Kettle',
+  'Lamp',
+  'Notebook',
+  'Planter',
+  'Speaker',
+  'Tent',
+  'Yo-yo',
+];
 const FIRST = ['Ada', 'Alan', 'Barbara', 'Dennis', 'Edsger', 'Frances', 'Grace', 'Ken', 'Linus', 'Margaret', 'Radia', 'Tim'];
 const LAST = ['Hopper', 'Knuth', 'Lamport', 'Liskov', 'Lovelace', 'Ritchie', 'Thompson', 'Torvalds', 'Turing', 'Wirth'];
 const BODIES = ['Does what it says.', 'Great value.', 'Broke after a week.', 'Would buy again.', 'Solid build, slow shipping.', null];
@@ -58,12 +71,33 @@ export async function seedDemoData(options: SeedOptions): Promise<SeedReport> {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const at = (daysBack: number): Date => new Date(EPOCH - Math.floor(daysBack * DAY_MS));
 
-  const [adminHash, userHash] = await Promise.all([hashPassword(options.admin.password), hashPassword(options.userPassword ?? 'password123')]);
+  const [adminHash, userHash] = await Promise.all([
+    hashPassword(options.admin.password),
+    hashPassword(options.userPassword ?? 'password123'),
+  ]);
   const users = [
-    { _id: seedId(0, 0), name: 'Demo Admin', email: options.admin.email, passwordHash: adminHash, role: 'ADMIN', version: 1, createdAt: at(400), updatedAt: at(400) },
+    {
+      _id: seedId(0, 0),
+      name: 'Demo Admin',
+      email: options.admin.email,
+      passwordHash: adminHash,
+      role: 'ADMIN',
+      version: 1,
+      createdAt: at(400),
+      updatedAt: at(400),
+    },
     ...range(counts.users).map((i) => {
       const createdAt = at(365 - (i * 365) / counts.users);
-      return { _id: seedId(0, i + 1), name: `${pick(FIRST)} ${pick(LAST)}`, email: `user${i + 1}@example.com`, passwordHash: userHash, role: 'CUSTOMER', version: 1, createdAt, updatedAt: createdAt };
+      return {
+        _id: seedId(0, i + 1),
+        name: `${pick(FIRST)} ${pick(LAST)}`,
+        email: `user${i + 1}@example.com`,
+        passwordHash: userHash,
+        role: 'CUSTOMER',
+        version: 1,
+        createdAt,
+        updatedAt: createdAt,
+      };
     }),
   ];
   const products = range(counts.products).map((i) => {
@@ -141,9 +175,14 @@ async function insertMissing(collection: InsertTarget, docs: object[]): Promise<
     return (await collection.insertMany(docs, { ordered: false })).insertedCount;
   } catch (error) {
     const writeErrors = (error as { writeErrors?: unknown[] }).writeErrors;
-    const allDuplicates = Array.isArray(writeErrors) && writeErrors.every((e) => isDuplicateKey(e) || isDuplicateKey((e as { err?: unknown }).err));
+    const allDuplicates =
+      Array.isArray(writeErrors) && writeErrors.every((e) => isDuplicateKey(e) || isDuplicateKey((e as { err?: unknown }).err));
     if (!isDuplicateKey(error) && !allDuplicates) throw error;
-    return (error as { insertedCount?: number; result?: { insertedCount?: number } }).insertedCount ?? (error as { result?: { insertedCount?: number } }).result?.insertedCount ?? 0;
+    return (
+      (error as { insertedCount?: number; result?: { insertedCount?: number } }).insertedCount ??
+      (error as { result?: { insertedCount?: number } }).result?.insertedCount ??
+      0
+    );
   }
 }
 

@@ -17,7 +17,11 @@ export const ONE_ROUND_TRIP = 100_000;
  */
 export async function findByIds<T extends Identified>(model: Model<T>, ids: readonly string[]): Promise<(T | null)[]> {
   const unique = [...new Set(ids)];
-  const docs = (await model.find({ _id: { $in: unique } }).batchSize(ONE_ROUND_TRIP).lean().exec()) as unknown as T[];
+  const docs = (await model
+    .find({ _id: { $in: unique } })
+    .batchSize(ONE_ROUND_TRIP)
+    .lean()
+    .exec()) as unknown as T[];
   const byId = new Map(docs.map((doc) => [doc._id.toHexString(), doc]));
   return ids.map((id) => byId.get(id) ?? null);
 }
@@ -43,10 +47,7 @@ export interface FindChildrenOptions<T> {
  * is no portable per-group limit: the query reads every child of the batch's parents and the
  * slicing happens here (the field cache keeps these pages, so this runs on misses only).
  */
-export async function findChildren<T extends Identified>(
-  options: FindChildrenOptions<T>,
-  keys: readonly ChildrenKey[],
-): Promise<T[][]> {
+export async function findChildren<T extends Identified>(options: FindChildrenOptions<T>, keys: readonly ChildrenKey[]): Promise<T[][]> {
   const { model, foreignKey } = options;
   const parentIds = [...new Set(keys.map((k) => k.parentId))];
   const docs = (await model

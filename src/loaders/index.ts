@@ -40,10 +40,9 @@ export function createLoaders(): Loaders {
       async (keys) => primeReviews(await findChildren({ model: ReviewModel, foreignKey: 'product' }, keys)),
       { cacheKeyFn: childrenCacheKey },
     ),
-    reviewsByAuthor: new DataLoader(
-      async (keys) => primeReviews(await findChildren({ model: ReviewModel, foreignKey: 'author' }, keys)),
-      { cacheKeyFn: childrenCacheKey },
-    ),
+    reviewsByAuthor: new DataLoader(async (keys) => primeReviews(await findChildren({ model: ReviewModel, foreignKey: 'author' }, keys)), {
+      cacheKeyFn: childrenCacheKey,
+    }),
     ordersByUser: new DataLoader((keys) => findChildren({ model: OrderModel, foreignKey: 'user' }, keys), {
       cacheKeyFn: childrenCacheKey,
     }),

@@ -6,7 +6,7 @@ export const authResolvers: Resolvers = {
     viewer: (_, __, ctx) => ctx.viewer(),
   },
   Mutation: {
-    login: (_, { email, password }, ctx) => ctx.services.auth.login(email, password),
+    login: (_, { email, password }, ctx) => ctx.services.auth.login(ctx, email, password),
     logout: (_, __, ctx) => ctx.services.auth.logout(ctx),
   },
 };

@@ -13,7 +13,8 @@ export const reviewResolvers: Resolvers = {
   Review: {
     id: idOf,
     body: (review) => review.body ?? null,
-    author: async (review, _, ctx) => required(await ctx.loaders.user.load(review.author.toHexString()), `user ${review.author.toHexString()}`),
+    author: async (review, _, ctx) =>
+      required(await ctx.loaders.user.load(review.author.toHexString()), `user ${review.author.toHexString()}`),
     product: async (review, _, ctx) =>
       required(await ctx.loaders.product.load(review.product.toHexString()), `product ${review.product.toHexString()}`),
   },

@@ -40,7 +40,7 @@ export function createAuthService(options: AuthServiceOptions) {
 
   return {
     /** A new session for matching credentials; one BAD_USER_INPUT error for any mismatch. */
-    async login(email: string, password: string): Promise<AuthResult> {
+    async login(scope: RequestScope, email: string, password: string): Promise<AuthResult> {
       const credentials = parseInput(inputs.login, { email, password }, 'login');
       const user = await UserModel.findOne({ email: credentials.email.trim().toLowerCase() }).lean<UserDoc>().exec();
       const ok = await verifyPassword(credentials.password, user?.passwordHash ?? DUMMY_HASH);
@@ -48,6 +48,7 @@ export function createAuthService(options: AuthServiceOptions) {
       const token = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + ttlMs);
       await SessionModel.create({ tokenHash: hashToken(token), user: user._id, expiresAt });
+      scope.signIn(user);
       return { token, user, expiresAt };
     },
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import type { DocumentLock } from './document-lock.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { createOrderService, type OrderService } from './order.service.js';
 import { createProductService, type ProductService } from './product.service.js';
@@ -19,15 +20,17 @@ export interface ServicesOptions {
   logger: Logger;
   /** Session lifetime in seconds. */
   sessionTtlSeconds: number;
+  /** Serializes document updates where the server does not (FerretDB). */
+  documentLock: DocumentLock;
 }
 
 /** Every service, wired to its dependencies. */
 export function createServices(options: ServicesOptions): Services {
   return {
     auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds }),
-    users: createUserService(),
-    products: createProductService(),
+    users: createUserService({ documentLock: options.documentLock }),
+    products: createProductService({ documentLock: options.documentLock }),
     reviews: createReviewService(),
-    orders: createOrderService({ logger: options.logger }),
+    orders: createOrderService({ logger: options.logger, documentLock: options.documentLock }),
   };
 }

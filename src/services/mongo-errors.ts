@@ -1,9 +1,15 @@
 import mongoose from 'mongoose';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 
-/** True for a MongoDB duplicate-key error (E11000), from mongod and FerretDB alike. */
+/**
+ * True for a duplicate-key error: E11000 from mongod (and FerretDB on inserts); FerretDB 1.24
+ * reports a unique violation in an update as InternalError with SQLite's message instead.
+ */
 export function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === 11000;
+  if (typeof error !== 'object' || error === null) return false;
+  if ((error as { code?: unknown }).code === 11000) return true;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' && /UNIQUE constraint failed/.test(message);
 }
 
 /** Runs `write`, turning a duplicate-key error into BAD_USER_INPUT on `field`. */

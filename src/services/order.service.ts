@@ -3,6 +3,7 @@ import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { OrderModel, ProductModel } from '../models/index.js';
 import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
+import type { DocumentLock } from './document-lock.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
 
@@ -18,6 +19,7 @@ export type OrderService = ReturnType<typeof createOrderService>;
 /** Options of {@link createOrderService}. */
 export interface OrderServiceOptions {
   logger: Logger;
+  documentLock: DocumentLock;
 }
 
 interface Reservation {
@@ -31,7 +33,7 @@ interface Reservation {
  * which can never drive it below zero, and a failure releases what was reserved before it.
  */
 export function createOrderService(options: OrderServiceOptions) {
-  const { logger } = options;
+  const { logger, documentLock } = options;
 
   async function release(reserved: readonly Reservation[]): Promise<void> {
     for (const { productId, quantity } of reserved) {
@@ -69,31 +71,38 @@ export function createOrderService(options: OrderServiceOptions) {
         lines.push({ product: product._id, quantity: quantities.get(id) ?? 0, unitPriceCents: product.priceCents });
       });
 
-      const reserved: Reservation[] = [];
-      try {
-        for (const line of lines) {
-          const result = await ProductModel.updateOne(
-            { _id: line.product, deletedAt: null, stock: { $gte: line.quantity } },
-            { $inc: { stock: -line.quantity } },
-          ).exec();
-          if (result.modifiedCount !== 1) {
-            throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
-              field: 'items',
-              reason: 'INSUFFICIENT_STOCK',
-              details: { productId: line.product.toHexString(), requested: line.quantity },
-            });
-          }
-          reserved.push({ productId: line.product, quantity: line.quantity });
-        }
-        const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-        const order = (await OrderModel.create({ user: viewer._id, items: lines, totalCents })).toObject<OrderDoc>();
-        for (const id of ids) scope.loaders.product.clear(id);
-        return order;
-      } catch (error) {
-        await release(reserved);
-        for (const id of ids) scope.loaders.product.clear(id);
-        throw error;
-      }
+      return documentLock.run(
+        ids.map((id) => `products:${id}`),
+        () => reserveAndRecord(scope, viewer._id, ids, lines),
+      );
     },
   };
+
+  async function reserveAndRecord(scope: RequestScope, userId: Types.ObjectId, ids: string[], lines: OrderItemDoc[]): Promise<OrderDoc> {
+    const reserved: Reservation[] = [];
+    try {
+      for (const line of lines) {
+        const result = await ProductModel.updateOne(
+          { _id: line.product, deletedAt: null, stock: { $gte: line.quantity } },
+          { $inc: { stock: -line.quantity } },
+        ).exec();
+        if (result.modifiedCount !== 1) {
+          throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
+            field: 'items',
+            reason: 'INSUFFICIENT_STOCK',
+            details: { productId: line.product.toHexString(), requested: line.quantity },
+          });
+        }
+        reserved.push({ productId: line.product, quantity: line.quantity });
+      }
+      const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+      const order = (await OrderModel.create({ user: userId, items: lines, totalCents })).toObject<OrderDoc>();
+      for (const id of ids) scope.loaders.product.clear(id);
+      return order;
+    } catch (error) {
+      await release(reserved);
+      for (const id of ids) scope.loaders.product.clear(id);
+      throw error;
+    }
+  }
 }

@@ -1,7 +1,8 @@
-import { Types } from 'mongoose';
+import { Types, type UpdateQuery } from 'mongoose';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
+import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 
@@ -36,8 +37,20 @@ export type UpdateProductArgs = { [K in keyof CreateProductArgs]?: CreateProduct
 /** The catalog: pages, admin writes and view counts. */
 export type ProductService = ReturnType<typeof createProductService>;
 
+/** Options of {@link createProductService}. */
+export interface ProductServiceOptions {
+  documentLock: DocumentLock;
+}
+
 /** Catalog reads and writes; deletes are soft so that past orders still show their products. */
-export function createProductService() {
+export function createProductService(options: ProductServiceOptions) {
+  const { documentLock } = options;
+  /** findOneAndUpdate on a live product, serialized per document where the server needs it. */
+  const updateLive = (id: string, update: UpdateQuery<ProductDoc>): Promise<ProductDoc | null> =>
+    documentLock.run([`products:${id}`], () =>
+      ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument: 'after' }).lean<ProductDoc>().exec(),
+    );
+
   return {
     /** A page of live products, newest first, with cursor `(createdAt, _id)`. */
     async page(scope: RequestScope, args: ProductPageArgs): Promise<ProductPage> {
@@ -48,7 +61,11 @@ export function createProductService() {
         const cursor = decodeCursor(args.after);
         filter.$or = [{ createdAt: { $lt: cursor.createdAt } }, { createdAt: cursor.createdAt, _id: { $lt: cursor.id } }];
       }
-      const docs = await ProductModel.find(filter).sort({ createdAt: -1, _id: -1 }).limit(first + 1).lean<ProductDoc[]>().exec();
+      const docs = await ProductModel.find(filter)
+        .sort({ createdAt: -1, _id: -1 })
+        .limit(first + 1)
+        .lean<ProductDoc[]>()
+        .exec();
       const nodes = docs.slice(0, first);
       for (const node of nodes) scope.loaders.product.prime(node._id.toHexString(), node);
       const edges = nodes.map((node) => ({ cursor: encodeCursor(node), node }));
@@ -73,9 +90,7 @@ export function createProductService() {
       const productId = parseId(id);
       await requireAdmin(scope);
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
-      const product = await ProductModel.findOneAndUpdate({ _id: productId, deletedAt: null }, { $set: changes }, { new: true })
-        .lean<ProductDoc>()
-        .exec();
+      const product = await updateLive(productId.toHexString(), { $set: changes });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       scope.loaders.product.clear(id).prime(id, product);
       return product;
@@ -85,13 +100,7 @@ export function createProductService() {
     async delete(scope: RequestScope, id: string): Promise<boolean> {
       const productId = parseId(id);
       await requireAdmin(scope);
-      const product = await ProductModel.findOneAndUpdate(
-        { _id: productId, deletedAt: null },
-        { $set: { deletedAt: new Date() } },
-        { new: true },
-      )
-        .lean<ProductDoc>()
-        .exec();
+      const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
       if (!product) return false;
       await ReviewModel.deleteMany({ product: productId }).exec();
       scope.loaders.product.clear(id).prime(id, product);
@@ -101,9 +110,7 @@ export function createProductService() {
     /** Counts one view and returns the product with the new count. */
     async recordView(scope: RequestScope, id: string): Promise<ProductDoc> {
       const productId = parseId(id);
-      const product = await ProductModel.findOneAndUpdate({ _id: productId, deletedAt: null }, { $inc: { viewCount: 1 } }, { new: true })
-        .lean<ProductDoc>()
-        .exec();
+      const product = await updateLive(productId.toHexString(), { $inc: { viewCount: 1 } });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       scope.loaders.product.clear(id).prime(id, product);
       return product;

@@ -10,12 +10,15 @@ export interface RequestScope {
   token: string | null;
   /** The session's user, looked up once per request; null without a valid session. */
   viewer(): Promise<UserDoc | null>;
+  /** Makes `user` the viewer for the rest of the request (after login, it sees its own fields). */
+  signIn(user: UserDoc): void;
 }
 
 /** The viewer, or an UNAUTHENTICATED error. */
 export async function requireViewer(scope: RequestScope): Promise<UserDoc> {
   const viewer = await scope.viewer();
-  if (!viewer) throw new AppError(ErrorCode.Unauthenticated, 'This operation needs a session: log in and send Authorization: Bearer <token>.');
+  if (!viewer)
+    throw new AppError(ErrorCode.Unauthenticated, 'This operation needs a session: log in and send Authorization: Bearer <token>.');
   return viewer;
 }
 

@@ -1,4 +1,5 @@
 import { AppError, ErrorCode } from '../errors.js';
+import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
 import { uniqueOn } from './mongo-errors.js';
@@ -22,8 +23,14 @@ export type UserService = ReturnType<typeof createUserService>;
 
 const DUPLICATE_EMAIL = 'A user with this email already exists.';
 
+/** Options of {@link createUserService}. */
+export interface UserServiceOptions {
+  documentLock: DocumentLock;
+}
+
 /** User writes; each returns the stored document and primes the request's loader with it. */
-export function createUserService() {
+export function createUserService(options: UserServiceOptions) {
+  const { documentLock } = options;
   return {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
@@ -43,8 +50,10 @@ export function createUserService() {
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
-      const user = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-        UserModel.findOneAndUpdate({ _id: userId }, { $set: changes }, { new: true }).lean<UserDoc>().exec(),
+      const user = await documentLock.run([`users:${id}`], () =>
+        uniqueOn('input.email', DUPLICATE_EMAIL, () =>
+          UserModel.findOneAndUpdate({ _id: userId }, { $set: changes }, { returnDocument: 'after' }).lean<UserDoc>().exec(),
+        ),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
       scope.loaders.user.clear(id).prime(id, user);

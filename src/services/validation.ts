@@ -7,7 +7,8 @@ export const MAX_PAGE_SIZE = 100;
 
 /** The id as an ObjectId, or a BAD_USER_INPUT error naming `field` for anything but 24 hex digits. */
 export function parseId(value: string, field = 'id'): Types.ObjectId {
-  if (!/^[0-9a-fA-F]{24}$/.test(value)) throw badInput(field, `${field} is not a valid id: ${JSON.stringify(value.slice(0, 40))}`, 'MALFORMED_ID');
+  if (!/^[0-9a-fA-F]{24}$/.test(value))
+    throw badInput(field, `${field} is not a valid id: ${JSON.stringify(value.slice(0, 40))}`, 'MALFORMED_ID');
   return new Types.ObjectId(value);
 }
 
@@ -38,13 +39,22 @@ const nonNull = <T extends z.ZodType>(schema: T) => schema.optional().refine((v)
 export const inputs = {
   createUser: z.object({
     name: z.string().trim().min(1, 'must not be empty').max(100),
-    email: z.email('must be a valid email address').max(254).transform((e) => e.toLowerCase()),
+    email: z
+      .email('must be a valid email address')
+      .max(254)
+      .transform((e) => e.toLowerCase()),
     password: z.string().min(8, 'must have at least 8 characters').max(200),
   }),
   updateUser: z
     .object({
       name: nonNull(z.string().trim().min(1, 'must not be empty').max(100).nullable()),
-      email: nonNull(z.email('must be a valid email address').max(254).transform((e) => e.toLowerCase()).nullable()),
+      email: nonNull(
+        z
+          .email('must be a valid email address')
+          .max(254)
+          .transform((e) => e.toLowerCase())
+          .nullable(),
+      ),
     })
     .refine((v) => Object.values(v).some((x) => x !== undefined), 'has no field to change'),
   createProduct: z.object({

@@ -63,7 +63,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const seeded =
     options.seed === false
       ? null
-      : await seedDemoData({ logger, admin: ADMIN, userPassword: USER_PASSWORD, ...(options.seed ?? { users: 20, products: 60, reviews: 400, orders: 30 }) });
+      : await seedDemoData({
+          logger,
+          admin: ADMIN,
+          userPassword: USER_PASSWORD,
+          ...(options.seed ?? { users: 20, products: 60, reviews: 400, orders: 30 }),
+        });
 
   const gql: TestApp['gql'] = async (query, variables, token) => {
     const response = await fetch(`${app.url}/graphql`, {

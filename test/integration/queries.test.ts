@@ -43,7 +43,9 @@ describe('entity queries', () => {
     const res = await t.gql('{ products(first: 10) { edges { node { reviewCount averageRating reviews(first: 100) { rating } } } } }');
     for (const { node } of res.body.data?.products.edges ?? []) {
       expect(node.reviewCount).toBe(node.reviews.length);
-      const expected = node.reviews.length ? node.reviews.reduce((s: number, r: { rating: number }) => s + r.rating, 0) / node.reviews.length : null;
+      const expected = node.reviews.length
+        ? node.reviews.reduce((s: number, r: { rating: number }) => s + r.rating, 0) / node.reviews.length
+        : null;
       expect(node.averageRating).toBeCloseTo(expected ?? Number.NaN);
       if (expected === null) expect(node.averageRating).toBeNull();
     }
@@ -65,8 +67,18 @@ describe('products pagination', () => {
     const dates: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 10; page += 1) {
-      const res: GqlResponse = await t.gql('query($after: String) { products(first: 25, after: $after) { edges { cursor node { id createdAt } } pageInfo { hasNextPage endCursor } } }', { after });
-      const { edges, pageInfo } = (res.body.data as { products: { edges: { cursor: string; node: { id: string; createdAt: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }).products;
+      const res: GqlResponse = await t.gql(
+        'query($after: String) { products(first: 25, after: $after) { edges { cursor node { id createdAt } } pageInfo { hasNextPage endCursor } } }',
+        { after },
+      );
+      const { edges, pageInfo } = (
+        res.body.data as {
+          products: {
+            edges: { cursor: string; node: { id: string; createdAt: string } }[];
+            pageInfo: { hasNextPage: boolean; endCursor: string | null };
+          };
+        }
+      ).products;
       seen.push(...edges.map((e) => e.node.id));
       dates.push(...edges.map((e) => e.node.createdAt));
       expect(pageInfo.endCursor).toBe(edges.at(-1)?.cursor ?? null);

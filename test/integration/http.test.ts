@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ seed: false });
+});
+afterAll(() => t.stop());
+
+describe('HTTP endpoints', () => {
+  it('GET /healthz is alive', async () => {
+    const res = await fetch(`${t.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('GET /readyz reports MongoDB and Redis', async () => {
+    const res = await fetch(`${t.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', mongodb: 'up', redis: 'up' });
+  });
+
+  it('GET /metrics is Prometheus text with default and own metrics', async () => {
+    await t.gql('{ viewer { id } }');
+    const res = await fetch(`${t.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^graphql_operations_total\{type="query",outcome="ok"\} [1-9]/m);
+    expect(text).toMatch(/^mongodb_commands_total\{command="\w+"\} [1-9]/m);
+  });
+
+  it('GET /graphql from a browser shows the Sandbox landing page outside production', async () => {
+    const res = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/sandbox/i);
+  });
+
+  it('development responses carry the request cost in extensions.cache', async () => {
+    const res = await t.gql('{ users(ids: ["5eed00000000000000000000"]) { id } }');
+    expect(res.body.extensions?.cache).toMatchObject({ mongoCommands: 1, redisRoundTrips: 0 });
+  });
+});

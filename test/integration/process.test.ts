@@ -1,0 +1,71 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the server process (npm start without MONGODB_URI and REDIS_URL)', () => {
+  it('starts embedded services, seeds, serves, and on SIGTERM leaves no child process behind', async () => {
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'development',
+        PORT: '0',
+        EMBEDDED_MONGODB: 'ferretdb',
+        LOG_LEVEL: 'info',
+        MONGODB_URI: '',
+        REDIS_URL: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ready line in: ${output}`)), 120_000);
+      server.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /ready at (http:\/\/[\d.:]+)\/graphql/.exec(output);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      server.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+    });
+
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ products(first: 1) { edges { node { id } } } }' }),
+    });
+    const body = (await res.json()) as { data: { products: { edges: unknown[] } } };
+    expect(body.data.products.edges).toHaveLength(1);
+    expect(await (await fetch(`${url}/readyz`)).json()).toMatchObject({ status: 'ready', redis: 'up' });
+
+    const children = childrenOf(server.pid ?? 0);
+    expect(children.length).toBeGreaterThanOrEqual(2); // ferretdb and redis-server
+    const exited = once(server, 'exit');
+    server.kill('SIGTERM');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(children.filter(alive)).toEqual([]);
+  }, 180_000);
+});
