@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { createCache, type Cache } from './cache/index.js';
 import { createRedisClient } from './cache/redis-client.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
@@ -7,7 +8,7 @@ import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ensureIndexes } from './models/index.js';
 import { createServer, type AppServer } from './server.js';
-import { createAuthService } from './services/auth.service.js';
+import { sweepExpiredSessions } from './services/auth.service.js';
 
 /** A running application: server, connections and background jobs. */
 export interface App {
@@ -15,6 +16,7 @@ export interface App {
   server: AppServer;
   db: Database;
   redis: Redis | null;
+  cache: Cache;
   metrics: Metrics;
   /** Stops the server, the background jobs, and closes the connections (not the services). */
   stop(): Promise<void>;
@@ -43,9 +45,8 @@ export async function startApp(options: StartAppOptions): Promise<App> {
   try {
     const indexes = await ensureIndexes(logger);
     if (!indexes.sessionTtl) {
-      const auth = createAuthService({ sessionTtlSeconds: config.sessionTtlSeconds });
       const timer = setInterval(() => {
-        auth.sweepExpired().catch((error: unknown) => logger.warn({ err: error }, 'sweeping expired sessions failed'));
+        sweepExpiredSessions().catch((error: unknown) => logger.warn({ err: error }, 'sweeping expired sessions failed'));
       }, SESSION_SWEEP_INTERVAL_MS);
       timer.unref();
       cleanups.push(async () => clearInterval(timer));
@@ -56,20 +57,23 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     }
     let redis: Redis | null = null;
     if (options.redisUrl) {
-      const client = createRedisClient({ url: options.redisUrl, logger });
+      const client = createRedisClient({ url: options.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
       redis = client;
       cleanups.push(async () => client.disconnect());
       await client
         .connect()
         .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
     }
-    const server = await createServer({ config, logger, metrics, db, redis });
+    const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry });
+    cleanups.push(async () => cache.close());
+    const server = await createServer({ config, logger, metrics, db, redis, cache });
     cleanups.push(() => server.stop());
     return {
       url: server.url,
       server,
       db,
       redis,
+      cache,
       metrics,
       async stop() {
         for (const cleanup of cleanups.reverse()) {

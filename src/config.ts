@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CacheSettings } from './cache/index.js';
 
 /** The process configuration, parsed once from the environment by {@link loadConfig}. */
 export type Config = z.infer<typeof configSchema>;
@@ -49,6 +50,32 @@ const configSchema = z
       .default(7 * 24 * 3600),
     /** A ferretdb binary to use as the embedded MongoDB-compatible server. */
     FERRETDB_BIN: z.string().min(1).optional(),
+    /** Cache key namespace (keys are `<namespace>:v<n>:…`); default app. */
+    CACHE_NAMESPACE: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, -, _ and . only')
+      .default('app'),
+    /** Default entity TTL in seconds; default 300. */
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),
+    /** Per-type TTLs in seconds, e.g. `User=600,Product=120`. */
+    CACHE_TTLS: z
+      .string()
+      .regex(/^\s*[A-Za-z]+\s*=\s*\d+\s*(,\s*[A-Za-z]+\s*=\s*\d+\s*)*$/, 'must look like User=600,Product=120')
+      .optional(),
+    /** TTL of cached absences (negative caching) in seconds; default 30. */
+    CACHE_NEGATIVE_TTL_SECONDS: z.coerce.number().int().min(1).default(30),
+    /** Fill lease lifetime in milliseconds; default 3000. */
+    CACHE_LEASE_TTL_MS: z.coerce.number().int().min(10).default(3_000),
+    /** Compression of large cached values: gzip (default), brotli or none. */
+    CACHE_COMPRESSION: z.enum(['gzip', 'brotli', 'none']).default('gzip'),
+    /** Compress cached values of at least this many bytes; default 1024. */
+    CACHE_COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1_024),
+    /** Per-command Redis timeout in milliseconds; default 250. */
+    REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).default(250),
+    /** Consecutive Redis failures that open the circuit breaker; default 5. */
+    CACHE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(5),
+    /** How long the breaker stays open before probing Redis again, in milliseconds; default 5000. */
+    CACHE_BREAKER_OPEN_MS: z.coerce.number().int().min(1).default(5_000),
     /** Which embedded MongoDB to start when MONGODB_URI is unset; default auto (mongod, else FerretDB). */
     EMBEDDED_MONGODB: z.enum(['auto', 'mongodb-memory-server', 'ferretdb']).default('auto'),
   })
@@ -72,6 +99,18 @@ const configSchema = z
         maxTokens: env.GRAPHQL_MAX_TOKENS,
       },
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      cache: {
+        namespace: env.CACHE_NAMESPACE,
+        ttlSeconds: env.CACHE_TTL_SECONDS,
+        ttlByType: parseTtls(env.CACHE_TTLS),
+        negativeTtlSeconds: env.CACHE_NEGATIVE_TTL_SECONDS,
+        leaseTtlMs: env.CACHE_LEASE_TTL_MS,
+        compression: env.CACHE_COMPRESSION,
+        compressionThresholdBytes: env.CACHE_COMPRESSION_THRESHOLD_BYTES,
+        breakerThreshold: env.CACHE_BREAKER_THRESHOLD,
+        breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
+      } satisfies CacheSettings,
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,
     };
@@ -81,6 +120,16 @@ const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['MONGODB_URI'], message: 'is required when NODE_ENV=production (no embedded services there)' });
     }
   });
+
+function parseTtls(value: string | undefined): Record<string, number> {
+  if (!value) return {};
+  return Object.fromEntries(
+    value.split(',').map((pair) => {
+      const [type = '', seconds = ''] = pair.split('=').map((part) => part.trim());
+      return [type, Number(seconds)];
+    }),
+  );
+}
 
 /** Thrown by {@link loadConfig}; its message names every bad variable. */
 export class ConfigError extends Error {

@@ -1,4 +1,4 @@
-import type { CacheStats } from './cache/stats.js';
+import type { Cache } from './cache/index.js';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Logger } from './logger.js';
 import type { UserDoc } from './models/user.model.js';
@@ -10,7 +10,7 @@ import type { RequestTrace } from './trace.js';
 export interface GraphQLContext extends RequestScope {
   logger: Logger;
   services: Services;
-  cacheStats: CacheStats;
+  cache: Cache;
   /** What this request cost (MongoDB commands, Redis round trips, cache hits). */
   trace: RequestTrace;
 }
@@ -18,8 +18,8 @@ export interface GraphQLContext extends RequestScope {
 /** What {@link createContext} needs from the process. */
 export interface ContextDeps {
   logger: Logger;
+  cache: Cache;
   services: Services;
-  cacheStats: CacheStats;
 }
 
 /** Options of {@link createContext}: the parts of the HTTP request it reads. */
@@ -34,13 +34,13 @@ export interface ContextRequest {
  * viewer looked up lazily, at most once, only when a resolver asks for it.
  */
 export function createContext(deps: ContextDeps, request: ContextRequest): GraphQLContext {
-  const loaders: Loaders = createLoaders();
+  const loaders: Loaders = createLoaders({ cache: deps.cache });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
   return {
     logger: deps.logger,
     services: deps.services,
-    cacheStats: deps.cacheStats,
+    cache: deps.cache,
     trace: request.trace,
     loaders,
     token,

@@ -9,7 +9,7 @@ import cors from 'cors';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { pingRedis } from './cache/redis-client.js';
-import { CacheStats } from './cache/stats.js';
+import type { Cache } from './cache/index.js';
 import type { Config } from './config.js';
 import { createContext, type GraphQLContext } from './context.js';
 import type { Database } from './db.js';
@@ -31,6 +31,7 @@ export interface ServerDeps {
   db: Database;
   /** Null when running without a cache. */
   redis: Redis | null;
+  cache: Cache;
 }
 
 /** A started HTTP server with GraphQL at /graphql. */
@@ -50,15 +51,15 @@ const MAX_BODY_BYTES = 256 * 1024;
  * `/metrics`) and starts listening on `config.host:config.port`.
  */
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
-  const { config, logger, metrics, db, redis } = deps;
+  const { config, logger, metrics, db, redis, cache } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
   const services = createServices({
     logger,
     sessionTtlSeconds: config.sessionTtlSeconds,
     documentLock: createDocumentLock(db.isFerretdb),
+    cache,
   });
-  const cacheStats = new CacheStats();
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },
     costLimit: { maxCost: config.limits.maxCost },
@@ -116,7 +117,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     expressMiddleware(apollo, {
       context: async ({ req }) =>
         createContext(
-          { logger, services, cacheStats },
+          { logger, services, cache },
           { authorization: req.headers.authorization, trace: traceStorage.getStore() ?? createTrace() },
         ),
     }),

@@ -61,6 +61,34 @@ const DAY_MS = 86_400_000;
  * purpose, and these are demo accounts).
  */
 export async function seedDemoData(options: SeedOptions): Promise<SeedReport> {
+  const [adminHash, userHash] = await Promise.all([
+    hashPassword(options.admin.password),
+    hashPassword(options.userPassword ?? 'password123'),
+  ]);
+  const data = generateDemoData({ ...options, adminEmail: options.admin.email, adminHash, userHash });
+  const report: SeedReport = {
+    users: await insertMissing(UserModel.collection, data.users),
+    products: await insertMissing(ProductModel.collection, data.products),
+    reviews: await insertMissing(ReviewModel.collection, data.reviews),
+    orders: await insertMissing(OrderModel.collection, data.orders),
+  };
+  options.logger.info({ inserted: report, admin: options.admin.email }, 'demo data seeded');
+  return report;
+}
+
+/** What {@link generateDemoData} needs: the counts, and the admin's email and password hashes. */
+export interface DemoDataOptions {
+  users?: number;
+  products?: number;
+  reviews?: number;
+  orders?: number;
+  adminEmail: string;
+  adminHash: string;
+  userHash: string;
+}
+
+/** The demo documents, exactly as stored (also used by the benchmarks as realistic values). */
+export function generateDemoData(options: DemoDataOptions) {
   const counts = {
     users: options.users ?? 200,
     products: options.products ?? 500,
@@ -71,15 +99,12 @@ export async function seedDemoData(options: SeedOptions): Promise<SeedReport> {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const at = (daysBack: number): Date => new Date(EPOCH - Math.floor(daysBack * DAY_MS));
 
-  const [adminHash, userHash] = await Promise.all([
-    hashPassword(options.admin.password),
-    hashPassword(options.userPassword ?? 'password123'),
-  ]);
+  const { adminHash, userHash } = options;
   const users = [
     {
       _id: seedId(0, 0),
       name: 'Demo Admin',
-      email: options.admin.email,
+      email: options.adminEmail,
       passwordHash: adminHash,
       role: 'ADMIN',
       version: 1,
@@ -148,14 +173,7 @@ export async function seedDemoData(options: SeedOptions): Promise<SeedReport> {
     };
   });
 
-  const report: SeedReport = {
-    users: await insertMissing(UserModel.collection, users),
-    products: await insertMissing(ProductModel.collection, products),
-    reviews: await insertMissing(ReviewModel.collection, reviews),
-    orders: await insertMissing(OrderModel.collection, orders),
-  };
-  options.logger.info({ inserted: report, admin: options.admin.email }, 'demo data seeded');
-  return report;
+  return { users, products, reviews, orders };
 }
 
 /** True when the database has no users and no products (a fresh database to seed). */

@@ -1,10 +1,12 @@
 import DataLoader from 'dataloader';
+import type { Model } from 'mongoose';
+import type { Cache, Versioned } from '../cache/index.js';
 import type { OrderDoc } from '../models/order.model.js';
 import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
-import { childrenCacheKey, findByIds, findChildren, type ChildrenKey } from './batch.js';
+import { childrenCacheKey, findByIds, findChildren, type ChildrenKey, type Identified } from './batch.js';
 import { countReviews, type ReviewStats } from './review-stats.js';
 
 export type { ChildrenKey };
@@ -24,18 +26,32 @@ export interface Loaders {
   userReviewCount: DataLoader<string, number>;
 }
 
-/** Fresh loaders for one request: each batch is one MongoDB command. */
-export function createLoaders(): Loaders {
-  const reviewLoader = new DataLoader<string, ReviewDoc | null>((ids) => findByIds(ReviewModel, ids));
+/** What {@link createLoaders} needs from the process. */
+export interface LoaderDeps {
+  cache: Cache;
+}
+
+/**
+ * Fresh loaders for one request. Loads by id go through the entity cache: warm, one Redis
+ * round trip per batch; cold, one more to fill, and one MongoDB command for the misses.
+ * Lists and aggregates are one MongoDB command per batch (the field cache takes them).
+ */
+export function createLoaders(deps: LoaderDeps): Loaders {
+  const { cache } = deps;
+  const byId = <T extends Identified & Versioned>(type: string, model: Model<T>) => {
+    const entities = cache.entity<T>(type);
+    return new DataLoader<string, T | null>((ids) => entities.getMany(ids, (missing) => findByIds(model, missing)));
+  };
+  const reviewLoader = byId<ReviewDoc>('Review', ReviewModel);
   const primeReviews = (pages: ReviewDoc[][]): ReviewDoc[][] => {
     for (const page of pages) for (const review of page) reviewLoader.prime(review._id.toHexString(), review);
     return pages;
   };
   return {
-    user: new DataLoader((ids) => findByIds(UserModel, ids)),
-    product: new DataLoader((ids) => findByIds(ProductModel, ids)),
+    user: byId<UserDoc>('User', UserModel),
+    product: byId<ProductDoc>('Product', ProductModel),
     review: reviewLoader,
-    order: new DataLoader((ids) => findByIds(OrderModel, ids)),
+    order: byId<OrderDoc>('Order', OrderModel),
     reviewsByProduct: new DataLoader(
       async (keys) => primeReviews(await findChildren({ model: ReviewModel, foreignKey: 'product' }, keys)),
       { cacheKeyFn: childrenCacheKey },

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Types } from 'mongoose';
+import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { SessionModel, UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
@@ -24,6 +25,14 @@ export interface SessionInfo {
 export interface AuthServiceOptions {
   /** Session lifetime in seconds, renewed on use. */
   sessionTtlSeconds: number;
+  cache: Cache;
+}
+
+/** A session as the cache keeps it (`session:{tokenHash}`). */
+interface CachedSession {
+  userId: Types.ObjectId;
+  /** When MongoDB expires it; also its cache version (a renewal never loses to an older one). */
+  expiresAt: Date;
 }
 
 /** Logins, logouts and session lookups. */
@@ -32,9 +41,16 @@ export type AuthService = ReturnType<typeof createAuthService>;
 // A dummy hash to verify against for unknown emails, so both failures take the same time.
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
-/** Sessions: an opaque random token for the client, only its SHA-256 in MongoDB. */
+/**
+ * Sessions: an opaque random token for the client, only its SHA-256 in MongoDB and in Redis.
+ * Lookups go through the cache core (`session:{hash}`), and each authenticated request slides
+ * the key's expiry (PEXPIRE in the same script call); MongoDB's `expiresAt` is renewed at most
+ * once a minute per session, and the cached copy refreshed with it.
+ */
 export function createAuthService(options: AuthServiceOptions) {
+  const { cache } = options;
   const ttlMs = options.sessionTtlSeconds * 1_000;
+  const negativeTtlMs = 30_000;
   // Renew a session's expiry at most this often, so an active client costs no write per request.
   const renewAfterMs = Math.min(60_000, ttlMs / 10);
 
@@ -47,7 +63,11 @@ export function createAuthService(options: AuthServiceOptions) {
       if (!user || !ok) throw new AppError(ErrorCode.BadUserInput, 'Wrong email or password.', { reason: 'INVALID_CREDENTIALS' });
       const token = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + ttlMs);
-      await SessionModel.create({ tokenHash: hashToken(token), user: user._id, expiresAt });
+      const tokenHash = hashToken(token);
+      await SessionModel.create({ tokenHash, user: user._id, expiresAt });
+      await cache.core.refresh('Session', [
+        { key: cache.keys.session(tokenHash), value: { userId: user._id, expiresAt }, version: expiresAt.getTime(), ttlMs },
+      ]);
       scope.signIn(user);
       return { token, user, expiresAt };
     },
@@ -55,29 +75,44 @@ export function createAuthService(options: AuthServiceOptions) {
     /** Ends the request's session; false when it had none. */
     async logout(scope: RequestScope): Promise<boolean> {
       if (!scope.token) return false;
-      const result = await SessionModel.deleteOne({ tokenHash: hashToken(scope.token) }).exec();
+      const tokenHash = hashToken(scope.token);
+      const result = await SessionModel.deleteOne({ tokenHash }).exec();
+      await cache.core.invalidate([cache.keys.session(tokenHash)]);
       return result.deletedCount > 0;
     },
 
     /** The live session of a token, its expiry slid forward on use; null when unknown or expired. */
     async resolveSession(token: string): Promise<SessionInfo | null> {
+      const tokenHash = hashToken(token);
+      const key = cache.keys.session(tokenHash);
+      const [session] = await cache.core.fetch<CachedSession>({
+        name: 'Session',
+        keys: [key],
+        load: async () => {
+          const doc = await SessionModel.findOne({ tokenHash, expiresAt: { $gt: new Date() } })
+            .lean()
+            .exec();
+          return [doc ? { userId: doc.user, expiresAt: doc.expiresAt } : null];
+        },
+        versionOf: (s) => s.expiresAt.getTime(),
+        ttlMs: (s) => (s ? Math.max(1, s.expiresAt.getTime() - Date.now()) : negativeTtlMs),
+        touchTtlMs: ttlMs,
+      });
       const now = Date.now();
-      const session = await SessionModel.findOne({ tokenHash: hashToken(token), expiresAt: { $gt: new Date(now) } })
-        .lean()
-        .exec();
-      if (!session) return null;
+      if (!session || session.expiresAt.getTime() <= now) return null;
       const expiresAt = new Date(now + ttlMs);
-      if (expiresAt.getTime() - session.expiresAt.getTime() < renewAfterMs) return { userId: session.user, expiresAt: session.expiresAt };
-      await SessionModel.updateOne({ _id: session._id }, { $set: { expiresAt } }).exec();
-      return { userId: session.user, expiresAt };
-    },
-
-    /** Deletes expired sessions (for servers without TTL indexes); returns how many. */
-    async sweepExpired(): Promise<number> {
-      const result = await SessionModel.deleteMany({ expiresAt: { $lte: new Date() } }).exec();
-      return result.deletedCount;
+      if (expiresAt.getTime() - session.expiresAt.getTime() < renewAfterMs) return session;
+      await SessionModel.updateOne({ tokenHash }, { $set: { expiresAt } }).exec();
+      await cache.core.refresh('Session', [{ key, value: { userId: session.userId, expiresAt }, version: expiresAt.getTime(), ttlMs }]);
+      return { userId: session.userId, expiresAt };
     },
   };
+}
+
+/** Deletes expired sessions (for servers without TTL indexes); returns how many. */
+export async function sweepExpiredSessions(): Promise<number> {
+  const result = await SessionModel.deleteMany({ expiresAt: { $lte: new Date() } }).exec();
+  return result.deletedCount;
 }
 
 /** The stored form of a token: base64url SHA-256. */

@@ -1,3 +1,4 @@
+import type { Cache } from '../cache/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';
 import { createAuthService, type AuthService } from './auth.service.js';
@@ -22,15 +23,16 @@ export interface ServicesOptions {
   sessionTtlSeconds: number;
   /** Serializes document updates where the server does not (FerretDB). */
   documentLock: DocumentLock;
+  cache: Cache;
 }
 
 /** Every service, wired to its dependencies. */
 export function createServices(options: ServicesOptions): Services {
   return {
-    auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds }),
-    users: createUserService({ documentLock: options.documentLock }),
-    products: createProductService({ documentLock: options.documentLock }),
-    reviews: createReviewService(),
-    orders: createOrderService({ logger: options.logger, documentLock: options.documentLock }),
+    auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache }),
+    users: createUserService({ documentLock: options.documentLock, cache: options.cache }),
+    products: createProductService({ documentLock: options.documentLock, cache: options.cache }),
+    reviews: createReviewService({ cache: options.cache }),
+    orders: createOrderService({ logger: options.logger, documentLock: options.documentLock, cache: options.cache }),
   };
 }

@@ -1,8 +1,10 @@
 import type { Types } from 'mongoose';
+import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { OrderModel, ProductModel } from '../models/index.js';
 import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
+import type { ProductDoc } from '../models/product.model.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
@@ -20,6 +22,7 @@ export type OrderService = ReturnType<typeof createOrderService>;
 export interface OrderServiceOptions {
   logger: Logger;
   documentLock: DocumentLock;
+  cache: Cache;
 }
 
 interface Reservation {
@@ -34,6 +37,8 @@ interface Reservation {
  */
 export function createOrderService(options: OrderServiceOptions) {
   const { logger, documentLock } = options;
+  const products = options.cache.entity<ProductDoc>('Product');
+  const orders = options.cache.entity<OrderDoc>('Order');
 
   async function release(reserved: readonly Reservation[]): Promise<void> {
     for (const { productId, quantity } of reserved) {
@@ -97,10 +102,13 @@ export function createOrderService(options: OrderServiceOptions) {
       }
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
       const order = (await OrderModel.create({ user: userId, items: lines, totalCents })).toObject<OrderDoc>();
+      await Promise.all([products.invalidate(ids), orders.refresh([order])]);
       for (const id of ids) scope.loaders.product.clear(id);
       return order;
     } catch (error) {
       await release(reserved);
+      // Reserved and released: the stock is as it was, but the versions moved on.
+      await products.invalidate(reserved.map((r) => r.productId.toHexString()));
       for (const id of ids) scope.loaders.product.clear(id);
       throw error;
     }

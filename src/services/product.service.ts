@@ -1,7 +1,9 @@
 import { Types, type UpdateQuery } from 'mongoose';
+import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
+import type { ReviewDoc } from '../models/review.model.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
@@ -40,11 +42,14 @@ export type ProductService = ReturnType<typeof createProductService>;
 /** Options of {@link createProductService}. */
 export interface ProductServiceOptions {
   documentLock: DocumentLock;
+  cache: Cache;
 }
 
 /** Catalog reads and writes; deletes are soft so that past orders still show their products. */
 export function createProductService(options: ProductServiceOptions) {
   const { documentLock } = options;
+  const products = options.cache.entity<ProductDoc>('Product');
+  const reviews = options.cache.entity<ReviewDoc>('Review');
   /** findOneAndUpdate on a live product, serialized per document where the server needs it. */
   const updateLive = (id: string, update: UpdateQuery<ProductDoc>): Promise<ProductDoc | null> =>
     documentLock.run([`products:${id}`], () =>
@@ -82,6 +87,7 @@ export function createProductService(options: ProductServiceOptions) {
       await requireAdmin(scope);
       const input = parseInput(inputs.createProduct, args, 'input');
       const product = (await ProductModel.create({ ...input, description: input.description ?? null })).toObject<ProductDoc>();
+      await products.refresh([product]);
       scope.loaders.product.prime(product._id.toHexString(), product);
       return product;
     },
@@ -92,6 +98,7 @@ export function createProductService(options: ProductServiceOptions) {
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
       const product = await updateLive(productId.toHexString(), { $set: changes });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
+      await products.invalidate([id]);
       scope.loaders.product.clear(id).prime(id, product);
       return product;
     },
@@ -102,7 +109,9 @@ export function createProductService(options: ProductServiceOptions) {
       await requireAdmin(scope);
       const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
       if (!product) return false;
+      const reviewIds = (await ReviewModel.find({ product: productId }, { _id: 1 }).lean().exec()).map((r) => r._id.toHexString());
       await ReviewModel.deleteMany({ product: productId }).exec();
+      await Promise.all([products.invalidate([id]), reviews.invalidate(reviewIds)]);
       scope.loaders.product.clear(id).prime(id, product);
       return true;
     },
@@ -112,6 +121,7 @@ export function createProductService(options: ProductServiceOptions) {
       const productId = parseId(id);
       const product = await updateLive(productId.toHexString(), { $inc: { viewCount: 1 } });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
+      await products.invalidate([id]);
       scope.loaders.product.clear(id).prime(id, product);
       return product;
     },

@@ -1,3 +1,4 @@
+import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { ReviewModel } from '../models/index.js';
 import type { ReviewDoc } from '../models/review.model.js';
@@ -14,8 +15,14 @@ export interface CreateReviewArgs {
 /** Reviews by signed-in users. */
 export type ReviewService = ReturnType<typeof createReviewService>;
 
+/** Options of {@link createReviewService}. */
+export interface ReviewServiceOptions {
+  cache: Cache;
+}
+
 /** Review writes. */
-export function createReviewService() {
+export function createReviewService(options: ReviewServiceOptions) {
+  const reviews = options.cache.entity<ReviewDoc>('Review');
   return {
     /** A review of a live product by the viewer; rating 1..5. */
     async create(scope: RequestScope, args: CreateReviewArgs): Promise<ReviewDoc> {
@@ -28,6 +35,7 @@ export function createReviewService() {
       }
       const created = await ReviewModel.create({ product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null });
       const review = created.toObject<ReviewDoc>();
+      await reviews.refresh([review]);
       scope.loaders.review.prime(review._id.toHexString(), review);
       return review;
     },

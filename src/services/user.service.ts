@@ -1,3 +1,4 @@
+import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
@@ -26,11 +27,13 @@ const DUPLICATE_EMAIL = 'A user with this email already exists.';
 /** Options of {@link createUserService}. */
 export interface UserServiceOptions {
   documentLock: DocumentLock;
+  cache: Cache;
 }
 
 /** User writes; each returns the stored document and primes the request's loader with it. */
 export function createUserService(options: UserServiceOptions) {
   const { documentLock } = options;
+  const users = options.cache.entity<UserDoc>('User');
   return {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
@@ -40,6 +43,7 @@ export function createUserService(options: UserServiceOptions) {
         UserModel.create({ name: input.name, email: input.email, passwordHash, role: 'CUSTOMER' }),
       );
       const user = created.toObject<UserDoc>();
+      await users.refresh([user]); // write-through: the new user is cached at once
       scope.loaders.user.prime(user._id.toHexString(), user);
       return user;
     },
@@ -56,6 +60,7 @@ export function createUserService(options: UserServiceOptions) {
         ),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
+      await users.refresh([user]);
       scope.loaders.user.clear(id).prime(id, user);
       return user;
     },

@@ -56,6 +56,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     SEED_ON_START: 'false',
     MONGODB_URI: `${inject('mongoBaseUri')}/${dbName}`,
     REDIS_URL: inject('redisUrl'),
+    // Its own key namespace too: test files share one Redis.
+    CACHE_NAMESPACE: dbName,
     ...options.env,
   });
   const logger = createLogger({ level: config.logLevel });

@@ -37,7 +37,10 @@ describe('HTTP endpoints', () => {
   });
 
   it('development responses carry the request cost in extensions.cache', async () => {
-    const res = await t.gql('{ users(ids: ["5eed00000000000000000000"]) { id } }');
-    expect(res.body.extensions?.cache).toMatchObject({ mongoCommands: 1, redisRoundTrips: 0 });
+    const cold = await t.gql('{ users(ids: ["5eed00000000000000000000"]) { id } }');
+    // a miss: get-or-lease, one MongoDB find, set-if-leased (a cached absence: nothing seeded)
+    expect(cold.body.extensions?.cache).toEqual({ hits: 0, misses: 1, mongoCommands: 1, redisRoundTrips: 2 });
+    const warm = await t.gql('{ users(ids: ["5eed00000000000000000000"]) { id } }');
+    expect(warm.body.extensions?.cache).toEqual({ hits: 1, misses: 0, mongoCommands: 0, redisRoundTrips: 1 });
   });
 });

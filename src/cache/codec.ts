@@ -1,0 +1,114 @@
+import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
+import { Types } from 'mongoose';
+
+/**
+ * Values as Redis stores them: one marker byte, then the payload.
+ *
+ *   'j' JSON      'g' gzip(JSON)      'b' brotli(JSON)      '-' absent (negative cache)
+ *
+ * The reader trusts the marker, not the configuration, so changing the algorithm or the
+ * threshold never makes stored values unreadable. JSON round-trips Dates and ObjectIds exactly:
+ * they travel as strings with a NUL-led tag (`\0d:<ms>`, `\0o:<hex>`), and a genuine string
+ * that starts with NUL is escaped (`\0s:`), so no value can be mistaken for another.
+ */
+export type Compression = 'none' | 'gzip' | 'brotli';
+
+/** Options of {@link createCodec}. */
+export interface CodecOptions {
+  /** Algorithm for values over the threshold; default gzip (see README: Compression). */
+  compression?: Compression;
+  /** Compress JSON payloads of at least this many bytes; default 1024. */
+  thresholdBytes?: number;
+}
+
+/** Encodes values for the cache and decodes them back, with compression past a threshold. */
+export interface Codec {
+  encode(value: unknown): Buffer;
+  /** The decoded value; `ABSENT` for a negative-cache entry. Throws {@link CodecError} on garbage. */
+  decode(payload: Buffer): unknown;
+}
+
+/** What {@link Codec.decode} returns for a cached "no such document". */
+export const ABSENT: unique symbol = Symbol('absent');
+
+/** A stored value the codec cannot read (corrupt, or written by an incompatible version). */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+  readonly code = 'E_CACHE_CODEC';
+}
+
+const MARK_JSON = 0x6a; // j
+const MARK_GZIP = 0x67; // g
+const MARK_BROTLI = 0x62; // b
+const MARK_ABSENT = 0x2d; // -
+const ABSENT_PAYLOAD = Buffer.from([MARK_ABSENT]);
+
+/** A codec; see the module comment for the format. */
+export function createCodec(options: CodecOptions = {}): Codec {
+  const compression = options.compression ?? 'gzip';
+  const threshold = options.thresholdBytes ?? 1024;
+  return {
+    encode(value) {
+      if (value === ABSENT) return ABSENT_PAYLOAD;
+      const json = Buffer.from(stringify(value));
+      if (compression === 'none' || json.length < threshold) return prefixed(MARK_JSON, json);
+      if (compression === 'gzip') return prefixed(MARK_GZIP, gzipSync(json, { level: 6 }));
+      return prefixed(
+        MARK_BROTLI,
+        brotliCompressSync(json, { params: { [zlib.BROTLI_PARAM_QUALITY]: 4, [zlib.BROTLI_PARAM_SIZE_HINT]: json.length } }),
+      );
+    },
+    decode(payload) {
+      const marker = payload[0];
+      const body = payload.subarray(1);
+      try {
+        switch (marker) {
+          case MARK_ABSENT:
+            return ABSENT;
+          case MARK_JSON:
+            return parse(body.toString());
+          case MARK_GZIP:
+            return parse(gunzipSync(body).toString());
+          case MARK_BROTLI:
+            return parse(brotliDecompressSync(body).toString());
+          default:
+            throw new CodecError(`unknown cache value marker ${String(marker)}`);
+        }
+      } catch (error) {
+        if (error instanceof CodecError) throw error;
+        throw new CodecError(`unreadable cache value: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  };
+}
+
+function prefixed(marker: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length + 1);
+  out[0] = marker;
+  body.copy(out, 1);
+  return out;
+}
+
+/** JSON.stringify that keeps Dates and ObjectIds (see the module comment). */
+export function stringify(value: unknown): string {
+  return JSON.stringify(value, function replacer(this: Record<string, unknown>, key: string, converted: unknown) {
+    // `converted` went through toJSON already; the original is this[key].
+    const original = key === '' ? value : this[key];
+    if (original instanceof Date) return `\0d:${original.getTime()}`;
+    if (original instanceof Types.ObjectId) return `\0o:${original.toHexString()}`;
+    if (typeof converted === 'string' && converted.charCodeAt(0) === 0) return `\0s:${converted}`;
+    return converted;
+  });
+}
+
+/** The inverse of {@link stringify}. */
+export function parse(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (typeof value !== 'string' || value.charCodeAt(0) !== 0) return value;
+    const tag = value.charCodeAt(1);
+    const rest = value.slice(3);
+    if (tag === 0x64) return new Date(Number(rest)); // d
+    if (tag === 0x6f) return new Types.ObjectId(rest); // o
+    return rest; // s: an escaped string
+  });
+}

@@ -1,0 +1,441 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../logger.js';
+import { currentTrace } from '../trace.js';
+import { ABSENT, type Codec } from './codec.js';
+import type { CacheMetrics } from './metrics.js';
+import type { LeaseReply, RedisStore, VersionedValue } from './redis-store.js';
+import type { CacheStats } from './stats.js';
+
+/** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
+export interface FetchSpec<T> {
+  /** For stats and metrics: an entity type (`User`) or a field coordinate (`Product.averageRating`). */
+  name: string;
+  keys: readonly string[];
+  /** The tag sets of each key (same index), recorded when its lease is taken. */
+  tags?: readonly (readonly string[])[];
+  /**
+   * Reads the items at `indexes` from the source of truth, in that order; null where there is
+   * none. Called at most once per fetch for the items this reader leased, so once per batch.
+   */
+  load(indexes: readonly number[]): Promise<(T | null)[]>;
+  /** The version of a loaded value (absent values have version 0). */
+  versionOf(value: T): number;
+  /** How long to keep a value, in milliseconds, before jitter (absent: the negative TTL). */
+  ttlMs(value: T | null): number;
+  /** Reset the expiry of each hit to this, in milliseconds (sliding expiration); default: leave it. */
+  touchTtlMs?: number;
+}
+
+/** A value to write through (refresh): stored unless Redis holds a newer version. */
+export interface RefreshEntry<T> {
+  key: string;
+  value: T;
+  version: number;
+  /** In milliseconds, before jitter; 0 keeps the value without expiry (write-behind). */
+  ttlMs: number;
+}
+
+/** Options of {@link CacheCore}. */
+export interface CacheCoreOptions {
+  /** Null: no Redis; every fetch reads the source (and counts a miss). */
+  store: RedisStore | null;
+  codec: Codec;
+  metrics: CacheMetrics;
+  stats: CacheStats;
+  logger: Logger;
+  /** How long a fill lease holds, in milliseconds; default 3000. */
+  leaseTtlMs?: number;
+  /** Waits for another reader's lease before reading the source without filling; default 4 (5, 10, 20, 40 ms). */
+  leaseRetries?: number;
+  /** The first wait, in milliseconds, doubled each time; default 5. */
+  leaseWaitMs?: number;
+  /** Relative TTL jitter, ±; default 0.1 (so that keys filled together do not expire together). */
+  ttlJitter?: number;
+  /** How often undelivered invalidations are retried, in milliseconds; default 1000. */
+  retryIntervalMs?: number;
+  /** Tag sets outlive what they name by at least this, in milliseconds; default one hour. */
+  tagTtlMs?: number;
+}
+
+interface InFlight {
+  token: string;
+  value: Promise<unknown>;
+}
+
+interface Pending {
+  keys: Set<string>;
+  tags: Set<string>;
+}
+
+/**
+ * The one cache protocol, shared by the entity cache, the field cache and the session store:
+ * get-or-lease, load the misses once, set-if-leased, with versions and tags.
+ *
+ * Why leases: plain cache-aside lets a reader that read the old document fill it after a writer
+ * invalidated, leaving it stale until the TTL. Here a reader that misses takes a lease in the
+ * same script call that found the miss; writers delete leases along with keys; a fill succeeds
+ * only while its lease stands and never replaces a newer version. A reader that meets another
+ * reader's lease joins that reader's load when it runs in this process (single flight), else
+ * waits a few milliseconds and retries, and after a bound reads the source without filling.
+ *
+ * Failure: a store error never fails a read (it is served from the source, not filled, and
+ * counted); a write (invalidate, refresh) that cannot reach Redis is kept and retried, and
+ * until it is delivered the keys it names bypass the cache, so no reader here is served what
+ * a returned mutation replaced.
+ */
+export class CacheCore {
+  readonly #store: RedisStore | null;
+  readonly #codec: Codec;
+  readonly #metrics: CacheMetrics;
+  readonly #stats: CacheStats;
+  readonly #logger: Logger;
+  readonly #leaseTtlMs: number;
+  readonly #leaseRetries: number;
+  readonly #leaseWaitMs: number;
+  readonly #ttlJitter: number;
+  readonly #retryIntervalMs: number;
+  readonly #tagTtlMs: number;
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #pending: Pending = { keys: new Set(), tags: new Set() };
+  #retryTimer: NodeJS.Timeout | undefined;
+  #delivering: Promise<void> | undefined;
+
+  constructor(options: CacheCoreOptions) {
+    this.#store = options.store;
+    this.#codec = options.codec;
+    this.#metrics = options.metrics;
+    this.#stats = options.stats;
+    this.#logger = options.logger;
+    this.#leaseTtlMs = positive('leaseTtlMs', options.leaseTtlMs ?? 3_000);
+    this.#leaseRetries = nonNegative('leaseRetries', options.leaseRetries ?? 4);
+    this.#leaseWaitMs = positive('leaseWaitMs', options.leaseWaitMs ?? 5);
+    this.#ttlJitter = options.ttlJitter ?? 0.1;
+    if (!(this.#ttlJitter >= 0 && this.#ttlJitter < 1)) throw new TypeError(`ttlJitter must be in [0, 1), got ${this.#ttlJitter}`);
+    this.#retryIntervalMs = positive('retryIntervalMs', options.retryIntervalMs ?? 1_000);
+    this.#tagTtlMs = positive('tagTtlMs', options.tagTtlMs ?? 3_600_000);
+  }
+
+  /** True when a Redis store is configured (not whether it is up). */
+  get enabled(): boolean {
+    return this.#store !== null;
+  }
+
+  /** How many keys and tags wait for an undelivered invalidation. */
+  get pendingInvalidations(): number {
+    return this.#pending.keys.size + this.#pending.tags.size;
+  }
+
+  /**
+   * The values of `spec.keys`: from Redis where present, else loaded (once per batch) and
+   * filled. Never throws for a cache failure; `spec.load`'s errors propagate.
+   */
+  async fetch<T>(spec: FetchSpec<T>): Promise<(T | null)[]> {
+    const out = new Array<T | null>(spec.keys.length).fill(null);
+    const bypass: number[] = [];
+    const candidates: number[] = [];
+    spec.keys.forEach((key, index) => (!this.#store || this.#mustBypass(key, spec.tags?.[index]) ? bypass : candidates).push(index));
+    const work: Promise<void>[] = [];
+    if (bypass.length) {
+      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
+      this.#count(spec.name, 0, bypass.length);
+      work.push(this.#loadInto(spec, bypass, out));
+    }
+    if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out));
+    await Promise.all(work);
+    return out;
+  }
+
+  /** Writes values through (refresh), never replacing a newer version; undeliverable ones become pending invalidations. */
+  async refresh<T>(name: string, entries: readonly RefreshEntry<T>[]): Promise<void> {
+    if (!this.#store || entries.length === 0) return;
+    for (const entry of entries) this.#inFlight.delete(entry.key);
+    const values: VersionedValue[] = entries.map((entry) => {
+      const payload = this.#codec.encode(entry.value);
+      this.#metrics.bytesWritten.inc({ name }, payload.length);
+      return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) };
+    });
+    const store = this.#store;
+    try {
+      await store.refresh(values);
+    } catch (error) {
+      this.#failed('refresh', error);
+      this.#addPending(
+        entries.map((e) => e.key),
+        [],
+      );
+    }
+  }
+
+  /**
+   * Deletes keys, their leases, and everything the tag sets name. Never throws: what cannot be
+   * delivered now is retried, and bypasses the cache until then.
+   */
+  async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {
+    if (!this.#store || (keys.length === 0 && tags.length === 0)) return;
+    for (const key of keys) this.#inFlight.delete(key);
+    try {
+      await this.#store.invalidate(keys, tags);
+    } catch (error) {
+      this.#failed('invalidate', error);
+      this.#addPending(keys, tags);
+    }
+  }
+
+  /** `ttlMs` ± the jitter, rounded; at least 1. */
+  jitter(ttlMs: number): number {
+    const factor = 1 + this.#ttlJitter * (2 * Math.random() - 1);
+    return Math.max(1, Math.round(ttlMs * factor));
+  }
+
+  /** Tries to deliver pending invalidations now (also runs on a timer and when Redis reconnects). */
+  async deliverPending(): Promise<void> {
+    this.#delivering ??= (async () => {
+      try {
+        while (this.#store && this.pendingInvalidations > 0) {
+          const keys = [...this.#pending.keys];
+          const tags = [...this.#pending.tags];
+          await this.#store.invalidate(keys, tags);
+          for (const key of keys) this.#pending.keys.delete(key);
+          for (const tag of tags) this.#pending.tags.delete(tag);
+          this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
+        }
+      } catch (error) {
+        this.#failed('invalidate', error);
+      } finally {
+        this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
+        this.#delivering = undefined;
+        this.#scheduleRetry();
+      }
+    })();
+    return this.#delivering;
+  }
+
+  /** Stops the retry timer (pending invalidations are logged, not delivered). */
+  close(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.pendingInvalidations > 0) {
+      this.#logger.warn({ pending: this.pendingInvalidations }, 'closing with undelivered cache invalidations; their keys expire by TTL');
+    }
+  }
+
+  async #fetchCandidates<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const token = randomBytes(12).toString('base64url');
+    let replies: LeaseReply[];
+    try {
+      replies = await store.getOrLease(
+        indexes.map((index) => ({ key: spec.keys[index] ?? '', tags: spec.tags?.[index] })),
+        { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs },
+      );
+    } catch (error) {
+      this.#failed('get', error);
+      this.#count(spec.name, 0, indexes.length);
+      await this.#loadInto(spec, indexes, out);
+      return;
+    }
+
+    const leased: number[] = [];
+    const busy: number[] = [];
+    const unreadable: number[] = [];
+    const joins: Promise<void>[] = [];
+    let hits = 0;
+    replies.forEach((reply, i) => {
+      const index = indexes[i] ?? 0;
+      if (reply.kind === 'hit') {
+        try {
+          const value = this.#codec.decode(reply.payload);
+          this.#metrics.bytesRead.inc({ name: spec.name }, reply.payload.length);
+          if (value === ABSENT) this.#metrics.absentHits.inc({ name: spec.name });
+          out[index] = value === ABSENT ? null : (value as T);
+          hits += 1;
+        } catch (error) {
+          this.#failed('decode', error);
+          unreadable.push(index);
+        }
+      } else if (reply.kind === 'lease') {
+        leased.push(index);
+      } else {
+        // Another reader is filling it. In this process? Then share its load (single flight).
+        const flight = this.#inFlight.get(spec.keys[index] ?? '');
+        if (flight && flight.token === reply.token) {
+          joins.push(
+            flight.value.then((value) => {
+              out[index] = value as T | null;
+            }),
+          );
+        } else {
+          busy.push(index);
+        }
+      }
+    });
+    this.#count(spec.name, hits, indexes.length - hits);
+
+    const work: Promise<void>[] = [...joins];
+    if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out));
+    if (unreadable.length) {
+      // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
+      work.push(this.invalidate(unreadable.map((index) => spec.keys[index] ?? '')));
+      work.push(this.#loadInto(spec, unreadable, out));
+    }
+    if (busy.length) work.push(this.#waitForBusy(spec, busy, out));
+    await Promise.all(work);
+  }
+
+  /** Loads the leased items (once, shared with joiners in this process) and fills them. */
+  async #loadAndFill<T>(spec: FetchSpec<T>, indexes: readonly number[], token: string, out: (T | null)[]): Promise<void> {
+    const loading = spec.load(indexes);
+    // Registered synchronously, before any await: the busy replies of concurrent readers of
+    // the same keys are processed after this reply, and must find these loads.
+    indexes.forEach((index, i) => {
+      const key = spec.keys[index] ?? '';
+      const value = loading.then((values) => values[i] ?? null);
+      value.catch(() => undefined); // the owner reports the error; joiners get it too
+      this.#inFlight.set(key, { token, value });
+    });
+    try {
+      const values = await loading;
+      indexes.forEach((index, i) => {
+        out[index] = values[i] ?? null;
+      });
+      await this.#fill(spec, token, indexes, values);
+    } finally {
+      for (const index of indexes) {
+        const key = spec.keys[index] ?? '';
+        if (this.#inFlight.get(key)?.token === token) this.#inFlight.delete(key);
+      }
+    }
+  }
+
+  async #fill<T>(spec: FetchSpec<T>, token: string, indexes: readonly number[], values: readonly (T | null)[]): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const entries: VersionedValue[] = indexes.map((index, i) => {
+      const value = values[i] ?? null;
+      const payload = this.#codec.encode(value === null ? ABSENT : value);
+      this.#metrics.bytesWritten.inc({ name: spec.name }, payload.length);
+      return {
+        key: spec.keys[index] ?? '',
+        version: value === null ? 0 : spec.versionOf(value),
+        payload,
+        ttlMs: this.jitter(spec.ttlMs(value)),
+      };
+    });
+    try {
+      const stored = await store.setIfLeased(token, entries);
+      const kept = stored.filter(Boolean).length;
+      if (kept) this.#metrics.fills.inc({ name: spec.name, outcome: 'stored' }, kept);
+      if (kept < stored.length) this.#metrics.fills.inc({ name: spec.name, outcome: 'lost' }, stored.length - kept);
+    } catch (error) {
+      this.#failed('fill', error);
+    }
+  }
+
+  /** Waits for other readers' leases with doubling pauses, retrying the cache; then loads without filling. */
+  async #waitForBusy<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
+    const store = this.#store;
+    let waiting = [...indexes];
+    for (let attempt = 0; store && waiting.length > 0 && attempt < this.#leaseRetries; attempt += 1) {
+      this.#metrics.leaseWaits.inc({ name: spec.name }, waiting.length);
+      await sleep(this.#leaseWaitMs * 2 ** attempt);
+      let replies: LeaseReply[];
+      const token = randomBytes(12).toString('base64url');
+      try {
+        replies = await store.getOrLease(
+          waiting.map((index) => ({ key: spec.keys[index] ?? '', tags: spec.tags?.[index] })),
+          { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs },
+        );
+      } catch (error) {
+        this.#failed('get', error);
+        break;
+      }
+      const stillBusy: number[] = [];
+      const leased: number[] = [];
+      replies.forEach((reply, i) => {
+        const index = waiting[i] ?? 0;
+        if (reply.kind === 'hit') {
+          try {
+            const value = this.#codec.decode(reply.payload);
+            out[index] = value === ABSENT ? null : (value as T);
+          } catch {
+            stillBusy.push(index);
+          }
+        } else if (reply.kind === 'lease') {
+          leased.push(index);
+        } else {
+          stillBusy.push(index);
+        }
+      });
+      if (leased.length) await this.#loadAndFill(spec, leased, token, out);
+      waiting = stillBusy;
+    }
+    if (waiting.length) {
+      this.#metrics.leaseTimeouts.inc({ name: spec.name }, waiting.length);
+      await this.#loadInto(spec, waiting, out);
+    }
+  }
+
+  /** Reads items from the source without filling them. */
+  async #loadInto<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
+    const values = await spec.load(indexes);
+    indexes.forEach((index, i) => {
+      out[index] = values[i] ?? null;
+    });
+  }
+
+  #count(name: string, hits: number, misses: number): void {
+    if (hits) this.#metrics.hits.inc({ name }, hits);
+    if (misses) this.#metrics.misses.inc({ name }, misses);
+    this.#stats.record(name, hits, misses);
+    const trace = currentTrace();
+    if (trace) {
+      trace.cacheHits += hits;
+      trace.cacheMisses += misses;
+    }
+  }
+
+  #mustBypass(key: string, tags: readonly string[] | undefined): boolean {
+    if (this.#pending.keys.size === 0 && this.#pending.tags.size === 0) return false;
+    return this.#pending.keys.has(key) || (tags ?? []).some((tag) => this.#pending.tags.has(tag));
+  }
+
+  #addPending(keys: readonly string[], tags: readonly string[]): void {
+    for (const key of keys) this.#pending.keys.add(key);
+    for (const tag of tags) this.#pending.tags.add(tag);
+    this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
+    this.#logger.warn(
+      { keys: keys.length, tags: tags.length },
+      'cache invalidation not delivered; retrying, and bypassing those keys meanwhile',
+    );
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer || this.pendingInvalidations === 0) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.deliverPending();
+    }, this.#retryIntervalMs);
+    this.#retryTimer.unref();
+  }
+
+  #failed(op: string, error: unknown): void {
+    this.#metrics.errors.inc({ op });
+    this.#logger.debug({ err: error, op }, 'cache operation failed; serving from MongoDB');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new TypeError(`${name} must be a positive number, got ${String(value)}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!(Number.isInteger(value) && value >= 0)) throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}

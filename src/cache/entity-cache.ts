@@ -1,0 +1,75 @@
+import type { CacheCore } from './core.js';
+import type { Keyspace } from './keys.js';
+
+/** What the entity cache needs of a document: an ObjectId-like `_id` and a `version`. */
+export interface Versioned {
+  _id: { toHexString(): string };
+  /** Incremented by every update (the cache never replaces a newer version with an older one). */
+  version: number;
+}
+
+/** Options of {@link EntityCache}. */
+export interface EntityCacheOptions {
+  core: CacheCore;
+  keys: Keyspace;
+  /** The entity type, e.g. `User` (the key part and the stats name). */
+  type: string;
+  /** How long a document stays cached, in seconds (±jitter). */
+  ttlSeconds: number;
+  /** How long "no document has this id" stays cached, in seconds (negative caching). */
+  negativeTtlSeconds: number;
+}
+
+/** Documents by id through the cache core: the batch function of a DataLoader, and the writes that keep it exact. */
+export class EntityCache<T extends Versioned> {
+  readonly type: string;
+  readonly #core: CacheCore;
+  readonly #keys: Keyspace;
+  readonly #ttlMs: number;
+  readonly #negativeTtlMs: number;
+
+  constructor(options: EntityCacheOptions) {
+    this.type = options.type;
+    this.#core = options.core;
+    this.#keys = options.keys;
+    this.#ttlMs = options.ttlSeconds * 1_000;
+    this.#negativeTtlMs = options.negativeTtlSeconds * 1_000;
+  }
+
+  /**
+   * The documents of `ids` (same length and order; null where none), from Redis in one round
+   * trip, the misses from `load` in one call, filled in one more round trip.
+   */
+  getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>): Promise<(T | null)[]> {
+    return this.#core.fetch<T>({
+      name: this.type,
+      keys: ids.map((id) => this.key(id)),
+      load: (indexes) => load(indexes.map((i) => ids[i] ?? '')),
+      versionOf: (doc) => doc.version,
+      ttlMs: (doc) => (doc === null ? this.#negativeTtlMs : this.#ttlMs),
+    });
+  }
+
+  /** Drops the cached documents (after their MongoDB write committed). */
+  invalidate(ids: readonly string[]): Promise<void> {
+    return this.#core.invalidate(ids.map((id) => this.key(id)));
+  }
+
+  /** Writes the documents through (after their MongoDB write committed), unless a newer version is cached. */
+  refresh(docs: readonly T[], options: { persist?: boolean } = {}): Promise<void> {
+    return this.#core.refresh(
+      this.type,
+      docs.map((doc) => ({
+        key: this.key(doc._id.toHexString()),
+        value: doc,
+        version: doc.version,
+        ttlMs: options.persist ? 0 : this.#ttlMs,
+      })),
+    );
+  }
+
+  /** The key of one document. */
+  key(id: string): string {
+    return this.#keys.entity(this.type, id);
+  }
+}

@@ -1,0 +1,110 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logger.js';
+import { CircuitBreaker } from './breaker.js';
+import { createCodec, type Compression } from './codec.js';
+import { CacheCore } from './core.js';
+import { EntityCache, type Versioned } from './entity-cache.js';
+import { createKeyspace, type Keyspace } from './keys.js';
+import { createCacheMetrics, type CacheMetrics } from './metrics.js';
+import { RedisStore, type RedisClient } from './redis-store.js';
+import { CacheStats } from './stats.js';
+
+export type { Versioned };
+export { EntityCache };
+
+/** The cache settings of the configuration (see README: Configuration). */
+export interface CacheSettings {
+  /** Key namespace, e.g. `app`. */
+  namespace: string;
+  /** Default document TTL, in seconds. */
+  ttlSeconds: number;
+  /** TTL overrides per entity type, in seconds. */
+  ttlByType: Record<string, number>;
+  /** TTL of cached absences, in seconds. */
+  negativeTtlSeconds: number;
+  /** Fill lease lifetime, in milliseconds. */
+  leaseTtlMs: number;
+  compression: Compression;
+  /** Compress values of at least this many bytes. */
+  compressionThresholdBytes: number;
+  /** Consecutive Redis failures that open the circuit breaker. */
+  breakerThreshold: number;
+  /** How long the breaker stays open before a probe, in milliseconds. */
+  breakerOpenMs: number;
+}
+
+/** The application's cache: one core, its keyspace, and the entity caches built on it. */
+export interface Cache {
+  core: CacheCore;
+  keys: Keyspace;
+  stats: CacheStats;
+  metrics: CacheMetrics;
+  /** The Redis store, or null when running without Redis. */
+  store: RedisStore | null;
+  /** The entity cache of a type (one per type, shared by all requests). */
+  entity<T extends Versioned>(type: string): EntityCache<T>;
+  /** Stops background retries. */
+  close(): void;
+}
+
+/** Options of {@link createCache}. */
+export interface CreateCacheOptions {
+  /** Null runs without a cache: every read goes to MongoDB. */
+  redis: RedisClient | null;
+  settings: CacheSettings;
+  logger: Logger;
+  registry: Registry;
+}
+
+/** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
+export const CACHE_SCHEMA_VERSION = 1;
+
+/** Wires keyspace, codec, breaker, store and core together. */
+export function createCache(options: CreateCacheOptions): Cache {
+  const { settings, logger } = options;
+  const keys = createKeyspace({ namespace: settings.namespace, version: CACHE_SCHEMA_VERSION });
+  const metrics = createCacheMetrics(options.registry);
+  const stats = new CacheStats();
+  const breaker = new CircuitBreaker({
+    failureThreshold: settings.breakerThreshold,
+    openMs: settings.breakerOpenMs,
+    onStateChange: (state) => {
+      metrics.breakerState.set(state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+      logger.warn({ state }, `Redis circuit breaker ${state}`);
+    },
+  });
+  const store = options.redis ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease('') }) : null;
+  const core = new CacheCore({
+    store,
+    codec: createCodec({ compression: settings.compression, thresholdBytes: settings.compressionThresholdBytes }),
+    metrics,
+    stats,
+    logger,
+    leaseTtlMs: settings.leaseTtlMs,
+  });
+  // A reconnect is the moment to deliver what could not be delivered while Redis was away.
+  options.redis?.on('ready', () => void core.deliverPending());
+  const entities = new Map<string, EntityCache<Versioned>>();
+  return {
+    core,
+    keys,
+    stats,
+    metrics,
+    store,
+    entity<T extends Versioned>(type: string): EntityCache<T> {
+      let cache = entities.get(type);
+      if (!cache) {
+        cache = new EntityCache<Versioned>({
+          core,
+          keys,
+          type,
+          ttlSeconds: settings.ttlByType[type] ?? settings.ttlSeconds,
+          negativeTtlSeconds: settings.negativeTtlSeconds,
+        });
+        entities.set(type, cache);
+      }
+      return cache as unknown as EntityCache<T>;
+    },
+    close: () => core.close(),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Every Redis key the application uses is built here, and nowhere else.
+ *
+ *   {ns}:v{n}:{User:65f0…}                      an entity
+ *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
+ *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
+ *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag set (the keys that depend on it)
+ *   {ns}:v{n}:{session:<sha256 of token>}        a session
+ *
+ * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tag sets
+ * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
+ * prefix carries a namespace and the stored-shape version, so a deploy that changes what is
+ * stored bumps the version and never reads old values (they expire on their own).
+ */
+export interface Keyspace {
+  /** `{ns}:v{n}`: everything this application stores starts with it. */
+  readonly prefix: string;
+  /** The key of an entity `type` (e.g. `User`) with id `id`. */
+  entity(type: string, id: string): string;
+  /** The key of a field of an entity; `viewerId` for PRIVATE fields, keyed per viewer. */
+  field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
+  /** A tag set attached to an entity (the slot of `type:id`). */
+  tag(type: string, id: string, tag: string): string;
+  /** The lease of any value key. */
+  lease(key: string): string;
+  /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
+  session(tokenHash: string): string;
+  /** A key of the application's own that has no entity (queues, counters), e.g. `writes`. */
+  system(name: string): string;
+}
+
+/** Options of {@link createKeyspace}. */
+export interface KeyspaceOptions {
+  /** Application namespace; default `app`. Letters, digits, `-`, `_` and `.` only. */
+  namespace?: string;
+  /** Stored-shape version; bump it when the cached shape changes. Default 1. */
+  version?: number;
+}
+
+const SAFE = /^[A-Za-z0-9_.-]+$/;
+
+/** The keyspace for a namespace and version (see the module comment for the layout). */
+export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
+  const namespace = options.namespace ?? 'app';
+  const version = options.version ?? 1;
+  if (!SAFE.test(namespace)) throw new TypeError(`cache namespace must match ${SAFE}, got ${JSON.stringify(namespace)}`);
+  if (!Number.isInteger(version) || version < 1) throw new TypeError(`cache version must be a positive integer, got ${version}`);
+  const prefix = `${namespace}:v${version}`;
+  const part = (value: string, what: string): string => {
+    if (!SAFE.test(value)) throw new TypeError(`cache key ${what} must match ${SAFE}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const slot = (type: string, id: string): string => `${prefix}:{${part(type, 'type')}:${part(id, 'id')}}`;
+  return {
+    prefix,
+    entity: slot,
+    field(type, id, field, argsHash, viewerId) {
+      const key = `${slot(type, id)}:f:${part(field, 'field')}:${part(argsHash, 'args hash')}`;
+      return viewerId === undefined ? key : `${key}:u:${part(viewerId, 'viewer id')}`;
+    },
+    tag: (type, id, tag) => `${slot(type, id)}:t:${part(tag, 'tag')}`,
+    lease: (key) => `${key}:lease`,
+    session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
+    system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
+  };
+}

@@ -1,0 +1,293 @@
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, type Redis } from 'ioredis';
+import { currentTrace } from '../trace.js';
+import type { CircuitBreaker } from './breaker.js';
+import type { CacheMetrics } from './metrics.js';
+
+/** A standalone Redis or a Redis Cluster client. */
+export type RedisClient = Redis | Cluster;
+
+/** One value to read, with the tag sets that should name it if this reader takes its lease. */
+export interface LeaseRequest {
+  key: string;
+  /** Tag set keys (same Cluster slot as `key`). */
+  tags?: readonly string[];
+}
+
+/** What the store found for one key. */
+export type LeaseReply =
+  | { kind: 'hit'; version: number; payload: Buffer }
+  | { kind: 'lease' }
+  /** Another reader holds the lease; `token` is its lease token. */
+  | { kind: 'busy'; token: string };
+
+/** A value to store with its version; `ttlMs` 0 stores it without expiry. */
+export interface VersionedValue {
+  key: string;
+  version: number;
+  payload: Buffer;
+  ttlMs: number;
+}
+
+/** Options of {@link getOrLease}. */
+export interface GetOrLeaseOptions {
+  /** The lease token for every miss of this call. */
+  token: string;
+  /** How long a lease holds, in milliseconds. */
+  leaseTtlMs: number;
+  /** On a hit, reset the key's expiry to this (sliding expiration); 0 leaves it. */
+  touchTtlMs?: number;
+  /** Tag sets live at least this long, in milliseconds (longer than anything they name). */
+  tagTtlMs?: number;
+}
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions {
+  client: RedisClient;
+  breaker: CircuitBreaker;
+  metrics: CacheMetrics;
+  /** What the keyspace appends to a key to name its lease, e.g. `:lease`. */
+  leaseSuffix: string;
+}
+
+// Values are stored as `<version>|<codec payload>`, so that the scripts can compare versions
+// without decoding; replies to get-or-lease start with a digit (a hit), `L` or `B`.
+const GET_OR_LEASE = `
+local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+local k = 1
+for i = 5, #ARGV do
+  local key, lease, ntags = KEYS[k], KEYS[k + 1], tonumber(ARGV[i])
+  local value = redis.call('GET', key)
+  if value then
+    if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
+    out[#out + 1] = value
+  elseif redis.call('SET', lease, token, 'NX', 'PX', leaseTtl) then
+    -- Tags are recorded with the lease, not the fill: an invalidation by tag that runs while
+    -- this reader computes finds the key, deletes the lease, and so voids the fill.
+    for t = 1, ntags do
+      local tag = KEYS[k + 1 + t]
+      redis.call('SADD', tag, key)
+      if redis.call('PTTL', tag) < tagTtl then redis.call('PEXPIRE', tag, tagTtl) end
+    end
+    out[#out + 1] = 'L'
+  else
+    out[#out + 1] = 'B' .. (redis.call('GET', lease) or '')
+  end
+  k = k + 2 + ntags
+end
+return out
+`;
+
+const SET_IF_LEASED = `
+local token = ARGV[1]
+local out = {}
+for i = 1, #KEYS / 2 do
+  local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
+  local value, version, ttl = ARGV[3 * i - 1], tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  out[i] = 0
+  if redis.call('GET', lease) == token then
+    redis.call('DEL', lease)
+    local current = redis.call('GET', key)
+    local stored = current and tonumber(string.match(current, '^(%d+)|'))
+    if not (stored and stored > version) then
+      redis.call('SET', key, value, 'PX', ttl)
+      out[i] = 1
+    end
+  end
+end
+return out
+`;
+
+const REFRESH = `
+local out = {}
+for i = 1, #KEYS / 2 do
+  local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
+  local value, version, ttl = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  -- Readers that leased before this write must not fill what they read.
+  redis.call('DEL', lease)
+  local current = redis.call('GET', key)
+  local stored = current and tonumber(string.match(current, '^(%d+)|'))
+  out[i] = 0
+  if not (stored and stored > version) then
+    if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
+    out[i] = 1
+  end
+end
+return out
+`;
+
+const INVALIDATE = `
+local n, suffix = tonumber(ARGV[1]), ARGV[2]
+local deleted = 0
+for i = 1, n do deleted = deleted + redis.call('DEL', KEYS[i], KEYS[i] .. suffix) end
+for i = n + 1, #KEYS do
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    deleted = deleted + redis.call('DEL', member, member .. suffix)
+  end
+  redis.call('DEL', KEYS[i])
+end
+return deleted
+`;
+
+type Arg = string | Buffer | number;
+interface ScriptCommands {
+  gfcGetOrLeaseBuffer(numKeys: number, ...args: Arg[]): Promise<Buffer[]>;
+  gfcSetIfLeased(numKeys: number, ...args: Arg[]): Promise<number[]>;
+  gfcRefresh(numKeys: number, ...args: Arg[]): Promise<number[]>;
+  gfcInvalidate(numKeys: number, ...args: Arg[]): Promise<number>;
+}
+
+const SEPARATOR = 0x7c; // |
+const REPLY_LEASE = 0x4c; // L
+const REPLY_BUSY = 0x42; // B
+
+/**
+ * The cache's only contact with Redis: four Lua scripts, each one round trip for a whole batch
+ * (per Cluster slot on a Cluster, sent in parallel). It stores opaque payloads with a version;
+ * encoding, TTL choice and the read protocol live in the core. Every call passes the circuit
+ * breaker and is timed, and counts as a round trip in the request's trace. Errors propagate:
+ * the core decides what a failure means.
+ */
+export class RedisStore {
+  readonly #client: RedisClient & ScriptCommands;
+  readonly #breaker: CircuitBreaker;
+  readonly #metrics: CacheMetrics;
+  readonly #leaseSuffix: string;
+
+  constructor(options: RedisStoreOptions) {
+    const { client } = options;
+    client.defineCommand('gfcGetOrLease', { lua: GET_OR_LEASE });
+    client.defineCommand('gfcSetIfLeased', { lua: SET_IF_LEASED });
+    client.defineCommand('gfcRefresh', { lua: REFRESH });
+    client.defineCommand('gfcInvalidate', { lua: INVALIDATE });
+    this.#client = client as RedisClient & ScriptCommands;
+    this.#breaker = options.breaker;
+    this.#metrics = options.metrics;
+    this.#leaseSuffix = options.leaseSuffix;
+  }
+
+  /** The underlying client (for the queue and the session store's own commands). */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
+  /** For each key: its value, or a lease for this reader, or "busy" with the holder's token. */
+  async getOrLease(requests: readonly LeaseRequest[], options: GetOrLeaseOptions): Promise<LeaseReply[]> {
+    return this.#bySlot(
+      requests,
+      (r) => r.key,
+      'get',
+      async (group) => {
+        const keys: string[] = [];
+        const counts: number[] = [];
+        for (const request of group) {
+          keys.push(request.key, request.key + this.#leaseSuffix, ...(request.tags ?? []));
+          counts.push(request.tags?.length ?? 0);
+        }
+        const args = [options.token, options.leaseTtlMs, options.touchTtlMs ?? 0, options.tagTtlMs ?? 0, ...counts];
+        const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
+        return replies.map(parseLeaseReply);
+      },
+    );
+  }
+
+  /** Stores each value if `token` still holds its lease and no newer version is stored; true where stored. */
+  async setIfLeased(token: string, values: readonly VersionedValue[]): Promise<boolean[]> {
+    return this.#bySlot(
+      values,
+      (v) => v.key,
+      'fill',
+      async (group) => {
+        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
+        const args = group.flatMap((v) => [withVersion(v), v.version, v.ttlMs]);
+        const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, ...args);
+        return stored.map((n) => n === 1);
+      },
+    );
+  }
+
+  /** Stores each value unless a newer version is stored (write-through, refresh), voiding leases; true where stored. */
+  async refresh(values: readonly VersionedValue[]): Promise<boolean[]> {
+    return this.#bySlot(
+      values,
+      (v) => v.key,
+      'refresh',
+      async (group) => {
+        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
+        const args = group.flatMap((v) => [withVersion(v), v.version, v.ttlMs]);
+        const stored = await this.#client.gfcRefresh(keys.length, ...keys, ...args);
+        return stored.map((n) => n === 1);
+      },
+    );
+  }
+
+  /** Deletes the keys, their leases, every key named by the tag sets (and theirs), and the tag sets. */
+  async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {
+    const items = [...keys.map((key) => ({ key, tag: false })), ...tags.map((key) => ({ key, tag: true }))];
+    await this.#bySlot(
+      items,
+      (i) => i.key,
+      'invalidate',
+      async (group) => {
+        const values = group.filter((i) => !i.tag).map((i) => i.key);
+        const tagKeys = group.filter((i) => i.tag).map((i) => i.key);
+        await this.#client.gfcInvalidate(values.length + tagKeys.length, ...values, ...tagKeys, values.length, this.#leaseSuffix);
+        return group.map(() => undefined);
+      },
+    );
+  }
+
+  /** Runs `fn` through the breaker, timed, counted as a round trip of the current request. */
+  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const trace = currentTrace();
+    if (trace) trace.redisRoundTrips += 1;
+    const stop = this.#metrics.redisDuration.startTimer({ op });
+    try {
+      return await this.#breaker.run(fn);
+    } finally {
+      stop();
+    }
+  }
+
+  /**
+   * Runs `fn` once per Cluster slot (once in all on a standalone Redis), in parallel, and puts
+   * the per-item results back in the order of `items`.
+   */
+  async #bySlot<I, R>(items: readonly I[], keyOf: (item: I) => string, op: string, fn: (group: I[]) => Promise<R[]>): Promise<R[]> {
+    if (items.length === 0) return [];
+    if (!(this.#client instanceof Cluster)) return this.call(op, () => fn([...items]));
+    const groups = new Map<number, { items: I[]; positions: number[] }>();
+    items.forEach((item, position) => {
+      const slot = calculateSlot(keyOf(item));
+      const group = groups.get(slot) ?? { items: [], positions: [] };
+      group.items.push(item);
+      group.positions.push(position);
+      groups.set(slot, group);
+    });
+    const out = new Array<R>(items.length);
+    await this.call(op, () =>
+      Promise.all(
+        [...groups.values()].map(async (group) => {
+          const results = await fn(group.items);
+          results.forEach((result, i) => {
+            out[group.positions[i] ?? 0] = result;
+          });
+        }),
+      ),
+    );
+    return out;
+  }
+}
+
+function withVersion(value: VersionedValue): Buffer {
+  return Buffer.concat([Buffer.from(`${value.version}|`), value.payload]);
+}
+
+function parseLeaseReply(reply: Buffer): LeaseReply {
+  const first = reply[0];
+  if (first === REPLY_LEASE) return { kind: 'lease' };
+  if (first === REPLY_BUSY) return { kind: 'busy', token: reply.subarray(1).toString() };
+  const separator = reply.indexOf(SEPARATOR);
+  return { kind: 'hit', version: Number(reply.subarray(0, separator).toString()), payload: reply.subarray(separator + 1) };
+}
