@@ -119,5 +119,7 @@ async function startFerretdb(bin: string, logger: Logger): Promise<EmbeddedMongo
 }
 
 function firstLine(error: unknown): string {
-  return String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
+  return String(error instanceof Error ? error.message : error)
+    .replace(/\s+/g, ' ')
+    .slice(0, 300);
 }

@@ -9,6 +9,8 @@ import { freePort, spawnChild, stopChild, waitUntil } from './processes.js';
 export interface EmbeddedRedis {
   url: string;
   port: number;
+  /** The redis-server process id (tests pause it to simulate a hung Redis). */
+  pid: number;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
   return {
     url,
     port,
+    pid: child.pid ?? 0,
     async stop() {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });

@@ -26,6 +26,8 @@ export interface GqlResponse<T = Record<string, unknown>> {
 export interface TestAppOptions {
   /** Extra environment for loadConfig (NODE_ENV defaults to test). */
   env?: Record<string, string>;
+  /** A Redis of the test's own (to count its commands, or to stop it); default the shared one. */
+  redisUrl?: string;
   /** How much demo data; false for an empty database. Default: a small catalog. */
   seed?: false | { users: number; products: number; reviews: number; orders: number };
 }
@@ -55,7 +57,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SEED_ON_START: 'false',
     MONGODB_URI: `${inject('mongoBaseUri')}/${dbName}`,
-    REDIS_URL: inject('redisUrl'),
+    REDIS_URL: options.redisUrl ?? inject('redisUrl'),
     // Its own key namespace too: test files share one Redis.
     CACHE_NAMESPACE: dbName,
     ...options.env,

@@ -1,0 +1,40 @@
+import { Redis } from 'ioredis';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/dev/embedded-redis.js';
+
+/** A private redis-server for one test file, with a plain client to inspect it. */
+export interface PrivateRedis extends EmbeddedRedis {
+  client: Redis;
+  /** Calls per command since the last reset (`INFO commandstats`), e.g. `{ evalsha: 3 }`. */
+  commandCalls(): Promise<Record<string, number>>;
+  /** Round trips the cache made: script calls (evalsha/eval), not counting this client's own. */
+  scriptCalls(): Promise<number>;
+  resetStats(): Promise<void>;
+}
+
+/** Starts a redis-server of this test's own. */
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const server = await startEmbeddedRedis();
+  const client = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  const commandCalls = async (): Promise<Record<string, number>> => {
+    const info = await client.info('commandstats');
+    const calls: Record<string, number> = {};
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[match[1] ?? ''] = Number(match[2]);
+    return calls;
+  };
+  return {
+    ...server,
+    client,
+    commandCalls,
+    async scriptCalls() {
+      const calls = await commandCalls();
+      return (calls.evalsha ?? 0) + (calls.eval ?? 0);
+    },
+    async resetStats() {
+      await client.config('RESETSTAT');
+    },
+    async stop() {
+      client.disconnect();
+      await server.stop();
+    },
+  };
+}

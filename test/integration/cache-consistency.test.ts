@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCodec } from '../../src/cache/codec.js';
+import { findByIds } from '../../src/loaders/batch.js';
+import { ProductModel, UserModel } from '../../src/models/index.js';
+import type { UserDoc } from '../../src/models/user.model.js';
+import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.stop());
+
+/** A promise and the function that settles it: a gate to pause a reader at a chosen point. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** What Redis holds for a user (decoded), or null. */
+async function cachedUser(id: string): Promise<UserDoc | null> {
+  const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('User', id));
+  if (!raw) return null;
+  return createCodec().decode(raw.subarray(raw.indexOf(0x7c) + 1)) as UserDoc;
+}
+
+const users = () => t.app.cache.entity<UserDoc>('User');
+
+describe('the stale-set race, forced', () => {
+  it('a reader paused between its MongoDB read and its fill cannot store what a writer replaced (invalidate)', async () => {
+    const id = '5eed00000000000000000002';
+    await users().invalidate([id]);
+    const readDone = gate();
+    const resume = gate();
+    const reader = users().getMany([id], async (ids) => {
+      const docs = await findByIds(UserModel, ids); // the old document
+      readDone.open();
+      await resume.promise; // paused before its fill
+      return docs;
+    });
+    await readDone.promise;
+    // The writer commits and invalidates while the reader is paused.
+    const updated = await UserModel.findOneAndUpdate(
+      { _id: id },
+      { $set: { name: 'After invalidate' } },
+      { returnDocument: 'after' },
+    ).lean<UserDoc>();
+    await users().invalidate([id]);
+    resume.open();
+    const [stale] = await reader;
+    expect(stale?.name).not.toBe('After invalidate'); // the reader itself read before the write
+    expect(await cachedUser(id)).toBeNull(); // ...but could not store it
+    const [fresh] = await users().getMany([id], (ids) => findByIds(UserModel, ids));
+    expect(fresh?.version).toBe(updated?.version);
+    expect((await cachedUser(id))?.name).toBe('After invalidate');
+  });
+
+  it('the same with a refreshing writer: the cache ends with the new version', async () => {
+    const id = '5eed00000000000000000003';
+    await users().invalidate([id]);
+    const readDone = gate();
+    const resume = gate();
+    const reader = users().getMany([id], async (ids) => {
+      const docs = await findByIds(UserModel, ids);
+      readDone.open();
+      await resume.promise;
+      return docs;
+    });
+    await readDone.promise;
+    const updated = await UserModel.findOneAndUpdate(
+      { _id: id },
+      { $set: { name: 'After refresh' } },
+      { returnDocument: 'after' },
+    ).lean<UserDoc>();
+    if (!updated) throw new Error('no user');
+    await users().refresh([updated]);
+    resume.open();
+    await reader;
+    expect(await cachedUser(id)).toMatchObject({ name: 'After refresh', version: updated.version });
+  });
+
+  it('two refreshes landing out of order leave the newer version', async () => {
+    const id = '5eed00000000000000000004';
+    const v2 = await UserModel.findOneAndUpdate({ _id: id }, { $set: { name: 'v2' } }, { returnDocument: 'after' }).lean<UserDoc>();
+    const v3 = await UserModel.findOneAndUpdate({ _id: id }, { $set: { name: 'v3' } }, { returnDocument: 'after' }).lean<UserDoc>();
+    if (!v2 || !v3) throw new Error('no user');
+    await users().refresh([v3]);
+    await users().refresh([v2]); // late
+    expect(await cachedUser(id)).toMatchObject({ name: 'v3', version: v3.version });
+  });
+
+  it('an invalidation by a writer revokes a lease taken before it, even when the reader reads after the write', async () => {
+    const id = '5eed00000000000000000005';
+    await users().invalidate([id]);
+    const leased = gate();
+    const resume = gate();
+    const reader = users().getMany([id], async (ids) => {
+      leased.open();
+      await resume.promise;
+      return findByIds(UserModel, ids); // reads the new document
+    });
+    await leased.promise;
+    await UserModel.updateOne({ _id: id }, { $set: { name: 'Written' } });
+    await users().invalidate([id]);
+    resume.open();
+    const [value] = await reader;
+    expect(value?.name).toBe('Written');
+    expect(await cachedUser(id)).toBeNull(); // harmless either way; the protocol stores only under a live lease
+  });
+});
+
+describe('no stale read after a returned mutation, under random concurrent load', () => {
+  it('readers and writers on a few hot documents through the API', async () => {
+    const admin = await t.login(ADMIN.email, ADMIN.password);
+    const hotProducts = ['5eed00010000000000000001', '5eed00010000000000000002', '5eed00010000000000000003'];
+    const hotUsers = [6, 7, 8].map((n) => ({ id: `5eed0000${n.toString(16).padStart(16, '0')}`, email: `user${n}@example.com` }));
+    const userTokens = await Promise.all(hotUsers.map((u) => t.login(u.email, USER_PASSWORD)));
+
+    // What each writer's returned mutation set (monotonic per document), and when it returned.
+    type Write = { doc: string; value: number; returnedAt: number };
+    type Read = { doc: string; value: number; startedAt: number };
+    const writes: Write[] = [];
+    const reads: Read[] = [];
+    const deadline = Date.now() + 4_000;
+    let counter = 0;
+
+    const productWriter = async (id: string) => {
+      while (Date.now() < deadline) {
+        const value = ++counter;
+        const res = await t.gql(`mutation { updateProduct(id: "${id}", input: { priceCents: ${value} }) { priceCents } }`, {}, admin);
+        if (res.body.errors) throw new Error(JSON.stringify(res.body.errors));
+        writes.push({ doc: id, value, returnedAt: performance.now() });
+      }
+    };
+    const userWriter = async (index: number) => {
+      const user = hotUsers[index];
+      while (user && Date.now() < deadline) {
+        const value = ++counter;
+        // two refreshes of the same user race each other (the same session, concurrently)
+        await Promise.all(
+          [value, value + 0.5].map(async (v) => {
+            const res = await t.gql(`mutation { updateUser(id: "${user.id}", input: { name: "n${v}" }) { name } }`, {}, userTokens[index]);
+            if (res.body.errors) throw new Error(JSON.stringify(res.body.errors));
+          }),
+        );
+        // both returned: the name is one of them; the later-committed one wins in MongoDB
+        const stored = await UserModel.findById(user.id).lean<UserDoc>();
+        writes.push({ doc: user.id, value: Number(stored?.name.slice(1)), returnedAt: performance.now() });
+      }
+    };
+    const reader = async () => {
+      while (Date.now() < deadline) {
+        const startedAt = performance.now();
+        const query = `{ ${hotProducts.map((id, i) => `p${i}: product(id: "${id}") { id priceCents }`).join(' ')} ${hotUsers
+          .map((u, i) => `u${i}: user(id: "${u.id}") { id name }`)
+          .join(' ')} }`;
+        const res = await t.gql(query);
+        const data = res.body.data ?? {};
+        for (const [alias, value] of Object.entries(data)) {
+          const doc = value as { id: string; priceCents?: number; name?: string };
+          const numeric = alias.startsWith('p') ? (doc.priceCents ?? 0) : Number(doc.name?.slice(1));
+          reads.push({ doc: doc.id, value: numeric, startedAt });
+        }
+      }
+    };
+
+    // Baseline: every hot document starts below any value a writer sets.
+    await ProductModel.updateMany({ _id: { $in: hotProducts } }, { $set: { priceCents: 0 } });
+    await UserModel.updateMany({ _id: { $in: hotUsers.map((u) => u.id) } }, { $set: { name: 'n0' } });
+    await t.app.cache.core.invalidate([
+      ...hotProducts.map((id) => t.app.cache.keys.entity('Product', id)),
+      ...hotUsers.map((u) => t.app.cache.keys.entity('User', u.id)),
+    ]);
+
+    await Promise.all([...hotProducts.map(productWriter), ...hotUsers.map((_, i) => userWriter(i)), ...Array.from({ length: 6 }, reader)]);
+
+    expect(writes.length).toBeGreaterThan(20);
+    expect(reads.length).toBeGreaterThan(100);
+    const stale = reads.filter((read) =>
+      writes.some((write) => write.doc === read.doc && write.returnedAt < read.startedAt && read.value < write.value),
+    );
+    expect(stale).toEqual([]);
+
+    // Load stopped: every cached value equals MongoDB's.
+    for (const id of hotProducts) {
+      const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('Product', id));
+      const doc = await ProductModel.findById(id).lean();
+      if (raw) expect(createCodec().decode(raw.subarray(raw.indexOf(0x7c) + 1))).toEqual(doc);
+    }
+    for (const { id } of hotUsers) {
+      const cached = await cachedUser(id);
+      const doc = await UserModel.findById(id).lean();
+      if (cached) expect(cached).toEqual(doc);
+    }
+  }, 30_000);
+});

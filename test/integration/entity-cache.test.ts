@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductModel } from '../../src/models/index.js';
+import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+
+let redis: PrivateRedis;
+let t: TestApp;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  t = await startTestApp({ redisUrl: redis.url, seed: { users: 60, products: 120, reviews: 900, orders: 0 } });
+});
+afterAll(async () => {
+  await t.stop();
+  await redis.stop();
+});
+
+/** MongoDB commands, Redis script calls (counted by Redis itself), and the response. */
+async function measure(query: string, variables?: Record<string, unknown>) {
+  await redis.resetStats();
+  const { result, commands } = await t.countMongoCommands(() => t.gql(query, variables));
+  expect(result.body.errors).toBeUndefined();
+  return { res: result, mongo: commands, redis: await redis.scriptCalls(), trace: result.body.extensions?.cache };
+}
+
+const userId = (n: number) => `5eed0000${n.toString(16).padStart(16, '0')}`;
+
+describe('entity cache behind the DataLoaders', () => {
+  it('users(ids: [50 ids]): cold one MongoDB command and two Redis round trips, warm none and one', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => userId(i + 1));
+    const query = 'query($ids: [ID!]!) { users(ids: $ids) { id name } }';
+    const cold = await measure(query, { ids });
+    expect(cold.res.body.data?.users.map((u: { id: string }) => u.id)).toEqual(ids);
+    expect({ mongo: cold.mongo, redis: cold.redis }).toEqual({ mongo: 1, redis: 2 });
+    expect(cold.trace).toMatchObject({ hits: 0, misses: 50, mongoCommands: 1, redisRoundTrips: 2 });
+
+    const warm = await measure(query, { ids });
+    expect(warm.res.body.data).toEqual(cold.res.body.data);
+    expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 0, redis: 1 });
+    expect(warm.trace).toMatchObject({ hits: 50, misses: 0, redisRoundTrips: 1 });
+  });
+
+  it('the nested catalog query: authors cost no MongoDB command when warm, one Redis round trip per batch', async () => {
+    const query = '{ products(first: 50) { edges { node { id reviews(first: 3) { author { name } } } } } }';
+    const cold = await measure(query);
+    // page + reviews of the page + authors; authors: get-or-lease + fill
+    expect({ mongo: cold.mongo, redis: cold.redis }).toEqual({ mongo: 3, redis: 2 });
+    const warm = await measure(query);
+    expect(warm.res.body.data).toEqual(cold.res.body.data);
+    // the page and the reviews lists are not entity loads (the field cache takes them); authors are warm
+    expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 2, redis: 1 });
+  });
+
+  it('caches absent ids for the negative TTL only', async () => {
+    const missing = 'cccccccccccccccccccccccc';
+    const query = `{ user(id: "${missing}") { id } }`;
+    expect((await measure(query)).mongo).toBe(1);
+    const again = await measure(query);
+    expect(again.res.body.data?.user).toBeNull();
+    expect(again.mongo).toBe(0);
+    const ttl = await redis.client.pttl(t.app.cache.keys.entity('User', missing));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(t.config.cache.negativeTtlSeconds * 1_000 * 1.1);
+  });
+
+  it('gives filled keys the type TTL with ±10% jitter', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => userId(i + 1));
+    await measure('query($ids: [ID!]!) { users(ids: $ids) { id } }', { ids });
+    const ttlMs = t.config.cache.ttlSeconds * 1_000;
+    const ttls = await Promise.all(ids.map((id) => redis.client.pttl(t.app.cache.keys.entity('User', id))));
+    for (const ttl of ttls) {
+      expect(ttl).toBeGreaterThan(ttlMs * 0.9 - 60_000); // a minute of slack for the earlier test's fill
+      expect(ttl).toBeLessThanOrEqual(ttlMs * 1.1);
+    }
+    expect(new Set(ttls).size).toBeGreaterThan(1); // jittered, not all equal
+  });
+
+  it('compresses a large document and reads it back exactly', async () => {
+    const admin = await t.login(ADMIN.email, ADMIN.password);
+    const description = 'A very long description. '.repeat(200);
+    const created = await t.gql(
+      'mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }',
+      { input: { name: 'Big', description, priceCents: 1, category: 'books', stock: 1 } },
+      admin,
+    );
+    const id = created.body.data?.createProduct.id;
+    const raw = await redis.client.getBuffer(t.app.cache.keys.entity('Product', id));
+    const payload = raw?.subarray(raw.indexOf(0x7c) + 1);
+    expect(String.fromCharCode(payload?.[0] ?? 0)).toBe('g');
+    expect(payload?.length).toBeLessThan(description.length / 5);
+    const read = await measure(`{ product(id: "${id}") { description createdAt } }`);
+    expect(read.mongo).toBe(0);
+    const doc = await ProductModel.findById(id).lean().exec();
+    expect(read.res.body.data?.product).toEqual({ description, createdAt: doc?.createdAt.toISOString() });
+  });
+
+  it('200 concurrent cold reads of one id make one MongoDB read', async () => {
+    const id = userId(55);
+    await redis.client.del(t.app.cache.keys.entity('User', id)); // cold, whatever ran before
+    const { result, commands } = await t.countMongoCommands(() =>
+      Promise.all(Array.from({ length: 200 }, () => t.gql(`{ user(id: "${id}") { id name } }`))),
+    );
+    expect(new Set(result.map((r) => JSON.stringify(r.body.data))).size).toBe(1);
+    expect(commands).toBe(1);
+  });
+
+  it('reports hit rates per type in cacheStats and the metrics', async () => {
+    const stats = (await t.gql('{ cacheStats { hits misses hitRate byType { name hits misses hitRate } } }')).body.data?.cacheStats;
+    const user = stats.byType.find((b: { name: string }) => b.name === 'User');
+    expect(user.hits).toBeGreaterThan(0);
+    expect(user.misses).toBeGreaterThan(0);
+    expect(user.hitRate).toBeCloseTo(user.hits / (user.hits + user.misses));
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^cache_hits_total\\{name="User"\\} ${user.hits}$`, 'm'));
+    expect(metrics).toMatch(/^cache_absent_hits_total\{name="User"\} [1-9]/m);
+    expect(metrics).toMatch(/^cache_redis_duration_seconds_count\{op="get"\} [1-9]/m);
+  });
+});

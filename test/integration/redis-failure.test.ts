@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+
+let redis: PrivateRedis;
+let t: TestApp;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  t = await startTestApp({
+    redisUrl: redis.url,
+    env: { CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
+  });
+});
+afterAll(async () => {
+  process.kill(redis.pid, 'SIGCONT');
+  await t.stop();
+  await redis.stop();
+});
+
+const USER = '5eed00000000000000000009';
+const query = `{ user(id: "${USER}") { id name } }`;
+const metric = async (name: string): Promise<number> => {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+};
+const until = async (what: string, probe: () => Promise<boolean>): Promise<void> => {
+  for (let i = 0; i < 100; i += 1) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+describe('a failing Redis never fails a request', () => {
+  it('a hung Redis: queries are served from MongoDB, errors counted, the breaker opens; then it recovers', async () => {
+    const token = await t.login('user9@example.com', USER_PASSWORD);
+    expect((await t.gql(query)).body.data?.user.id).toBe(USER); // warm
+    const errorsBefore = await metric('cache_errors_total');
+
+    process.kill(redis.pid, 'SIGSTOP'); // commands now time out
+    try {
+      for (let i = 0; i < 6; i += 1) {
+        const res = await t.gql(query, {}, token);
+        expect(res.body.errors).toBeUndefined();
+        expect(res.body.data?.user).toMatchObject({ id: USER });
+      }
+      expect(await metric('cache_errors_total')).toBeGreaterThan(errorsBefore);
+      expect(await metric('cache_breaker_state')).toBe(2); // open: Redis is not even called
+      const ready = await (await fetch(`${t.url}/readyz`)).json();
+      expect(ready).toEqual({ status: 'degraded', mongodb: 'up', redis: 'down' });
+    } finally {
+      process.kill(redis.pid, 'SIGCONT');
+    }
+    await until('the breaker to close', async () => {
+      await t.gql(query);
+      return (await metric('cache_breaker_state')) === 0;
+    });
+    const warm = await t.gql(query);
+    expect(warm.body.extensions?.cache).toMatchObject({ hits: 1, mongoCommands: 0 });
+  });
+
+  it('an invalidation that could not reach Redis is not forgotten: its key bypasses the cache until delivered', async () => {
+    const token = await t.login('user9@example.com', USER_PASSWORD);
+    await t.gql(query); // the old name is cached
+    const key = t.app.cache.keys.entity('User', USER);
+    expect(await redis.client.exists(key)).toBe(1);
+
+    process.kill(redis.pid, 'SIGSTOP');
+    let updated;
+    try {
+      updated = await t.gql(`mutation { updateUser(id: "${USER}", input: { name: "Renamed while Redis hung" }) { name } }`, {}, token);
+    } finally {
+      process.kill(redis.pid, 'SIGCONT');
+    }
+    expect(updated.body.data?.updateUser.name).toBe('Renamed while Redis hung');
+    expect(t.app.cache.core.pendingInvalidations).toBe(1);
+    // Redis still holds the old name, but this server will not serve it.
+    const read = await t.gql(query);
+    expect(read.body.data?.user.name).toBe('Renamed while Redis hung');
+    await until('delivery', async () => t.app.cache.core.pendingInvalidations === 0);
+    expect(await redis.client.exists(key)).toBe(0);
+    expect((await t.gql(query)).body.data?.user.name).toBe('Renamed while Redis hung');
+  });
+});

@@ -1,0 +1,53 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createCodec } from '../../src/cache/codec.js';
+import { CacheCore } from '../../src/cache/core.js';
+import { createCacheMetrics } from '../../src/cache/metrics.js';
+import { CacheStats } from '../../src/cache/stats.js';
+import { createLogger } from '../../src/logger.js';
+
+const make = (options: Partial<ConstructorParameters<typeof CacheCore>[0]> = {}) =>
+  new CacheCore({
+    store: null,
+    codec: createCodec(),
+    metrics: createCacheMetrics(new Registry()),
+    stats: new CacheStats(),
+    logger: createLogger({ level: 'silent' }),
+    ...options,
+  });
+
+describe('CacheCore without Redis', () => {
+  it('jitters TTLs within ±10%, spread over the whole range', () => {
+    const core = make();
+    const samples = Array.from({ length: 2_000 }, () => core.jitter(100_000));
+    expect(Math.min(...samples)).toBeGreaterThanOrEqual(90_000);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(110_000);
+    expect(Math.min(...samples)).toBeLessThan(91_000);
+    expect(Math.max(...samples)).toBeGreaterThan(109_000);
+  });
+
+  it('loads everything from the source and counts misses', async () => {
+    const stats = new CacheStats();
+    const core = make({ stats });
+    const loaded: number[][] = [];
+    const values = await core.fetch({
+      name: 'Thing',
+      keys: ['a', 'b', 'c'],
+      load: async (indexes) => {
+        loaded.push([...indexes]);
+        return indexes.map((i) => (i === 1 ? null : { i }));
+      },
+      versionOf: () => 1,
+      ttlMs: () => 1_000,
+    });
+    expect(values).toEqual([{ i: 0 }, null, { i: 2 }]);
+    expect(loaded).toEqual([[0, 1, 2]]);
+    expect(stats.snapshot()).toEqual([{ name: 'Thing', hits: 0, misses: 3 }]);
+  });
+
+  it('validates its options with the bad value in the message', () => {
+    expect(() => make({ leaseTtlMs: 0 })).toThrow(/leaseTtlMs must be a positive number, got 0/);
+    expect(() => make({ ttlJitter: 1 })).toThrow(/ttlJitter/);
+    expect(() => make({ leaseRetries: -1 })).toThrow(/leaseRetries/);
+  });
+});
