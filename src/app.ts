@@ -13,6 +13,7 @@ import { sweepExpiredSessions } from './services/auth.service.js';
 /** A running application: server, connections and background jobs. */
 export interface App {
   url: string;
+  config: Config;
   server: AppServer;
   db: Database;
   redis: Redis | null;
@@ -70,6 +71,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     cleanups.push(() => server.stop());
     return {
       url: server.url,
+      config,
       server,
       db,
       redis,

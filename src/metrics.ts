@@ -1,4 +1,4 @@
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The Prometheus metrics of one server (a registry each, so tests can run several). */
 export interface Metrics {
@@ -7,6 +7,10 @@ export interface Metrics {
   mongoCommands: Counter<'command'>;
   /** GraphQL operations served, by operation type and outcome (ok, error). */
   graphqlOperations: Counter<'type' | 'outcome'>;
+  /** MongoDB commands per GraphQL request. */
+  requestMongoCommands: Histogram;
+  /** Redis round trips per GraphQL request. */
+  requestRedisRoundTrips: Histogram;
 }
 
 /** A registry with Node's default metrics and the server's own counters. */
@@ -25,6 +29,18 @@ export function createMetrics(): Metrics {
       name: 'graphql_operations_total',
       help: 'GraphQL operations served, by operation type and outcome.',
       labelNames: ['type', 'outcome'],
+      registers: [registry],
+    }),
+    requestMongoCommands: new Histogram({
+      name: 'graphql_request_mongodb_commands',
+      help: 'MongoDB commands per GraphQL request.',
+      buckets: [0, 1, 2, 3, 4, 6, 10, 20, 50],
+      registers: [registry],
+    }),
+    requestRedisRoundTrips: new Histogram({
+      name: 'graphql_request_redis_round_trips',
+      help: 'Redis round trips per GraphQL request.',
+      buckets: [0, 1, 2, 3, 4, 6, 10, 20, 50],
       registers: [registry],
     }),
   };

@@ -16,8 +16,10 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
       return {
         async willSendResponse({ contextValue, response, operation, errors }) {
           options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'ok' });
-          if (!options.exposeTrace || response.body.kind !== 'single') return;
           const { trace } = contextValue;
+          options.metrics.requestMongoCommands.observe(trace.mongoCommands);
+          options.metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
+          if (!options.exposeTrace || response.body.kind !== 'single') return;
           response.body.singleResult.extensions = {
             ...response.body.singleResult.extensions,
             cache: {
