@@ -8,8 +8,11 @@ import type { CacheStats } from './stats.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
 export interface FetchSpec<T> {
-  /** For stats and metrics: an entity type (`User`) or a field coordinate (`Product.averageRating`). */
-  name: string;
+  /**
+   * For stats and metrics: an entity type (`User`) or a field coordinate
+   * (`Product.averageRating`); a function when one fetch mixes several (the field cache).
+   */
+  name: string | ((index: number) => string);
   keys: readonly string[];
   /** The tag sets of each key (same index), recorded when its lease is taken. */
   tags?: readonly (readonly string[])[];
@@ -20,8 +23,8 @@ export interface FetchSpec<T> {
   load(indexes: readonly number[]): Promise<(T | null)[]>;
   /** The version of a loaded value (absent values have version 0). */
   versionOf(value: T): number;
-  /** How long to keep a value, in milliseconds, before jitter (absent: the negative TTL). */
-  ttlMs(value: T | null): number;
+  /** How long to keep the value of item `index`, in milliseconds, before jitter. */
+  ttlMs(value: T | null, index: number): number;
   /** Reset the expiry of each hit to this, in milliseconds (sliding expiration); default: leave it. */
   touchTtlMs?: number;
 }
@@ -62,10 +65,14 @@ interface InFlight {
   value: Promise<unknown>;
 }
 
+/** Undelivered invalidations: key or tag -> generation (bumped each time it is added again). */
 interface Pending {
-  keys: Set<string>;
-  tags: Set<string>;
+  keys: Map<string, number>;
+  tags: Map<string, number>;
 }
+
+/** How many keys and tags one delivery call carries (a large backlog goes in several). */
+const DELIVERY_CHUNK = 500;
 
 /**
  * The one cache protocol, shared by the entity cache, the field cache and the session store:
@@ -96,7 +103,8 @@ export class CacheCore {
   readonly #retryIntervalMs: number;
   readonly #tagTtlMs: number;
   readonly #inFlight = new Map<string, InFlight>();
-  readonly #pending: Pending = { keys: new Set(), tags: new Set() };
+  readonly #pending: Pending = { keys: new Map(), tags: new Map() };
+  #generation = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #delivering: Promise<void> | undefined;
 
@@ -137,7 +145,7 @@ export class CacheCore {
     const work: Promise<void>[] = [];
     if (bypass.length) {
       // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
-      this.#count(spec.name, 0, bypass.length);
+      this.#count(spec, [], bypass);
       work.push(this.#loadInto(spec, bypass, out));
     }
     if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out));
@@ -149,13 +157,13 @@ export class CacheCore {
   async refresh<T>(name: string, entries: readonly RefreshEntry<T>[]): Promise<void> {
     if (!this.#store || entries.length === 0) return;
     for (const entry of entries) this.#inFlight.delete(entry.key);
-    const values: VersionedValue[] = entries.map((entry) => {
-      const payload = this.#codec.encode(entry.value);
-      this.#metrics.bytesWritten.inc({ name }, payload.length);
-      return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) };
-    });
     const store = this.#store;
     try {
+      const values: VersionedValue[] = entries.map((entry) => {
+        const payload = this.#codec.encode(entry.value);
+        this.#metrics.bytesWritten.inc({ name }, payload.length);
+        return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) };
+      });
       await store.refresh(values);
     } catch (error) {
       this.#failed('refresh', error);
@@ -192,11 +200,16 @@ export class CacheCore {
     this.#delivering ??= (async () => {
       try {
         while (this.#store && this.pendingInvalidations > 0) {
-          const keys = [...this.#pending.keys];
-          const tags = [...this.#pending.tags];
-          await this.#store.invalidate(keys, tags);
-          for (const key of keys) this.#pending.keys.delete(key);
-          for (const tag of tags) this.#pending.tags.delete(tag);
+          const keys = [...this.#pending.keys].slice(0, DELIVERY_CHUNK);
+          const tags = [...this.#pending.tags].slice(0, DELIVERY_CHUNK);
+          await this.#store.invalidate(
+            keys.map(([key]) => key),
+            tags.map(([tag]) => tag),
+          );
+          // Only what this call delivered: an entry added again meanwhile (a newer generation)
+          // belongs to a later write whose invalidation may have run before this one.
+          for (const [key, generation] of keys) if (this.#pending.keys.get(key) === generation) this.#pending.keys.delete(key);
+          for (const [tag, generation] of tags) if (this.#pending.tags.get(tag) === generation) this.#pending.tags.delete(tag);
           this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
         }
       } catch (error) {
@@ -231,7 +244,7 @@ export class CacheCore {
       );
     } catch (error) {
       this.#failed('get', error);
-      this.#count(spec.name, 0, indexes.length);
+      this.#count(spec, [], indexes);
       await this.#loadInto(spec, indexes, out);
       return;
     }
@@ -240,16 +253,17 @@ export class CacheCore {
     const busy: number[] = [];
     const unreadable: number[] = [];
     const joins: Promise<void>[] = [];
-    let hits = 0;
+    const hits: number[] = [];
     replies.forEach((reply, i) => {
       const index = indexes[i] ?? 0;
       if (reply.kind === 'hit') {
         try {
           const value = this.#codec.decode(reply.payload);
-          this.#metrics.bytesRead.inc({ name: spec.name }, reply.payload.length);
-          if (value === ABSENT) this.#metrics.absentHits.inc({ name: spec.name });
+          this.#metrics.bytesRead.inc({ name: nameOf(spec, index) }, reply.payload.length);
+          if (value === ABSENT) this.#metrics.absentHits.inc({ name: nameOf(spec, index) });
           out[index] = value === ABSENT ? null : (value as T);
-          hits += 1;
+          hits.push(index);
+          return;
         } catch (error) {
           this.#failed('decode', error);
           unreadable.push(index);
@@ -270,7 +284,12 @@ export class CacheCore {
         }
       }
     });
-    this.#count(spec.name, hits, indexes.length - hits);
+    const hitSet = new Set(hits);
+    this.#count(
+      spec,
+      hits,
+      indexes.filter((index) => !hitSet.has(index)),
+    );
 
     const work: Promise<void>[] = [...joins];
     if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out));
@@ -311,22 +330,20 @@ export class CacheCore {
   async #fill<T>(spec: FetchSpec<T>, token: string, indexes: readonly number[], values: readonly (T | null)[]): Promise<void> {
     const store = this.#store;
     if (!store) return;
-    const entries: VersionedValue[] = indexes.map((index, i) => {
-      const value = values[i] ?? null;
-      const payload = this.#codec.encode(value === null ? ABSENT : value);
-      this.#metrics.bytesWritten.inc({ name: spec.name }, payload.length);
-      return {
-        key: spec.keys[index] ?? '',
-        version: value === null ? 0 : spec.versionOf(value),
-        payload,
-        ttlMs: this.jitter(spec.ttlMs(value)),
-      };
-    });
     try {
+      const entries: VersionedValue[] = indexes.map((index, i) => {
+        const value = values[i] ?? null;
+        const payload = this.#codec.encode(value === null ? ABSENT : value);
+        this.#metrics.bytesWritten.inc({ name: nameOf(spec, index) }, payload.length);
+        return {
+          key: spec.keys[index] ?? '',
+          version: value === null ? 0 : spec.versionOf(value),
+          payload,
+          ttlMs: this.jitter(spec.ttlMs(value, index)),
+        };
+      });
       const stored = await store.setIfLeased(token, entries);
-      const kept = stored.filter(Boolean).length;
-      if (kept) this.#metrics.fills.inc({ name: spec.name, outcome: 'stored' }, kept);
-      if (kept < stored.length) this.#metrics.fills.inc({ name: spec.name, outcome: 'lost' }, stored.length - kept);
+      stored.forEach((ok, i) => this.#metrics.fills.inc({ name: nameOf(spec, indexes[i] ?? 0), outcome: ok ? 'stored' : 'lost' }));
     } catch (error) {
       this.#failed('fill', error);
     }
@@ -337,7 +354,7 @@ export class CacheCore {
     const store = this.#store;
     let waiting = [...indexes];
     for (let attempt = 0; store && waiting.length > 0 && attempt < this.#leaseRetries; attempt += 1) {
-      this.#metrics.leaseWaits.inc({ name: spec.name }, waiting.length);
+      for (const index of waiting) this.#metrics.leaseWaits.inc({ name: nameOf(spec, index) });
       await sleep(this.#leaseWaitMs * 2 ** attempt);
       let replies: LeaseReply[];
       const token = randomBytes(12).toString('base64url');
@@ -371,7 +388,7 @@ export class CacheCore {
       waiting = stillBusy;
     }
     if (waiting.length) {
-      this.#metrics.leaseTimeouts.inc({ name: spec.name }, waiting.length);
+      for (const index of waiting) this.#metrics.leaseTimeouts.inc({ name: nameOf(spec, index) });
       await this.#loadInto(spec, waiting, out);
     }
   }
@@ -384,14 +401,27 @@ export class CacheCore {
     });
   }
 
-  #count(name: string, hits: number, misses: number): void {
-    if (hits) this.#metrics.hits.inc({ name }, hits);
-    if (misses) this.#metrics.misses.inc({ name }, misses);
-    this.#stats.record(name, hits, misses);
+  /** Counts hits and misses per name (the items of one fetch may belong to several). */
+  #count<T>(spec: FetchSpec<T>, hits: readonly number[], misses: readonly number[]): void {
+    const byName = new Map<string, { hits: number; misses: number }>();
+    const add = (index: number, hit: boolean): void => {
+      const name = nameOf(spec, index);
+      const entry = byName.get(name) ?? { hits: 0, misses: 0 };
+      if (hit) entry.hits += 1;
+      else entry.misses += 1;
+      byName.set(name, entry);
+    };
+    for (const index of hits) add(index, true);
+    for (const index of misses) add(index, false);
+    for (const [name, count] of byName) {
+      if (count.hits) this.#metrics.hits.inc({ name }, count.hits);
+      if (count.misses) this.#metrics.misses.inc({ name }, count.misses);
+      this.#stats.record(name, count.hits, count.misses);
+    }
     const trace = currentTrace();
     if (trace) {
-      trace.cacheHits += hits;
-      trace.cacheMisses += misses;
+      trace.cacheHits += hits.length;
+      trace.cacheMisses += misses.length;
     }
   }
 
@@ -401,8 +431,9 @@ export class CacheCore {
   }
 
   #addPending(keys: readonly string[], tags: readonly string[]): void {
-    for (const key of keys) this.#pending.keys.add(key);
-    for (const tag of tags) this.#pending.tags.add(tag);
+    this.#generation += 1;
+    for (const key of keys) this.#pending.keys.set(key, this.#generation);
+    for (const tag of tags) this.#pending.tags.set(tag, this.#generation);
     this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
     this.#logger.warn(
       { keys: keys.length, tags: tags.length },
@@ -424,6 +455,10 @@ export class CacheCore {
     this.#metrics.errors.inc({ op });
     this.#logger.debug({ err: error, op }, 'cache operation failed; serving from MongoDB');
   }
+}
+
+function nameOf<T>(spec: FetchSpec<T>, index: number): string {
+  return typeof spec.name === 'string' ? spec.name : spec.name(index);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -88,8 +88,7 @@ for i = 1, #KEYS / 2 do
   out[i] = 0
   if redis.call('GET', lease) == token then
     redis.call('DEL', lease)
-    local current = redis.call('GET', key)
-    local stored = current and tonumber(string.match(current, '^(%d+)|'))
+    local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
     if not (stored and stored > version) then
       redis.call('SET', key, value, 'PX', ttl)
       out[i] = 1
@@ -106,8 +105,7 @@ for i = 1, #KEYS / 2 do
   local value, version, ttl = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
   -- Readers that leased before this write must not fill what they read.
   redis.call('DEL', lease)
-  local current = redis.call('GET', key)
-  local stored = current and tonumber(string.match(current, '^(%d+)|'))
+  local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
   out[i] = 0
   if not (stored and stored > version) then
     if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
@@ -139,6 +137,7 @@ interface ScriptCommands {
 }
 
 const SEPARATOR = 0x7c; // |
+const DEFAULT_TAG_TTL_MS = 3_600_000;
 const REPLY_LEASE = 0x4c; // L
 const REPLY_BUSY = 0x42; // B
 
@@ -185,7 +184,7 @@ export class RedisStore {
           keys.push(request.key, request.key + this.#leaseSuffix, ...(request.tags ?? []));
           counts.push(request.tags?.length ?? 0);
         }
-        const args = [options.token, options.leaseTtlMs, options.touchTtlMs ?? 0, options.tagTtlMs ?? 0, ...counts];
+        const args = [options.token, options.leaseTtlMs, options.touchTtlMs ?? 0, options.tagTtlMs ?? DEFAULT_TAG_TTL_MS, ...counts];
         const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
         return replies.map(parseLeaseReply);
       },
@@ -281,6 +280,9 @@ export class RedisStore {
 }
 
 function withVersion(value: VersionedValue): Buffer {
+  if (!Number.isSafeInteger(value.version) || value.version < 0) {
+    throw new TypeError(`cache value version must be a non-negative safe integer, got ${String(value.version)} for ${value.key}`);
+  }
   return Buffer.concat([Buffer.from(`${value.version}|`), value.payload]);
 }
 

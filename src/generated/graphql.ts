@@ -29,6 +29,11 @@ export type AuthPayload = {
   user: User;
 };
 
+/** Apollo's cache hints: they drive the HTTP Cache-Control header and the TTL of @cached fields. */
+export type CacheControlScope =
+  | 'PRIVATE'
+  | 'PUBLIC';
+
 export type CacheStats = {
   __typename?: 'CacheStats';
   byType: Array<CacheTypeStats>;
@@ -388,6 +393,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = {
   AuthPayload: ResolverTypeWrapper<AuthResult>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CacheControlScope: CacheControlScope;
   CacheStats: ResolverTypeWrapper<CacheStats>;
   CacheTypeStats: ResolverTypeWrapper<CacheTypeStats>;
   CreateProductInput: CreateProductInput;
@@ -442,6 +448,20 @@ export type ResolversParentTypes = {
   UpdateUserInput: UpdateUserInput;
   User: UserDoc;
 };
+
+export type CacheControlDirectiveArgs = {
+  inheritMaxAge?: Maybe<Scalars['Boolean']['input']>;
+  maxAge?: Maybe<Scalars['Int']['input']>;
+  scope?: Maybe<CacheControlScope>;
+};
+
+export type CacheControlDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = CacheControlDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type CachedDirectiveArgs = {
+  dependsOn: Array<Scalars['String']['input']>;
+};
+
+export type CachedDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = CachedDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
   expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -572,3 +592,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   User?: UserResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GraphQLContext> = {
+  cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
+  cached?: CachedDirectiveResolver<any, any, ContextType>;
+};

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Types } from 'mongoose';
+import { ABSENT } from '../cache/codec.js';
 import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { SessionModel, UserModel } from '../models/index.js';
@@ -77,7 +78,9 @@ export function createAuthService(options: AuthServiceOptions) {
       if (!scope.token) return false;
       const tokenHash = hashToken(scope.token);
       const result = await SessionModel.deleteOne({ tokenHash }).exec();
-      await cache.core.invalidate([cache.keys.session(tokenHash)]);
+      // A tombstone, not a delete: an "absent" value at the highest version outlives the session,
+      // so a concurrent request's renewal (a refresh) or fill of this session can never bring it back.
+      await cache.core.refresh('Session', [{ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs }]);
       return result.deletedCount > 0;
     },
 
@@ -102,7 +105,8 @@ export function createAuthService(options: AuthServiceOptions) {
       if (!session || session.expiresAt.getTime() <= now) return null;
       const expiresAt = new Date(now + ttlMs);
       if (expiresAt.getTime() - session.expiresAt.getTime() < renewAfterMs) return session;
-      await SessionModel.updateOne({ tokenHash }, { $set: { expiresAt } }).exec();
+      const renewed = await SessionModel.updateOne({ tokenHash, expiresAt: { $gt: new Date(now) } }, { $set: { expiresAt } }).exec();
+      if (renewed.matchedCount !== 1) return null; // logged out (or expired) meanwhile
       await cache.core.refresh('Session', [{ key, value: { userId: session.userId, expiresAt }, version: expiresAt.getTime(), ttlMs }]);
       return { userId: session.userId, expiresAt };
     },

@@ -40,16 +40,19 @@ export function createOrderService(options: OrderServiceOptions) {
   const products = options.cache.entity<ProductDoc>('Product');
   const orders = options.cache.entity<OrderDoc>('Order');
 
+  /** Gives back every reservation, going on past failures (each logged), then rethrows the first. */
   async function release(reserved: readonly Reservation[]): Promise<void> {
+    let failure: unknown;
     for (const { productId, quantity } of reserved) {
       try {
         await ProductModel.updateOne({ _id: productId }, { $inc: { stock: quantity } }).exec();
       } catch (error) {
         // Leave a trail an operator can replay: the product and how much stock to give back.
         logger.error({ err: error, productId: productId.toHexString(), quantity }, 'placeOrder: could not release reserved stock');
-        throw error;
+        failure ??= error;
       }
     }
+    if (failure) throw failure;
   }
 
   return {
@@ -102,15 +105,16 @@ export function createOrderService(options: OrderServiceOptions) {
       }
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
       const order = (await OrderModel.create({ user: userId, items: lines, totalCents })).toObject<OrderDoc>();
-      await Promise.all([products.invalidate(ids), orders.refresh([order])]);
-      for (const id of ids) scope.loaders.product.clear(id);
+      await orders.refresh([order]);
       return order;
     } catch (error) {
       await release(reserved);
-      // Reserved and released: the stock is as it was, but the versions moved on.
+      throw error;
+    } finally {
+      // Whatever happened after the first reservation, those products changed in MongoDB
+      // (reserved, maybe released: the versions moved on): their cached copies must go.
       await products.invalidate(reserved.map((r) => r.productId.toHexString()));
       for (const id of ids) scope.loaders.product.clear(id);
-      throw error;
     }
   }
 }

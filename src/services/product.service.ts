@@ -109,9 +109,14 @@ export function createProductService(options: ProductServiceOptions) {
       await requireAdmin(scope);
       const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
       if (!product) return false;
-      const reviewIds = (await ReviewModel.find({ product: productId }, { _id: 1 }).lean().exec()).map((r) => r._id.toHexString());
-      await ReviewModel.deleteMany({ product: productId }).exec();
-      await Promise.all([products.invalidate([id]), reviews.invalidate(reviewIds)]);
+      let reviewIds: string[] = [];
+      try {
+        reviewIds = (await ReviewModel.find({ product: productId }, { _id: 1 }).lean().exec()).map((r) => r._id.toHexString());
+        // Exactly the reviews that get invalidated: one created meanwhile is neither deleted nor left cached.
+        await ReviewModel.deleteMany({ _id: { $in: reviewIds } }).exec();
+      } finally {
+        await Promise.all([products.invalidate([id]), reviews.invalidate(reviewIds)]);
+      }
       scope.loaders.product.clear(id).prime(id, product);
       return true;
     },

@@ -1,3 +1,4 @@
+import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/services/auth.service.js';
 import { SessionModel } from '../../src/models/index.js';
@@ -39,12 +40,20 @@ describe('sessions in Redis on the cache core', () => {
     expect(await t.app.redis?.exists(sessionKey(token))).toBe(1);
   });
 
-  it('logout deletes the session in MongoDB and Redis; the token then identifies nobody', async () => {
+  it('logout deletes the session in MongoDB and leaves a tombstone in Redis; the token then identifies nobody', async () => {
     const token = await t.login('user4@example.com', USER_PASSWORD);
     await t.gql('{ viewer { id } }', {}, token);
     expect((await t.gql('mutation { logout }', {}, token)).body.data?.logout).toBe(true);
-    expect(await t.app.redis?.exists(sessionKey(token))).toBe(0);
+    expect(await t.app.redis?.get(sessionKey(token))).toBe(`${Number.MAX_SAFE_INTEGER}|-`);
     expect(await SessionModel.countDocuments({ tokenHash: hashToken(token) })).toBe(0);
+    expect((await t.gql('{ viewer { id } }', {}, token)).body.data?.viewer).toBeNull();
+  });
+
+  it('a renewal that lands after logout (a late refresh) cannot bring the session back', async () => {
+    const token = await t.login('user7@example.com', USER_PASSWORD);
+    expect((await t.gql('mutation { logout }', {}, token)).body.data?.logout).toBe(true);
+    const late = { userId: new Types.ObjectId('5eed00000000000000000007'), expiresAt: new Date(Date.now() + 3_600_000) };
+    await t.app.cache.core.refresh('Session', [{ key: sessionKey(token), value: late, version: late.expiresAt.getTime(), ttlMs: 3_600_000 }]);
     expect((await t.gql('{ viewer { id } }', {}, token)).body.data?.viewer).toBeNull();
   });
 

@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { getDirective } from '@graphql-tools/utils';
+import DataLoader from 'dataloader';
+import { isObjectType, type GraphQLSchema } from 'graphql';
+import type { CacheCore } from './core.js';
+import type { Keyspace } from './keys.js';
+
+/** Apollo's cache scope: PRIVATE values are keyed per viewer as well. */
+export type CacheScope = 'PUBLIC' | 'PRIVATE';
+
+/** What the schema says of one `@cached` field. */
+export interface FieldPolicy {
+  /** `Type.field`, e.g. `Product.averageRating`. */
+  coordinate: string;
+  /** From the field's (else its type's) `@cacheControl(maxAge:)`, in seconds. */
+  ttlSeconds: number;
+  scope: CacheScope;
+  /** The owner's tags whose invalidation drops the value (`@cached(dependsOn:)`). */
+  dependsOn: readonly string[];
+}
+
+/** The entity a field value belongs to: its key and tag sets live in this slot. */
+export interface FieldOwner {
+  /** A slot type: a GraphQL type (`Product`) or a collection name (`ProductList`). */
+  type: string;
+  id: string;
+}
+
+/** One value to resolve. */
+export interface FieldItem<P, A> {
+  parent: P;
+  args: A;
+  /** The viewer, for PRIVATE fields; undefined for PUBLIC ones. */
+  viewerId: string | undefined;
+}
+
+/** How the domain computes one cached field (the cache decides when). */
+export interface FieldDefinition<P, A, V, S> {
+  coordinate: string;
+  /** The slot type of every owner of this field (checked against the known tags at start-up). */
+  ownerType: string;
+  /** The owner of the value for a parent and arguments; for a type's field, usually the parent itself. */
+  owner(parent: P, args: A): FieldOwner;
+  /** The values of many items at once (one MongoDB query per batch), in order. */
+  load(items: readonly FieldItem<P, A>[], scope: S): Promise<V[]>;
+}
+
+/** Options of {@link FieldCache}. */
+export interface FieldCacheOptions<S> {
+  core: CacheCore;
+  keys: Keyspace;
+  schema: GraphQLSchema;
+  definitions: readonly FieldDefinition<never, never, unknown, S>[];
+  /** The tags the application invalidates, per owner type, e.g. `{ Product: ['reviews'] }`. */
+  knownTags: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A tag of an owner to invalidate. */
+export interface TagRef extends FieldOwner {
+  tag: string;
+}
+
+/** Thrown at start-up when the schema's caching declarations and the code disagree. */
+export class FieldCacheConfigError extends Error {
+  override readonly name = 'FieldCacheConfigError';
+  readonly code = 'E_FIELD_CACHE_CONFIG';
+}
+
+interface Request {
+  coordinate: string;
+  parent: unknown;
+  args: unknown;
+  viewerId: string | undefined;
+}
+
+type AnyDefinition<S> = FieldDefinition<unknown, unknown, unknown, S>;
+
+/**
+ * Field-level caching declared in the schema: `@cached(dependsOn:)` with Apollo's
+ * `@cacheControl(maxAge:, scope:)`. Each field value lives at
+ * `{Owner:id}:f:<field>:<args hash>[:u:<viewer>]`, in its owner's Cluster slot, and its owner's
+ * tag sets name it from the moment a reader leases it, so that invalidating a tag (the
+ * product's reviews changed) drops every value that depends on it, including one being computed.
+ *
+ * Per request, one DataLoader gathers every cached field resolved in the same tick — 50
+ * products' `reviewCount`, `averageRating` and `reviews` — into one get-or-lease call, and
+ * the misses of each field into one batch load.
+ */
+export class FieldCache<S> {
+  readonly policies: ReadonlyMap<string, FieldPolicy>;
+  readonly #core: CacheCore;
+  readonly #keys: Keyspace;
+  readonly #definitions: ReadonlyMap<string, AnyDefinition<S>>;
+
+  constructor(options: FieldCacheOptions<S>) {
+    this.#core = options.core;
+    this.#keys = options.keys;
+    const policies = readFieldPolicies(options.schema);
+    const definitions = new Map(options.definitions.map((d) => [d.coordinate, d as unknown as AnyDefinition<S>]));
+    validate(policies, definitions, options.knownTags);
+    this.policies = policies;
+    this.#definitions = definitions;
+  }
+
+  /** The cached-field loader of one request; `viewerId` resolves the viewer for PRIVATE fields. */
+  createLoader(scope: S, viewerId: () => Promise<string | undefined>): FieldLoader {
+    const loader = new DataLoader<Request, unknown, string>((requests) => this.#fetch(requests, scope), {
+      cacheKeyFn: (request) => this.#key(request),
+    });
+    return {
+      load: async <V>(coordinate: string, parent: unknown, args: unknown): Promise<V> => {
+        const policy = this.#policy(coordinate);
+        const viewer = policy.scope === 'PRIVATE' ? ((await viewerId()) ?? '_') : undefined;
+        return (await loader.load({ coordinate, parent, args, viewerId: viewer })) as V;
+      },
+    };
+  }
+
+  /** Drops every field value that depends on these tags (after the write that changed them committed). */
+  invalidate(tags: readonly TagRef[]): Promise<void> {
+    return this.#core.invalidate(
+      [],
+      tags.map((t) => this.#keys.tag(t.type, t.id, t.tag)),
+    );
+  }
+
+  async #fetch(requests: readonly Request[], scope: S): Promise<unknown[]> {
+    const owners = requests.map((r) => this.#definition(r.coordinate).owner(r.parent, r.args));
+    return this.#core.fetch<unknown>({
+      name: (i) => requests[i]?.coordinate ?? '',
+      keys: requests.map((r) => this.#key(r)),
+      tags: requests.map((r, i) => {
+        const owner = owners[i] ?? { type: '', id: '' };
+        return this.#policy(r.coordinate).dependsOn.map((tag) => this.#keys.tag(owner.type, owner.id, tag));
+      }),
+      load: async (indexes) => {
+        // Group the misses by field: one batch load each.
+        const byField = new Map<string, number[]>();
+        for (const index of indexes) {
+          const coordinate = requests[index]?.coordinate ?? '';
+          byField.set(coordinate, [...(byField.get(coordinate) ?? []), index]);
+        }
+        const values = new Map<number, unknown>();
+        await Promise.all(
+          [...byField].map(async ([coordinate, group]) => {
+            const items = group.map((index) => {
+              const r = requests[index] as Request;
+              return { parent: r.parent, args: r.args, viewerId: r.viewerId };
+            });
+            const loaded = await this.#definition(coordinate).load(items, scope);
+            group.forEach((index, i) => values.set(index, loaded[i] ?? null));
+          }),
+        );
+        return indexes.map((index) => values.get(index) ?? null);
+      },
+      versionOf: () => 0,
+      ttlMs: (_value, index) => this.#policy(requests[index]?.coordinate ?? '').ttlSeconds * 1_000,
+    });
+  }
+
+  #key(request: Request): string {
+    const definition = this.#definition(request.coordinate);
+    const owner = definition.owner(request.parent, request.args);
+    const field = request.coordinate.slice(request.coordinate.indexOf('.') + 1);
+    return this.#keys.field(owner.type, owner.id, field, hashArgs(request.args), request.viewerId);
+  }
+
+  #policy(coordinate: string): FieldPolicy {
+    const policy = this.policies.get(coordinate);
+    if (!policy) throw new FieldCacheConfigError(`${coordinate} is not a @cached field`);
+    return policy;
+  }
+
+  #definition(coordinate: string): AnyDefinition<S> {
+    const definition = this.#definitions.get(coordinate);
+    if (!definition) throw new FieldCacheConfigError(`${coordinate} has no field loader`);
+    return definition;
+  }
+}
+
+/** What resolvers call: the value of a cached field for a parent and its arguments. */
+export interface FieldLoader {
+  load<V>(coordinate: string, parent: unknown, args: unknown): Promise<V>;
+}
+
+/** A helper that keeps a definition's types while storing it among others. */
+export function defineField<P, A, V, S>(definition: FieldDefinition<P, A, V, S>): FieldDefinition<never, never, unknown, S> {
+  return definition as unknown as FieldDefinition<never, never, unknown, S>;
+}
+
+/** Every `@cached` field of the schema with its TTL and scope from `@cacheControl`. */
+export function readFieldPolicies(schema: GraphQLSchema): Map<string, FieldPolicy> {
+  const policies = new Map<string, FieldPolicy>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const typeHint = getDirective(schema, type, 'cacheControl')?.[0] as CacheControlArgs | undefined;
+    for (const field of Object.values(type.getFields())) {
+      const cached = getDirective(schema, field, 'cached')?.[0] as { dependsOn: string[] } | undefined;
+      if (!cached) continue;
+      const coordinate = `${type.name}.${field.name}`;
+      const hint = getDirective(schema, field, 'cacheControl')?.[0] as CacheControlArgs | undefined;
+      const maxAge = hint?.maxAge ?? typeHint?.maxAge;
+      if (!maxAge || maxAge <= 0) {
+        throw new FieldCacheConfigError(`@cached field ${coordinate} needs a @cacheControl(maxAge:) above 0 (its TTL in seconds)`);
+      }
+      policies.set(coordinate, {
+        coordinate,
+        ttlSeconds: maxAge,
+        scope: hint?.scope ?? typeHint?.scope ?? 'PUBLIC',
+        dependsOn: cached.dependsOn,
+      });
+    }
+  }
+  return policies;
+}
+
+interface CacheControlArgs {
+  maxAge?: number;
+  scope?: CacheScope;
+}
+
+function validate<S>(
+  policies: ReadonlyMap<string, FieldPolicy>,
+  definitions: ReadonlyMap<string, AnyDefinition<S>>,
+  knownTags: Readonly<Record<string, readonly string[]>>,
+): void {
+  const problems: string[] = [];
+  for (const coordinate of definitions.keys()) {
+    if (!policies.has(coordinate))
+      problems.push(`a field loader is registered for ${coordinate}, but the schema has no @cached field ${coordinate}`);
+  }
+  for (const policy of policies.values()) {
+    const definition = definitions.get(policy.coordinate);
+    if (!definition) {
+      problems.push(`@cached field ${policy.coordinate} has no field loader`);
+      continue;
+    }
+    const known = knownTags[definition.ownerType] ?? [];
+    for (const tag of policy.dependsOn) {
+      if (!known.includes(tag)) {
+        problems.push(
+          `@cached(dependsOn: ["${tag}"]) on ${policy.coordinate}: ${definition.ownerType} has no tag "${tag}" (known: ${known.join(', ') || 'none'})`,
+        );
+      }
+    }
+  }
+  if (problems.length) throw new FieldCacheConfigError(`Field cache declarations do not match the code:\n  ${problems.join('\n  ')}`);
+}
+
+/** A stable, key-safe hash of field arguments (key order does not matter). */
+export function hashArgs(args: unknown): string {
+  return createHash('sha256').update(stableStringify(args)).digest('base64url').slice(0, 16);
+}
+
+function stableStringify(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}
