@@ -1,3 +1,4 @@
+import type { FieldCache } from './cache/field-cache.js';
 import type { Cache } from './cache/index.js';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Logger } from './logger.js';
@@ -19,6 +20,7 @@ export interface GraphQLContext extends RequestScope {
 export interface ContextDeps {
   logger: Logger;
   cache: Cache;
+  fieldCache: FieldCache<Loaders>;
   services: Services;
 }
 
@@ -37,21 +39,23 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
   const loaders: Loaders = createLoaders({ cache: deps.cache });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
+  const viewerOnce = (): Promise<UserDoc | null> => {
+    viewer ??= (async () => {
+      if (!token) return null;
+      const session = await deps.services.auth.resolveSession(token);
+      return session ? loaders.user.load(session.userId.toHexString()) : null;
+    })();
+    return viewer;
+  };
   return {
     logger: deps.logger,
     services: deps.services,
     cache: deps.cache,
     trace: request.trace,
     loaders,
+    fields: deps.fieldCache.createLoader(loaders, async () => (await viewerOnce())?._id.toHexString()),
     token,
-    viewer() {
-      viewer ??= (async () => {
-        if (!token) return null;
-        const session = await deps.services.auth.resolveSession(token);
-        return session ? loaders.user.load(session.userId.toHexString()) : null;
-      })();
-      return viewer;
-    },
+    viewer: viewerOnce,
     signIn(user) {
       viewer = Promise.resolve(user);
     },

@@ -9,7 +9,11 @@ import cors from 'cors';
 import express, { type ErrorRequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { pingRedis } from './cache/redis-client.js';
+import { FieldCache } from './cache/field-cache.js';
 import type { Cache } from './cache/index.js';
+import { cachedFields } from './loaders/cached-fields.js';
+import type { Loaders } from './loaders/index.js';
+import { KNOWN_TAGS } from './services/cache-tags.js';
 import type { Config } from './config.js';
 import { createContext, type GraphQLContext } from './context.js';
 import type { Database } from './db.js';
@@ -54,11 +58,21 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const { config, logger, metrics, db, redis, cache } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
+  const schema = buildSchema();
+  // Fails start-up with every mismatch between the schema's @cached declarations and the code.
+  const fieldCache = new FieldCache<Loaders>({
+    core: cache.core,
+    keys: cache.keys,
+    schema,
+    definitions: cachedFields,
+    knownTags: KNOWN_TAGS,
+  });
   const services = createServices({
     logger,
     sessionTtlSeconds: config.sessionTtlSeconds,
     documentLock: createDocumentLock(db.isFerretdb),
     cache,
+    fieldCache,
   });
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },
@@ -71,7 +85,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   }).protect();
 
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: buildSchema(),
+    schema,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: config.nodeEnv === 'development',
     allowBatchedHttpRequests: false,
@@ -117,7 +131,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     expressMiddleware(apollo, {
       context: async ({ req }) =>
         createContext(
-          { logger, services, cache },
+          { logger, services, cache, fieldCache },
           { authorization: req.headers.authorization, trace: traceStorage.getStore() ?? createTrace() },
         ),
     }),

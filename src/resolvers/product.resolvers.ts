@@ -1,6 +1,6 @@
 import type { Resolvers } from '../generated/graphql.js';
 import { parseFirst } from '../services/validation.js';
-import { idOf } from './shared.js';
+import { hydrate, idOf } from './shared.js';
 
 /** The catalog: products, pages, admin writes, view counts and review aggregates. */
 export const productResolvers: Resolvers = {
@@ -17,11 +17,11 @@ export const productResolvers: Resolvers = {
   Product: {
     id: idOf,
     description: (product) => product.description ?? null,
-    reviews: (product, { first }, ctx) => ctx.loaders.reviewsByProduct.load({ parentId: idOf(product), first: parseFirst(first, 10) }),
-    reviewCount: async (product, _, ctx) => (await ctx.loaders.productReviewStats.load(idOf(product))).count,
-    averageRating: async (product, _, ctx) => {
-      const stats = await ctx.loaders.productReviewStats.load(idOf(product));
-      return stats.count === 0 ? null : stats.ratingSum / stats.count;
+    reviews: async (product, { first }, ctx) => {
+      const args = { first: parseFirst(first, 10) };
+      return hydrate(ctx.loaders.review, await ctx.fields.load<string[]>('Product.reviews', product, args));
     },
+    reviewCount: (product, _, ctx) => ctx.fields.load<number>('Product.reviewCount', product, {}),
+    averageRating: (product, _, ctx) => ctx.fields.load<number | null>('Product.averageRating', product, {}),
   },
 };

@@ -1,7 +1,7 @@
 import { badInput } from '../errors.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { MAX_PAGE_SIZE, parseFirst, parseId } from '../services/validation.js';
-import { idOf } from './shared.js';
+import { hydrate, idOf } from './shared.js';
 
 /** Users: lookups, sign-up, profile changes, and the viewer-only fields. */
 export const userResolvers: Resolvers = {
@@ -24,12 +24,16 @@ export const userResolvers: Resolvers = {
   User: {
     id: idOf,
     email: async (user, _, ctx) => ((await ctx.viewer())?._id.equals(user._id) ? user.email : null),
-    reviews: (user, { first }, ctx) => ctx.loaders.reviewsByAuthor.load({ parentId: idOf(user), first: parseFirst(first, 10) }),
-    reviewCount: (user, _, ctx) => ctx.loaders.userReviewCount.load(idOf(user)),
+    reviews: async (user, { first }, ctx) => {
+      const args = { first: parseFirst(first, 10) };
+      return hydrate(ctx.loaders.review, await ctx.fields.load<string[]>('User.reviews', user, args));
+    },
+    reviewCount: (user, _, ctx) => ctx.fields.load<number>('User.reviewCount', user, {}),
     orders: async (user, { first }, ctx) => {
-      const limit = parseFirst(first, 10);
+      const args = { first: parseFirst(first, 10) };
       if (!(await ctx.viewer())?._id.equals(user._id)) return [];
-      return ctx.loaders.ordersByUser.load({ parentId: idOf(user), first: limit });
+      // PRIVATE: cached per viewer as well as per user.
+      return hydrate(ctx.loaders.order, await ctx.fields.load<string[]>('User.orders', user, args));
     },
   },
 };

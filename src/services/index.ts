@@ -1,4 +1,6 @@
+import type { FieldCache } from '../cache/field-cache.js';
 import type { Cache } from '../cache/index.js';
+import type { Loaders } from '../loaders/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';
 import { createAuthService, type AuthService } from './auth.service.js';
@@ -24,6 +26,8 @@ export interface ServicesOptions {
   /** Serializes document updates where the server does not (FerretDB). */
   documentLock: DocumentLock;
   cache: Cache;
+  /** For tag invalidations of cached fields. */
+  fieldCache: FieldCache<Loaders>;
 }
 
 /** Every service, wired to its dependencies. */
@@ -31,8 +35,13 @@ export function createServices(options: ServicesOptions): Services {
   return {
     auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache }),
     users: createUserService({ documentLock: options.documentLock, cache: options.cache }),
-    products: createProductService({ documentLock: options.documentLock, cache: options.cache }),
-    reviews: createReviewService({ cache: options.cache }),
-    orders: createOrderService({ logger: options.logger, documentLock: options.documentLock, cache: options.cache }),
+    products: createProductService({ documentLock: options.documentLock, cache: options.cache, fieldCache: options.fieldCache }),
+    reviews: createReviewService({ cache: options.cache, fieldCache: options.fieldCache }),
+    orders: createOrderService({
+      logger: options.logger,
+      documentLock: options.documentLock,
+      cache: options.cache,
+      fieldCache: options.fieldCache,
+    }),
   };
 }

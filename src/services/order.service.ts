@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { OrderModel, ProductModel } from '../models/index.js';
 import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
 import type { ProductDoc } from '../models/product.model.js';
+import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
@@ -23,6 +24,7 @@ export interface OrderServiceOptions {
   logger: Logger;
   documentLock: DocumentLock;
   cache: Cache;
+  fieldCache: TagInvalidator;
 }
 
 interface Reservation {
@@ -105,7 +107,7 @@ export function createOrderService(options: OrderServiceOptions) {
       }
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
       const order = (await OrderModel.create({ user: userId, items: lines, totalCents })).toObject<OrderDoc>();
-      await orders.refresh([order]);
+      await Promise.all([orders.refresh([order]), options.fieldCache.invalidate([tags.userOrders(userId.toHexString())])]);
       return order;
     } catch (error) {
       await release(reserved);

@@ -4,6 +4,8 @@ import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
+import { decodeCursor, encodeCursor, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
+import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
@@ -43,38 +45,36 @@ export type ProductService = ReturnType<typeof createProductService>;
 export interface ProductServiceOptions {
   documentLock: DocumentLock;
   cache: Cache;
+  fieldCache: TagInvalidator;
 }
 
 /** Catalog reads and writes; deletes are soft so that past orders still show their products. */
 export function createProductService(options: ProductServiceOptions) {
-  const { documentLock } = options;
+  const { documentLock, fieldCache } = options;
   const products = options.cache.entity<ProductDoc>('Product');
   const reviews = options.cache.entity<ReviewDoc>('Review');
   /** findOneAndUpdate on a live product, serialized per document where the server needs it. */
-  const updateLive = (id: string, update: UpdateQuery<ProductDoc>): Promise<ProductDoc | null> =>
+  const updateLive = (
+    id: string,
+    update: UpdateQuery<ProductDoc>,
+    returnDocument: 'before' | 'after' = 'after',
+  ): Promise<ProductDoc | null> =>
     documentLock.run([`products:${id}`], () =>
-      ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument: 'after' }).lean<ProductDoc>().exec(),
+      ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument }).lean<ProductDoc>().exec(),
     );
 
   return {
     /** A page of live products, newest first, with cursor `(createdAt, _id)`. */
     async page(scope: RequestScope, args: ProductPageArgs): Promise<ProductPage> {
-      const first = parseFirst(args.first, 20);
-      const filter: Record<string, unknown> = { deletedAt: null };
-      if (args.category != null) filter.category = args.category;
-      if (args.after != null) {
-        const cursor = decodeCursor(args.after);
-        filter.$or = [{ createdAt: { $lt: cursor.createdAt } }, { createdAt: cursor.createdAt, _id: { $lt: cursor.id } }];
-      }
-      const docs = await ProductModel.find(filter)
-        .sort({ createdAt: -1, _id: -1 })
-        .limit(first + 1)
-        .lean<ProductDoc[]>()
-        .exec();
-      const nodes = docs.slice(0, first);
-      for (const node of nodes) scope.loaders.product.prime(node._id.toHexString(), node);
-      const edges = nodes.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, pageInfo: { hasNextPage: docs.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      const query: ProductPageQuery = { first: parseFirst(args.first, 20), after: args.after ?? null, category: args.category ?? null };
+      if (query.after !== null) decodeCursor(query.after); // bad input fails here, before any cache key is made
+      // The page is cached as ids (Query.products, tagged with its list) and hydrated through the entity cache.
+      const page = await scope.fields.load<ProductPageIds>('Query.products', null, query);
+      const nodes = await scope.loaders.product.loadMany(page.ids);
+      const edges = nodes
+        .filter((node): node is ProductDoc => node !== null && !(node instanceof Error) && !node.deletedAt)
+        .map((node) => ({ cursor: encodeCursor(node), node }));
+      return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
     },
 
     /** A live product by id, or null (also for a deleted one). */
@@ -87,7 +87,7 @@ export function createProductService(options: ProductServiceOptions) {
       await requireAdmin(scope);
       const input = parseInput(inputs.createProduct, args, 'input');
       const product = (await ProductModel.create({ ...input, description: input.description ?? null })).toObject<ProductDoc>();
-      await products.refresh([product]);
+      await Promise.all([products.refresh([product]), fieldCache.invalidate(tags.catalog(product.category))]);
       scope.loaders.product.prime(product._id.toHexString(), product);
       return product;
     },
@@ -96,9 +96,22 @@ export function createProductService(options: ProductServiceOptions) {
       const productId = parseId(id);
       await requireAdmin(scope);
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
-      const product = await updateLive(productId.toHexString(), { $set: changes });
+      let product: ProductDoc | null;
+      if (changes.category === undefined) {
+        product = await updateLive(productId.toHexString(), { $set: changes });
+        if (product) await products.invalidate([id]);
+      } else {
+        // A category change moves the product between lists: both must drop their pages. The
+        // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
+        const before = await updateLive(productId.toHexString(), { $set: changes }, 'before');
+        product = before && (await ProductModel.findById(productId).lean<ProductDoc>().exec());
+        if (before)
+          await Promise.all([
+            products.invalidate([id]),
+            fieldCache.invalidate([...tags.catalog(before.category), ...tags.catalog(changes.category ?? before.category)]),
+          ]);
+      }
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-      await products.invalidate([id]);
       scope.loaders.product.clear(id).prime(id, product);
       return product;
     },
@@ -109,13 +122,18 @@ export function createProductService(options: ProductServiceOptions) {
       await requireAdmin(scope);
       const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
       if (!product) return false;
-      let reviewIds: string[] = [];
+      let doomed: { _id: Types.ObjectId; author: Types.ObjectId }[] = [];
       try {
-        reviewIds = (await ReviewModel.find({ product: productId }, { _id: 1 }).lean().exec()).map((r) => r._id.toHexString());
+        doomed = await ReviewModel.find({ product: productId }, { _id: 1, author: 1 }).lean<typeof doomed>().exec();
         // Exactly the reviews that get invalidated: one created meanwhile is neither deleted nor left cached.
-        await ReviewModel.deleteMany({ _id: { $in: reviewIds } }).exec();
+        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
       } finally {
-        await Promise.all([products.invalidate([id]), reviews.invalidate(reviewIds)]);
+        const authors = [...new Set(doomed.map((r) => r.author.toHexString()))];
+        await Promise.all([
+          products.invalidate([id]),
+          reviews.invalidate(doomed.map((r) => r._id.toHexString())),
+          fieldCache.invalidate([tags.productReviews(id), ...authors.map(tags.userReviews), ...tags.catalog(product.category)]),
+        ]);
       }
       scope.loaders.product.clear(id).prime(id, product);
       return true;
@@ -131,19 +149,4 @@ export function createProductService(options: ProductServiceOptions) {
       return product;
     },
   };
-}
-
-interface Cursor {
-  createdAt: Date;
-  id: Types.ObjectId;
-}
-
-function encodeCursor(product: ProductDoc): string {
-  return Buffer.from(`${product.createdAt.getTime()}:${product._id.toHexString()}`).toString('base64url');
-}
-
-function decodeCursor(value: string): Cursor {
-  const match = /^(\d{1,15}):([0-9a-f]{24})$/.exec(Buffer.from(value, 'base64url').toString());
-  if (!match?.[1] || !match[2]) throw badInput('after', 'after is not a cursor this server gave out', 'MALFORMED_CURSOR');
-  return { createdAt: new Date(Number(match[1])), id: new Types.ObjectId(match[2]) };
 }

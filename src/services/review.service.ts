@@ -2,6 +2,7 @@ import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { ReviewModel } from '../models/index.js';
 import type { ReviewDoc } from '../models/review.model.js';
+import { tags, type TagInvalidator } from './cache-tags.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
 
@@ -18,6 +19,7 @@ export type ReviewService = ReturnType<typeof createReviewService>;
 /** Options of {@link createReviewService}. */
 export interface ReviewServiceOptions {
   cache: Cache;
+  fieldCache: TagInvalidator;
 }
 
 /** Review writes. */
@@ -35,7 +37,11 @@ export function createReviewService(options: ReviewServiceOptions) {
       }
       const created = await ReviewModel.create({ product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null });
       const review = created.toObject<ReviewDoc>();
-      await reviews.refresh([review]);
+      // The product's and the author's review aggregates and first pages depend on this.
+      await Promise.all([
+        reviews.refresh([review]),
+        options.fieldCache.invalidate([tags.productReviews(productId.toHexString()), tags.userReviews(viewer._id.toHexString())]),
+      ]);
       scope.loaders.review.prime(review._id.toHexString(), review);
       return review;
     },

@@ -1,3 +1,4 @@
+import type { FieldLoader } from '../cache/field-cache.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Loaders } from '../loaders/index.js';
 import type { UserDoc } from '../models/user.model.js';
@@ -6,6 +7,8 @@ import type { UserDoc } from '../models/user.model.js';
 export interface RequestScope {
   /** The request's loaders (services prime them with what they write). */
   loaders: Loaders;
+  /** The request's cached-field loader (`@cached` fields). */
+  fields: FieldLoader;
   /** The bearer token of the request, or null. */
   token: string | null;
   /** The session's user, looked up once per request; null without a valid session. */

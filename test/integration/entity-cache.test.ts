@@ -39,15 +39,21 @@ describe('entity cache behind the DataLoaders', () => {
     expect(warm.trace).toMatchObject({ hits: 50, misses: 0, redisRoundTrips: 1 });
   });
 
-  it('the nested catalog query: authors cost no MongoDB command when warm, one Redis round trip per batch', async () => {
+  it('the nested catalog query: no MongoDB command when warm, one Redis round trip per batch level', async () => {
     const query = '{ products(first: 50) { edges { node { id reviews(first: 3) { author { name } } } } } }';
     const cold = await measure(query);
-    // page + reviews of the page + authors; authors: get-or-lease + fill
-    expect({ mongo: cold.mongo, redis: cold.redis }).toEqual({ mongo: 3, redis: 2 });
+    // MongoDB: page ids, the 50 products, their reviews, the authors. Redis: get-or-lease + fill
+    // for each of the page, the products, the review lists and the authors (the reviews come primed).
+    expect({ mongo: cold.mongo, redis: cold.redis }).toEqual({ mongo: 4, redis: 8 });
+    // The reviews came with their lists, so they were not filled into the entity cache (a
+    // list read is not a lease: filling from it could store a review deleted meanwhile); the
+    // second request reads them by id once and fills them.
+    const second = await measure(query);
+    expect({ mongo: second.mongo, redis: second.redis }).toEqual({ mongo: 1, redis: 6 });
     const warm = await measure(query);
     expect(warm.res.body.data).toEqual(cold.res.body.data);
-    // the page and the reviews lists are not entity loads (the field cache takes them); authors are warm
-    expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 2, redis: 1 });
+    // page ids, products, review lists, reviews, authors: one round trip each
+    expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 0, redis: 5 });
   });
 
   it('caches absent ids for the negative TTL only', async () => {

@@ -53,7 +53,9 @@ describe('sessions in Redis on the cache core', () => {
     const token = await t.login('user7@example.com', USER_PASSWORD);
     expect((await t.gql('mutation { logout }', {}, token)).body.data?.logout).toBe(true);
     const late = { userId: new Types.ObjectId('5eed00000000000000000007'), expiresAt: new Date(Date.now() + 3_600_000) };
-    await t.app.cache.core.refresh('Session', [{ key: sessionKey(token), value: late, version: late.expiresAt.getTime(), ttlMs: 3_600_000 }]);
+    await t.app.cache.core.refresh('Session', [
+      { key: sessionKey(token), value: late, version: late.expiresAt.getTime(), ttlMs: 3_600_000 },
+    ]);
     expect((await t.gql('{ viewer { id } }', {}, token)).body.data?.viewer).toBeNull();
   });
 
