@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
@@ -10,6 +11,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { pingRedis } from './cache/redis-client.js';
 import { FieldCache } from './cache/field-cache.js';
+import { createPersistedQueryCache } from './cache/persisted-queries.js';
 import type { Cache } from './cache/index.js';
 import { cachedFields } from './loaders/cached-fields.js';
 import type { Loaders } from './loaders/index.js';
@@ -21,6 +23,7 @@ import { ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
+import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
 import { createDocumentLock } from './services/document-lock.js';
@@ -92,6 +95,10 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     // index.ts owns SIGINT/SIGTERM: it stops the server, then the connections, then the services.
     stopOnTerminationSignals: false,
     parseOptions: { maxTokens: config.limits.maxTokens },
+    // Automatic persisted queries in the cache's Redis (Apollo's in-memory LRU without Redis).
+    ...(cache.store
+      ? { persistedQueries: { cache: createPersistedQueryCache({ store: cache.store, keys: cache.keys, metrics: cache.metrics }) } }
+      : {}),
     validationRules: armor.validationRules,
     formatError: createFormatError(logger),
     plugins: [
@@ -102,6 +109,10 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ footer: false, includeCookies: false }),
       requestTracePlugin({ metrics, exposeTrace: !config.production }),
+      // Cache-Control from the @cacheControl hints: max-age is the smallest of the fields', and a
+      // response that touched a PRIVATE field (email, orders, viewer) is private or no-store.
+      ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
+      httpCachePlugin<GraphQLContext>(),
     ],
   });
   await apollo.start();

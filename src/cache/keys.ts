@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key the application uses is built here, and nowhere else.
  *
@@ -6,6 +8,7 @@
  *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag set (the keys that depend on it)
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
+ *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tag sets
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
@@ -27,6 +30,8 @@ export interface Keyspace {
   session(tokenHash: string): string;
   /** A key of the application's own that has no entity (queues, counters), e.g. `writes`. */
   system(name: string): string;
+  /** An automatic persisted query, by Apollo's cache key (`apq:<sha256>`), hashed to stay key-safe. */
+  persistedQuery(key: string): string;
 }
 
 /** Options of {@link createKeyspace}. */
@@ -62,5 +67,6 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     lease: (key) => `${key}:lease`,
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
+    persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,
   };
 }

@@ -237,6 +237,16 @@ export class RedisStore {
     );
   }
 
+  /** A plain value (not versioned: persisted queries and the like), or null. */
+  async get(key: string): Promise<Buffer | null> {
+    return this.call('kv-get', () => this.#client.getBuffer(key));
+  }
+
+  /** Stores a plain value for `ttlMs` milliseconds (0: without expiry). */
+  async set(key: string, value: string | Buffer, ttlMs: number): Promise<void> {
+    await this.call('kv-set', () => (ttlMs > 0 ? this.#client.set(key, value, 'PX', ttlMs) : this.#client.set(key, value)));
+  }
+
   /** Runs `fn` through the breaker, timed, counted as a round trip of the current request. */
   async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const trace = currentTrace();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCodec } from '../../src/cache/codec.js';
 import { findByIds } from '../../src/loaders/batch.js';
-import { ProductModel, UserModel } from '../../src/models/index.js';
+import { ProductModel, ReviewModel, UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -192,6 +192,62 @@ describe('no stale read after a returned mutation, under random concurrent load'
       const cached = await cachedUser(id);
       const doc = await UserModel.findById(id).lean();
       if (cached) expect(cached).toEqual(doc);
+    }
+  }, 30_000);
+});
+
+describe('no stale field value after a returned mutation', () => {
+  it('reviews created while pages with cached aggregates are read', async () => {
+    const page = await t.gql('{ products(first: 3) { edges { node { id reviewCount } } } }');
+    const hot: { id: string; initial: number }[] = page.body.data?.products.edges.map(
+      (e: { node: { id: string; reviewCount: number } }) => ({
+        id: e.node.id,
+        initial: e.node.reviewCount,
+      }),
+    );
+    const tokens = await Promise.all([11, 12, 13, 14].map((n) => t.login(`user${n}@example.com`, USER_PASSWORD)));
+    const returned: { id: string; at: number }[] = [];
+    const reads: { id: string; count: number; startedAt: number }[] = [];
+    const deadline = Date.now() + 4_000;
+
+    const writer = async (token: string) => {
+      while (Date.now() < deadline) {
+        const target = hot[Math.floor(Math.random() * hot.length)];
+        if (!target) break;
+        const rating = 1 + Math.floor(Math.random() * 5);
+        const res = await t.gql(`mutation { createReview(input: { productId: "${target.id}", rating: ${rating} }) { id } }`, {}, token);
+        if (res.body.errors) throw new Error(JSON.stringify(res.body.errors));
+        returned.push({ id: target.id, at: performance.now() });
+      }
+    };
+    const reader = async () => {
+      while (Date.now() < deadline) {
+        const startedAt = performance.now();
+        const res = await t.gql('{ products(first: 3) { edges { node { id reviewCount averageRating reviews(first: 2) { id } } } } }');
+        for (const { node } of res.body.data?.products.edges ?? []) reads.push({ id: node.id, count: node.reviewCount, startedAt });
+      }
+    };
+    await Promise.all([...tokens.map(writer), ...Array.from({ length: 4 }, reader)]);
+
+    expect(returned.length).toBeGreaterThan(20);
+    expect(reads.length).toBeGreaterThan(50);
+    const stale = reads.filter((read) => {
+      const initial = hot.find((h) => h.id === read.id)?.initial ?? 0;
+      const mustSee = initial + returned.filter((r) => r.id === read.id && r.at < read.startedAt).length;
+      return read.count < mustSee;
+    });
+    expect(stale).toEqual([]);
+
+    // Load stopped: the cached aggregates and first pages equal MongoDB's.
+    const final = await t.gql(
+      `{ ${hot.map((h, i) => `p${i}: product(id: "${h.id}") { reviewCount averageRating reviews(first: 2) { id } }`).join(' ')} }`,
+    );
+    for (const [i, h] of hot.entries()) {
+      const reviews = await ReviewModel.find({ product: h.id }).sort({ createdAt: -1, _id: -1 }).lean();
+      const cached = final.body.data?.[`p${i}`];
+      expect(cached.reviewCount).toBe(reviews.length);
+      expect(cached.averageRating).toBeCloseTo(reviews.reduce((s, r) => s + r.rating, 0) / reviews.length);
+      expect(cached.reviews.map((r: { id: string }) => r.id)).toEqual(reviews.slice(0, 2).map((r) => r._id.toHexString()));
     }
   }, 30_000);
 });

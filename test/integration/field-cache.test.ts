@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReviewModel } from '../../src/models/index.js';
+import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+
+let redis: PrivateRedis;
+let t: TestApp;
+let admin: string;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  t = await startTestApp({ redisUrl: redis.url, seed: { users: 40, products: 120, reviews: 900, orders: 60 } });
+  admin = await t.login(ADMIN.email, ADMIN.password);
+});
+afterAll(async () => {
+  await t.stop();
+  await redis.stop();
+});
+
+async function measure(query: string, token?: string) {
+  await redis.resetStats();
+  const { result, commands } = await t.countMongoCommands(() => t.gql(query, {}, token));
+  expect(result.body.errors).toBeUndefined();
+  return { res: result, mongo: commands, redis: await redis.scriptCalls() };
+}
+
+/** What MongoDB says of a product's reviews. */
+async function truth(productId: string): Promise<{ reviewCount: number; averageRating: number | null }> {
+  const reviews = await ReviewModel.find({ product: productId }, { rating: 1 }).lean();
+  const sum = reviews.reduce((s, r) => s + r.rating, 0);
+  return { reviewCount: reviews.length, averageRating: reviews.length ? sum / reviews.length : null };
+}
+
+const PAGE = '{ products(first: 50) { edges { node { id reviewCount averageRating reviews(first: 3) { id rating author { name } } } } } }';
+
+describe('field-cached 50-product page', () => {
+  it('cold: few MongoDB commands; warm: none, one Redis round trip per batch level', async () => {
+    const cold = await measure(PAGE);
+    // page ids, products, reviews of the page, the aggregation of counts and ratings, authors
+    expect(cold.mongo).toBe(5);
+    await measure(PAGE); // fills the reviews by id (they came with their lists the first time)
+    const warm = await measure(PAGE);
+    expect(warm.res.body.data).toEqual(cold.res.body.data);
+    // page ids; products; reviewCount + averageRating + reviews of 50 products (one call); reviews; authors
+    expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 0, redis: 5 });
+    for (const { node } of cold.res.body.data?.products.edges.slice(0, 5) ?? []) {
+      const expected = await truth(node.id);
+      expect(node.reviewCount).toBe(expected.reviewCount);
+      if (expected.averageRating === null) expect(node.averageRating).toBeNull();
+      else expect(node.averageRating).toBeCloseTo(expected.averageRating);
+    }
+  });
+
+  it('reports hits per field coordinate', async () => {
+    const stats = (await t.gql('{ cacheStats { byType { name hits misses } } }')).body.data?.cacheStats.byType;
+    const names = stats.map((s: { name: string }) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['Product.averageRating', 'Product.reviewCount', 'Product.reviews', 'Query.products']));
+    const rating = stats.find((s: { name: string }) => s.name === 'Product.averageRating');
+    expect(rating.hits).toBeGreaterThanOrEqual(100);
+    expect(rating.misses).toBe(50);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^cache_hits_total\{name="Product.averageRating"\} \d+/m);
+  });
+});
+
+describe('exact under writes', () => {
+  it('createReview shows at once in the product and author aggregates and first pages, through the cached path', async () => {
+    const productId = '5eed00010000000000000004';
+    const authorId = '5eed00000000000000000011';
+    const query = `{ product(id: "${productId}") { reviewCount averageRating reviews(first: 1) { id } } user(id: "${authorId}") { reviewCount reviews(first: 1) { id } } }`;
+    await t.gql(query); // cached now
+    const before = (await measure(query)).res.body.data;
+    const token = await t.login('user17@example.com', USER_PASSWORD);
+    const created = await t.gql(`mutation { createReview(input: { productId: "${productId}", rating: 5 }) { id } }`, {}, token);
+    const reviewId = created.body.data?.createReview.id;
+    const after = (await t.gql(query)).body.data;
+    expect(after?.product.reviewCount).toBe(before?.product.reviewCount + 1);
+    expect(after?.product.reviews[0].id).toBe(reviewId);
+    expect(after?.user.reviewCount).toBe(before?.user.reviewCount + 1);
+    expect(after?.user.reviews[0].id).toBe(reviewId);
+    expect(after?.product.averageRating).toBeCloseTo((await truth(productId)).averageRating ?? Number.NaN);
+  });
+
+  it('deleteProduct drops the product from its lists and its reviews from the authors’ counts', async () => {
+    const created = await t.gql(
+      'mutation { createProduct(input: { name: "Doomed", priceCents: 100, category: "garden", stock: 3 }) { id } }',
+      {},
+      admin,
+    );
+    const id = created.body.data?.createProduct.id;
+    const reviewer = await t.login('user12@example.com', USER_PASSWORD);
+    const authorQuery = '{ user(id: "5eed0000000000000000000c") { reviewCount } }';
+    await t.gql(`mutation { createReview(input: { productId: "${id}", rating: 2 }) { id } }`, {}, reviewer);
+    const countBefore = (await t.gql(authorQuery)).body.data?.user.reviewCount;
+    const listQuery = '{ products(first: 5, category: "garden") { edges { node { id } } } }';
+    expect((await t.gql(listQuery)).body.data?.products.edges[0].node.id).toBe(id);
+    expect((await t.gql(`mutation { deleteProduct(id: "${id}") }`, {}, admin)).body.data?.deleteProduct).toBe(true);
+    expect((await t.gql(listQuery)).body.data?.products.edges.map((e: { node: { id: string } }) => e.node.id)).not.toContain(id);
+    expect(
+      (await t.gql('{ products(first: 5) { edges { node { id } } } }')).body.data?.products.edges.map(
+        (e: { node: { id: string } }) => e.node.id,
+      ),
+    ).not.toContain(id);
+    expect((await t.gql(authorQuery)).body.data?.user.reviewCount).toBe(countBefore - 1);
+  });
+
+  it('createProduct shows first in its category at once and leaves other categories’ cached pages alone', async () => {
+    const page = (category: string) => `{ products(first: 3, category: "${category}") { edges { node { id } } } }`;
+    await t.gql(page('toys'));
+    await t.gql(page('music'));
+    const hits = async () =>
+      (await t.gql('{ cacheStats { byType { name hits } } }')).body.data?.cacheStats.byType.find(
+        (s: { name: string }) => s.name === 'Query.products',
+      )?.hits ?? 0;
+    const created = await t.gql(
+      'mutation { createProduct(input: { name: "New toy", priceCents: 100, category: "toys", stock: 3 }) { id } }',
+      {},
+      admin,
+    );
+    const before = await hits();
+    const music = await t.gql(page('music'));
+    expect(await hits()).toBe(before + 1); // still cached
+    expect(music.body.data?.products.edges).toHaveLength(3);
+    const toys = await t.gql(page('toys'));
+    expect(toys.body.data?.products.edges[0].node.id).toBe(created.body.data?.createProduct.id);
+    expect(await hits()).toBe(before + 1); // the toys page was dropped: a miss
+  });
+
+  it('updateProduct moving a product to another category updates both lists', async () => {
+    const created = await t.gql(
+      'mutation { createProduct(input: { name: "Mover", priceCents: 100, category: "books", stock: 3 }) { id } }',
+      {},
+      admin,
+    );
+    const id = created.body.data?.createProduct.id;
+    const first = (category: string) => t.gql(`{ products(first: 1, category: "${category}") { edges { node { id category } } } }`);
+    expect((await first('books')).body.data?.products.edges[0].node.id).toBe(id);
+    await first('kitchen');
+    await t.gql(`mutation { updateProduct(id: "${id}", input: { category: "kitchen" }) { id } }`, {}, admin);
+    expect((await first('books')).body.data?.products.edges[0].node.id).not.toBe(id);
+    expect((await first('kitchen')).body.data?.products.edges[0].node).toEqual({ id, category: 'kitchen' });
+  });
+});
+
+describe('PRIVATE fields', () => {
+  it('are keyed per viewer: concurrent viewers never see each other’s values', async () => {
+    const viewers = await Promise.all([21, 22, 23].map(async (n) => ({ n, token: await t.login(`user${n}@example.com`, USER_PASSWORD) })));
+    const id = (n: number) => `5eed0000${n.toString(16).padStart(16, '0')}`;
+    // each places an order, so each has at least one of its own
+    for (const v of viewers) {
+      const res = await t.gql(
+        'mutation { placeOrder(items: [{ productId: "5eed00010000000000000030", quantity: 1 }]) { id } }',
+        {},
+        v.token,
+      );
+      expect(res.body.errors).toBeUndefined();
+    }
+    const query = `{ ${viewers.map((v) => `u${v.n}: user(id: "${id(v.n)}") { id email orders(first: 5) { user { id } } }`).join(' ')} }`;
+    const rounds = await Promise.all(
+      viewers.flatMap((v) => Array.from({ length: 5 }, () => t.gql(query, {}, v.token).then((res) => ({ v, res })))),
+    );
+    for (const { v, res } of rounds) {
+      for (const other of viewers) {
+        const user = res.body.data?.[`u${other.n}`];
+        if (other.n === v.n) {
+          expect(user.email).toBe(`user${v.n}@example.com`);
+          expect(user.orders.length).toBeGreaterThan(0);
+          for (const order of user.orders) expect(order.user.id).toBe(id(v.n));
+        } else {
+          expect(user).toEqual({ id: id(other.n), email: null, orders: [] });
+        }
+      }
+    }
+    const keys = await redis.client.keys('*:f:orders:*');
+    expect(keys.length).toBeGreaterThanOrEqual(3);
+    for (const key of keys) expect(key).toMatch(/:u:[0-9a-f]{24}$/);
+  });
+});

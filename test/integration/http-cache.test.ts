@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.stop());
+
+/** A GET query (Apollo's CSRF protection wants a preflight-forcing header on GETs). */
+function get(params: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+  const search = new URLSearchParams(
+    Object.entries(params).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
+  return fetch(`${t.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': 'true', ...headers } });
+}
+
+describe('HTTP caching', () => {
+  it('Cache-Control follows the hints: public for public data, private once a PRIVATE field is touched', async () => {
+    const publicRes = await t.gql('{ product(id: "5eed00010000000000000001") { name reviewCount } }');
+    expect(publicRes.headers.get('cache-control')).toBe('max-age=60, public');
+    const token = await t.login('user1@example.com', USER_PASSWORD);
+    const privateRes = await t.gql('{ user(id: "5eed00000000000000000001") { name email } }', {}, token);
+    expect(privateRes.headers.get('cache-control')).toBe('max-age=60, private');
+    const viewer = await t.gql('{ viewer { name } }', {}, token);
+    expect(viewer.headers.get('cache-control')).toBe('no-store');
+    const mutation = await t.gql('mutation { recordProductView(id: "5eed00010000000000000001") { viewCount } }');
+    expect(mutation.headers.get('cache-control')).toBe('no-store');
+    const withOrders = await t.gql('{ user(id: "5eed00000000000000000001") { orders { id } } }', {}, token);
+    expect(withOrders.headers.get('cache-control')).toMatch(/private|no-store/);
+  });
+
+  it('GET queries get an ETag, and If-None-Match is answered 304 until the data changes', async () => {
+    const query = '{ product(id: "5eed00010000000000000002") { name reviewCount } }';
+    const first = await get({ query });
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^"[\w-]{32}"$/);
+    // (fetch adds Cache-Control: no-cache to conditional requests unless told otherwise, as the Fetch standard says)
+    const again = await get({ query }, { 'if-none-match': etag ?? '', 'cache-control': 'max-age=0' });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    const token = await t.login('user2@example.com', USER_PASSWORD);
+    await t.gql('mutation { createReview(input: { productId: "5eed00010000000000000002", rating: 3 }) { id } }', {}, token);
+    const changed = await get({ query }, { 'if-none-match': etag ?? '', 'cache-control': 'max-age=0' });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('etag')).not.toBe(etag);
+  });
+});
+
+describe('automatic persisted queries in Redis', () => {
+  it('registers a query by hash, then serves it by hash alone, over GET too', async () => {
+    const query = '{ product(id: "5eed00010000000000000003") { id name } }';
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    const extensions = { persistedQuery: { version: 1, sha256Hash } };
+    const unknown = await get({ extensions });
+    expect(((await unknown.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
+      'PERSISTED_QUERY_NOT_FOUND',
+    );
+    const register = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, extensions }),
+    });
+    expect(((await register.json()) as { data: { product: { id: string } } }).data.product.id).toBe('5eed00010000000000000003');
+    expect(await t.app.redis?.exists(t.app.cache.keys.persistedQuery(`apq:${sha256Hash}`))).toBe(1);
+    const byHash = await get({ extensions });
+    expect(byHash.status).toBe(200);
+    expect(((await byHash.json()) as { data: { product: { name: string } } }).data.product.name).toBeTruthy();
+    expect(byHash.headers.get('cache-control')).toBe('max-age=60, public');
+  });
+});
