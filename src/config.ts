@@ -70,6 +70,8 @@ const configSchema = z
     CACHE_COMPRESSION: z.enum(['gzip', 'brotli', 'none']).default('gzip'),
     /** Compress cached values of at least this many bytes; default 1024. */
     CACHE_COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1_024),
+    /** How long to wait for a MongoDB server before failing an operation, in milliseconds; default 5000. */
+    MONGODB_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** Per-command Redis timeout in milliseconds; default 250. */
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).default(250),
     /** Consecutive Redis failures that open the circuit breaker; default 5. */
@@ -100,6 +102,7 @@ const configSchema = z
       },
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      mongodbTimeoutMs: env.MONGODB_TIMEOUT_MS,
       cache: {
         namespace: env.CACHE_NAMESPACE,
         ttlSeconds: env.CACHE_TTL_SECONDS,

@@ -43,7 +43,8 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     viewer ??= (async () => {
       if (!token) return null;
       const session = await deps.services.auth.resolveSession(token);
-      return session ? loaders.user.load(session.userId.toHexString()) : null;
+      const user = session ? await loaders.user.load(session.userId.toHexString()) : null;
+      return user && !user.deletedAt ? user : null;
     })();
     return viewer;
   };

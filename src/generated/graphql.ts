@@ -91,6 +91,12 @@ export type Mutation = {
   createUser: User;
   /** True when a product was deleted, false when none had this id. Its reviews go with it. */
   deleteProduct: Scalars['Boolean']['output'];
+  /**
+   * The user themself or an ADMIN. Ends their sessions and deletes their reviews; their past
+   * orders stay. The account's name and email are erased (the email can be used again).
+   * False when no user has this id.
+   */
+  deleteUser: Scalars['Boolean']['output'];
   /** A BAD_USER_INPUT error (the same for an unknown email and a wrong password) when the credentials do not match. */
   login: AuthPayload;
   /** Ends the session of the Authorization header. False when there was none. */
@@ -122,6 +128,11 @@ export type MutationCreateUserArgs = {
 
 
 export type MutationDeleteProductArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationDeleteUserArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -492,6 +503,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   createReview?: Resolver<ResolversTypes['Review'], ParentType, ContextType, RequireFields<MutationCreateReviewArgs, 'input'>>;
   createUser?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationCreateUserArgs, 'input'>>;
   deleteProduct?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteProductArgs, 'id'>>;
+  deleteUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteUserArgs, 'id'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'email' | 'password'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'items'>>;

@@ -14,6 +14,8 @@ export interface UserDoc {
   /** `scrypt$N$r$p$salt$hash` (see services/password.ts); never leaves the server. */
   passwordHash: string;
   role: Role;
+  /** Set by deleteUser: hidden from queries, still shown as the user of past orders. */
+  deletedAt?: Date | null;
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -25,6 +27,7 @@ const userSchema = new Schema<UserDoc>(
     email: { type: String, required: true, lowercase: true, trim: true, unique: true },
     passwordHash: { type: String, required: true },
     role: { type: String, enum: roles, required: true, default: 'CUSTOMER' },
+    deletedAt: { type: Date, default: null },
   },
   { timestamps: true, versionKey: false, autoIndex: false },
 );

@@ -1,25 +1,30 @@
 import { badInput } from '../errors.js';
 import type { Resolvers } from '../generated/graphql.js';
+import type { UserDoc } from '../models/user.model.js';
 import { MAX_PAGE_SIZE, parseFirst, parseId } from '../services/validation.js';
 import { hydrate, idOf } from './shared.js';
+
+/** A deleted user is nobody to queries by id. */
+const live = (user: UserDoc | null): UserDoc | null => (user && !user.deletedAt ? user : null);
 
 /** Users: lookups, sign-up, profile changes, and the viewer-only fields. */
 export const userResolvers: Resolvers = {
   Query: {
-    user: (_, { id }, ctx) => ctx.loaders.user.load(parseId(id).toHexString()),
+    user: async (_, { id }, ctx) => live(await ctx.loaders.user.load(parseId(id).toHexString())),
     users: async (_, { ids }, ctx) => {
       if (ids.length > MAX_PAGE_SIZE) throw badInput('ids', `ids takes at most ${MAX_PAGE_SIZE} ids (got ${ids.length})`, 'OUT_OF_RANGE');
       const hex = ids.map((id, index) => parseId(id, `ids.${index}`).toHexString());
       const users = await ctx.loaders.user.loadMany(hex);
       return users.map((user) => {
         if (user instanceof Error) throw user;
-        return user;
+        return live(user);
       });
     },
   },
   Mutation: {
     createUser: (_, { input }, ctx) => ctx.services.users.create(ctx, input),
     updateUser: (_, { id, input }, ctx) => ctx.services.users.update(ctx, id, input),
+    deleteUser: (_, { id }, ctx) => ctx.services.users.delete(ctx, id),
   },
   User: {
     id: idOf,

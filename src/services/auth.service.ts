@@ -73,6 +73,16 @@ export function createAuthService(options: AuthServiceOptions) {
       return { token, user, expiresAt };
     },
 
+    /** Ends every session of a user (account deletion), tombstoning each in the cache. */
+    async endAllSessions(userId: Types.ObjectId): Promise<void> {
+      const sessions = await SessionModel.find({ user: userId }, { tokenHash: 1 }).lean().exec();
+      await SessionModel.deleteMany({ _id: { $in: sessions.map((s) => s._id) } }).exec();
+      await cache.core.refresh(
+        'Session',
+        sessions.map((s) => ({ key: cache.keys.session(s.tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs })),
+      );
+    },
+
     /** Ends the request's session; false when it had none. */
     async logout(scope: RequestScope): Promise<boolean> {
       if (!scope.token) return false;

@@ -32,9 +32,10 @@ export interface ServicesOptions {
 
 /** Every service, wired to its dependencies. */
 export function createServices(options: ServicesOptions): Services {
+  const auth = createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache });
   return {
-    auth: createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache }),
-    users: createUserService({ documentLock: options.documentLock, cache: options.cache }),
+    auth,
+    users: createUserService({ documentLock: options.documentLock, cache: options.cache, fieldCache: options.fieldCache, auth }),
     products: createProductService({ documentLock: options.documentLock, cache: options.cache, fieldCache: options.fieldCache }),
     reviews: createReviewService({ cache: options.cache, fieldCache: options.fieldCache }),
     orders: createOrderService({

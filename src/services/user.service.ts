@@ -1,4 +1,9 @@
+import type { Types } from 'mongoose';
 import type { Cache } from '../cache/index.js';
+import { ReviewModel } from '../models/index.js';
+import type { ReviewDoc } from '../models/review.model.js';
+import type { AuthService } from './auth.service.js';
+import { tags, type TagInvalidator } from './cache-tags.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
@@ -28,12 +33,15 @@ const DUPLICATE_EMAIL = 'A user with this email already exists.';
 export interface UserServiceOptions {
   documentLock: DocumentLock;
   cache: Cache;
+  fieldCache: TagInvalidator;
+  auth: AuthService;
 }
 
 /** User writes; each returns the stored document and primes the request's loader with it. */
 export function createUserService(options: UserServiceOptions) {
   const { documentLock } = options;
   const users = options.cache.entity<UserDoc>('User');
+  const reviews = options.cache.entity<ReviewDoc>('Review');
   return {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
@@ -56,13 +64,43 @@ export function createUserService(options: UserServiceOptions) {
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
       const user = await documentLock.run([`users:${id}`], () =>
         uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-          UserModel.findOneAndUpdate({ _id: userId }, { $set: changes }, { returnDocument: 'after' }).lean<UserDoc>().exec(),
+          UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: changes }, { returnDocument: 'after' })
+            .lean<UserDoc>()
+            .exec(),
         ),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
       await users.refresh([user]);
       scope.loaders.user.clear(id).prime(id, user);
       return user;
+    },
+
+    /** Deletes an account (soft: past orders keep their user); the user themself or an ADMIN. */
+    async delete(scope: RequestScope, id: string): Promise<boolean> {
+      const userId = parseId(id);
+      const viewer = await requireViewer(scope);
+      if (!viewer._id.equals(userId) && viewer.role !== 'ADMIN')
+        throw new AppError(ErrorCode.Forbidden, 'Only the user themself or an ADMIN may delete this account.');
+      const erased = { deletedAt: new Date(), name: 'Deleted user', email: `deleted-${id}@deleted.invalid` };
+      const user = await documentLock.run([`users:${id}`], () =>
+        UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: erased }, { returnDocument: 'after' }).lean<UserDoc>().exec(),
+      );
+      if (!user) return false;
+      let doomed: { _id: Types.ObjectId; product: Types.ObjectId }[] = [];
+      try {
+        await options.auth.endAllSessions(userId);
+        doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
+        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
+      } finally {
+        const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
+        await Promise.all([
+          users.refresh([user]),
+          reviews.invalidate(doomed.map((r) => r._id.toHexString())),
+          options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id), ...products.map(tags.productReviews)]),
+        ]);
+      }
+      scope.loaders.user.clear(id).prime(id, user);
+      return true;
     },
   };
 }

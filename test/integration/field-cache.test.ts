@@ -141,6 +141,41 @@ describe('exact under writes', () => {
   });
 });
 
+describe('deleteUser', () => {
+  it('removes the user and their reviews, and every cached aggregate follows at once', async () => {
+    const victim = '5eed0000000000000000001e'; // user30
+    const token = await t.login('user30@example.com', USER_PASSWORD);
+    const products = [...new Set((await ReviewModel.find({ author: victim }).lean()).map((r) => r.product.toHexString()))].slice(0, 5);
+    expect(products.length).toBeGreaterThan(0);
+    const query = `{ ${products.map((id, i) => `p${i}: product(id: "${id}") { id reviewCount averageRating reviews(first: 30) { author { id } } }`).join(' ')} }`;
+    await t.gql(query); // cache every aggregate and page
+    const other = await t.login('user31@example.com', USER_PASSWORD);
+    expect((await t.gql(`mutation { deleteUser(id: "${victim}") }`, {}, other)).body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    expect((await t.gql(`mutation { deleteUser(id: "${victim}") }`, {}, token)).body.data?.deleteUser).toBe(true);
+    const afterRes = await t.gql(query);
+    expect(afterRes.body.errors).toBeUndefined();
+    const after = afterRes.body.data ?? {};
+    for (const [i, id] of products.entries()) {
+      const node = after[`p${i}`];
+      const expected = await truth(id);
+      expect(node.reviewCount).toBe(expected.reviewCount);
+      if (expected.averageRating === null) expect(node.averageRating).toBeNull();
+      else expect(node.averageRating).toBeCloseTo(expected.averageRating);
+      expect(node.reviews.map((r: { author: { id: string } }) => r.author.id)).not.toContain(victim);
+    }
+    expect((await t.gql(`{ user(id: "${victim}") { id } }`)).body.data?.user).toBeNull();
+    expect((await t.gql('{ viewer { id } }', {}, token)).body.data?.viewer).toBeNull();
+    expect(
+      (await t.gql(`mutation { deleteUser(id: "${victim}") }`, {}, await t.login(ADMIN.email, ADMIN.password))).body.data?.deleteUser,
+    ).toBe(false);
+    const again = await t.gql(
+      'mutation { createUser(input: { name: "Back", email: "user30@example.com", password: "long-enough-1" }) { id } }',
+    );
+    expect(again.body.errors).toBeUndefined(); // the email is free again
+  });
+});
+
 describe('PRIVATE fields', () => {
   it('are keyed per viewer: concurrent viewers never see each other’s values', async () => {
     const viewers = await Promise.all([21, 22, 23].map(async (n) => ({ n, token: await t.login(`user${n}@example.com`, USER_PASSWORD) })));
