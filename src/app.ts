@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { createCache, type Cache } from './cache/index.js';
-import { createRedisClient } from './cache/redis-client.js';
+import { createRedisClient, type RedisClient } from './cache/redis-client.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
 import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
@@ -16,7 +15,7 @@ export interface App {
   config: Config;
   server: AppServer;
   db: Database;
-  redis: Redis | null;
+  redis: RedisClient | null;
   cache: Cache;
   metrics: Metrics;
   /** Stops the server, the background jobs, and closes the connections (not the services). */
@@ -56,9 +55,14 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       logger.info('the database is empty: seeding demo data');
       await seedDemoData({ logger, admin: config.seedAdmin });
     }
-    let redis: Redis | null = null;
-    if (options.redisUrl) {
-      const client = createRedisClient({ url: options.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+    let redis: RedisClient | null = null;
+    if (options.redisUrl || config.redisClusterNodes) {
+      const client = createRedisClient({
+        url: options.redisUrl ?? '',
+        clusterNodes: config.redisClusterNodes ?? undefined,
+        logger,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+      });
       redis = client;
       cleanups.push(async () => client.disconnect());
       await client

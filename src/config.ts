@@ -27,6 +27,11 @@ const configSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .optional(),
+    /** Redis Cluster seed nodes, `host:port,host:port`; when set, the cache uses the cluster (REDIS_URL is not needed). */
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .regex(/^[\w.-]+:\d+(,[\w.-]+:\d+)*$/, 'must look like 10.0.0.1:7000,10.0.0.2:7000')
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seed demo data at start-up when the database is empty; default true outside production. */
     SEED_ON_START: booleanString.optional(),
@@ -90,6 +95,7 @@ const configSchema = z
       host: env.HOST,
       mongodbUri: env.MONGODB_URI,
       redisUrl: env.REDIS_URL,
+      redisClusterNodes: env.REDIS_CLUSTER_NODES?.split(',') ?? null,
       logLevel: env.LOG_LEVEL,
       seedOnStart: env.SEED_ON_START ?? !production,
       seedAdmin: { email: env.SEED_ADMIN_EMAIL.toLowerCase(), password: env.SEED_ADMIN_PASSWORD },

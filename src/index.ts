@@ -32,7 +32,13 @@ const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, re
 logger.info(
   {
     mongodb: services.embedded.mongodb ?? 'MONGODB_URI',
-    redis: services.redisUrl ? (services.embedded.redis ? 'embedded' : 'REDIS_URL') : 'none',
+    redis: config.redisClusterNodes
+      ? 'REDIS_CLUSTER_NODES'
+      : services.redisUrl
+        ? services.embedded.redis
+          ? 'embedded'
+          : 'REDIS_URL'
+        : 'none',
   },
   `GraphQL server ready at ${app.url}/graphql${config.production ? '' : ' (open it in a browser for Apollo Sandbox)'}`,
 );

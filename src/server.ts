@@ -8,8 +8,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
 import express, { type ErrorRequestHandler } from 'express';
-import type { Redis } from 'ioredis';
-import { pingRedis } from './cache/redis-client.js';
+import { pingRedis, type RedisClient } from './cache/redis-client.js';
 import { FieldCache } from './cache/field-cache.js';
 import { createPersistedQueryCache } from './cache/persisted-queries.js';
 import type { Cache } from './cache/index.js';
@@ -37,7 +36,7 @@ export interface ServerDeps {
   metrics: Metrics;
   db: Database;
   /** Null when running without a cache. */
-  redis: Redis | null;
+  redis: RedisClient | null;
   cache: Cache;
 }
 

@@ -1,11 +1,11 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { currentTrace } from '../trace.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
+import type { RedisClient } from './redis-client.js';
 
-/** A standalone Redis or a Redis Cluster client. */
-export type RedisClient = Redis | Cluster;
+export type { RedisClient };
 
 /** One value to read, with the tag sets that should name it if this reader takes its lease. */
 export interface LeaseRequest {

@@ -35,7 +35,9 @@ export async function startBackingServices(config: Config, logger: Logger): Prom
     }
     let redisUrl = config.redisUrl ?? null;
     let embeddedRedis: EmbeddedRedis | null = null;
-    if (!redisUrl && !config.production) {
+    if (config.redisClusterNodes) {
+      redisUrl = null; // the cache uses the cluster
+    } else if (!redisUrl && !config.production) {
       if (redisServerAvailable()) {
         embeddedRedis = await startEmbeddedRedis();
         started.push(embeddedRedis);
