@@ -257,17 +257,7 @@ export class CacheCore {
     replies.forEach((reply, i) => {
       const index = indexes[i] ?? 0;
       if (reply.kind === 'hit') {
-        try {
-          const value = this.#codec.decode(reply.payload);
-          this.#metrics.bytesRead.inc({ name: nameOf(spec, index) }, reply.payload.length);
-          if (value === ABSENT) this.#metrics.absentHits.inc({ name: nameOf(spec, index) });
-          out[index] = value === ABSENT ? null : (value as T);
-          hits.push(index);
-          return;
-        } catch (error) {
-          this.#failed('decode', error);
-          unreadable.push(index);
-        }
+        (this.#readHit(spec, index, reply.payload, out) ? hits : unreadable).push(index);
       } else if (reply.kind === 'lease') {
         leased.push(index);
       } else {
@@ -372,12 +362,7 @@ export class CacheCore {
       replies.forEach((reply, i) => {
         const index = waiting[i] ?? 0;
         if (reply.kind === 'hit') {
-          try {
-            const value = this.#codec.decode(reply.payload);
-            out[index] = value === ABSENT ? null : (value as T);
-          } catch {
-            stillBusy.push(index);
-          }
+          if (!this.#readHit(spec, index, reply.payload, out)) stillBusy.push(index);
         } else if (reply.kind === 'lease') {
           leased.push(index);
         } else {
@@ -390,6 +375,20 @@ export class CacheCore {
     if (waiting.length) {
       for (const index of waiting) this.#metrics.leaseTimeouts.inc({ name: nameOf(spec, index) });
       await this.#loadInto(spec, waiting, out);
+    }
+  }
+
+  /** Decodes a hit into `out[index]`; false (counted as a decode error) when the value is unreadable. */
+  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[]): boolean {
+    try {
+      const value = this.#codec.decode(payload);
+      this.#metrics.bytesRead.inc({ name: nameOf(spec, index) }, payload.length);
+      if (value === ABSENT) this.#metrics.absentHits.inc({ name: nameOf(spec, index) });
+      out[index] = value === ABSENT ? null : (value as T);
+      return true;
+    } catch (error) {
+      this.#failed('decode', error);
+      return false;
     }
   }
 
