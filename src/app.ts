@@ -8,6 +8,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { ensureIndexes } from './models/index.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
+import { createDocumentLock } from './services/document-lock.js';
+import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 /** A running application: server, connections and background jobs. */
 export interface App {
@@ -69,9 +71,20 @@ export async function startApp(options: StartAppOptions): Promise<App> {
         .connect()
         .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
     }
-    const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry });
+    const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry, writeBehindTypes: WRITE_BEHIND_TYPES });
     cleanups.push(async () => cache.close());
-    const server = await createServer({ config, logger, metrics, db, redis, cache });
+    const documentLock = createDocumentLock(db.isFerretdb);
+    if (!cache.writeBehind.available) {
+      logger.warn(
+        { policies: config.writePolicies },
+        `write-behind is unavailable (${redis ? 'Redis Cluster' : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+      );
+    } else if (config.writeBehind.worker) {
+      const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
+      // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
+      cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
+    }
+    const server = await createServer({ config, logger, metrics, db, redis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {
       url: server.url,

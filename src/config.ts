@@ -67,6 +67,29 @@ const configSchema = z
       .string()
       .regex(/^\s*[A-Za-z]+\s*=\s*\d+\s*(,\s*[A-Za-z]+\s*=\s*\d+\s*)*$/, 'must look like User=600,Product=120')
       .optional(),
+    /**
+     * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
+     * `User=write-behind,Product=refresh`. Defaults: User=refresh, Product=invalidate.
+     */
+    CACHE_WRITE_POLICIES: z
+      .string()
+      .regex(
+        /^\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*(,\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*)*$/,
+        'must look like User=write-behind,Product=refresh (types: User, Product; policies: invalidate, refresh, write-behind)',
+      )
+      .optional(),
+    /** Run the write-behind worker in the server process; default true (false when `npm run worker` runs it). */
+    WRITE_BEHIND_WORKER: booleanString.default(true),
+    /** Most queued changes the worker applies per batch; default 500. */
+    WRITE_BEHIND_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    /** Pause between the worker's batches when the queue is empty, in milliseconds; default 100. */
+    WRITE_BEHIND_INTERVAL_MS: z.coerce.number().int().min(1).default(100),
+    /** Pause before a failed change is tried again, in milliseconds; default 1000. */
+    WRITE_BEHIND_RETRY_MS: z.coerce.number().int().min(1).default(1_000),
+    /** Failed tries after which a change goes to the dead-letter stream; default 5. */
+    WRITE_BEHIND_MAX_TRIES: z.coerce.number().int().min(1).default(5),
+    /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
+    WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** TTL of cached absences (negative caching) in seconds; default 30. */
     CACHE_NEGATIVE_TTL_SECONDS: z.coerce.number().int().min(1).default(30),
     /** Fill lease lifetime in milliseconds; default 3000. */
@@ -120,6 +143,15 @@ const configSchema = z
         breakerThreshold: env.CACHE_BREAKER_THRESHOLD,
         breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
       } satisfies CacheSettings,
+      writePolicies: { User: 'refresh', Product: 'invalidate', ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
+      writeBehind: {
+        worker: env.WRITE_BEHIND_WORKER,
+        batchSize: env.WRITE_BEHIND_BATCH_SIZE,
+        intervalMs: env.WRITE_BEHIND_INTERVAL_MS,
+        retryMs: env.WRITE_BEHIND_RETRY_MS,
+        maxTries: env.WRITE_BEHIND_MAX_TRIES,
+        drainMs: env.WRITE_BEHIND_DRAIN_MS,
+      },
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,
     };
@@ -130,14 +162,22 @@ const configSchema = z
     }
   });
 
-function parseTtls(value: string | undefined): Record<string, number> {
+/** How a type's updates reach the cache (see README: Write policies). */
+export type WritePolicy = 'invalidate' | 'refresh' | 'write-behind';
+/** The write policy of each entity type that has update mutations. */
+export interface WritePolicies {
+  User: WritePolicy;
+  Product: WritePolicy;
+}
+
+/** `a=b,c=d` (already checked by the schema's pattern) as an object. */
+function parsePairs(value: string | undefined): Record<string, string> {
   if (!value) return {};
-  return Object.fromEntries(
-    value.split(',').map((pair) => {
-      const [type = '', seconds = ''] = pair.split('=').map((part) => part.trim());
-      return [type, Number(seconds)];
-    }),
-  );
+  return Object.fromEntries(value.split(',').map((pair) => pair.split('=').map((part) => part.trim()) as [string, string]));
+}
+
+function parseTtls(value: string | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(parsePairs(value)).map(([type, seconds]) => [type, Number(seconds)]));
 }
 
 /** Thrown by {@link loadConfig}; its message names every bad variable. */

@@ -25,7 +25,7 @@ import { createFormatError } from './plugins/errors.plugin.js';
 import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
-import { createDocumentLock } from './services/document-lock.js';
+import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
 import { createTrace, traceStorage } from './trace.js';
 
@@ -38,6 +38,8 @@ export interface ServerDeps {
   /** Null when running without a cache. */
   redis: RedisClient | null;
   cache: Cache;
+  /** Serializes document writes where the server needs it (shared with the write-behind worker). */
+  documentLock: DocumentLock;
 }
 
 /** A started HTTP server with GraphQL at /graphql. */
@@ -57,7 +59,7 @@ const MAX_BODY_BYTES = 256 * 1024;
  * `/metrics`) and starts listening on `config.host:config.port`.
  */
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
-  const { config, logger, metrics, db, redis, cache } = deps;
+  const { config, logger, metrics, db, redis, cache, documentLock } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
   const schema = buildSchema();
@@ -72,7 +74,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const services = createServices({
     logger,
     sessionTtlSeconds: config.sessionTtlSeconds,
-    documentLock: createDocumentLock(db.isFerretdb),
+    documentLock,
+    writePolicies: config.writePolicies,
     cache,
     fieldCache,
   });

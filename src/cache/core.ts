@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { currentTrace } from '../trace.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { CacheMetrics } from './metrics.js';
-import type { LeaseReply, RedisStore, VersionedValue } from './redis-store.js';
+import type { LeaseReply, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
 import type { CacheStats } from './stats.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
@@ -27,6 +27,14 @@ export interface FetchSpec<T> {
   ttlMs(value: T | null, index: number): number;
   /** Reset the expiry of each hit to this, in milliseconds (sliding expiration); default: leave it. */
   touchTtlMs?: number;
+  /**
+   * The write-behind hash of each key (same index), read in the same round trip. Its changes,
+   * which MongoDB does not have yet, are applied to the value read by `applyPending`; what is
+   * stored in the cache stays the value as loaded.
+   */
+  pendingKeys?: readonly string[];
+  /** Returns `value` with `pending` applied (a new value: `value` may be shared). */
+  applyPending?(value: T, pending: readonly PendingEntry[]): T;
 }
 
 /** A value to write through (refresh): stored unless Redis holds a newer version. */
@@ -148,8 +156,15 @@ export class CacheCore {
       this.#count(spec, [], bypass);
       work.push(this.#loadInto(spec, bypass, out));
     }
-    if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out));
+    const pending = new Map<number, PendingEntry[]>();
+    if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out, pending));
     await Promise.all(work);
+    if (spec.applyPending) {
+      for (const [index, entries] of pending) {
+        const value = out[index];
+        if (value !== null && value !== undefined && entries.length > 0) out[index] = spec.applyPending(value, entries);
+      }
+    }
     return out;
   }
 
@@ -232,14 +247,19 @@ export class CacheCore {
     }
   }
 
-  async #fetchCandidates<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
+  async #fetchCandidates<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
     const store = this.#store;
     if (!store) return;
     const token = randomBytes(12).toString('base64url');
     let replies: LeaseReply[];
     try {
       replies = await store.getOrLease(
-        indexes.map((index) => ({ key: spec.keys[index] ?? '', tags: spec.tags?.[index] })),
+        indexes.map((index) => requestOf(spec, index)),
         { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs },
       );
     } catch (error) {
@@ -256,6 +276,7 @@ export class CacheCore {
     const hits: number[] = [];
     replies.forEach((reply, i) => {
       const index = indexes[i] ?? 0;
+      if (reply.pending) pending.set(index, reply.pending);
       if (reply.kind === 'hit') {
         (this.#readHit(spec, index, reply.payload, out) ? hits : unreadable).push(index);
       } else if (reply.kind === 'lease') {
@@ -288,7 +309,7 @@ export class CacheCore {
       work.push(this.invalidate(unreadable.map((index) => spec.keys[index] ?? '')));
       work.push(this.#loadInto(spec, unreadable, out));
     }
-    if (busy.length) work.push(this.#waitForBusy(spec, busy, out));
+    if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
     await Promise.all(work);
   }
 
@@ -340,7 +361,12 @@ export class CacheCore {
   }
 
   /** Waits for other readers' leases with doubling pauses, retrying the cache; then loads without filling. */
-  async #waitForBusy<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
+  async #waitForBusy<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
     const store = this.#store;
     let waiting = [...indexes];
     for (let attempt = 0; store && waiting.length > 0 && attempt < this.#leaseRetries; attempt += 1) {
@@ -350,7 +376,7 @@ export class CacheCore {
       const token = randomBytes(12).toString('base64url');
       try {
         replies = await store.getOrLease(
-          waiting.map((index) => ({ key: spec.keys[index] ?? '', tags: spec.tags?.[index] })),
+          waiting.map((index) => requestOf(spec, index)),
           { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs },
         );
       } catch (error) {
@@ -361,6 +387,9 @@ export class CacheCore {
       const leased: number[] = [];
       replies.forEach((reply, i) => {
         const index = waiting[i] ?? 0;
+        // The newest snapshot of the changes goes with the newest read.
+        if (reply.pending) pending.set(index, reply.pending);
+        else pending.delete(index);
         if (reply.kind === 'hit') {
           if (!this.#readHit(spec, index, reply.payload, out)) stillBusy.push(index);
         } else if (reply.kind === 'lease') {
@@ -454,6 +483,11 @@ export class CacheCore {
     this.#metrics.errors.inc({ op });
     this.#logger.debug({ err: error, op }, 'cache operation failed; serving from MongoDB');
   }
+}
+
+function requestOf<T>(spec: FetchSpec<T>, index: number): { key: string; tags?: readonly string[]; pendingKey?: string } {
+  const pendingKey = spec.pendingKeys?.[index];
+  return { key: spec.keys[index] ?? '', tags: spec.tags?.[index], ...(pendingKey === undefined ? {} : { pendingKey }) };
 }
 
 function nameOf<T>(spec: FetchSpec<T>, index: number): string {

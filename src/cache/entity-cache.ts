@@ -1,5 +1,6 @@
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
+import { applyQueued, type WriteBehindState } from './write-behind.js';
 
 /** What the entity cache needs of a document: an ObjectId-like `_id` and a `version`. */
 export interface Versioned {
@@ -18,6 +19,8 @@ export interface EntityCacheOptions {
   ttlSeconds: number;
   /** How long "no document has this id" stays cached, in seconds (negative caching). */
   negativeTtlSeconds: number;
+  /** Reads apply the type's queued write-behind changes (see write-behind.ts). */
+  writeBehind?: boolean;
 }
 
 /** Documents by id through the cache core: the batch function of a DataLoader, and the writes that keep it exact. */
@@ -27,6 +30,7 @@ export class EntityCache<T extends Versioned> {
   readonly #keys: Keyspace;
   readonly #ttlMs: number;
   readonly #negativeTtlMs: number;
+  readonly #writeBehind: boolean;
 
   constructor(options: EntityCacheOptions) {
     this.type = options.type;
@@ -34,11 +38,13 @@ export class EntityCache<T extends Versioned> {
     this.#keys = options.keys;
     this.#ttlMs = options.ttlSeconds * 1_000;
     this.#negativeTtlMs = options.negativeTtlSeconds * 1_000;
+    this.#writeBehind = options.writeBehind ?? false;
   }
 
   /**
    * The documents of `ids` (same length and order; null where none), from Redis in one round
-   * trip, the misses from `load` in one call, filled in one more round trip.
+   * trip, the misses from `load` in one call, filled in one more round trip. For a write-behind
+   * type, the changes still queued for MongoDB are applied to what is returned (not stored).
    */
   getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>): Promise<(T | null)[]> {
     return this.#core.fetch<T>({
@@ -47,6 +53,12 @@ export class EntityCache<T extends Versioned> {
       load: (indexes) => load(indexes.map((i) => ids[i] ?? '')),
       versionOf: (doc) => doc.version,
       ttlMs: (doc) => (doc === null ? this.#negativeTtlMs : this.#ttlMs),
+      ...(this.#writeBehind
+        ? {
+            pendingKeys: ids.map((id) => this.#keys.pending(this.type, id)),
+            applyPending: (doc: T, pending) => applyQueued(doc as T & WriteBehindState, pending),
+          }
+        : {}),
     });
   }
 

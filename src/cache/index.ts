@@ -8,6 +8,7 @@ import { createKeyspace, type Keyspace } from './keys.js';
 import { createCacheMetrics, type CacheMetrics } from './metrics.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
+import { WriteBehindQueue, createWriteBehindMetrics } from './write-behind.js';
 
 export type { Versioned };
 export { EntityCache };
@@ -41,6 +42,8 @@ export interface Cache {
   metrics: CacheMetrics;
   /** The Redis store, or null when running without Redis. */
   store: RedisStore | null;
+  /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
+  writeBehind: WriteBehindQueue;
   /** The entity cache of a type (one per type, shared by all requests). */
   entity<T extends Versioned>(type: string): EntityCache<T>;
   /** Stops background retries. */
@@ -54,6 +57,8 @@ export interface CreateCacheOptions {
   settings: CacheSettings;
   logger: Logger;
   registry: Registry;
+  /** Entity types that can be written behind: their reads apply queued changes. */
+  writeBehindTypes?: readonly string[];
 }
 
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
@@ -85,12 +90,15 @@ export function createCache(options: CreateCacheOptions): Cache {
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());
   const entities = new Map<string, EntityCache<Versioned>>();
+  const writeBehindTypes = new Set(options.writeBehindTypes ?? []);
+  const writeBehind = new WriteBehindQueue({ store, keys, metrics: createWriteBehindMetrics(options.registry) });
   return {
     core,
     keys,
     stats,
     metrics,
     store,
+    writeBehind,
     entity<T extends Versioned>(type: string): EntityCache<T> {
       let cache = entities.get(type);
       if (!cache) {
@@ -100,6 +108,7 @@ export function createCache(options: CreateCacheOptions): Cache {
           type,
           ttlSeconds: settings.ttlByType[type] ?? settings.ttlSeconds,
           negativeTtlSeconds: settings.negativeTtlSeconds,
+          writeBehind: writeBehindTypes.has(type),
         });
         entities.set(type, cache);
       }

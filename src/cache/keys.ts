@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
  *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag set (the keys that depend on it)
+ *   {ns}:v{n}:{Product:65f0…}:wb                 its write-behind changes not yet in MongoDB
+ *   {ns}:v{n}:{sys:writes}                       the write-behind stream (and `writes:dead`, …)
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *
@@ -24,6 +26,8 @@ export interface Keyspace {
   field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
   /** A tag set attached to an entity (the slot of `type:id`). */
   tag(type: string, id: string, tag: string): string;
+  /** The hash of an entity's write-behind changes that MongoDB does not have yet (no expiry). */
+  pending(type: string, id: string): string;
   /** The lease of any value key. */
   lease(key: string): string;
   /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
@@ -64,6 +68,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       return viewerId === undefined ? key : `${key}:u:${part(viewerId, 'viewer id')}`;
     },
     tag: (type, id, tag) => `${slot(type, id)}:t:${part(tag, 'tag')}`,
+    pending: (type, id) => `${slot(type, id)}:wb`,
     lease: (key) => `${key}:lease`,
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,

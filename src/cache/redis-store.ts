@@ -12,14 +12,26 @@ export interface LeaseRequest {
   key: string;
   /** Tag set keys (same Cluster slot as `key`). */
   tags?: readonly string[];
+  /** A hash of write-behind changes to read with the value (same slot), see write-behind.ts. */
+  pendingKey?: string;
+}
+
+/** A write-behind change not yet in MongoDB: its stream entry id and its encoded change. */
+export interface PendingEntry {
+  id: string;
+  change: Buffer;
 }
 
 /** What the store found for one key. */
-export type LeaseReply =
+export type LeaseReply = (
   | { kind: 'hit'; version: number; payload: Buffer }
   | { kind: 'lease' }
   /** Another reader holds the lease; `token` is its lease token. */
-  | { kind: 'busy'; token: string };
+  | { kind: 'busy'; token: string }
+) & {
+  /** The key's write-behind changes, when asked for and there are any. */
+  pending?: PendingEntry[];
+};
 
 /** A value to store with its version; `ttlMs` 0 stores it without expiry. */
 export interface VersionedValue {
@@ -57,11 +69,14 @@ local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(A
 local out = {}
 local k = 1
 for i = 5, #ARGV do
-  local key, lease, ntags = KEYS[k], KEYS[k + 1], tonumber(ARGV[i])
+  -- 2 * (number of tag sets) + 1 when the key has a write-behind hash after its tag sets.
+  local n = tonumber(ARGV[i])
+  local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
+  local reply
   local value = redis.call('GET', key)
   if value then
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
-    out[#out + 1] = value
+    reply = value
   elseif redis.call('SET', lease, token, 'NX', 'PX', leaseTtl) then
     -- Tags are recorded with the lease, not the fill: an invalidation by tag that runs while
     -- this reader computes finds the key, deletes the lease, and so voids the fill.
@@ -70,11 +85,21 @@ for i = 5, #ARGV do
       redis.call('SADD', tag, key)
       if redis.call('PTTL', tag) < tagTtl then redis.call('PEXPIRE', tag, tagTtl) end
     end
-    out[#out + 1] = 'L'
+    reply = 'L'
   else
-    out[#out + 1] = 'B' .. (redis.call('GET', lease) or '')
+    reply = 'B' .. (redis.call('GET', lease) or '')
   end
-  k = k + 2 + ntags
+  if withPending then
+    -- Changes queued for MongoDB (write-behind), read in the same snapshot as the value.
+    local pending = redis.call('HGETALL', KEYS[k + 2 + ntags])
+    if #pending > 0 then
+      local entry = { reply }
+      for j = 1, #pending do entry[#entry + 1] = pending[j] end
+      reply = entry
+    end
+  end
+  out[#out + 1] = reply
+  k = k + 2 + ntags + (withPending and 1 or 0)
 end
 return out
 `;
@@ -130,7 +155,7 @@ return deleted
 
 type Arg = string | Buffer | number;
 interface ScriptCommands {
-  gfcGetOrLeaseBuffer(numKeys: number, ...args: Arg[]): Promise<Buffer[]>;
+  gfcGetOrLeaseBuffer(numKeys: number, ...args: Arg[]): Promise<(Buffer | Buffer[])[]>;
   gfcSetIfLeased(numKeys: number, ...args: Arg[]): Promise<number[]>;
   gfcRefresh(numKeys: number, ...args: Arg[]): Promise<number[]>;
   gfcInvalidate(numKeys: number, ...args: Arg[]): Promise<number>;
@@ -182,7 +207,8 @@ export class RedisStore {
         const counts: number[] = [];
         for (const request of group) {
           keys.push(request.key, request.key + this.#leaseSuffix, ...(request.tags ?? []));
-          counts.push(request.tags?.length ?? 0);
+          if (request.pendingKey !== undefined) keys.push(request.pendingKey);
+          counts.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1));
         }
         const args = [options.token, options.leaseTtlMs, options.touchTtlMs ?? 0, options.tagTtlMs ?? DEFAULT_TAG_TTL_MS, ...counts];
         const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
@@ -296,7 +322,16 @@ function withVersion(value: VersionedValue): Buffer {
   return Buffer.concat([Buffer.from(`${value.version}|`), value.payload]);
 }
 
-function parseLeaseReply(reply: Buffer): LeaseReply {
+function parseLeaseReply(raw: Buffer | Buffer[]): LeaseReply {
+  if (!Array.isArray(raw)) return parseValueReply(raw);
+  const [reply = Buffer.alloc(0), ...fields] = raw;
+  const pending: PendingEntry[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    pending.push({ id: (fields[i] ?? '').toString(), change: fields[i + 1] ?? Buffer.alloc(0) });
+  return { ...parseValueReply(reply), pending };
+}
+
+function parseValueReply(reply: Buffer): LeaseReply {
   const first = reply[0];
   if (first === REPLY_LEASE) return { kind: 'lease' };
   if (first === REPLY_BUSY) return { kind: 'busy', token: reply.subarray(1).toString() };

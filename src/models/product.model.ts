@@ -1,5 +1,15 @@
 import { Schema, model, type Types } from 'mongoose';
 import { versionedPlugin } from './versioned.plugin.js';
+import { writeBehindPlugin } from './write-behind.plugin.js';
+
+/**
+ * The fields of a product that a write-behind `updateProduct` may set. Not `stock` nor
+ * `category`: MongoDB queries read them (the conditional stock decrement of placeOrder, the
+ * category lists), and a queued value is invisible to a query. An update of those is written
+ * synchronously whatever the policy. `viewCount` is a counter (`$inc`), never fenced.
+ */
+export const productWriteBehindFields = ['name', 'description', 'priceCents'] as const;
+export type ProductWriteBehindField = (typeof productWriteBehindFields)[number];
 
 /** A product as stored (lean), and as resolvers and the cache see it. */
 export interface ProductDoc {
@@ -13,6 +23,9 @@ export interface ProductDoc {
   /** Set by deleteProduct: hidden from queries, still shown in past orders. */
   deletedAt?: Date | null;
   version: number;
+  /** Write-behind bookkeeping (see models/write-behind.plugin.ts). */
+  wbSeq?: string | null;
+  wbAt?: Partial<Record<ProductWriteBehindField, number>> | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -30,6 +43,7 @@ const productSchema = new Schema<ProductDoc>(
   { timestamps: true, versionKey: false, autoIndex: false },
 );
 productSchema.plugin(versionedPlugin);
+productSchema.plugin(writeBehindPlugin, { fields: productWriteBehindFields });
 // The catalog pages: live products newest first, optionally within a category; _id breaks ties.
 // (Not partial indexes on deletedAt: FerretDB refuses those.)
 productSchema.index({ deletedAt: 1, createdAt: -1, _id: -1 });

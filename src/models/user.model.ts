@@ -1,9 +1,14 @@
 import { Schema, model, type Types } from 'mongoose';
 import { versionedPlugin } from './versioned.plugin.js';
+import { writeBehindPlugin } from './write-behind.plugin.js';
 
 /** The roles of the contract's `Role` enum. */
 export const roles = ['CUSTOMER', 'ADMIN'] as const;
 export type Role = (typeof roles)[number];
+
+/** The fields of a user that a write-behind `updateUser` may set. */
+export const userWriteBehindFields = ['name', 'email'] as const;
+export type UserWriteBehindField = (typeof userWriteBehindFields)[number];
 
 /** A user as stored (lean), and as resolvers and the cache see it. */
 export interface UserDoc {
@@ -17,6 +22,9 @@ export interface UserDoc {
   /** Set by deleteUser: hidden from queries, still shown as the user of past orders. */
   deletedAt?: Date | null;
   version: number;
+  /** Write-behind bookkeeping (see models/write-behind.plugin.ts). */
+  wbSeq?: string | null;
+  wbAt?: Partial<Record<UserWriteBehindField, number>> | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -32,5 +40,6 @@ const userSchema = new Schema<UserDoc>(
   { timestamps: true, versionKey: false, autoIndex: false },
 );
 userSchema.plugin(versionedPlugin);
+userSchema.plugin(writeBehindPlugin, { fields: userWriteBehindFields });
 
 export const UserModel = model<UserDoc>('User', userSchema);

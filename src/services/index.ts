@@ -3,6 +3,7 @@ import type { Cache } from '../cache/index.js';
 import type { Loaders } from '../loaders/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';
+import type { WritePolicies } from './write-policy.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { createOrderService, type OrderService } from './order.service.js';
 import { createProductService, type ProductService } from './product.service.js';
@@ -28,6 +29,8 @@ export interface ServicesOptions {
   cache: Cache;
   /** For tag invalidations of cached fields. */
   fieldCache: FieldCache<Loaders>;
+  /** How updates of each type reach the cache. */
+  writePolicies: WritePolicies;
 }
 
 /** Every service, wired to its dependencies. */
@@ -35,8 +38,21 @@ export function createServices(options: ServicesOptions): Services {
   const auth = createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache });
   return {
     auth,
-    users: createUserService({ documentLock: options.documentLock, cache: options.cache, fieldCache: options.fieldCache, auth }),
-    products: createProductService({ documentLock: options.documentLock, cache: options.cache, fieldCache: options.fieldCache }),
+    users: createUserService({
+      documentLock: options.documentLock,
+      cache: options.cache,
+      fieldCache: options.fieldCache,
+      auth,
+      logger: options.logger,
+      writePolicy: options.writePolicies.User,
+    }),
+    products: createProductService({
+      documentLock: options.documentLock,
+      cache: options.cache,
+      fieldCache: options.fieldCache,
+      logger: options.logger,
+      writePolicy: options.writePolicies.Product,
+    }),
     reviews: createReviewService({ cache: options.cache, fieldCache: options.fieldCache }),
     orders: createOrderService({
       logger: options.logger,

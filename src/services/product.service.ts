@@ -9,6 +9,8 @@ import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
+import type { Logger } from '../logger.js';
+import { queueChange, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
 export interface ProductPage {
@@ -46,6 +48,9 @@ export interface ProductServiceOptions {
   documentLock: DocumentLock;
   cache: Cache;
   fieldCache: TagInvalidator;
+  logger: Logger;
+  /** How updateProduct reaches the cache: invalidate (default), refresh or write-behind. */
+  writePolicy: WritePolicy;
 }
 
 /** Catalog reads and writes; deletes are soft so that past orders still show their products. */
@@ -96,10 +101,23 @@ export function createProductService(options: ProductServiceOptions) {
       const productId = parseId(id);
       await requireAdmin(scope);
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
+      // stock and category are read by MongoDB queries (orders, category lists), which cannot see
+      // a queued value: an update of either is written synchronously whatever the policy.
+      if (options.writePolicy === 'write-behind' && changes.stock === undefined && changes.category === undefined) {
+        const current = await this.find(scope, id);
+        if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
+        if (Object.keys(changes).length === 0) return current;
+        const queued = { queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: productId.toHexString() };
+        if (await queueChange({ ...queued, change: { set: changes } })) {
+          const product = { ...current, ...changes };
+          scope.loaders.product.clear(id).prime(id, product);
+          return product;
+        }
+      }
       let product: ProductDoc | null;
       if (changes.category === undefined) {
         product = await updateLive(productId.toHexString(), { $set: changes });
-        if (product) await products.invalidate([id]);
+        if (product) await (options.writePolicy === 'refresh' ? products.refresh([product]) : products.invalidate([id]));
       } else {
         // A category change moves the product between lists: both must drop their pages. The
         // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
@@ -107,7 +125,7 @@ export function createProductService(options: ProductServiceOptions) {
         product = before && (await ProductModel.findById(productId).lean<ProductDoc>().exec());
         if (before)
           await Promise.all([
-            products.invalidate([id]),
+            options.writePolicy === 'refresh' && product ? products.refresh([product]) : products.invalidate([id]),
             fieldCache.invalidate([...tags.catalog(before.category), ...tags.catalog(changes.category ?? before.category)]),
           ]);
       }
@@ -139,9 +157,22 @@ export function createProductService(options: ProductServiceOptions) {
       return true;
     },
 
-    /** Counts one view and returns the product with the new count. */
+    /**
+     * Counts one view and returns the product with the new count. Always write-behind: the
+     * count is queued in Redis and reaches MongoDB with the other views of the batch, in one
+     * `$inc`; without a queue (Redis down), it is a synchronous `$inc`.
+     */
     async recordView(scope: RequestScope, id: string): Promise<ProductDoc> {
       const productId = parseId(id);
+      const hex = productId.toHexString();
+      const current = await this.find(scope, hex);
+      if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
+      const change = { inc: { viewCount: 1 } };
+      if (await queueChange({ queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: hex, change })) {
+        const product = { ...current, viewCount: current.viewCount + 1 };
+        scope.loaders.product.clear(id).prime(id, product);
+        return product;
+      }
       const product = await updateLive(productId.toHexString(), { $inc: { viewCount: 1 } });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       await products.invalidate([id]);

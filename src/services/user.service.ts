@@ -4,7 +4,7 @@ import { ReviewModel } from '../models/index.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { AuthService } from './auth.service.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
-import { AppError, ErrorCode } from '../errors.js';
+import { AppError, ErrorCode, badInput } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
@@ -12,6 +12,8 @@ import { uniqueOn } from './mongo-errors.js';
 import { hashPassword } from './password.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput } from './validation.js';
+import type { Logger } from '../logger.js';
+import { queueChange, type WritePolicy } from './write-policy.js';
 
 /** The user mutations' input shapes (from the generated GraphQL types). */
 export interface CreateUserArgs {
@@ -35,6 +37,9 @@ export interface UserServiceOptions {
   cache: Cache;
   fieldCache: TagInvalidator;
   auth: AuthService;
+  logger: Logger;
+  /** How updateUser reaches the cache: invalidate, refresh (default) or write-behind. */
+  writePolicy: WritePolicy;
 }
 
 /** User writes; each returns the stored document and primes the request's loader with it. */
@@ -62,6 +67,22 @@ export function createUserService(options: UserServiceOptions) {
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
+      if (options.writePolicy === 'write-behind') {
+        const current = await scope.loaders.user.load(id);
+        if (!current || current.deletedAt) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
+        if (Object.keys(changes).length === 0) return current;
+        // The unique index decides at flush time; this catches the common case now, with a clear error.
+        if (changes.email !== undefined && changes.email !== current.email) {
+          if (await UserModel.exists({ email: changes.email, _id: { $ne: userId } }).exec())
+            throw badInput('input.email', DUPLICATE_EMAIL, 'DUPLICATE');
+        }
+        const queued = { queue: options.cache.writeBehind, logger: options.logger, type: 'User', id: userId.toHexString() };
+        if (await queueChange({ ...queued, change: { set: changes } })) {
+          const user = { ...current, ...changes };
+          scope.loaders.user.clear(id).prime(id, user);
+          return user;
+        }
+      }
       const user = await documentLock.run([`users:${id}`], () =>
         uniqueOn('input.email', DUPLICATE_EMAIL, () =>
           UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: changes }, { returnDocument: 'after' })
@@ -70,7 +91,8 @@ export function createUserService(options: UserServiceOptions) {
         ),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
-      await users.refresh([user]);
+      // refresh: the new version is cached at once; invalidate: the next read loads it.
+      await (options.writePolicy === 'invalidate' ? users.invalidate([id]) : users.refresh([user]));
       scope.loaders.user.clear(id).prime(id, user);
       return user;
     },

@@ -1,0 +1,682 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../logger.js';
+import type { Keyspace } from './keys.js';
+import type { PendingEntry, RedisStore } from './redis-store.js';
+
+/**
+ * Write-behind: a mutation records its change in Redis and returns; a worker applies the
+ * changes to MongoDB later, in batches, exactly once in effect.
+ *
+ * In Redis, one script call per change (atomic):
+ *   - XADD to the stream `{sys:writes}`: `t` (type), `i` (id), `c` (the change as JSON);
+ *   - HSET in the entity's hash `{Type:id}:wb`: stream entry id -> change. The hash has no
+ *     expiry: it is the cached state MongoDB does not have yet.
+ * Reads take the hash in the same round trip as the cached document (get-or-lease) and apply
+ * its changes to the document, so a reader sees a change as soon as its mutation returned,
+ * whether the document came from Redis or from MongoDB.
+ *
+ * In MongoDB, each document that can be written behind carries:
+ *   - `wbSeq`: the last stream entry applied to it (stream ids are increasing, see
+ *     {@link seqOf}); a change at or below it is already in the document. This is what makes a
+ *     replay after a crash (write applied, not yet acknowledged) change nothing.
+ *   - `wbAt.<field>`: when a synchronous write last set the field; an older queued change of
+ *     that field is dropped (the later write wins), on reads and in the worker alike.
+ * The worker updates a document only if its `version` is still the one it read (a concurrent
+ * synchronous write makes it read again), sets `wbSeq` and increments `version` in the same
+ * update, and only then, in one script, acknowledges the entries, removes them from the hash,
+ * and drops the cached document (which was loaded before the write), so the next read loads
+ * the new one with a TTL.
+ */
+
+/** A change of one entity. */
+export interface Change {
+  /** Fields to set; where several queued changes set one field, the newest wins. */
+  set?: Record<string, string | number | boolean | null>;
+  /** Counters to add to; queued changes add up. */
+  inc?: Record<string, number>;
+  /** When the mutation ran (milliseconds since the epoch): compared with `wbAt` fences. */
+  at: number;
+}
+
+/** What write-behind reads and writes of a stored document besides its fields. */
+export interface WriteBehindState {
+  version: number;
+  /** The {@link seqOf} of the last stream entry applied to the document. */
+  wbSeq?: string | null;
+  /** Per field, when a synchronous write last set it (milliseconds since the epoch). */
+  wbAt?: Record<string, number | null | undefined> | null;
+}
+
+/** A queued change with the stream entry id that orders it. */
+export interface QueuedChange {
+  id: string;
+  change: Change;
+}
+
+/** The stream entry id `<ms>-<n>` as a string that sorts like the id (fixed-width digits). */
+export function seqOf(streamId: string): string {
+  const [ms = '', n = ''] = streamId.split('-');
+  if (!/^\d+$/.test(ms) || !/^\d+$/.test(n)) throw new TypeError(`not a stream entry id: ${JSON.stringify(streamId)}`);
+  return `${ms.padStart(15, '0')}-${n.padStart(10, '0')}`;
+}
+
+/** Parses an encoded change; throws on anything else. */
+export function decodeChange(raw: Buffer | string): Change {
+  const value: unknown = JSON.parse(raw.toString());
+  if (typeof value !== 'object' || value === null) throw new TypeError('write-behind change is not an object');
+  const { set, inc, at } = value as Record<string, unknown>;
+  if (typeof at !== 'number') throw new TypeError('write-behind change has no time');
+  const change: Change = { at };
+  if (set !== undefined) {
+    if (typeof set !== 'object' || set === null) throw new TypeError('write-behind change: bad set');
+    change.set = set as Change['set'];
+  }
+  if (inc !== undefined) {
+    if (typeof inc !== 'object' || inc === null || !Object.values(inc).every((n) => typeof n === 'number')) {
+      throw new TypeError('write-behind change: bad inc');
+    }
+    change.inc = inc as Record<string, number>;
+  }
+  return change;
+}
+
+/** The effect of queued changes on a document: what to set and add, and the last entry applied. */
+export interface Coalesced {
+  set: Record<string, string | number | boolean | null>;
+  inc: Record<string, number>;
+  /** The {@link seqOf} of the newest change taken, or null when none is newer than `wbSeq`. */
+  seq: string | null;
+}
+
+/**
+ * Folds the changes that `state` does not have yet (newer than `wbSeq`), in stream order:
+ * counters add up, the newest set of a field wins, and a set older than the field's `wbAt`
+ * fence is dropped.
+ */
+export function coalesce(state: WriteBehindState, changes: readonly QueuedChange[]): Coalesced {
+  const applied = state.wbSeq ?? '';
+  const out: Coalesced = { set: {}, inc: {}, seq: null };
+  const ordered = changes.map((c) => ({ seq: seqOf(c.id), change: c.change })).sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  for (const { seq, change } of ordered) {
+    if (seq <= applied) continue;
+    out.seq = seq;
+    for (const [field, n] of Object.entries(change.inc ?? {})) out.inc[field] = (out.inc[field] ?? 0) + n;
+    for (const [field, value] of Object.entries(change.set ?? {})) {
+      const fence = state.wbAt?.[field];
+      if (typeof fence === 'number' && fence >= change.at) continue;
+      out.set[field] = value;
+    }
+  }
+  return out;
+}
+
+/** `doc` with the queued changes it does not have yet applied (a copy; `doc` is not changed). */
+export function applyQueued<T extends WriteBehindState>(doc: T, pending: readonly PendingEntry[]): T {
+  const changes: QueuedChange[] = [];
+  for (const entry of pending) {
+    try {
+      changes.push({ id: entry.id, change: decodeChange(entry.change) });
+    } catch {
+      // Unreadable entries are the worker's to dead-letter; a read shows the document without them.
+    }
+  }
+  const { set, inc } = coalesce(doc, changes);
+  const out: Record<string, unknown> = { ...doc, ...set };
+  for (const [field, n] of Object.entries(inc)) {
+    const current = out[field];
+    out[field] = (typeof current === 'number' ? current : 0) + n;
+  }
+  return out as T;
+}
+
+const ENQUEUE = `
+local entry = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'i', ARGV[2], 'c', ARGV[3])
+redis.call('HSET', KEYS[2], entry, ARGV[3])
+return entry
+`;
+
+// KEYS: stream, dead-letter stream, then per entity its cached key and its write-behind hash.
+// ARGV: group, lease suffix, then per entity: n, reason ('' once applied), type, id, n entry ids.
+const SETTLE = `
+local group, suffix = ARGV[1], ARGV[2]
+local a, settled = 3, 0
+for e = 3, #KEYS, 2 do
+  local key, pending = KEYS[e], KEYS[e + 1]
+  local n, reason, type, id = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  for j = a + 4, a + 3 + n do
+    local entry = ARGV[j]
+    if reason ~= '' then
+      local change = redis.call('HGET', pending, entry) or ''
+      redis.call('XADD', KEYS[2], '*', 'entry', entry, 't', type, 'i', id, 'c', change, 'error', reason)
+    end
+    redis.call('HDEL', pending, entry)
+    settled = settled + redis.call('XACK', KEYS[1], group, entry)
+    redis.call('XDEL', KEYS[1], entry)
+  end
+  -- The cached document was loaded before this write: drop it (and void fills in flight).
+  redis.call('DEL', key, key .. suffix)
+  a = a + 4 + n
+end
+return settled
+`;
+
+const LEAD = `
+local holder = redis.call('GET', KEYS[1])
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+`;
+
+const RESIGN = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+interface WriteBehindCommands {
+  /** Key count fixed at definition: (stream, hash, type, id, change). */
+  gfcEnqueue(...args: string[]): Promise<string>;
+  gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  /** (leader key, consumer, ttl ms). */
+  gfcLead(...args: (string | number)[]): Promise<number>;
+  /** (leader key, consumer). */
+  gfcResign(...args: string[]): Promise<number>;
+}
+
+/** The write-behind metrics (queue depth, flush latency, retries, dead letters). */
+export interface WriteBehindMetrics {
+  enqueued: Counter<'type'>;
+  /** Mutations that wrote MongoDB synchronously because the queue was unavailable. */
+  fallbacks: Counter<'type'>;
+  flushed: Counter<'type'>;
+  /** Documents updated in MongoDB (one per entity per batch, whatever the number of changes). */
+  writes: Counter<'type'>;
+  retries: Counter<'type'>;
+  deadLetters: Counter<'type'>;
+  flushDuration: Histogram;
+  queueDepth: Gauge;
+}
+
+/** Registers the write-behind metrics on `registry`. */
+export function createWriteBehindMetrics(registry: Registry): WriteBehindMetrics {
+  const registers = [registry];
+  const counter = (name: string, help: string) => new Counter<'type'>({ name, help, labelNames: ['type'], registers });
+  return {
+    enqueued: counter('write_behind_enqueued_total', 'Changes queued for MongoDB, by entity type.'),
+    fallbacks: counter('write_behind_fallbacks_total', 'Write-behind mutations written to MongoDB synchronously (queue unavailable).'),
+    flushed: counter('write_behind_flushed_total', 'Queued changes applied to MongoDB and acknowledged.'),
+    writes: counter('write_behind_mongo_writes_total', 'Document updates the worker sent to MongoDB.'),
+    retries: counter('write_behind_retries_total', 'Failed attempts to apply a change (it is tried again).'),
+    deadLetters: counter('write_behind_dead_letters_total', 'Changes moved to the dead-letter stream.'),
+    flushDuration: new Histogram({
+      name: 'write_behind_flush_duration_seconds',
+      help: 'Time to apply and acknowledge one batch of queued changes.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    queueDepth: new Gauge({ name: 'write_behind_queue_depth', help: 'Changes queued and not yet acknowledged.', registers }),
+  };
+}
+
+/** Options of {@link WriteBehindQueue}. */
+export interface WriteBehindQueueOptions {
+  /** Null (no Redis) or a Cluster: the queue is unavailable and callers write synchronously. */
+  store: RedisStore | null;
+  keys: Keyspace;
+  metrics: WriteBehindMetrics;
+}
+
+/** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
+export class WriteBehindQueue {
+  readonly #store: RedisStore | null;
+  readonly #keys: Keyspace;
+  readonly #metrics: WriteBehindMetrics;
+
+  constructor(options: WriteBehindQueueOptions) {
+    // The change and its stream entry are written by one script, so they must share a node:
+    // on a Cluster they cannot (the stream has one slot, entities have theirs).
+    this.#store = options.store && !(options.store.client instanceof Cluster) ? options.store : null;
+    if (this.#store) this.#store.client.defineCommand('gfcEnqueue', { numberOfKeys: 2, lua: ENQUEUE });
+    this.#keys = options.keys;
+    this.#metrics = options.metrics;
+  }
+
+  /** False without Redis or on a Cluster: write-behind mutations then write synchronously. */
+  get available(): boolean {
+    return this.#store !== null;
+  }
+
+  /** The metrics (for the services' fallback counts). */
+  get metrics(): WriteBehindMetrics {
+    return this.#metrics;
+  }
+
+  /**
+   * Queues `change` of entity `type:id` and returns its stream entry id. Throws when Redis does
+   * not take it (unreachable, breaker open, unavailable): the caller then writes MongoDB itself.
+   */
+  async enqueue(type: string, id: string, change: Change): Promise<string> {
+    const store = this.#store;
+    if (!store) throw new Error('write-behind is unavailable (no Redis, or a Redis Cluster)');
+    const client = store.client as typeof store.client & Pick<WriteBehindCommands, 'gfcEnqueue'>;
+    const entry = await store.call('enqueue', () =>
+      client.gfcEnqueue(this.#keys.system('writes'), this.#keys.pending(type, id), type, id, JSON.stringify(change)),
+    );
+    this.#metrics.enqueued.inc({ type });
+    return entry;
+  }
+}
+
+/** An update the worker asks a {@link WriteTarget} to make. */
+export interface TargetUpdate {
+  id: string;
+  /** Update only if the document still has this version. */
+  expectedVersion: number;
+  set: Record<string, string | number | boolean | null>;
+  inc: Record<string, number>;
+  /** The new `wbSeq`. */
+  seq: string;
+}
+
+/** What became of one {@link TargetUpdate}. */
+export type TargetOutcome = { kind: 'applied' } | { kind: 'conflict' } | { kind: 'failed'; error: string };
+
+/** Where one entity type's queued changes go (MongoDB, for this application). */
+export interface WriteTarget {
+  /** The write-behind state of the documents that exist and are live; absent ids are missing or deleted. */
+  load(ids: readonly string[]): Promise<Map<string, WriteBehindState>>;
+  /** Applies the updates (one batch write), each guarded by its expected version. */
+  apply(updates: readonly TargetUpdate[]): Promise<TargetOutcome[]>;
+}
+
+/** Options of {@link WriteBehindWorker}. */
+export interface WriteBehindWorkerOptions {
+  store: RedisStore;
+  keys: Keyspace;
+  targets: Readonly<Record<string, WriteTarget>>;
+  metrics: WriteBehindMetrics;
+  logger: Logger;
+  /** Most changes read per batch; default 500. */
+  batchSize?: number;
+  /** Pause between batches when the queue is drained, in milliseconds; default 100 (changes coalesce meanwhile). */
+  intervalMs?: number;
+  /** Pause before trying failed changes again, in milliseconds; default 1000. */
+  retryMs?: number;
+  /** Failed attempts after which a change goes to the dead-letter stream; default 5. */
+  maxTries?: number;
+  /** The leader lease (one worker applies at a time), in milliseconds; default 10000. */
+  leaderTtlMs?: number;
+  /** Called after MongoDB took a batch and before it is acknowledged (tests use it to crash there). */
+  afterWrite?: () => Promise<void>;
+}
+
+interface StreamEntry {
+  id: string;
+  type: string;
+  entityId: string;
+  change: Change | null;
+}
+
+/** The result of one {@link WriteBehindWorker.runOnce}. */
+export interface BatchReport {
+  /** Entries read. */
+  read: number;
+  /** Entries acknowledged as applied (or found already applied). */
+  flushed: number;
+  /** Entries that failed and stay queued. */
+  failed: number;
+  /** Entries moved to the dead-letter stream. */
+  dead: number;
+  /** Entities whose version moved while the batch ran (read again next batch). */
+  conflicts: number;
+}
+
+const GROUP = 'writers';
+
+/**
+ * The consumer side: one leader at a time (a Redis lease) reads the stream with a consumer
+ * group, coalesces per entity, applies with one guarded batch write per type, and settles.
+ *
+ * Order per entity matters (a newer change applied before an older one would make the older
+ * look applied), so: one leader; the leader takes over every entry the previous one left
+ * pending before it reads new ones; it reads its own pending entries (failed ones) before new
+ * ones and only reads new ones when all pending fit in the batch; and an entity whose update
+ * failed is retried with its oldest change alone, so that a bad change cannot hold back the
+ * others once it is dead-lettered.
+ */
+export class WriteBehindWorker {
+  readonly #store: RedisStore;
+  readonly #client: RedisStore['client'] & WriteBehindCommands;
+  readonly #keys: Keyspace;
+  readonly #targets: Readonly<Record<string, WriteTarget>>;
+  readonly #metrics: WriteBehindMetrics;
+  readonly #logger: Logger;
+  readonly #batchSize: number;
+  readonly #intervalMs: number;
+  readonly #retryMs: number;
+  readonly #maxTries: number;
+  readonly #leaderTtlMs: number;
+  readonly #afterWrite: (() => Promise<void>) | undefined;
+  readonly #consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  readonly #tries = new Map<string, number>();
+  readonly #isolated = new Set<string>();
+  #leader = false;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(options: WriteBehindWorkerOptions) {
+    if (options.store.client instanceof Cluster) throw new Error('write-behind needs a standalone Redis (not a Cluster)');
+    this.#store = options.store;
+    this.#client = options.store.client as RedisStore['client'] & WriteBehindCommands;
+    this.#client.defineCommand('gfcSettle', { lua: SETTLE });
+    this.#client.defineCommand('gfcLead', { numberOfKeys: 1, lua: LEAD });
+    this.#client.defineCommand('gfcResign', { numberOfKeys: 1, lua: RESIGN });
+    this.#keys = options.keys;
+    this.#targets = options.targets;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger.child({ component: 'write-behind' });
+    this.#batchSize = options.batchSize ?? 500;
+    this.#intervalMs = options.intervalMs ?? 100;
+    this.#retryMs = options.retryMs ?? 1_000;
+    this.#maxTries = options.maxTries ?? 5;
+    this.#leaderTtlMs = options.leaderTtlMs ?? 10_000;
+    this.#afterWrite = options.afterWrite;
+  }
+
+  /** This worker's consumer name in the group. */
+  get consumer(): string {
+    return this.#consumer;
+  }
+
+  /** Starts the loop (in the background). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Stops the loop. With `drainMs`, the leader first applies what is queued, for at most that
+   * long (SIGTERM); what is left stays queued for the next leader.
+   */
+  async stop(options: { drainMs?: number } = {}): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+    this.#loop = undefined;
+    if (options.drainMs && (await this.#lead().catch(() => false))) {
+      const deadline = Date.now() + options.drainMs;
+      try {
+        while (Date.now() < deadline && (await this.depth()) > 0) {
+          const report = await this.runOnce();
+          if (report.failed > 0 || report.conflicts > 0) await sleep(Math.min(this.#retryMs, Math.max(0, deadline - Date.now())));
+        }
+        const left = await this.depth();
+        if (left > 0) this.#logger.warn({ left }, 'stopping with queued changes; the next worker applies them');
+        else this.#logger.info('write-behind queue drained');
+      } catch (error) {
+        this.#logger.warn({ err: error }, 'could not drain the write-behind queue; the next worker applies it');
+      }
+    }
+    if (this.#leader) {
+      await this.#client.gfcResign(this.#keys.system('writes:leader'), this.#consumer).catch(() => 0);
+      this.#leader = false;
+    }
+  }
+
+  /** Changes queued and not yet acknowledged (the stream holds only those). */
+  async depth(): Promise<number> {
+    const depth = await this.#client.xlen(this.#keys.system('writes'));
+    this.#metrics.queueDepth.set(depth);
+    return depth;
+  }
+
+  /**
+   * One batch, if this worker is (or becomes) the leader: read, apply, settle. Exposed for
+   * tests and the drain; the loop calls it.
+   */
+  async runOnce(): Promise<BatchReport> {
+    const report: BatchReport = { read: 0, flushed: 0, failed: 0, dead: 0, conflicts: 0 };
+    if (!(await this.#lead())) return report;
+    const stopTimer = this.#metrics.flushDuration.startTimer();
+    const entries = await this.#read();
+    report.read = entries.length;
+    if (entries.length === 0) return report;
+
+    const settle: { type: string; id: string; entries: string[]; reason: string }[] = [];
+    const groups = new Map<string, StreamEntry[]>();
+    for (const entry of entries) {
+      if (!entry.change || !this.#targets[entry.type]) {
+        settle.push({ type: entry.type, id: entry.entityId, entries: [entry.id], reason: 'unreadable change or unknown type' });
+        continue;
+      }
+      const key = `${entry.type}:${entry.entityId}`;
+      const group = groups.get(key) ?? [];
+      group.push(entry);
+      groups.set(key, group);
+    }
+    for (const [key, group] of groups) {
+      group.sort((a, b) => (seqOf(a.id) < seqOf(b.id) ? -1 : 1));
+      // After a failure, the oldest change alone: the culprit is found, the rest wait behind it.
+      if (this.#isolated.has(key)) groups.set(key, group.slice(0, 1));
+    }
+
+    const byType = new Map<string, { id: string; group: StreamEntry[] }[]>();
+    for (const group of groups.values()) {
+      const first = group[0];
+      if (!first) continue;
+      const list = byType.get(first.type) ?? [];
+      list.push({ id: first.entityId, group });
+      byType.set(first.type, list);
+    }
+
+    let wrote = false;
+    for (const [type, items] of byType) {
+      const target = this.#targets[type];
+      if (!target) continue;
+      const states = await target.load(items.map((i) => i.id));
+      const updates: { update: TargetUpdate; item: (typeof items)[number] }[] = [];
+      for (const item of items) {
+        const ids = item.group.map((e) => e.id);
+        const state = states.get(item.id);
+        if (!state) {
+          settle.push({ type, id: item.id, entries: ids, reason: 'no live document with this id' });
+          continue;
+        }
+        const folded = coalesce(
+          state,
+          item.group.map((e) => ({ id: e.id, change: e.change ?? { at: 0 } })),
+        );
+        const empty = Object.keys(folded.set).length === 0 && Object.keys(folded.inc).length === 0;
+        if (folded.seq === null || empty) {
+          // Already in MongoDB (a replay), or overridden by later synchronous writes.
+          settle.push({ type, id: item.id, entries: ids, reason: '' });
+          continue;
+        }
+        updates.push({ item, update: { id: item.id, expectedVersion: state.version, set: folded.set, inc: folded.inc, seq: folded.seq } });
+      }
+      if (updates.length === 0) continue;
+      const outcomes = await target.apply(updates.map((u) => u.update));
+      wrote = true;
+      updates.forEach(({ item, update }, i) => {
+        const outcome = outcomes[i] ?? { kind: 'failed', error: 'no outcome' };
+        const ids = item.group.map((e) => e.id);
+        const key = `${type}:${item.id}`;
+        if (outcome.kind === 'applied') {
+          this.#metrics.writes.inc({ type });
+          this.#isolated.delete(key);
+          for (const id of ids) this.#tries.delete(id);
+          settle.push({ type, id: update.id, entries: ids, reason: '' });
+        } else if (outcome.kind === 'conflict') {
+          report.conflicts += ids.length;
+        } else {
+          this.#failed(type, item.id, ids, outcome.error, settle, report);
+        }
+      });
+    }
+    if (wrote && this.#afterWrite) await this.#afterWrite();
+    await this.#settle(settle);
+    for (const s of settle) {
+      if (s.reason === '') {
+        report.flushed += s.entries.length;
+        this.#metrics.flushed.inc({ type: s.type }, s.entries.length);
+      } else {
+        report.dead += s.entries.length;
+        this.#metrics.deadLetters.inc({ type: s.type }, s.entries.length);
+        this.#logger.error({ type: s.type, id: s.id, entries: s.entries, reason: s.reason }, 'write-behind change dead-lettered');
+      }
+    }
+    stopTimer();
+    await this.depth();
+    return report;
+  }
+
+  #failed(
+    type: string,
+    id: string,
+    entries: string[],
+    error: string,
+    settle: { type: string; id: string; entries: string[]; reason: string }[],
+    report: BatchReport,
+  ): void {
+    const key = `${type}:${id}`;
+    const head = entries[0] ?? '';
+    if (entries.length > 1) {
+      // Several changes failed together: find the culprit by trying the oldest alone.
+      this.#isolated.add(key);
+      report.failed += entries.length;
+      this.#metrics.retries.inc({ type });
+      return;
+    }
+    const tries = (this.#tries.get(head) ?? 0) + 1;
+    this.#tries.set(head, tries);
+    this.#metrics.retries.inc({ type });
+    if (tries >= this.#maxTries) {
+      this.#tries.delete(head);
+      this.#isolated.delete(key);
+      settle.push({ type, id, entries, reason: `${error} (after ${tries} tries)` });
+    } else {
+      this.#isolated.add(key);
+      report.failed += 1;
+      this.#logger.warn({ type, id, entry: head, tries, err: error }, 'write-behind change failed; retrying');
+    }
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      let pause = this.#intervalMs;
+      try {
+        const report = await this.runOnce();
+        if (!this.#leader) pause = this.#leaderTtlMs / 3;
+        else if (report.failed > 0) pause = this.#retryMs;
+        else if (report.conflicts > 0 || report.read >= this.#batchSize) pause = 0;
+      } catch (error) {
+        this.#logger.warn({ err: error }, 'write-behind batch failed; retrying');
+        pause = this.#retryMs;
+      }
+      if (this.#running && pause > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pause);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
+    }
+  }
+
+  /** Takes or renews the leader lease; a new leader takes over the entries others left pending. */
+  async #lead(): Promise<boolean> {
+    const won = (await this.#client.gfcLead(this.#keys.system('writes:leader'), this.#consumer, this.#leaderTtlMs)) === 1;
+    if (won && !this.#leader) {
+      await this.#ensureGroup();
+      await this.#claimAll();
+      this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
+    }
+    this.#leader = won;
+    return won;
+  }
+
+  async #ensureGroup(): Promise<void> {
+    try {
+      await this.#client.xgroup('CREATE', this.#keys.system('writes'), GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String(error).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  /** Moves every pending entry of other consumers to this one (they are not the leader any more). */
+  async #claimAll(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const reply = (await this.#client.xautoclaim(
+        this.#keys.system('writes'),
+        GROUP,
+        this.#consumer,
+        0,
+        cursor,
+        'COUNT',
+        1000,
+        'JUSTID',
+      )) as [string, string[]];
+      cursor = reply[0];
+    } while (cursor !== '0-0');
+  }
+
+  /** This consumer's pending entries first (oldest first), then new ones if all pending fit in the batch. */
+  async #read(): Promise<StreamEntry[]> {
+    const own = await this.#readGroup(this.#batchSize, '0');
+    if (own.length >= this.#batchSize) return own;
+    return [...own, ...(await this.#readGroup(this.#batchSize - own.length, '>'))];
+  }
+
+  async #readGroup(count: number, from: string): Promise<StreamEntry[]> {
+    const reply = (await this.#client.xreadgroup(
+      'GROUP',
+      GROUP,
+      this.#consumer,
+      'COUNT',
+      count,
+      'STREAMS',
+      this.#keys.system('writes'),
+      from,
+    )) as [string, [string, string[] | null][]][] | null;
+    const rows = reply?.[0]?.[1] ?? [];
+    return rows.map(([id, fields]) => {
+      const map = new Map<string, string>();
+      for (let i = 0; fields && i + 1 < fields.length; i += 2) map.set(fields[i] ?? '', fields[i + 1] ?? '');
+      let change: Change | null = null;
+      try {
+        change = decodeChange(map.get('c') ?? '');
+      } catch {
+        change = null;
+      }
+      return { id, type: map.get('t') ?? '', entityId: map.get('i') ?? '', change };
+    });
+  }
+
+  async #settle(items: readonly { type: string; id: string; entries: string[]; reason: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    const keys = [this.#keys.system('writes'), this.#keys.system('writes:dead')];
+    const args: (string | number)[] = [GROUP, this.#keys.lease('')];
+    for (const item of items) {
+      const safe = /^[A-Za-z0-9_.-]+$/.test(item.type) && /^[A-Za-z0-9_.-]+$/.test(item.id);
+      // An entry too broken to name its entity still gets acknowledged (under a placeholder key).
+      keys.push(
+        safe ? this.#keys.entity(item.type, item.id) : this.#keys.system('writes:unnamed'),
+        safe ? this.#keys.pending(item.type, item.id) : this.#keys.system('writes:unnamed:wb'),
+      );
+      args.push(item.entries.length, item.reason, item.type, item.id, ...item.entries);
+    }
+    await this.#store.call('settle', () => this.#client.gfcSettle(keys.length, ...keys, ...args));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

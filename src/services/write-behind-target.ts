@@ -1,0 +1,119 @@
+import { Types, type Model } from 'mongoose';
+import type { Cache } from '../cache/index.js';
+import {
+  WriteBehindWorker,
+  type TargetOutcome,
+  type TargetUpdate,
+  type WriteBehindState,
+  type WriteBehindWorkerOptions,
+  type WriteTarget,
+} from '../cache/write-behind.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { ONE_ROUND_TRIP } from '../loaders/batch.js';
+import { ProductModel, UserModel } from '../models/index.js';
+import type { DocumentLock } from './document-lock.js';
+
+/** The entity types whose changes can be written behind, and their models. */
+export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
+
+interface Stored extends WriteBehindState {
+  _id: { toHexString(): string };
+}
+
+/**
+ * The worker's MongoDB side for one model: one `find` for the batch's states, one `bulkWrite`
+ * for its updates, each guarded by `version` and setting `wbSeq` in the same update. It uses
+ * the driver's collection (mongoose's hooks would fence the worker's own writes); the values
+ * were validated by the mutation that queued them.
+ */
+export function mongoWriteTarget(model: Model<unknown>, lockPrefix: string, documentLock: DocumentLock): WriteTarget {
+  const collection = model.collection;
+  const states = async (ids: readonly string[]): Promise<Map<string, WriteBehindState>> => {
+    const docs = (await collection
+      .find(
+        { _id: { $in: ids.map((id) => new Types.ObjectId(id)) }, deletedAt: null },
+        { projection: { version: 1, wbSeq: 1, wbAt: 1 }, batchSize: ONE_ROUND_TRIP },
+      )
+      .toArray()) as unknown as Stored[];
+    return new Map(docs.map((doc) => [doc._id.toHexString(), doc]));
+  };
+  return {
+    load: states,
+    async apply(updates: readonly TargetUpdate[]): Promise<TargetOutcome[]> {
+      const writeErrors = new Map<number, string>();
+      let matched = -1;
+      // FerretDB applies an update as read-modify-write: serialize with this process's writers.
+      await documentLock.run(
+        updates.map((u) => `${lockPrefix}:${u.id}`),
+        async () => {
+          try {
+            const now = new Date();
+            const result = await collection.bulkWrite(
+              updates.map((u) => ({
+                updateOne: {
+                  filter: { _id: new Types.ObjectId(u.id), version: u.expectedVersion, deletedAt: null },
+                  update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
+                },
+              })),
+              { ordered: false },
+            );
+            matched = result.matchedCount;
+          } catch (error) {
+            const errors = (error as { writeErrors?: unknown }).writeErrors;
+            if (!Array.isArray(errors)) throw error; // not a per-document failure: the batch is retried
+            for (const e of errors as { index?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
+              writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
+            }
+          }
+        },
+      );
+      if (matched === updates.length) return updates.map(() => ({ kind: 'applied' }));
+      // Some did not match (or failed): the stored wbSeq says which ones MongoDB has.
+      const after = await states(updates.map((u) => u.id));
+      return updates.map((u, i) => {
+        if (after.get(u.id)?.wbSeq === u.seq) return { kind: 'applied' };
+        const error = writeErrors.get(i);
+        return error === undefined ? { kind: 'conflict' } : { kind: 'failed', error };
+      });
+    },
+  };
+}
+
+/** The targets of {@link WRITE_BEHIND_TYPES}. */
+export function mongoWriteTargets(documentLock: DocumentLock): Record<string, WriteTarget> {
+  return {
+    User: mongoWriteTarget(UserModel as unknown as Model<unknown>, 'users', documentLock),
+    Product: mongoWriteTarget(ProductModel as unknown as Model<unknown>, 'products', documentLock),
+  };
+}
+
+/** Options of {@link startWriteBehindWorker}. */
+export interface StartWorkerOptions {
+  cache: Cache;
+  documentLock: DocumentLock;
+  logger: Logger;
+  settings: Config['writeBehind'];
+  /** Test hook, see {@link WriteBehindWorkerOptions.afterWrite}. */
+  afterWrite?: WriteBehindWorkerOptions['afterWrite'];
+}
+
+/** Starts the worker that applies queued changes to MongoDB (in the server process, or `npm run worker`). */
+export function startWriteBehindWorker(options: StartWorkerOptions): WriteBehindWorker {
+  const { cache, settings } = options;
+  if (!cache.store || !cache.writeBehind.available) throw new Error('write-behind needs a standalone Redis');
+  const worker = new WriteBehindWorker({
+    store: cache.store,
+    keys: cache.keys,
+    targets: mongoWriteTargets(options.documentLock),
+    metrics: cache.writeBehind.metrics,
+    logger: options.logger,
+    batchSize: settings.batchSize,
+    intervalMs: settings.intervalMs,
+    retryMs: settings.retryMs,
+    maxTries: settings.maxTries,
+    afterWrite: options.afterWrite,
+  });
+  worker.start();
+  return worker;
+}

@@ -1,0 +1,51 @@
+// npm run worker — the write-behind worker on its own (run the servers with WRITE_BEHIND_WORKER=false).
+// It needs MONGODB_URI and REDIS_URL (a standalone Redis); SIGTERM/SIGINT drain the queue, then exit.
+import { createCache } from './cache/index.js';
+import { createRedisClient } from './cache/redis-client.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { connectMongo } from './db.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { createDocumentLock } from './services/document-lock.js';
+import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+  if (!config.mongodbUri || !config.redisUrl)
+    throw new ConfigError('Invalid configuration:\n  MONGODB_URI and REDIS_URL: the worker needs both');
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
+}
+const logger = createLogger({ level: config.logLevel });
+const metrics = createMetrics();
+const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, serverSelectionTimeoutMs: config.mongodbTimeoutMs });
+if (db.isFerretdb) {
+  logger.warn(
+    'FerretDB: updates are serialized per process only; run the worker in the one server process instead (WRITE_BEHIND_WORKER=true)',
+  );
+}
+const redis = createRedisClient({ url: config.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+await redis.connect();
+const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry, writeBehindTypes: WRITE_BEHIND_TYPES });
+const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
+logger.info({ consumer: worker.consumer }, 'write-behind worker running');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'draining the write-behind queue');
+  await worker.stop({ drainMs: config.writeBehind.drainMs });
+  cache.close();
+  redis.disconnect();
+  await db.close();
+  logger.flush();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
