@@ -8,7 +8,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { ensureIndexes } from './models/index.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
-import { createDocumentLock } from './services/document-lock.js';
+import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 /** A running application: server, connections and background jobs. */
@@ -20,6 +20,8 @@ export interface App {
   redis: RedisClient | null;
   cache: Cache;
   metrics: Metrics;
+  /** Serializes document writes where MongoDB does not (FerretDB); shared by services and worker. */
+  documentLock: DocumentLock;
   /** Stops the server, the background jobs, and closes the connections (not the services). */
   stop(): Promise<void>;
 }
@@ -30,6 +32,8 @@ export interface StartAppOptions {
   logger: Logger;
   mongodbUri: string;
   redisUrl: string | null;
+  /** Benchmarks only: no write-behind queue, so that write-behind mutations take the synchronous path. */
+  withoutWriteBehindQueue?: boolean;
 }
 
 /** How often expired sessions are swept where the server has no TTL indexes, in milliseconds. */
@@ -71,13 +75,20 @@ export async function startApp(options: StartAppOptions): Promise<App> {
         .connect()
         .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
     }
-    const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry, writeBehindTypes: WRITE_BEHIND_TYPES });
+    const cache = createCache({
+      redis,
+      settings: config.cache,
+      logger,
+      registry: metrics.registry,
+      writeBehindTypes: WRITE_BEHIND_TYPES,
+      writeBehindQueue: !options.withoutWriteBehindQueue,
+    });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);
     if (!cache.writeBehind.available) {
       logger.warn(
         { policies: config.writePolicies },
-        `write-behind is unavailable (${redis ? 'Redis Cluster' : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+        `write-behind is unavailable (${redis ? (options.withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
       );
     } else if (config.writeBehind.worker) {
       const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
@@ -94,6 +105,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       redis,
       cache,
       metrics,
+      documentLock,
       async stop() {
         for (const cleanup of cleanups.reverse()) {
           await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));

@@ -88,6 +88,8 @@ const configSchema = z
     WRITE_BEHIND_RETRY_MS: z.coerce.number().int().min(1).default(1_000),
     /** Failed tries after which a change goes to the dead-letter stream; default 5. */
     WRITE_BEHIND_MAX_TRIES: z.coerce.number().int().min(1).default(5),
+    /** The worker leader's lease, in milliseconds: how soon another worker takes over from a dead one; default 10000. */
+    WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
     /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
     WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** TTL of cached absences (negative caching) in seconds; default 30. */
@@ -151,6 +153,7 @@ const configSchema = z
         retryMs: env.WRITE_BEHIND_RETRY_MS,
         maxTries: env.WRITE_BEHIND_MAX_TRIES,
         drainMs: env.WRITE_BEHIND_DRAIN_MS,
+        leaderTtlMs: env.WRITE_BEHIND_LEADER_TTL_MS,
       },
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,

@@ -59,6 +59,8 @@ export interface CreateCacheOptions {
   registry: Registry;
   /** Entity types that can be written behind: their reads apply queued changes. */
   writeBehindTypes?: readonly string[];
+  /** False: no write-behind queue even with Redis (benchmarks of the synchronous path); default true. */
+  writeBehindQueue?: boolean;
 }
 
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
@@ -91,7 +93,11 @@ export function createCache(options: CreateCacheOptions): Cache {
   options.redis?.on('ready', () => void core.deliverPending());
   const entities = new Map<string, EntityCache<Versioned>>();
   const writeBehindTypes = new Set(options.writeBehindTypes ?? []);
-  const writeBehind = new WriteBehindQueue({ store, keys, metrics: createWriteBehindMetrics(options.registry) });
+  const writeBehind = new WriteBehindQueue({
+    store: options.writeBehindQueue === false ? null : store,
+    keys,
+    metrics: createWriteBehindMetrics(options.registry),
+  });
   return {
     core,
     keys,

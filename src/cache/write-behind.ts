@@ -422,7 +422,7 @@ export class WriteBehindWorker {
       }
     }
     if (this.#leader) {
-      await this.#client.gfcResign(this.#keys.system('writes:leader'), this.#consumer).catch(() => 0);
+      await this.#client.gfcResign(this.#keys.system('writes.leader'), this.#consumer).catch(() => 0);
       this.#leader = false;
     }
   }
@@ -592,7 +592,7 @@ export class WriteBehindWorker {
 
   /** Takes or renews the leader lease; a new leader takes over the entries others left pending. */
   async #lead(): Promise<boolean> {
-    const won = (await this.#client.gfcLead(this.#keys.system('writes:leader'), this.#consumer, this.#leaderTtlMs)) === 1;
+    const won = (await this.#client.gfcLead(this.#keys.system('writes.leader'), this.#consumer, this.#leaderTtlMs)) === 1;
     if (won && !this.#leader) {
       await this.#ensureGroup();
       await this.#claimAll();
@@ -662,14 +662,14 @@ export class WriteBehindWorker {
 
   async #settle(items: readonly { type: string; id: string; entries: string[]; reason: string }[]): Promise<void> {
     if (items.length === 0) return;
-    const keys = [this.#keys.system('writes'), this.#keys.system('writes:dead')];
+    const keys = [this.#keys.system('writes'), this.#keys.system('writes.dead')];
     const args: (string | number)[] = [GROUP, this.#keys.lease('')];
     for (const item of items) {
       const safe = /^[A-Za-z0-9_.-]+$/.test(item.type) && /^[A-Za-z0-9_.-]+$/.test(item.id);
       // An entry too broken to name its entity still gets acknowledged (under a placeholder key).
       keys.push(
-        safe ? this.#keys.entity(item.type, item.id) : this.#keys.system('writes:unnamed'),
-        safe ? this.#keys.pending(item.type, item.id) : this.#keys.system('writes:unnamed:wb'),
+        safe ? this.#keys.entity(item.type, item.id) : this.#keys.system('writes.unnamed'),
+        safe ? this.#keys.pending(item.type, item.id) : this.#keys.system('writes.unnamed.wb'),
       );
       args.push(item.entries.length, item.reason, item.type, item.id, ...item.entries);
     }

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';
 import { ProductModel, UserModel } from '../models/index.js';
 import type { DocumentLock } from './document-lock.js';
+import { isMongoUnavailable } from './mongo-errors.js';
 
 /** The entity types whose changes can be written behind, and their models. */
 export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
@@ -47,23 +48,31 @@ export function mongoWriteTarget(model: Model<unknown>, lockPrefix: string, docu
       await documentLock.run(
         updates.map((u) => `${lockPrefix}:${u.id}`),
         async () => {
+          const now = new Date();
+          const ops = updates.map((u) => ({
+            updateOne: {
+              filter: { _id: new Types.ObjectId(u.id), version: u.expectedVersion, deletedAt: null },
+              update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
+            },
+          }));
           try {
-            const now = new Date();
-            const result = await collection.bulkWrite(
-              updates.map((u) => ({
-                updateOne: {
-                  filter: { _id: new Types.ObjectId(u.id), version: u.expectedVersion, deletedAt: null },
-                  update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
-                },
-              })),
-              { ordered: false },
-            );
-            matched = result.matchedCount;
+            matched = (await collection.bulkWrite(ops, { ordered: false })).matchedCount;
           } catch (error) {
+            if (isMongoUnavailable(error)) throw error; // nothing is the changes' fault: the batch is retried
             const errors = (error as { writeErrors?: unknown }).writeErrors;
-            if (!Array.isArray(errors)) throw error; // not a per-document failure: the batch is retried
-            for (const e of errors as { index?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
-              writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
+            if (Array.isArray(errors) && errors.length > 0) {
+              for (const e of errors as { index?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
+                writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
+              }
+            } else {
+              // The whole command failed (FerretDB reports a unique violation in an update so):
+              // one update at a time tells which ones fail.
+              for (const [i, op] of ops.entries()) {
+                await collection.updateOne(op.updateOne.filter, op.updateOne.update).catch((e: unknown) => {
+                  if (isMongoUnavailable(e)) throw e;
+                  writeErrors.set(i, e instanceof Error ? e.message : String(e));
+                });
+              }
             }
           }
         },
@@ -112,6 +121,7 @@ export function startWriteBehindWorker(options: StartWorkerOptions): WriteBehind
     intervalMs: settings.intervalMs,
     retryMs: settings.retryMs,
     maxTries: settings.maxTries,
+    leaderTtlMs: settings.leaderTtlMs,
     afterWrite: options.afterWrite,
   });
   worker.start();

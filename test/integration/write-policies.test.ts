@@ -1,0 +1,333 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductModel, UserModel } from '../../src/models/index.js';
+import type { ProductDoc } from '../../src/models/product.model.js';
+import type { UserDoc } from '../../src/models/user.model.js';
+import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startPrivateRedis } from '../helpers/redis.js';
+import type { WriteBehindWorker, WriteBehindWorkerOptions } from '../../src/cache/write-behind.js';
+import { inspectRedis, manualWorker, metricValue } from '../helpers/write-behind.js';
+
+const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name email } }';
+const UPDATE_PRODUCT =
+  'mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id name priceCents stock viewCount } }';
+const VIEW = 'mutation($id: ID!) { recordProductView(id: $id) { id viewCount } }';
+
+async function userId(email: string): Promise<string> {
+  const user = await UserModel.findOne({ email }).lean<UserDoc>().exec();
+  if (!user) throw new Error(`no user ${email}`);
+  return user._id.toHexString();
+}
+const storedUser = (id: string) => UserModel.findById(id).lean<UserDoc>().exec();
+const storedProduct = (id: string) => ProductModel.findById(id).lean<ProductDoc>().exec();
+/** The version a cached value was stored with (values are `<version>|<payload>`), or null when absent. */
+async function cachedVersion(redis: Redis, key: string): Promise<number | null> {
+  const value = await redis.getrange(key, 0, 20);
+  return value ? Number(value.split('|')[0]) : null;
+}
+
+describe('default policies: write-through on create, invalidate on updateProduct, refresh on updateUser', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let admin: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    redis = inspectRedis();
+    admin = await t.login(ADMIN.email, ADMIN.password);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await t.stop();
+  });
+
+  it('createProduct and createUser cache the new document at once, with a TTL', async () => {
+    const product = await t.gql(
+      'mutation { createProduct(input: { name: "Lamp", priceCents: 900, category: "tech", stock: 3 }) { id } }',
+      {},
+      admin,
+    );
+    const productKey = t.app.cache.keys.entity('Product', product.body.data?.createProduct.id);
+    expect(await cachedVersion(redis, productKey)).toBe(1);
+    expect(await redis.pttl(productKey)).toBeGreaterThan(0);
+    const user = await t.gql('mutation { createUser(input: { name: "New", email: "new@example.com", password: "password123" }) { id } }');
+    const userKey = t.app.cache.keys.entity('User', user.body.data?.createUser.id);
+    expect(await cachedVersion(redis, userKey)).toBe(1);
+    const { commands } = await t.countMongoCommands(() => t.gql(`{ user(id: "${user.body.data?.createUser.id}") { name } }`));
+    expect(commands).toBe(0);
+  });
+
+  it('updateProduct (invalidate): MongoDB has the change, the key is gone, the next read refills it', async () => {
+    const id = '5eed00010000000000000001';
+    await t.gql(`{ product(id: "${id}") { name } }`); // cached
+    const key = t.app.cache.keys.entity('Product', id);
+    expect(await cachedVersion(redis, key)).not.toBeNull();
+    const res = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Renamed' } }, admin);
+    expect(res.body.data?.updateProduct.name).toBe('Renamed');
+    expect((await storedProduct(id))?.name).toBe('Renamed');
+    expect(await redis.exists(key)).toBe(0);
+    expect((await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name).toBe('Renamed');
+    expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
+  });
+
+  it('updateUser (refresh): the key holds the new version right after the mutation', async () => {
+    const id = await userId('user2@example.com');
+    const token = await t.login('user2@example.com', USER_PASSWORD);
+    await t.gql(`{ user(id: "${id}") { name } }`);
+    const res = await t.gql(UPDATE_USER, { id, input: { name: 'Refreshed' } }, token);
+    expect(res.body.data?.updateUser.name).toBe('Refreshed');
+    const stored = await storedUser(id);
+    expect(stored?.name).toBe('Refreshed');
+    expect(await cachedVersion(redis, t.app.cache.keys.entity('User', id))).toBe(stored?.version);
+    const { result, commands } = await t.countMongoCommands(() => t.gql(`{ user(id: "${id}") { name } }`));
+    expect(result.body.data?.user.name).toBe('Refreshed');
+    expect(commands).toBe(0);
+  });
+
+  it('racing refreshes, in either order, leave the newer version cached', async () => {
+    const id = await userId('user3@example.com');
+    const users = t.app.cache.entity<UserDoc>('User');
+    const base = await storedUser(id);
+    if (!base) throw new Error('no user');
+    const older = { ...base, name: 'Older', version: base.version + 1 };
+    const newer = { ...base, name: 'Newer', version: base.version + 2 };
+    const key = users.key(id);
+    await users.refresh([newer]);
+    await users.refresh([older]);
+    expect(await cachedVersion(redis, key)).toBe(newer.version);
+    await users.invalidate([id]);
+    await Promise.all([users.refresh([older]), users.refresh([newer])]);
+    expect(await cachedVersion(redis, key)).toBe(newer.version);
+
+    // And through the API: concurrent updates of one user end with the cache equal to MongoDB.
+    const token = await t.login('user3@example.com', USER_PASSWORD);
+    const names = Array.from({ length: 12 }, (_, i) => `Racer ${i}`);
+    const results = await Promise.all(names.map((name) => t.gql(UPDATE_USER, { id, input: { name } }, token)));
+    expect(results.every((r) => r.body.errors === undefined)).toBe(true);
+    const stored = await storedUser(id);
+    expect(await cachedVersion(redis, key)).toBe(stored?.version);
+    expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe(stored?.name);
+  });
+});
+
+describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-behind)', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let admin: string;
+  let current: WriteBehindWorker | undefined;
+  /** A worker of the test's own, run by hand; the previous one resigns its leader lease first. */
+  const worker = async (options: Partial<WriteBehindWorkerOptions> = {}): Promise<WriteBehindWorker> => {
+    await current?.stop();
+    current = manualWorker(t, options);
+    return current;
+  };
+  beforeAll(async () => {
+    t = await startTestApp({ env: { CACHE_WRITE_POLICIES: 'User=write-behind,Product=write-behind', WRITE_BEHIND_WORKER: 'false' } });
+    redis = inspectRedis();
+    admin = await t.login(ADMIN.email, ADMIN.password);
+  });
+  afterAll(async () => {
+    await current?.stop();
+    redis.disconnect();
+    await t.stop();
+  });
+
+  it('updateUser: the cache has it at once (no expiry), MongoDB after the worker; then the key has a TTL again', async () => {
+    const id = await userId('user4@example.com');
+    const token = await t.login('user4@example.com', USER_PASSWORD);
+    const before = await storedUser(id);
+    await t.gql(`{ user(id: "${id}") { name } }`); // cached, with its TTL
+    const res = await t.gql(UPDATE_USER, { id, input: { name: 'Queued Name' } }, token);
+    expect(res.body.data?.updateUser.name).toBe('Queued Name');
+
+    // MongoDB does not have it yet; every read does, from the cache and from MongoDB alike.
+    expect((await storedUser(id))?.name).toBe(before?.name);
+    expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Queued Name');
+    await t.app.cache.entity('User').invalidate([id]);
+    expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Queued Name');
+    const pending = t.app.cache.keys.pending('User', id);
+    expect(await redis.hlen(pending)).toBe(1);
+    expect(await redis.pttl(pending)).toBe(-1); // persisted while the write is pending
+    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(1);
+
+    const report = await (await worker()).runOnce();
+    expect(report).toMatchObject({ read: 1, flushed: 1, failed: 0, dead: 0 });
+    const after = await storedUser(id);
+    expect(after?.name).toBe('Queued Name');
+    expect(after?.version).toBe((before?.version ?? 0) + 1);
+    expect(await redis.exists(pending)).toBe(0);
+    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+    expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Queued Name');
+    expect(await redis.pttl(t.app.cache.keys.entity('User', id))).toBeGreaterThan(0);
+  });
+
+  it('several changes of one entity coalesce into one MongoDB write: counters add up, the newest set wins', async () => {
+    const id = '5eed00010000000000000002';
+    const before = await storedProduct(id);
+    for (const name of ['First', 'Second', 'Third']) await t.gql(UPDATE_PRODUCT, { id, input: { name } }, admin);
+    for (let i = 0; i < 5; i += 1) await t.gql(VIEW, { id });
+    const read = (await t.gql(`{ product(id: "${id}") { name viewCount } }`)).body.data?.product;
+    expect(read).toEqual({ name: 'Third', viewCount: (before?.viewCount ?? 0) + 5 });
+    const updatesBefore = await metricValue(t, 'mongodb_commands_total', { command: 'update' });
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 8, flushed: 8 });
+    expect((await metricValue(t, 'mongodb_commands_total', { command: 'update' })) - updatesBefore).toBe(1);
+    expect(await storedProduct(id)).toMatchObject({
+      name: 'Third',
+      viewCount: (before?.viewCount ?? 0) + 5,
+      version: (before?.version ?? 0) + 1,
+    });
+  });
+
+  it('stock and category are written synchronously, and a queued older change of the same field loses to them', async () => {
+    const id = '5eed00010000000000000003';
+    await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Queued', priceCents: 111 } }, admin);
+    const sync = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Synchronous', stock: 42 } }, admin);
+    expect(sync.body.data?.updateProduct).toMatchObject({ name: 'Synchronous', stock: 42 });
+    expect(await storedProduct(id)).toMatchObject({ name: 'Synchronous', stock: 42 });
+    // The queued price still shows; the queued name does not (the later write set it).
+    expect((await t.gql(`{ product(id: "${id}") { name priceCents stock } }`)).body.data?.product).toEqual({
+      name: 'Synchronous',
+      priceCents: 111,
+      stock: 42,
+    });
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });
+    expect(await storedProduct(id)).toMatchObject({ name: 'Synchronous', priceCents: 111, stock: 42 });
+  });
+
+  it('a change MongoDB rejects is retried, then dead-lettered (metric and stream); the others flush', async () => {
+    const a = await userId('user5@example.com');
+    const b = await userId('user6@example.com');
+    const tokenA = await t.login('user5@example.com', USER_PASSWORD);
+    const tokenB = await t.login('user6@example.com', USER_PASSWORD);
+    const emailBefore = (await storedUser(a))?.email;
+    expect((await t.gql(UPDATE_USER, { id: a, input: { email: 'contested@example.com', name: 'A' } }, tokenA)).body.errors).toBeUndefined();
+    expect((await t.gql(UPDATE_USER, { id: b, input: { name: 'B flushed' } }, tokenB)).body.errors).toBeUndefined();
+    // Someone signs up with that email before the queued change reaches MongoDB.
+    const signup = await t.gql(
+      'mutation { createUser(input: { name: "C", email: "contested@example.com", password: "password123" }) { id } }',
+    );
+    expect(signup.body.errors).toBeUndefined();
+
+    const retrying = await worker({ maxTries: 3 });
+    const dead = t.app.cache.keys.system('writes.dead');
+    const first = await retrying.runOnce();
+    expect(first).toMatchObject({ read: 2, flushed: 1, failed: 1, dead: 0 });
+    expect((await storedUser(b))?.name).toBe('B flushed');
+    expect(await retrying.runOnce()).toMatchObject({ failed: 1, dead: 0 });
+    expect(await retrying.runOnce()).toMatchObject({ failed: 0, dead: 1 });
+    expect(await metricValue(t, 'write_behind_dead_letters_total', { type: 'User' })).toBe(1);
+    expect(await metricValue(t, 'write_behind_retries_total', { type: 'User' })).toBe(3);
+    const letters = await redis.xrange(dead, '-', '+');
+    expect(letters).toHaveLength(1);
+    const fields = Object.fromEntries(
+      (letters[0]?.[1] ?? []).reduce<string[][]>((pairs, v, i, all) => (i % 2 ? pairs : [...pairs, [v, all[i + 1] ?? '']]), []),
+    );
+    expect(fields).toMatchObject({ t: 'User', i: a });
+    expect(JSON.parse(fields.c ?? '{}').set).toEqual({ email: 'contested@example.com', name: 'A' });
+    expect(fields.error).toMatch(/duplicate|E11000|UNIQUE/i);
+    // Nothing half-applied: MongoDB, and every read, show A as it was.
+    expect((await storedUser(a))?.email).toBe(emailBefore);
+    expect(await redis.exists(t.app.cache.keys.pending('User', a))).toBe(0);
+    expect((await t.gql(`{ user(id: "${a}") { email } }`, {}, tokenA)).body.data?.user.email).toBe(emailBefore);
+    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+  });
+
+  it('a queued change replayed after a crash between the MongoDB write and the acknowledgement changes nothing', async () => {
+    const id = '5eed00010000000000000004';
+    const before = await storedProduct(id);
+    for (let i = 0; i < 7; i += 1) await t.gql(VIEW, { id });
+    const crashing = await worker({
+      afterWrite: () => Promise.reject(new Error('crash after the write, before the acknowledgement')),
+    });
+    current = undefined; // it dies holding its lease: no resignation
+    await expect(crashing.runOnce()).rejects.toThrow('crash after the write');
+    expect((await storedProduct(id))?.viewCount).toBe((before?.viewCount ?? 0) + 7);
+    // Reads do not count the applied changes twice, though they are still queued.
+    await t.app.cache.entity('Product').invalidate([id]);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe((before?.viewCount ?? 0) + 7);
+
+    // Another worker takes over once the dead one's lease expires, and finds them applied.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const updatesBefore = await metricValue(t, 'mongodb_commands_total', { command: 'update' });
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 7, flushed: 7 });
+    expect((await metricValue(t, 'mongodb_commands_total', { command: 'update' })) - updatesBefore).toBe(0);
+    expect((await storedProduct(id))?.viewCount).toBe((before?.viewCount ?? 0) + 7);
+    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+  });
+
+  it('bad input is refused before anything is queued', async () => {
+    const id = await userId('user7@example.com');
+    const token = await t.login('user7@example.com', USER_PASSWORD);
+    const taken = await t.gql(UPDATE_USER, { id, input: { email: 'user8@example.com' } }, token);
+    expect(errorCodes(taken)).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await t.gql(UPDATE_USER, { id, input: { email: 'not-an-email' } }, token))).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await t.gql(VIEW, { id: 'aaaaaaaaaaaaaaaaaaaaaaaa' }))).toEqual(['NOT_FOUND']);
+    expect(await redis.exists(t.app.cache.keys.pending('User', id))).toBe(0);
+  });
+});
+
+describe('1,000 recordProductView calls from concurrent clients (worker in the server process)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+
+  it('read 1,000 higher at once; MongoDB agrees after the flush, in far fewer writes than calls', async () => {
+    const id = '5eed00010000000000000005';
+    const before = (await storedProduct(id))?.viewCount ?? 0;
+    const updatesBefore = await metricValue(t, 'mongodb_commands_total', { command: 'update' });
+    const clients = 50;
+    let acknowledged = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let i = 0; i < 1_000 / clients; i += 1) {
+          const res = await t.gql(VIEW, { id });
+          if (res.body.errors === undefined) acknowledged += 1;
+        }
+      }),
+    );
+    expect(acknowledged).toBe(1_000);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1_000);
+
+    const stream = t.app.cache.keys.system('writes');
+    const redis = inspectRedis();
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await redis.xlen(stream)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await redis.xlen(stream)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+    expect((await storedProduct(id))?.viewCount).toBe(before + 1_000);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1_000);
+    const writes = (await metricValue(t, 'mongodb_commands_total', { command: 'update' })) - updatesBefore;
+    console.log(`1,000 views reached MongoDB in ${writes} update commands`);
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThan(100);
+  });
+});
+
+describe('write-behind with Redis stopped', () => {
+  it('updateUser falls back to a synchronous MongoDB write and still succeeds', async () => {
+    const redis = await startPrivateRedis();
+    const t = await startTestApp({
+      redisUrl: redis.url,
+      env: { CACHE_WRITE_POLICIES: 'User=write-behind', CACHE_BREAKER_OPEN_MS: '60000' },
+    });
+    try {
+      const id = await userId('user9@example.com');
+      const token = await t.login('user9@example.com', USER_PASSWORD);
+      await redis.stop();
+      const res = await t.gql(UPDATE_USER, { id, input: { name: 'Written without Redis' } }, token);
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data?.updateUser.name).toBe('Written without Redis');
+      expect((await storedUser(id))?.name).toBe('Written without Redis');
+      expect(await metricValue(t, 'write_behind_fallbacks_total', { type: 'User' })).toBe(1);
+      const views = await t.gql(VIEW, { id: '5eed00010000000000000006' });
+      expect(views.body.errors).toBeUndefined();
+      expect((await storedProduct('5eed00010000000000000006'))?.viewCount).toBe(views.body.data?.recordProductView.viewCount);
+    } finally {
+      await t.stop();
+    }
+  });
+});
