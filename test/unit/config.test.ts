@@ -26,4 +26,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ GRAPHQL_INTROSPECTION: 'false', PORT: '' }).introspection).toBe(false);
     expect(loadConfig({ PORT: '' }).port).toBe(4000);
   });
+
+  it('reads a write policy per type, with defaults, and refuses unknown types and policies', () => {
+    expect(loadConfig({}).writePolicies).toEqual({ User: 'refresh', Product: 'invalidate' });
+    expect(loadConfig({ CACHE_WRITE_POLICIES: ' User = write-behind ' }).writePolicies).toEqual({
+      User: 'write-behind',
+      Product: 'invalidate',
+    });
+    expect(() => loadConfig({ CACHE_WRITE_POLICIES: 'Order=refresh' })).toThrow(/CACHE_WRITE_POLICIES: must look like/);
+    expect(() => loadConfig({ CACHE_WRITE_POLICIES: 'User=write-around' })).toThrow(/CACHE_WRITE_POLICIES/);
+    expect(() => loadConfig({ WRITE_BEHIND_MAX_TRIES: '0' })).toThrow(/WRITE_BEHIND_MAX_TRIES/);
+  });
 });
