@@ -14,6 +14,8 @@ import { createLogger } from '../src/logger.js';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const coldRequests = Number(process.env.BENCH_COLD_REQUESTS ?? 40);
+/** `reads` or `views` runs only that part; default both. */
+const only = process.env.BENCH_ONLY;
 // Requests still in flight when a scenario's time is up fail as the app stops: not worth a log line.
 const logger = createLogger({ level: 'fatal' });
 
@@ -45,28 +47,116 @@ async function main(): Promise<void> {
     { name: 'users(ids: 50)', query: USERS_BY_ID },
   ];
   const rows: Row[] = [];
+  const viewRows: ViewRow[] = [];
   try {
-    for (const { name, query } of scenarios) {
+    for (const { name, query } of only === 'views' ? [] : scenarios) {
       rows.push(await withApp(mongodbUri, null, true, (app) => load(app, `${name}, no cache`, query)));
       rows.push(await withApp(mongodbUri, redisUrl, false, (app) => cold(app, `${name}, cold cache`, query)));
       rows.push(await withApp(mongodbUri, redisUrl, false, (app) => load(app, `${name}, warm cache`, query, true)));
+    }
+    if (only !== 'reads') {
+      // recordProductView: queued (write-behind, the default) against a synchronous $inc per
+      // view (the path a view takes when the queue is unavailable), both with the cache on.
+      viewRows.push(await withApp(mongodbUri, redisUrl, true, (app) => viewLoad(app, 'recordProductView, write-behind')));
+      viewRows.push(
+        await withApp(mongodbUri, redisUrl, false, (app) => viewLoad(app, 'recordProductView, synchronous $inc'), {
+          withoutWriteBehindQueue: true,
+        }),
+      );
     }
   } finally {
     await mongo?.stop();
     await redisServer?.stop();
   }
-  console.log(
-    `\n${seconds} s per loaded scenario, ${connections} connections; cold: ${coldRequests} sequential requests, cache emptied before each`,
-  );
-  console.table(rows);
+  if (rows.length) {
+    console.log(
+      `\n${seconds} s per loaded scenario, ${connections} connections; cold: ${coldRequests} sequential requests, cache emptied before each`,
+    );
+    console.table(rows);
+  }
   for (const { name } of scenarios) {
     const noCache = rows.find((r) => r.scenario === `${name}, no cache`);
     const warm = rows.find((r) => r.scenario === `${name}, warm cache`);
     if (noCache && warm) console.log(`${name}: warm / no-cache throughput ${(warm['req/s'] / Math.max(noCache['req/s'], 1)).toFixed(1)}x`);
   }
+  const [behind, sync] = viewRows;
+  if (behind && sync) {
+    console.log(`\nrecordProductView over ${VIEWED_PRODUCTS} products, ${seconds} s, ${connections} connections`);
+    console.table(viewRows);
+    console.log(`views: write-behind / synchronous $inc throughput ${(behind['req/s'] / Math.max(sync['req/s'], 1)).toFixed(1)}x`);
+  }
 }
 
-async function withApp<T>(mongodbUri: string, redisUrl: string | null, seed: boolean, fn: (app: App) => Promise<T>): Promise<T> {
+interface ViewRow {
+  scenario: string;
+  views: number;
+  'req/s': number;
+  'p50 ms': number;
+  'p99 ms': number;
+  /** update and findAndModify commands. */
+  'MongoDB write cmds': number;
+  'write cmds per 1,000 views': number;
+  'documents written': number;
+}
+
+const VIEWED_PRODUCTS = 50;
+
+/** Views spread over the first products under load; MongoDB updates counted until the queue is empty. */
+async function viewLoad(app: App, scenario: string): Promise<ViewRow> {
+  const count = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: string[]) =>
+    (await metric.get()).values
+      .filter((v) => labels.includes(String(v.labels.command ?? v.labels.type)))
+      .reduce((sum, v) => sum + v.value, 0);
+  const writeCommands = () => count(app.metrics.mongoCommands, ['update', 'findAndModify']);
+  // Write-behind: documents the worker updated; synchronous: one findAndModify per view.
+  const documents = async () =>
+    (await count(app.cache.writeBehind.metrics.writes, ['Product'])) + (await count(app.metrics.mongoCommands, ['findAndModify']));
+  const before = { commands: await writeCommands(), documents: await documents() };
+  let next = 0;
+  const result = await autocannon({
+    url: `${app.url}/graphql`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => {
+          const id = `5eed0001${((next++ % VIEWED_PRODUCTS) + 1).toString(16).padStart(16, '0')}`;
+          return {
+            ...request,
+            body: JSON.stringify({ query: 'mutation($id: ID!) { recordProductView(id: $id) { viewCount } }', variables: { id } }),
+          };
+        },
+      },
+    ],
+  });
+  if (result.non2xx || result.errors) throw new Error(`${scenario}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+  await sleep(seconds * 500);
+  // Until the worker has applied every queued view.
+  const client = app.cache.store?.client;
+  while (client && (await client.xlen(app.cache.keys.system('writes'))) > 0) await sleep(50);
+  const views = result.requests.total;
+  const commands = (await writeCommands()) - before.commands;
+  return {
+    scenario,
+    views,
+    'req/s': Math.round(result.requests.average),
+    'p50 ms': result.latency.p50,
+    'p99 ms': result.latency.p99,
+    'MongoDB write cmds': commands,
+    'write cmds per 1,000 views': round((commands / Math.max(views, 1)) * 1_000),
+    'documents written': (await documents()) - before.documents,
+  };
+}
+
+async function withApp<T>(
+  mongodbUri: string,
+  redisUrl: string | null,
+  seed: boolean,
+  fn: (app: App) => Promise<T>,
+  options: { withoutWriteBehindQueue?: boolean } = {},
+): Promise<T> {
   const config = loadConfig({
     NODE_ENV: 'production',
     PORT: '0',
@@ -75,7 +165,7 @@ async function withApp<T>(mongodbUri: string, redisUrl: string | null, seed: boo
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     CACHE_NAMESPACE: 'bench',
   });
-  const app = await startApp({ config, logger, mongodbUri, redisUrl });
+  const app = await startApp({ config, logger, mongodbUri, redisUrl, ...options });
   try {
     if (seed) await seedDemoData({ logger, admin: config.seedAdmin });
     return await fn(app);
