@@ -1,7 +1,8 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { startServerProcess } from '../helpers/server-process.js';
 
 /** The server's service children (ferretdb, redis-server); tsx's own esbuild helpers are not ours to check. */
 function serviceChildrenOf(pid: number): number[] {
@@ -28,32 +29,10 @@ function alive(pid: number): boolean {
 
 describe('the server process (npm start without MONGODB_URI and REDIS_URL)', () => {
   it('starts embedded services, seeds, serves, and on SIGTERM leaves no child process behind', async () => {
-    const server = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      env: {
-        ...process.env,
-        NODE_ENV: 'development',
-        PORT: '0',
-        EMBEDDED_MONGODB: 'ferretdb',
-        LOG_LEVEL: 'info',
-        MONGODB_URI: '',
-        REDIS_URL: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    server.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ready line in: ${output}`)), 120_000);
-      server.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /ready at (http:\/\/[\d.:]+)\/graphql/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-      server.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
-    });
+    const { process: server, url } = await startServerProcess(
+      { NODE_ENV: 'development', EMBEDDED_MONGODB: 'ferretdb', MONGODB_URI: '', REDIS_URL: '' },
+      120_000,
+    );
 
     const res = await fetch(`${url}/graphql`, {
       method: 'POST',

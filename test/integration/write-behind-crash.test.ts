@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
@@ -8,6 +7,7 @@ import { createLogger } from '../../src/logger.js';
 import { ProductModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import { ADMIN } from '../helpers/test-app.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { inspectRedis, until } from '../helpers/write-behind.js';
 
 // The server as its own process (what SIGKILL kills), over the test MongoDB and Redis.
@@ -16,42 +16,18 @@ const mongodbUri = `${inject('mongoBaseUri')}/${dbName}`;
 const PRODUCTS = ['5eed00010000000000000001', '5eed00010000000000000002', '5eed00010000000000000003'];
 const VIEW = 'mutation($id: ID!) { recordProductView(id: $id) { viewCount } }';
 
-interface Server {
-  process: ChildProcess;
-  url: string;
-}
+type Server = ServerProcess;
 
-async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      MONGODB_URI: mongodbUri,
-      REDIS_URL: inject('redisUrl'),
-      CACHE_NAMESPACE: dbName,
-      SEED_ON_START: 'false',
-      WRITE_BEHIND_LEADER_TTL_MS: '1000',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function startServer(env: Record<string, string> = {}): Promise<Server> {
+  return startServerProcess({
+    NODE_ENV: 'test',
+    MONGODB_URI: mongodbUri,
+    REDIS_URL: inject('redisUrl'),
+    CACHE_NAMESPACE: dbName,
+    SEED_ON_START: 'false',
+    WRITE_BEHIND_LEADER_TTL_MS: '1000',
+    ...env,
   });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line in: ${output}`)), 60_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /ready at (http:\/\/[\d.:]+)\/graphql/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
-  });
-  return { process: child, url };
 }
 
 /** `count` views spread over the products from 20 concurrent clients; the number acknowledged per product. */
