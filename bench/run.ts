@@ -135,7 +135,7 @@ async function viewLoad(app: App, scenario: string): Promise<ViewRow> {
   await sleep(seconds * 500);
   // Until the worker has applied every queued view.
   const client = app.cache.store?.client;
-  while (client && (await client.xlen(app.cache.keys.system('writes'))) > 0) await sleep(50);
+  while (client && (await client.xlen(app.cache.keys.writeQueue.stream)) > 0) await sleep(50);
   const views = result.requests.total;
   const commands = (await writeCommands()) - before.commands;
   return {

@@ -7,15 +7,17 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
  *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag set (the keys that depend on it)
- *   {ns}:v{n}:{Product:65f0…}:wb                 its write-behind changes not yet in MongoDB
- *   {ns}:v{n}:{sys:writes}                       the write-behind stream (and `writes:dead`, …)
+ *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in MongoDB
+ *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tag sets
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
  * prefix carries a namespace and the stored-shape version, so a deploy that changes what is
- * stored bumps the version and never reads old values (they expire on their own).
+ * stored bumps the version and never reads old values (they expire on their own). Write-behind
+ * keys have no version: they hold changes MongoDB does not have yet, which a deploy that
+ * changes the cached shape must still find and apply.
  */
 export interface Keyspace {
   /** `{ns}:v{n}`: everything this application stores starts with it. */
@@ -26,8 +28,10 @@ export interface Keyspace {
   field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
   /** A tag set attached to an entity (the slot of `type:id`). */
   tag(type: string, id: string, tag: string): string;
-  /** The hash of an entity's write-behind changes that MongoDB does not have yet (no expiry). */
+  /** The hash of an entity's write-behind changes that MongoDB does not have yet (no expiry, no version). */
   pending(type: string, id: string): string;
+  /** The write-behind stream, its dead letters, the worker leader's lease, and a key for entries too broken to name their entity. */
+  readonly writeQueue: { stream: string; dead: string; leader: string; unnamed: string };
   /** The lease of any value key. */
   lease(key: string): string;
   /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
@@ -47,6 +51,11 @@ export interface KeyspaceOptions {
 }
 
 const SAFE = /^[A-Za-z0-9_.-]+$/;
+
+/** True when `value` may stand as a part of a key (a type, an id, a field name). */
+export function isKeyPart(value: string): boolean {
+  return SAFE.test(value);
+}
 
 /** The keyspace for a namespace and version (see the module comment for the layout). */
 export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
@@ -68,7 +77,13 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       return viewerId === undefined ? key : `${key}:u:${part(viewerId, 'viewer id')}`;
     },
     tag: (type, id, tag) => `${slot(type, id)}:t:${part(tag, 'tag')}`,
-    pending: (type, id) => `${slot(type, id)}:wb`,
+    pending: (type, id) => `${namespace}:{${part(type, 'type')}:${part(id, 'id')}}:wb`,
+    writeQueue: {
+      stream: `${namespace}:{wb}:writes`,
+      dead: `${namespace}:{wb}:dead`,
+      leader: `${namespace}:{wb}:leader`,
+      unnamed: `${namespace}:{wb}:unnamed`,
+    },
     lease: (key) => `${key}:lease`,
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,

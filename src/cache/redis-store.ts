@@ -63,7 +63,8 @@ export interface RedisStoreOptions {
 }
 
 // Values are stored as `<version>|<codec payload>`, so that the scripts can compare versions
-// without decoding; replies to get-or-lease start with a digit (a hit), `L` or `B`.
+// without decoding (a bare `<version>|` is a floor: no value, but nothing older may be stored);
+// replies to get-or-lease start with a digit (a hit), `L` or `B`.
 const GET_OR_LEASE = `
 local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
@@ -74,6 +75,9 @@ for i = 5, #ARGV do
   local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
   local reply
   local value = redis.call('GET', key)
+  -- "<version>|" alone is a version floor left by a write-behind flush: a miss, whose fill or
+  -- refresh must not be older than that version.
+  if value and string.match(value, '^%d+|$') then value = nil end
   if value then
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
     reply = value

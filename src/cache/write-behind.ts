@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
-import type { Keyspace } from './keys.js';
+import { isKeyPart, type Keyspace } from './keys.js';
 import type { PendingEntry, RedisStore } from './redis-store.js';
 
 /**
@@ -39,6 +39,12 @@ export interface Change {
   inc?: Record<string, number>;
   /** When the mutation ran (milliseconds since the epoch): compared with `wbAt` fences. */
   at: number;
+  /**
+   * A random id, recorded in the document's `wbDone` when the mutation had to write MongoDB
+   * itself after an enqueue whose outcome it could not know (a timeout): if the enqueue did
+   * happen, the queued copy is then skipped, not applied twice.
+   */
+  u?: string;
 }
 
 /** What write-behind reads and writes of a stored document besides its fields. */
@@ -48,6 +54,8 @@ export interface WriteBehindState {
   wbSeq?: string | null;
   /** Per field, when a synchronous write last set it (milliseconds since the epoch). */
   wbAt?: Record<string, number | null | undefined> | null;
+  /** The `u` of changes already written synchronously (see {@link Change.u}). */
+  wbDone?: readonly string[] | null;
 }
 
 /** A queued change with the stream entry id that orders it. */
@@ -67,9 +75,10 @@ export function seqOf(streamId: string): string {
 export function decodeChange(raw: Buffer | string): Change {
   const value: unknown = JSON.parse(raw.toString());
   if (typeof value !== 'object' || value === null) throw new TypeError('write-behind change is not an object');
-  const { set, inc, at } = value as Record<string, unknown>;
+  const { set, inc, at, u } = value as Record<string, unknown>;
   if (typeof at !== 'number') throw new TypeError('write-behind change has no time');
   const change: Change = { at };
+  if (typeof u === 'string') change.u = u;
   if (set !== undefined) {
     if (typeof set !== 'object' || set === null) throw new TypeError('write-behind change: bad set');
     change.set = set as Change['set'];
@@ -92,16 +101,17 @@ export interface Coalesced {
 }
 
 /**
- * Folds the changes that `state` does not have yet (newer than `wbSeq`), in stream order:
- * counters add up, the newest set of a field wins, and a set older than the field's `wbAt`
- * fence is dropped.
+ * Folds the changes that `state` does not have yet (newer than `wbSeq`, not in `wbDone`), in
+ * stream order: counters add up, the newest set of a field wins, and a set older than the
+ * field's `wbAt` fence is dropped.
  */
 export function coalesce(state: WriteBehindState, changes: readonly QueuedChange[]): Coalesced {
   const applied = state.wbSeq ?? '';
   const out: Coalesced = { set: {}, inc: {}, seq: null };
   const ordered = changes.map((c) => ({ seq: seqOf(c.id), change: c.change })).sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  const done = new Set(state.wbDone ?? []);
   for (const { seq, change } of ordered) {
-    if (seq <= applied) continue;
+    if (seq <= applied || (change.u !== undefined && done.has(change.u))) continue;
     out.seq = seq;
     for (const [field, n] of Object.entries(change.inc ?? {})) out.inc[field] = (out.inc[field] ?? 0) + n;
     for (const [field, value] of Object.entries(change.set ?? {})) {
@@ -123,9 +133,13 @@ export function applyQueued<T extends WriteBehindState>(doc: T, pending: readonl
       // Unreadable entries are the worker's to dead-letter; a read shows the document without them.
     }
   }
-  const { set, inc } = coalesce(doc, changes);
-  const out: Record<string, unknown> = { ...doc, ...set };
-  for (const [field, n] of Object.entries(inc)) {
+  return withChange(doc, coalesce(doc, changes));
+}
+
+/** `doc` with `set` applied and `inc` added (a copy). */
+export function withChange<T>(doc: T, change: Pick<Change, 'set' | 'inc'>): T {
+  const out: Record<string, unknown> = { ...doc, ...change.set };
+  for (const [field, n] of Object.entries(change.inc ?? {})) {
     const current = out[field];
     out[field] = (typeof current === 'number' ? current : 0) + n;
   }
@@ -139,14 +153,15 @@ return entry
 `;
 
 // KEYS: stream, dead-letter stream, then per entity its cached key and its write-behind hash.
-// ARGV: group, lease suffix, then per entity: n, reason ('' once applied), type, id, n entry ids.
+// ARGV: group, lease suffix, floor TTL (ms), then per entity: n, reason ('' once applied),
+// type, id, floor version (0: none), n entry ids.
 const SETTLE = `
-local group, suffix = ARGV[1], ARGV[2]
-local a, settled = 3, 0
+local group, suffix, floorTtl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local a, settled = 4, 0
 for e = 3, #KEYS, 2 do
   local key, pending = KEYS[e], KEYS[e + 1]
-  local n, reason, type, id = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  for j = a + 4, a + 3 + n do
+  local n, reason, type, id, floor = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  for j = a + 5, a + 4 + n do
     local entry = ARGV[j]
     if reason ~= '' then
       local change = redis.call('HGET', pending, entry) or ''
@@ -156,18 +171,29 @@ for e = 3, #KEYS, 2 do
     settled = settled + redis.call('XACK', KEYS[1], group, entry)
     redis.call('XDEL', KEYS[1], entry)
   end
-  -- The cached document was loaded before this write: drop it (and void fills in flight).
-  redis.call('DEL', key, key .. suffix)
-  a = a + 4 + n
+  -- The cached document was loaded before this write: drop it and void fills in flight. Where
+  -- MongoDB now has a new version, leave a floor ("<version>|", read as a miss) so that a
+  -- write-through of an older version, still on its way, cannot be stored after this.
+  redis.call('DEL', key .. suffix)
+  if floor > 0 then redis.call('SET', key, floor .. '|', 'PX', floorTtl) else redis.call('DEL', key) end
+  a = a + 5 + n
 end
 return settled
 `;
 
+// 2: the lease is newly this consumer's (it must take over what others left pending); 1: renewed; 0: another's.
 const LEAD = `
 local holder = redis.call('GET', KEYS[1])
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
 if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0
+`;
+
+// Reads for the group only while holding the lease, so that a worker that lost it (paused
+// past its lease) cannot take entries a newer leader should have.
+const READ = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[1], 'COUNT', ARGV[3], 'STREAMS', KEYS[2], ARGV[4]) or {}
 `;
 
 const RESIGN = `
@@ -181,6 +207,8 @@ interface WriteBehindCommands {
   gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   /** (leader key, consumer, ttl ms). */
   gfcLead(...args: (string | number)[]): Promise<number>;
+  /** (leader key, stream, consumer, group, count, from id). */
+  gfcRead(...args: (string | number)[]): Promise<[string, [string, string[] | null][]][] | 0>;
   /** (leader key, consumer). */
   gfcResign(...args: string[]): Promise<number>;
 }
@@ -262,7 +290,7 @@ export class WriteBehindQueue {
     if (!store) throw new Error('write-behind is unavailable (no Redis, or a Redis Cluster)');
     const client = store.client as typeof store.client & Pick<WriteBehindCommands, 'gfcEnqueue'>;
     const entry = await store.call('enqueue', () =>
-      client.gfcEnqueue(this.#keys.system('writes'), this.#keys.pending(type, id), type, id, JSON.stringify(change)),
+      client.gfcEnqueue(this.#keys.writeQueue.stream, this.#keys.pending(type, id), type, id, JSON.stringify(change)),
     );
     this.#metrics.enqueued.inc({ type });
     return entry;
@@ -272,7 +300,7 @@ export class WriteBehindQueue {
 /** An update the worker asks a {@link WriteTarget} to make. */
 export interface TargetUpdate {
   id: string;
-  /** Update only if the document still has this version. */
+  /** Update only if the document still has this version (it then has `expectedVersion + 1`). */
   expectedVersion: number;
   set: Record<string, string | number | boolean | null>;
   inc: Record<string, number>;
@@ -280,11 +308,17 @@ export interface TargetUpdate {
   seq: string;
 }
 
-/** What became of one {@link TargetUpdate}. */
+/**
+ * What became of one {@link TargetUpdate}. `failed` is for errors that trying again cannot fix
+ * (the target refused this change); errors that can pass (the database unreachable, a primary
+ * stepping down) are thrown, and the whole batch is tried again without counting a try.
+ */
 export type TargetOutcome = { kind: 'applied' } | { kind: 'conflict' } | { kind: 'failed'; error: string };
 
 /** Where one entity type's queued changes go (MongoDB, for this application). */
 export interface WriteTarget {
+  /** Why the target would never take this change of this entity (an unknown field, a bad id), or null. */
+  refuse(id: string, change: Change): string | null;
   /** The write-behind state of the documents that exist and are live; absent ids are missing or deleted. */
   load(ids: readonly string[]): Promise<Map<string, WriteBehindState>>;
   /** Applies the updates (one batch write), each guarded by its expected version. */
@@ -308,6 +342,8 @@ export interface WriteBehindWorkerOptions {
   maxTries?: number;
   /** The leader lease (one worker applies at a time), in milliseconds; default 10000. */
   leaderTtlMs?: number;
+  /** How long the version floor left by a flush holds, in milliseconds; default 60000. */
+  floorTtlMs?: number;
   /** Called after MongoDB took a batch and before it is acknowledged (tests use it to crash there). */
   afterWrite?: () => Promise<void>;
 }
@@ -317,6 +353,16 @@ interface StreamEntry {
   type: string;
   entityId: string;
   change: Change | null;
+}
+
+/** Entries of one entity to settle: applied (`reason` '') or dead-lettered (`reason` says why). */
+interface Settlement {
+  type: string;
+  id: string;
+  entries: string[];
+  reason: string;
+  /** The version MongoDB has now, as a floor for the cached key; 0 for none. */
+  floor: number;
 }
 
 /** The result of one {@link WriteBehindWorker.runOnce}. */
@@ -340,11 +386,13 @@ const GROUP = 'writers';
  * group, coalesces per entity, applies with one guarded batch write per type, and settles.
  *
  * Order per entity matters (a newer change applied before an older one would make the older
- * look applied), so: one leader; the leader takes over every entry the previous one left
- * pending before it reads new ones; it reads its own pending entries (failed ones) before new
- * ones and only reads new ones when all pending fit in the batch; and an entity whose update
- * failed is retried with its oldest change alone, so that a bad change cannot hold back the
- * others once it is dead-lettered.
+ * look applied), so: one leader, which reads only while it holds the lease (a script checks);
+ * a new leader takes over every entry others left pending before it reads new ones; it reads
+ * its own pending entries (failed ones) before new ones and only reads new ones when all
+ * pending fit in the batch; and an entity whose update failed is retried with its oldest
+ * change alone, so that a bad change cannot hold back the others once it is dead-lettered.
+ * A worker that lost the lease while applying can still write what it read; the version
+ * guard and `wbSeq` make that harmless (whoever writes second finds it applied).
  */
 export class WriteBehindWorker {
   readonly #store: RedisStore;
@@ -358,9 +406,12 @@ export class WriteBehindWorker {
   readonly #retryMs: number;
   readonly #maxTries: number;
   readonly #leaderTtlMs: number;
+  readonly #floorTtlMs: number;
   readonly #afterWrite: (() => Promise<void>) | undefined;
   readonly #consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  /** Failed tries per entry id (in this process). */
   readonly #tries = new Map<string, number>();
+  /** Entities (`type:id`) retried with their oldest change alone. */
   readonly #isolated = new Set<string>();
   #leader = false;
   #running = false;
@@ -374,6 +425,7 @@ export class WriteBehindWorker {
     this.#client.defineCommand('gfcSettle', { lua: SETTLE });
     this.#client.defineCommand('gfcLead', { numberOfKeys: 1, lua: LEAD });
     this.#client.defineCommand('gfcResign', { numberOfKeys: 1, lua: RESIGN });
+    this.#client.defineCommand('gfcRead', { numberOfKeys: 2, lua: READ });
     this.#keys = options.keys;
     this.#targets = options.targets;
     this.#metrics = options.metrics;
@@ -383,6 +435,7 @@ export class WriteBehindWorker {
     this.#retryMs = options.retryMs ?? 1_000;
     this.#maxTries = options.maxTries ?? 5;
     this.#leaderTtlMs = options.leaderTtlMs ?? 10_000;
+    this.#floorTtlMs = options.floorTtlMs ?? 60_000;
     this.#afterWrite = options.afterWrite;
   }
 
@@ -422,14 +475,14 @@ export class WriteBehindWorker {
       }
     }
     if (this.#leader) {
-      await this.#client.gfcResign(this.#keys.system('writes.leader'), this.#consumer).catch(() => 0);
+      await this.#client.gfcResign(this.#keys.writeQueue.leader, this.#consumer).catch(() => 0);
       this.#leader = false;
     }
   }
 
   /** Changes queued and not yet acknowledged (the stream holds only those). */
   async depth(): Promise<number> {
-    const depth = await this.#client.xlen(this.#keys.system('writes'));
+    const depth = await this.#client.xlen(this.#keys.writeQueue.stream);
     this.#metrics.queueDepth.set(depth);
     return depth;
   }
@@ -441,59 +494,56 @@ export class WriteBehindWorker {
   async runOnce(): Promise<BatchReport> {
     const report: BatchReport = { read: 0, flushed: 0, failed: 0, dead: 0, conflicts: 0 };
     if (!(await this.#lead())) return report;
-    const stopTimer = this.#metrics.flushDuration.startTimer();
     const entries = await this.#read();
     report.read = entries.length;
     if (entries.length === 0) return report;
+    const stopTimer = this.#metrics.flushDuration.startTimer();
 
-    const settle: { type: string; id: string; entries: string[]; reason: string }[] = [];
-    const groups = new Map<string, StreamEntry[]>();
+    const settle: Settlement[] = [];
+    const groups = new Map<string, { type: string; id: string; target: WriteTarget; entries: StreamEntry[] }>();
     for (const entry of entries) {
-      if (!entry.change || !this.#targets[entry.type]) {
-        settle.push({ type: entry.type, id: entry.entityId, entries: [entry.id], reason: 'unreadable change or unknown type' });
+      const target = this.#targets[entry.type];
+      const refused = !entry.change
+        ? 'unreadable change'
+        : !target
+          ? `no target for type ${JSON.stringify(entry.type)}`
+          : target.refuse(entry.entityId, entry.change);
+      if (refused !== null || !target) {
+        settle.push({ type: entry.type, id: entry.entityId, entries: [entry.id], reason: refused ?? 'refused', floor: 0 });
         continue;
       }
       const key = `${entry.type}:${entry.entityId}`;
-      const group = groups.get(key) ?? [];
-      group.push(entry);
+      const group = groups.get(key) ?? { type: entry.type, id: entry.entityId, target, entries: [] };
+      group.entries.push(entry);
       groups.set(key, group);
     }
     for (const [key, group] of groups) {
-      group.sort((a, b) => (seqOf(a.id) < seqOf(b.id) ? -1 : 1));
-      // After a failure, the oldest change alone: the culprit is found, the rest wait behind it.
-      if (this.#isolated.has(key)) groups.set(key, group.slice(0, 1));
+      // Entries arrive in stream order; after a failure, the oldest change alone (the culprit is
+      // found; the others wait behind it, still pending).
+      if (this.#isolated.has(key)) group.entries = group.entries.slice(0, 1);
     }
 
-    const byType = new Map<string, { id: string; group: StreamEntry[] }[]>();
-    for (const group of groups.values()) {
-      const first = group[0];
-      if (!first) continue;
-      const list = byType.get(first.type) ?? [];
-      list.push({ id: first.entityId, group });
-      byType.set(first.type, list);
-    }
+    const byTarget = new Map<WriteTarget, { type: string; id: string; entries: StreamEntry[] }[]>();
+    for (const group of groups.values()) byTarget.set(group.target, [...(byTarget.get(group.target) ?? []), group]);
 
     let wrote = false;
-    for (const [type, items] of byType) {
-      const target = this.#targets[type];
-      if (!target) continue;
+    for (const [target, items] of byTarget) {
       const states = await target.load(items.map((i) => i.id));
       const updates: { update: TargetUpdate; item: (typeof items)[number] }[] = [];
       for (const item of items) {
-        const ids = item.group.map((e) => e.id);
+        const ids = item.entries.map((e) => e.id);
         const state = states.get(item.id);
         if (!state) {
-          settle.push({ type, id: item.id, entries: ids, reason: 'no live document with this id' });
+          settle.push({ type: item.type, id: item.id, entries: ids, reason: 'no live document with this id', floor: 0 });
           continue;
         }
         const folded = coalesce(
           state,
-          item.group.map((e) => ({ id: e.id, change: e.change ?? { at: 0 } })),
+          item.entries.flatMap((e) => (e.change ? [{ id: e.id, change: e.change }] : [])),
         );
-        const empty = Object.keys(folded.set).length === 0 && Object.keys(folded.inc).length === 0;
-        if (folded.seq === null || empty) {
+        if (folded.seq === null || (Object.keys(folded.set).length === 0 && Object.keys(folded.inc).length === 0)) {
           // Already in MongoDB (a replay), or overridden by later synchronous writes.
-          settle.push({ type, id: item.id, entries: ids, reason: '' });
+          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: 0 });
           continue;
         }
         updates.push({ item, update: { id: item.id, expectedVersion: state.version, set: folded.set, inc: folded.inc, seq: folded.seq } });
@@ -503,17 +553,16 @@ export class WriteBehindWorker {
       wrote = true;
       updates.forEach(({ item, update }, i) => {
         const outcome = outcomes[i] ?? { kind: 'failed', error: 'no outcome' };
-        const ids = item.group.map((e) => e.id);
-        const key = `${type}:${item.id}`;
+        const ids = item.entries.map((e) => e.id);
         if (outcome.kind === 'applied') {
-          this.#metrics.writes.inc({ type });
-          this.#isolated.delete(key);
+          this.#metrics.writes.inc({ type: item.type });
+          this.#isolated.delete(`${item.type}:${item.id}`);
           for (const id of ids) this.#tries.delete(id);
-          settle.push({ type, id: update.id, entries: ids, reason: '' });
+          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: update.expectedVersion + 1 });
         } else if (outcome.kind === 'conflict') {
           report.conflicts += ids.length;
         } else {
-          this.#failed(type, item.id, ids, outcome.error, settle, report);
+          this.#failed(item.type, item.id, ids, outcome.error, settle, report);
         }
       });
     }
@@ -534,30 +583,22 @@ export class WriteBehindWorker {
     return report;
   }
 
-  #failed(
-    type: string,
-    id: string,
-    entries: string[],
-    error: string,
-    settle: { type: string; id: string; entries: string[]; reason: string }[],
-    report: BatchReport,
-  ): void {
+  #failed(type: string, id: string, entries: string[], error: string, settle: Settlement[], report: BatchReport): void {
     const key = `${type}:${id}`;
     const head = entries[0] ?? '';
+    this.#metrics.retries.inc({ type });
     if (entries.length > 1) {
       // Several changes failed together: find the culprit by trying the oldest alone.
       this.#isolated.add(key);
       report.failed += entries.length;
-      this.#metrics.retries.inc({ type });
       return;
     }
     const tries = (this.#tries.get(head) ?? 0) + 1;
     this.#tries.set(head, tries);
-    this.#metrics.retries.inc({ type });
     if (tries >= this.#maxTries) {
       this.#tries.delete(head);
       this.#isolated.delete(key);
-      settle.push({ type, id, entries, reason: `${error} (after ${tries} tries)` });
+      settle.push({ type, id, entries, reason: `${error} (after ${tries} tries)`, floor: 0 });
     } else {
       this.#isolated.add(key);
       report.failed += 1;
@@ -572,7 +613,8 @@ export class WriteBehindWorker {
         const report = await this.runOnce();
         if (!this.#leader) pause = this.#leaderTtlMs / 3;
         else if (report.failed > 0) pause = this.#retryMs;
-        else if (report.conflicts > 0 || report.read >= this.#batchSize) pause = 0;
+        else if (report.conflicts > 0) pause = 5;
+        else if (report.read >= this.#batchSize) pause = 0;
       } catch (error) {
         this.#logger.warn({ err: error }, 'write-behind batch failed; retrying');
         pause = this.#retryMs;
@@ -592,19 +634,24 @@ export class WriteBehindWorker {
 
   /** Takes or renews the leader lease; a new leader takes over the entries others left pending. */
   async #lead(): Promise<boolean> {
-    const won = (await this.#client.gfcLead(this.#keys.system('writes.leader'), this.#consumer, this.#leaderTtlMs)) === 1;
-    if (won && !this.#leader) {
-      await this.#ensureGroup();
-      await this.#claimAll();
-      this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
+    try {
+      const reply = await this.#client.gfcLead(this.#keys.writeQueue.leader, this.#consumer, this.#leaderTtlMs);
+      if (reply === 2) {
+        await this.#ensureGroup();
+        await this.#claimAll();
+        this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
+      }
+      this.#leader = reply > 0;
+    } catch (error) {
+      this.#leader = false;
+      throw error;
     }
-    this.#leader = won;
-    return won;
+    return this.#leader;
   }
 
   async #ensureGroup(): Promise<void> {
     try {
-      await this.#client.xgroup('CREATE', this.#keys.system('writes'), GROUP, '0', 'MKSTREAM');
+      await this.#client.xgroup('CREATE', this.#keys.writeQueue.stream, GROUP, '0', 'MKSTREAM');
     } catch (error) {
       if (!String(error).includes('BUSYGROUP')) throw error;
     }
@@ -615,7 +662,7 @@ export class WriteBehindWorker {
     let cursor = '0-0';
     do {
       const reply = (await this.#client.xautoclaim(
-        this.#keys.system('writes'),
+        this.#keys.writeQueue.stream,
         GROUP,
         this.#consumer,
         0,
@@ -636,17 +683,13 @@ export class WriteBehindWorker {
   }
 
   async #readGroup(count: number, from: string): Promise<StreamEntry[]> {
-    const reply = (await this.#client.xreadgroup(
-      'GROUP',
-      GROUP,
-      this.#consumer,
-      'COUNT',
-      count,
-      'STREAMS',
-      this.#keys.system('writes'),
-      from,
-    )) as [string, [string, string[] | null][]][] | null;
-    const rows = reply?.[0]?.[1] ?? [];
+    const { leader, stream } = this.#keys.writeQueue;
+    const reply = await this.#client.gfcRead(leader, stream, this.#consumer, GROUP, count, from);
+    if (reply === 0) {
+      this.#leader = false; // the lease passed to another worker since this batch began
+      return [];
+    }
+    const rows = reply[0]?.[1] ?? [];
     return rows.map(([id, fields]) => {
       const map = new Map<string, string>();
       for (let i = 0; fields && i + 1 < fields.length; i += 2) map.set(fields[i] ?? '', fields[i + 1] ?? '');
@@ -660,18 +703,16 @@ export class WriteBehindWorker {
     });
   }
 
-  async #settle(items: readonly { type: string; id: string; entries: string[]; reason: string }[]): Promise<void> {
+  async #settle(items: readonly Settlement[]): Promise<void> {
     if (items.length === 0) return;
-    const keys = [this.#keys.system('writes'), this.#keys.system('writes.dead')];
-    const args: (string | number)[] = [GROUP, this.#keys.lease('')];
+    const { stream, dead, unnamed } = this.#keys.writeQueue;
+    const keys = [stream, dead];
+    const args: (string | number)[] = [GROUP, this.#keys.lease(''), this.#floorTtlMs];
     for (const item of items) {
-      const safe = /^[A-Za-z0-9_.-]+$/.test(item.type) && /^[A-Za-z0-9_.-]+$/.test(item.id);
-      // An entry too broken to name its entity still gets acknowledged (under a placeholder key).
-      keys.push(
-        safe ? this.#keys.entity(item.type, item.id) : this.#keys.system('writes.unnamed'),
-        safe ? this.#keys.pending(item.type, item.id) : this.#keys.system('writes.unnamed.wb'),
-      );
-      args.push(item.entries.length, item.reason, item.type, item.id, ...item.entries);
+      // An entry too broken to name its entity is still acknowledged (under a placeholder key).
+      const named = isKeyPart(item.type) && isKeyPart(item.id);
+      keys.push(named ? this.#keys.entity(item.type, item.id) : unnamed, named ? this.#keys.pending(item.type, item.id) : unnamed);
+      args.push(item.entries.length, item.reason, item.type, item.id, item.floor, ...item.entries);
     }
     await this.#store.call('settle', () => this.#client.gfcSettle(keys.length, ...keys, ...args));
   }

@@ -6,8 +6,9 @@ export interface WriteBehindPluginOptions {
 }
 
 /**
- * Adds what write-behind keeps in each document: `wbSeq`, the last queued change applied, and
- * `wbAt.<field>`, when a synchronous update last set that field. Every update through
+ * Adds what write-behind keeps in each document: `wbSeq`, the last queued change applied;
+ * `wbAt.<field>`, when a synchronous update last set that field; and `wbDone`, the ids of
+ * changes written synchronously after an enqueue of unknown outcome. Every update through
  * mongoose's update paths that sets one of `fields` records the time, so that a change queued
  * before it (and applied after it) cannot overwrite it. (The worker's own bulkWrite passes no
  * hook and sets no fence.)
@@ -15,6 +16,7 @@ export interface WriteBehindPluginOptions {
 export function writeBehindPlugin(schema: Schema, options: WriteBehindPluginOptions): void {
   schema.add({
     wbSeq: { type: String, default: undefined },
+    wbDone: { type: [String], default: undefined },
     wbAt: { type: Object.fromEntries(options.fields.map((field) => [field, { type: Number }])), default: undefined, _id: false },
   });
   const fenced = new Set(options.fields);

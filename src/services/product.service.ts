@@ -10,7 +10,8 @@ import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
-import { queueChange, type WritePolicy } from './write-policy.js';
+import { withChange } from '../cache/write-behind.js';
+import { markDone, queueChange, type Queued, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
 export interface ProductPage {
@@ -103,25 +104,34 @@ export function createProductService(options: ProductServiceOptions) {
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
       // stock and category are read by MongoDB queries (orders, category lists), which cannot see
       // a queued value: an update of either is written synchronously whatever the policy.
+      let fallback: Queued = { queued: false };
       if (options.writePolicy === 'write-behind' && changes.stock === undefined && changes.category === undefined) {
         const current = await this.find(scope, id);
         if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
         if (Object.keys(changes).length === 0) return current;
-        const queued = { queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: productId.toHexString() };
-        if (await queueChange({ ...queued, change: { set: changes } })) {
-          const product = { ...current, ...changes };
+        const change = { set: changes };
+        fallback = await queueChange({
+          queue: options.cache.writeBehind,
+          logger: options.logger,
+          type: 'Product',
+          id: productId.toHexString(),
+          change,
+        });
+        if (fallback.queued) {
+          const product = withChange(current, change);
           scope.loaders.product.clear(id).prime(id, product);
           return product;
         }
       }
+      const update = { $set: changes, ...markDone(fallback) };
       let product: ProductDoc | null;
       if (changes.category === undefined) {
-        product = await updateLive(productId.toHexString(), { $set: changes });
+        product = await updateLive(productId.toHexString(), update);
         if (product) await (options.writePolicy === 'refresh' ? products.refresh([product]) : products.invalidate([id]));
       } else {
         // A category change moves the product between lists: both must drop their pages. The
         // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
-        const before = await updateLive(productId.toHexString(), { $set: changes }, 'before');
+        const before = await updateLive(productId.toHexString(), update, 'before');
         product = before && (await ProductModel.findById(productId).lean<ProductDoc>().exec());
         if (before)
           await Promise.all([
@@ -168,12 +178,13 @@ export function createProductService(options: ProductServiceOptions) {
       const current = await this.find(scope, hex);
       if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       const change = { inc: { viewCount: 1 } };
-      if (await queueChange({ queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: hex, change })) {
-        const product = { ...current, viewCount: current.viewCount + 1 };
+      const queued = await queueChange({ queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: hex, change });
+      if (queued.queued) {
+        const product = withChange(current, change);
         scope.loaders.product.clear(id).prime(id, product);
         return product;
       }
-      const product = await updateLive(productId.toHexString(), { $inc: { viewCount: 1 } });
+      const product = await updateLive(hex, { $inc: { viewCount: 1 }, ...markDone(queued) });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       await products.invalidate([id]);
       scope.loaders.product.clear(id).prime(id, product);

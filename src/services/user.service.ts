@@ -13,7 +13,8 @@ import { hashPassword } from './password.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
-import { queueChange, type WritePolicy } from './write-policy.js';
+import { withChange } from '../cache/write-behind.js';
+import { markDone, queueChange, type Queued, type WritePolicy } from './write-policy.js';
 
 /** The user mutations' input shapes (from the generated GraphQL types). */
 export interface CreateUserArgs {
@@ -67,6 +68,7 @@ export function createUserService(options: UserServiceOptions) {
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
+      let fallback: Queued = { queued: false };
       if (options.writePolicy === 'write-behind') {
         const current = await scope.loaders.user.load(id);
         if (!current || current.deletedAt) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
@@ -76,16 +78,27 @@ export function createUserService(options: UserServiceOptions) {
           if (await UserModel.exists({ email: changes.email, _id: { $ne: userId } }).exec())
             throw badInput('input.email', DUPLICATE_EMAIL, 'DUPLICATE');
         }
-        const queued = { queue: options.cache.writeBehind, logger: options.logger, type: 'User', id: userId.toHexString() };
-        if (await queueChange({ ...queued, change: { set: changes } })) {
-          const user = { ...current, ...changes };
+        const change = { set: changes };
+        fallback = await queueChange({
+          queue: options.cache.writeBehind,
+          logger: options.logger,
+          type: 'User',
+          id: userId.toHexString(),
+          change,
+        });
+        if (fallback.queued) {
+          const user = withChange(current, change);
           scope.loaders.user.clear(id).prime(id, user);
           return user;
         }
       }
       const user = await documentLock.run([`users:${id}`], () =>
         uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-          UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: changes }, { returnDocument: 'after' })
+          UserModel.findOneAndUpdate(
+            { _id: userId, deletedAt: null },
+            { $set: changes, ...markDone(fallback) },
+            { returnDocument: 'after' },
+          )
             .lean<UserDoc>()
             .exec(),
         ),

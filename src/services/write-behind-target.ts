@@ -2,6 +2,7 @@ import { Types, type Model } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import {
   WriteBehindWorker,
+  type Change,
   type TargetOutcome,
   type TargetUpdate,
   type WriteBehindState,
@@ -12,8 +13,10 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';
 import { ProductModel, UserModel } from '../models/index.js';
+import { productWriteBehindFields } from '../models/product.model.js';
+import { userWriteBehindFields } from '../models/user.model.js';
 import type { DocumentLock } from './document-lock.js';
-import { isMongoUnavailable } from './mongo-errors.js';
+import { isDuplicateKey } from './mongo-errors.js';
 
 /** The entity types whose changes can be written behind, and their models. */
 export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
@@ -22,24 +25,61 @@ interface Stored extends WriteBehindState {
   _id: { toHexString(): string };
 }
 
+/** What a queued change may touch on documents of a model. */
+export interface WritableFields {
+  set: readonly string[];
+  inc: readonly string[];
+}
+
+/**
+ * MongoDB errors that trying the same update again cannot fix: a duplicate key, a failed
+ * document validation, a bad value or type. Anything else (no primary, a step-down, a network
+ * error, a timeout) may pass, and the batch is tried again without counting it against the change.
+ */
+const PERMANENT_CODES = new Set([2, 9, 14, 52, 55, 66, 121, 11000, 11001, 10334, 17419]);
+function isPermanent(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return isDuplicateKey(error) || (typeof code === 'number' && PERMANENT_CODES.has(code));
+}
+
+const OBJECT_ID = /^[0-9a-f]{24}$/;
+
 /**
  * The worker's MongoDB side for one model: one `find` for the batch's states, one `bulkWrite`
  * for its updates, each guarded by `version` and setting `wbSeq` in the same update. It uses
  * the driver's collection (mongoose's hooks would fence the worker's own writes); the values
  * were validated by the mutation that queued them.
  */
-export function mongoWriteTarget(model: Model<unknown>, lockPrefix: string, documentLock: DocumentLock): WriteTarget {
+export function mongoWriteTarget(
+  model: Model<unknown>,
+  fields: WritableFields,
+  lockPrefix: string,
+  documentLock: DocumentLock,
+): WriteTarget {
   const collection = model.collection;
+  const settable = new Set(fields.set);
+  const countable = new Set(fields.inc);
   const states = async (ids: readonly string[]): Promise<Map<string, WriteBehindState>> => {
     const docs = (await collection
       .find(
         { _id: { $in: ids.map((id) => new Types.ObjectId(id)) }, deletedAt: null },
-        { projection: { version: 1, wbSeq: 1, wbAt: 1 }, batchSize: ONE_ROUND_TRIP },
+        { projection: { version: 1, wbSeq: 1, wbAt: 1, wbDone: 1 }, batchSize: ONE_ROUND_TRIP },
       )
       .toArray()) as unknown as Stored[];
     return new Map(docs.map((doc) => [doc._id.toHexString(), doc]));
   };
   return {
+    refuse(id: string, change: Change): string | null {
+      if (!OBJECT_ID.test(id)) return `not an ObjectId: ${JSON.stringify(id)}`;
+      for (const [field, value] of Object.entries(change.set ?? {})) {
+        if (!settable.has(field)) return `field ${JSON.stringify(field)} cannot be written behind`;
+        if (value !== null && typeof value === 'object') return `field ${JSON.stringify(field)}: not a plain value`;
+      }
+      for (const [field, n] of Object.entries(change.inc ?? {})) {
+        if (!countable.has(field) || !Number.isFinite(n)) return `counter ${JSON.stringify(field)} cannot be written behind`;
+      }
+      return null;
+    },
     load: states,
     async apply(updates: readonly TargetUpdate[]): Promise<TargetOutcome[]> {
       const writeErrors = new Map<number, string>();
@@ -58,21 +98,24 @@ export function mongoWriteTarget(model: Model<unknown>, lockPrefix: string, docu
           try {
             matched = (await collection.bulkWrite(ops, { ordered: false })).matchedCount;
           } catch (error) {
-            if (isMongoUnavailable(error)) throw error; // nothing is the changes' fault: the batch is retried
             const errors = (error as { writeErrors?: unknown }).writeErrors;
             if (Array.isArray(errors) && errors.length > 0) {
-              for (const e of errors as { index?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
+              for (const e of errors as { index?: number; code?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
+                // A per-document error that may pass fails the batch: it is tried again whole.
+                if (!isPermanent(e)) throw error;
                 writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
               }
-            } else {
-              // The whole command failed (FerretDB reports a unique violation in an update so):
-              // one update at a time tells which ones fail.
+            } else if (isPermanent(error)) {
+              // The whole command failed for one document (FerretDB reports a unique violation
+              // in an update so): one update at a time tells which.
               for (const [i, op] of ops.entries()) {
                 await collection.updateOne(op.updateOne.filter, op.updateOne.update).catch((e: unknown) => {
-                  if (isMongoUnavailable(e)) throw e;
+                  if (!isPermanent(e)) throw e;
                   writeErrors.set(i, e instanceof Error ? e.message : String(e));
                 });
               }
+            } else {
+              throw error; // unreachable, a step-down, a timeout: the batch is tried again
             }
           }
         },
@@ -92,8 +135,13 @@ export function mongoWriteTarget(model: Model<unknown>, lockPrefix: string, docu
 /** The targets of {@link WRITE_BEHIND_TYPES}. */
 export function mongoWriteTargets(documentLock: DocumentLock): Record<string, WriteTarget> {
   return {
-    User: mongoWriteTarget(UserModel as unknown as Model<unknown>, 'users', documentLock),
-    Product: mongoWriteTarget(ProductModel as unknown as Model<unknown>, 'products', documentLock),
+    User: mongoWriteTarget(UserModel as unknown as Model<unknown>, { set: userWriteBehindFields, inc: [] }, 'users', documentLock),
+    Product: mongoWriteTarget(
+      ProductModel as unknown as Model<unknown>,
+      { set: productWriteBehindFields, inc: ['viewCount'] },
+      'products',
+      documentLock,
+    ),
   };
 }
 

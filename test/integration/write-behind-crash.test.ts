@@ -100,10 +100,10 @@ describe('write-behind across SIGKILL and restart', () => {
     server = await startServer();
     const redis = inspectRedis();
     try {
-      const stream = `${dbName}:v1:{sys:writes}`;
+      const stream = `${dbName}:{wb}:writes`;
       await until(async () => (await redis.xlen(stream)) === 0, 'the queue to drain');
       expect(await storedCounts()).toEqual(expected);
-      expect(await redis.hlen(`${dbName}:v1:{Product:${PRODUCTS[0]}}:wb`)).toBe(0);
+      expect(await redis.hlen(`${dbName}:{Product:${PRODUCTS[0]}}:wb`)).toBe(0);
 
       // 4. SIGTERM drains what is queued before the process exits.
       const stopped = once(server.process, 'exit');

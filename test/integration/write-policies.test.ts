@@ -147,7 +147,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     const pending = t.app.cache.keys.pending('User', id);
     expect(await redis.hlen(pending)).toBe(1);
     expect(await redis.pttl(pending)).toBe(-1); // persisted while the write is pending
-    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(1);
+    expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(1);
 
     const report = await (await worker()).runOnce();
     expect(report).toMatchObject({ read: 1, flushed: 1, failed: 0, dead: 0 });
@@ -155,7 +155,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect(after?.name).toBe('Queued Name');
     expect(after?.version).toBe((before?.version ?? 0) + 1);
     expect(await redis.exists(pending)).toBe(0);
-    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+    expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(0);
     expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Queued Name');
     expect(await redis.pttl(t.app.cache.keys.entity('User', id))).toBeGreaterThan(0);
   });
@@ -208,7 +208,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect(signup.body.errors).toBeUndefined();
 
     const retrying = await worker({ maxTries: 3 });
-    const dead = t.app.cache.keys.system('writes.dead');
+    const dead = t.app.cache.keys.writeQueue.dead;
     const first = await retrying.runOnce();
     expect(first).toMatchObject({ read: 2, flushed: 1, failed: 1, dead: 0 });
     expect((await storedUser(b))?.name).toBe('B flushed');
@@ -228,7 +228,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect((await storedUser(a))?.email).toBe(emailBefore);
     expect(await redis.exists(t.app.cache.keys.pending('User', a))).toBe(0);
     expect((await t.gql(`{ user(id: "${a}") { email } }`, {}, tokenA)).body.data?.user.email).toBe(emailBefore);
-    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+    expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(0);
   });
 
   it('a queued change replayed after a crash between the MongoDB write and the acknowledgement changes nothing', async () => {
@@ -251,7 +251,47 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect(await (await worker()).runOnce()).toMatchObject({ read: 7, flushed: 7 });
     expect((await metricValue(t, 'mongodb_commands_total', { command: 'update' })) - updatesBefore).toBe(0);
     expect((await storedProduct(id))?.viewCount).toBe((before?.viewCount ?? 0) + 7);
-    expect(await redis.xlen(t.app.cache.keys.system('writes'))).toBe(0);
+    expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(0);
+  });
+
+  it('after a flush, a write-through of the older version still on its way is not stored', async () => {
+    const id = '5eed00010000000000000007';
+    const products = t.app.cache.entity<ProductDoc>('Product');
+    const old = await storedProduct(id);
+    if (!old) throw new Error('no product');
+    await t.gql(VIEW, { id });
+    expect(await (await worker()).runOnce()).toMatchObject({ flushed: 1 });
+    // A refresh of the document as it was before the flush (say, from an updateProduct in
+    // refresh mode that read it just before) arrives late: the version floor refuses it.
+    await products.refresh([old]);
+    expect(await cachedVersion(redis, products.key(id))).toBe(old.version + 1);
+    const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { viewCount } }`));
+    expect(result.body.data?.product.viewCount).toBe(old.viewCount + 1);
+    expect(commands).toBe(1); // the floor reads as a miss
+    expect(await cachedVersion(redis, products.key(id))).toBe(old.version + 1);
+  });
+
+  it('a change queued and also written synchronously (an enqueue that timed out) counts once', async () => {
+    const id = '5eed00010000000000000008';
+    const before = (await storedProduct(id))?.viewCount ?? 0;
+    // What recordProductView does when its enqueue times out after Redis took it: the queued
+    // copy exists, and the synchronous $inc records the change's id in wbDone.
+    await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'timed-out-1' });
+    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, $addToSet: { wbDone: 'timed-out-1' } }).exec();
+    await t.app.cache.entity('Product').invalidate([id]);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1);
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });
+    expect((await storedProduct(id))?.viewCount).toBe(before + 1);
+  });
+
+  it('a change the target would never take (a field not written behind) is dead-lettered at once', async () => {
+    const id = '5eed00010000000000000009';
+    await t.app.cache.writeBehind.enqueue('Product', id, { set: { stock: 0 }, at: Date.now() });
+    const deadBefore = await metricValue(t, 'write_behind_dead_letters_total', { type: 'Product' });
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 1, dead: 1 });
+    expect(await metricValue(t, 'write_behind_dead_letters_total', { type: 'Product' })).toBe(deadBefore + 1);
+    expect((await storedProduct(id))?.stock).not.toBe(0);
+    expect((await t.gql(`{ product(id: "${id}") { stock } }`)).body.data?.product.stock).toBe((await storedProduct(id))?.stock);
   });
 
   it('bad input is refused before anything is queued', async () => {
@@ -289,7 +329,7 @@ describe('1,000 recordProductView calls from concurrent clients (worker in the s
     expect(acknowledged).toBe(1_000);
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1_000);
 
-    const stream = t.app.cache.keys.system('writes');
+    const stream = t.app.cache.keys.writeQueue.stream;
     const redis = inspectRedis();
     try {
       const deadline = Date.now() + 20_000;
