@@ -11,7 +11,7 @@ import type { PendingEntry, RedisStore } from './redis-store.js';
  * changes to MongoDB later, in batches, exactly once in effect.
  *
  * In Redis, one script call per change (atomic):
- *   - XADD to the stream `{sys:writes}`: `t` (type), `i` (id), `c` (the change as JSON);
+ *   - XADD to the stream `{wb}:writes`: `t` (type), `i` (id), `c` (the change as JSON);
  *   - HSET in the entity's hash `{Type:id}:wb`: stream entry id -> change. The hash has no
  *     expiry: it is the cached state MongoDB does not have yet.
  * Reads take the hash in the same round trip as the cached document (get-or-lease) and apply
@@ -24,11 +24,13 @@ import type { PendingEntry, RedisStore } from './redis-store.js';
  *     replay after a crash (write applied, not yet acknowledged) change nothing.
  *   - `wbAt.<field>`: when a synchronous write last set the field; an older queued change of
  *     that field is dropped (the later write wins), on reads and in the worker alike.
+ *   - `wbDone`: ids of changes also written synchronously after an enqueue of unknown outcome
+ *     (see {@link Change.u}); skipped likewise.
  * The worker updates a document only if its `version` is still the one it read (a concurrent
  * synchronous write makes it read again), sets `wbSeq` and increments `version` in the same
  * update, and only then, in one script, acknowledges the entries, removes them from the hash,
- * and drops the cached document (which was loaded before the write), so the next read loads
- * the new one with a TTL.
+ * and replaces the cached document (loaded before the write) with a version floor, so the next
+ * read loads the new one with a TTL and no older write-through can be stored after it.
  */
 
 /** A change of one entity. */
