@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { currentTrace } from '../trace.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { CacheMetrics } from './metrics.js';
-import type { LeaseReply, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
+import type { LeaseReply, LeaseRequest, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
 import type { CacheStats } from './stats.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
@@ -485,7 +485,7 @@ export class CacheCore {
   }
 }
 
-function requestOf<T>(spec: FetchSpec<T>, index: number): { key: string; tags?: readonly string[]; pendingKey?: string } {
+function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
   const pendingKey = spec.pendingKeys?.[index];
   return { key: spec.keys[index] ?? '', tags: spec.tags?.[index], ...(pendingKey === undefined ? {} : { pendingKey }) };
 }
