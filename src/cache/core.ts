@@ -151,12 +151,21 @@ export class CacheCore {
     const candidates: number[] = [];
     spec.keys.forEach((key, index) => (!this.#store || this.#mustBypass(key, spec.tags?.[index]) ? bypass : candidates).push(index));
     const work: Promise<void>[] = [];
-    if (bypass.length) {
-      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
-      this.#count(spec, [], bypass);
-      work.push(this.#loadInto(spec, bypass, out));
-    }
     const pending = new Map<number, PendingEntry[]>();
+    if (bypass.length) {
+      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses. Their
+      // queued write-behind changes still apply, if Redis answers: read before MongoDB, so a
+      // flush in between shows in the document (and `wbSeq` skips what it applied), never lost.
+      this.#count(spec, [], bypass);
+      const store = this.#store;
+      const pendingKeys = spec.pendingKeys;
+      work.push(
+        (async () => {
+          if (store && pendingKeys) await this.#readPending(store, pendingKeys, bypass, pending);
+          await this.#loadInto(spec, bypass, out);
+        })(),
+      );
+    }
     if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out, pending));
     await Promise.all(work);
     if (spec.applyPending) {
@@ -311,6 +320,22 @@ export class CacheCore {
     }
     if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
     await Promise.all(work);
+  }
+
+  async #readPending(
+    store: RedisStore,
+    pendingKeys: readonly string[],
+    indexes: readonly number[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
+    try {
+      const found = await store.pending(indexes.map((index) => pendingKeys[index] ?? ''));
+      found.forEach((entries, i) => {
+        if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
+      });
+    } catch (error) {
+      this.#failed('pending', error);
+    }
   }
 
   /** Loads the leased items (once, shared with joiners in this process) and fills them. */

@@ -267,6 +267,24 @@ export class RedisStore {
     );
   }
 
+  /** The write-behind changes in each hash (same order), for reads that do not go through get-or-lease. */
+  async pending(keys: readonly string[]): Promise<PendingEntry[][]> {
+    return this.#bySlot(
+      keys,
+      (key) => key,
+      'pending',
+      async (group) => {
+        const pipeline = this.#client.pipeline();
+        for (const key of group) pipeline.hgetallBuffer(key);
+        const results = (await pipeline.exec()) ?? [];
+        return results.map(([error, value]) => {
+          if (error) throw error;
+          return Object.entries((value ?? {}) as Record<string, Buffer>).map(([id, change]) => ({ id, change }));
+        });
+      },
+    );
+  }
+
   /** A plain value (not versioned: persisted queries and the like), or null. */
   async get(key: string): Promise<Buffer | null> {
     return this.call('kv-get', () => this.#client.getBuffer(key));

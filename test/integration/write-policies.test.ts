@@ -371,3 +371,30 @@ describe('write-behind with Redis stopped', () => {
     }
   });
 });
+
+describe('write-behind and a read that bypasses the cache', () => {
+  it('a key with an undelivered invalidation is read from MongoDB, with its queued changes applied', async () => {
+    const redis = await startPrivateRedis();
+    const t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false' } });
+    try {
+      const id = '5eed0001000000000000000a';
+      const before = (await storedProduct(id))?.viewCount ?? 0;
+      await t.gql(VIEW, { id });
+      await t.gql(VIEW, { id });
+      process.kill(redis.pid, 'SIGSTOP'); // the invalidation times out and stays pending
+      try {
+        await t.app.cache.entity('Product').invalidate([id]);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      expect(t.app.cache.core.pendingInvalidations).toBe(1);
+      const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { viewCount } }`));
+      expect(commands).toBe(1); // bypassed: MongoDB, which has not had the views yet
+      expect(result.body.data?.product.viewCount).toBe(before + 2);
+      expect((await storedProduct(id))?.viewCount).toBe(before);
+    } finally {
+      await t.stop();
+      await redis.stop();
+    }
+  });
+});
