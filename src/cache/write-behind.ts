@@ -338,7 +338,7 @@ export interface WriteBehindWorkerOptions {
   batchSize?: number;
   /** Pause between batches when the queue is drained, in milliseconds; default 100 (changes coalesce meanwhile). */
   intervalMs?: number;
-  /** Pause before trying failed changes again, in milliseconds; default 1000. */
+  /** Pause before trying a failed change again (its entity's other changes wait; other entities do not), in milliseconds; default 1000. */
   retryMs?: number;
   /** Failed attempts after which a change goes to the dead-letter stream; default 5. */
   maxTries?: number;
@@ -415,6 +415,8 @@ export class WriteBehindWorker {
   readonly #tries = new Map<string, number>();
   /** Entities (`type:id`) retried with their oldest change alone. */
   readonly #isolated = new Set<string>();
+  /** Entities (`type:id`) whose failed change waits until then (ms) before its next try; the others flush meanwhile. */
+  readonly #backoff = new Map<string, number>();
   #leader = false;
   #running = false;
   #loop: Promise<void> | undefined;
@@ -467,7 +469,8 @@ export class WriteBehindWorker {
       try {
         while (Date.now() < deadline && (await this.depth()) > 0) {
           const report = await this.runOnce();
-          if (report.failed > 0 || report.conflicts > 0) await sleep(Math.min(this.#retryMs, Math.max(0, deadline - Date.now())));
+          // No progress (changes waiting for their retry, versions moving): do not spin.
+          if (report.flushed + report.dead === 0) await sleep(Math.min(this.#intervalMs, Math.max(0, deadline - Date.now())));
         }
         const left = await this.depth();
         if (left > 0) this.#logger.warn({ left }, 'stopping with queued changes; the next worker applies them');
@@ -519,7 +522,15 @@ export class WriteBehindWorker {
       group.entries.push(entry);
       groups.set(key, group);
     }
+    const now = Date.now();
     for (const [key, group] of groups) {
+      // A failed change waiting for its next try holds back its entity's later changes (they
+      // stay pending, in order), not the other entities.
+      if ((this.#backoff.get(key) ?? 0) > now) {
+        groups.delete(key);
+        continue;
+      }
+      this.#backoff.delete(key);
       // Entries arrive in stream order; after a failure, the oldest change alone (the culprit is
       // found; the others wait behind it, still pending).
       if (this.#isolated.has(key)) group.entries = group.entries.slice(0, 1);
@@ -603,6 +614,7 @@ export class WriteBehindWorker {
       settle.push({ type, id, entries, reason: `${error} (after ${tries} tries)`, floor: 0 });
     } else {
       this.#isolated.add(key);
+      this.#backoff.set(key, Date.now() + this.#retryMs);
       report.failed += 1;
       this.#logger.warn({ type, id, entry: head, tries, err: error }, 'write-behind change failed; retrying');
     }
@@ -614,7 +626,6 @@ export class WriteBehindWorker {
       try {
         const report = await this.runOnce();
         if (!this.#leader) pause = this.#leaderTtlMs / 3;
-        else if (report.failed > 0) pause = this.#retryMs;
         else if (report.conflicts > 0) pause = 5;
         else if (report.read >= this.#batchSize) pause = 0;
       } catch (error) {

@@ -207,7 +207,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     );
     expect(signup.body.errors).toBeUndefined();
 
-    const retrying = await worker({ maxTries: 3 });
+    const retrying = await worker({ maxTries: 3, retryMs: 0 });
     const dead = t.app.cache.keys.writeQueue.dead;
     const first = await retrying.runOnce();
     expect(first).toMatchObject({ read: 2, flushed: 1, failed: 1, dead: 0 });
