@@ -90,6 +90,8 @@ const configSchema = z
     WRITE_BEHIND_MAX_TRIES: z.coerce.number().int().min(1).default(5),
     /** The worker leader's lease, in milliseconds: how soon another worker takes over from a dead one; default 10000. */
     WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
+    /** `npm run worker` only: serve Prometheus metrics at /metrics on this port (0: any free one); unset: none. */
+    WORKER_METRICS_PORT: port.optional(),
     /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
     WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** TTL of cached absences (negative caching) in seconds; default 30. */
@@ -154,6 +156,7 @@ const configSchema = z
         maxTries: env.WRITE_BEHIND_MAX_TRIES,
         drainMs: env.WRITE_BEHIND_DRAIN_MS,
         leaderTtlMs: env.WRITE_BEHIND_LEADER_TTL_MS,
+        metricsPort: env.WORKER_METRICS_PORT,
       },
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,

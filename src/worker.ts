@@ -1,5 +1,8 @@
 // npm run worker — the write-behind worker on its own (run the servers with WRITE_BEHIND_WORKER=false).
 // It needs MONGODB_URI and REDIS_URL (a standalone Redis); SIGTERM/SIGINT drain the queue, then exit.
+// WORKER_METRICS_PORT serves its Prometheus metrics (queue depth, flushes, retries, dead letters).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createCache } from './cache/index.js';
 import { createRedisClient } from './cache/redis-client.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -35,11 +38,31 @@ const cache = createCache({ redis, settings: config.cache, logger, registry: met
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');
 
+const metricsServer =
+  config.writeBehind.metricsPort === undefined
+    ? null
+    : createServer((request, response) => {
+        if (request.method === 'GET' && request.url === '/metrics') {
+          metrics.registry
+            .metrics()
+            .then((text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
+            .catch(() => response.writeHead(500).end());
+        } else {
+          response.writeHead(404).end();
+        }
+      });
+if (metricsServer) {
+  await new Promise<void>((resolve) => metricsServer.listen(config.writeBehind.metricsPort, config.host, resolve));
+  const { port } = metricsServer.address() as AddressInfo;
+  logger.info(`worker metrics at http://${config.host}:${port}/metrics`);
+}
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'draining the write-behind queue');
+  metricsServer?.close();
   await worker.stop({ drainMs: config.writeBehind.drainMs });
   cache.close();
   redis.disconnect();
