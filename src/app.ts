@@ -82,6 +82,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       registry: metrics.registry,
       writeBehindTypes: WRITE_BEHIND_TYPES,
       writeBehindQueue: !options.withoutWriteBehindQueue,
+      writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

@@ -92,6 +92,8 @@ const configSchema = z
     WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
     /** `npm run worker` only: serve Prometheus metrics at /metrics on this port (0: any free one); unset: none. */
     WORKER_METRICS_PORT: port.optional(),
+    /** The most write-behind changes one entity may have queued; more are written synchronously; default 1000. */
+    WRITE_BEHIND_MAX_PENDING: z.coerce.number().int().min(1).default(1_000),
     /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
     WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** TTL of cached absences (negative caching) in seconds; default 30. */
@@ -157,6 +159,7 @@ const configSchema = z
         drainMs: env.WRITE_BEHIND_DRAIN_MS,
         leaderTtlMs: env.WRITE_BEHIND_LEADER_TTL_MS,
         metricsPort: env.WORKER_METRICS_PORT,
+        maxPendingPerEntity: env.WRITE_BEHIND_MAX_PENDING,
       },
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,

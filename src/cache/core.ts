@@ -213,6 +213,20 @@ export class CacheCore {
     }
   }
 
+  /** The write-behind changes in each hash (same order); empty where none, or when Redis fails. */
+  async pendingChanges(keys: readonly string[]): Promise<PendingEntry[][]> {
+    const out: PendingEntry[][] = keys.map(() => []);
+    if (this.#store && keys.length > 0)
+      await this.#readPending(
+        this.#store,
+        keys,
+        keys.map((_, i) => i),
+        new Map(),
+        out,
+      );
+    return out;
+  }
+
   /** `ttlMs` ± the jitter, rounded; at least 1. */
   jitter(ttlMs: number): number {
     const factor = 1 + this.#ttlJitter * (2 * Math.random() - 1);
@@ -327,11 +341,13 @@ export class CacheCore {
     pendingKeys: readonly string[],
     indexes: readonly number[],
     pending: Map<number, PendingEntry[]>,
+    list?: PendingEntry[][],
   ): Promise<void> {
     try {
       const found = await store.pending(indexes.map((index) => pendingKeys[index] ?? ''));
       found.forEach((entries, i) => {
         if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
+        if (list) list[indexes[i] ?? 0] = entries;
       });
     } catch (error) {
       this.#failed('pending', error);

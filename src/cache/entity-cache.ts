@@ -62,6 +62,18 @@ export class EntityCache<T extends Versioned> {
     });
   }
 
+  /**
+   * The queued write-behind changes of document `id`, read now, as a function that applies
+   * them to a document (the document itself when there are none). Read before a synchronous
+   * write and apply to its result, to return what reads will show: a change the worker applies
+   * in between is in the document, and `wbSeq` skips it.
+   */
+  async queuedChanges(id: string): Promise<(doc: T) => T> {
+    if (!this.#writeBehind) return (doc) => doc;
+    const [pending = []] = await this.#core.pendingChanges([this.#keys.pending(this.type, id)]);
+    return (doc) => (pending.length > 0 ? applyQueued(doc as T & WriteBehindState, pending) : doc);
+  }
+
   /** Drops the cached documents (after their MongoDB write committed). */
   invalidate(ids: readonly string[]): Promise<void> {
     return this.#core.invalidate(ids.map((id) => this.key(id)));

@@ -61,6 +61,8 @@ export interface CreateCacheOptions {
   writeBehindTypes?: readonly string[];
   /** False: no write-behind queue even with Redis (benchmarks of the synchronous path); default true. */
   writeBehindQueue?: boolean;
+  /** The most write-behind changes one entity may have queued (more are written synchronously). */
+  writeBehindMaxPending?: number;
 }
 
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
@@ -97,6 +99,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     store: options.writeBehindQueue === false ? null : store,
     keys,
     metrics: createWriteBehindMetrics(options.registry),
+    maxPendingPerEntity: options.writeBehindMaxPending,
   });
   return {
     core,

@@ -148,7 +148,10 @@ export function withChange<T>(doc: T, change: Pick<Change, 'set' | 'inc'>): T {
   return out as T;
 }
 
+// KEYS: stream, the entity's hash. ARGV: type, id, change, the most changes an entity may have queued.
+// A full hash refuses (false): the caller writes MongoDB itself, which bounds what a read carries.
 const ENQUEUE = `
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return false end
 local entry = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'i', ARGV[2], 'c', ARGV[3])
 redis.call('HSET', KEYS[2], entry, ARGV[3])
 return entry
@@ -204,8 +207,8 @@ return 0
 `;
 
 interface WriteBehindCommands {
-  /** Key count fixed at definition: (stream, hash, type, id, change). */
-  gfcEnqueue(...args: string[]): Promise<string>;
+  /** Key count fixed at definition: (stream, hash, type, id, change, max pending); null when refused. */
+  gfcEnqueue(...args: string[]): Promise<string | null>;
   gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   /** (leader key, consumer, ttl ms). */
   gfcLead(...args: (string | number)[]): Promise<number>;
@@ -256,6 +259,8 @@ export interface WriteBehindQueueOptions {
   store: RedisStore | null;
   keys: Keyspace;
   metrics: WriteBehindMetrics;
+  /** The most changes one entity may have queued; default 1000 (see {@link WriteBehindQueue.enqueue}). */
+  maxPendingPerEntity?: number;
 }
 
 /** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
@@ -263,6 +268,7 @@ export class WriteBehindQueue {
   readonly #store: RedisStore | null;
   readonly #keys: Keyspace;
   readonly #metrics: WriteBehindMetrics;
+  readonly #maxPending: number;
 
   constructor(options: WriteBehindQueueOptions) {
     // The change and its stream entry are written by one script, so they must share a node:
@@ -271,6 +277,7 @@ export class WriteBehindQueue {
     if (this.#store) this.#store.client.defineCommand('gfcEnqueue', { numberOfKeys: 2, lua: ENQUEUE });
     this.#keys = options.keys;
     this.#metrics = options.metrics;
+    this.#maxPending = options.maxPendingPerEntity ?? 1_000;
   }
 
   /** False without Redis or on a Cluster: write-behind mutations then write synchronously. */
@@ -284,17 +291,26 @@ export class WriteBehindQueue {
   }
 
   /**
-   * Queues `change` of entity `type:id` and returns its stream entry id. Throws when Redis does
-   * not take it (unreachable, breaker open, unavailable): the caller then writes MongoDB itself.
+   * Queues `change` of entity `type:id` and returns its stream entry id, or null when the
+   * entity already has `maxPendingPerEntity` changes queued (the worker has fallen behind; its
+   * reads would grow without bound). Throws when Redis does not answer (unreachable, breaker
+   * open) or the queue is unavailable. Either way the caller then writes MongoDB itself.
    */
-  async enqueue(type: string, id: string, change: Change): Promise<string> {
+  async enqueue(type: string, id: string, change: Change): Promise<string | null> {
     const store = this.#store;
     if (!store) throw new Error('write-behind is unavailable (no Redis, or a Redis Cluster)');
     const client = store.client as typeof store.client & Pick<WriteBehindCommands, 'gfcEnqueue'>;
     const entry = await store.call('enqueue', () =>
-      client.gfcEnqueue(this.#keys.writeQueue.stream, this.#keys.pending(type, id), type, id, JSON.stringify(change)),
+      client.gfcEnqueue(
+        this.#keys.writeQueue.stream,
+        this.#keys.pending(type, id),
+        type,
+        id,
+        JSON.stringify(change),
+        String(this.#maxPending),
+      ),
     );
-    this.#metrics.enqueued.inc({ type });
+    if (entry !== null) this.#metrics.enqueued.inc({ type });
     return entry;
   }
 }

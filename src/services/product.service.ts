@@ -124,6 +124,7 @@ export function createProductService(options: ProductServiceOptions) {
         }
       }
       const update = { $set: changes, ...markDone(fallback) };
+      const show = await products.queuedChanges(productId.toHexString());
       let product: ProductDoc | null;
       if (changes.category === undefined) {
         product = await updateLive(productId.toHexString(), update);
@@ -140,8 +141,9 @@ export function createProductService(options: ProductServiceOptions) {
           ]);
       }
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-      scope.loaders.product.clear(id).prime(id, product);
-      return product;
+      const shown = show(product);
+      scope.loaders.product.clear(id).prime(id, shown);
+      return shown;
     },
 
     /** Soft-deletes the product and deletes its reviews; false when no live product has this id. */
@@ -184,11 +186,13 @@ export function createProductService(options: ProductServiceOptions) {
         scope.loaders.product.clear(id).prime(id, product);
         return product;
       }
+      const show = await products.queuedChanges(hex);
       const product = await updateLive(hex, { $inc: { viewCount: 1 }, ...markDone(queued) });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       await products.invalidate([id]);
-      scope.loaders.product.clear(id).prime(id, product);
-      return product;
+      const shown = show(product);
+      scope.loaders.product.clear(id).prime(id, shown);
+      return shown;
     },
   };
 }

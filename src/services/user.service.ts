@@ -92,6 +92,7 @@ export function createUserService(options: UserServiceOptions) {
           return user;
         }
       }
+      const show = await users.queuedChanges(id);
       const user = await documentLock.run([`users:${id}`], () =>
         uniqueOn('input.email', DUPLICATE_EMAIL, () =>
           UserModel.findOneAndUpdate(
@@ -106,8 +107,9 @@ export function createUserService(options: UserServiceOptions) {
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
       // refresh: the new version is cached at once; invalidate: the next read loads it.
       await (options.writePolicy === 'invalidate' ? users.invalidate([id]) : users.refresh([user]));
-      scope.loaders.user.clear(id).prime(id, user);
-      return user;
+      const shown = show(user);
+      scope.loaders.user.clear(id).prime(id, shown);
+      return shown;
     },
 
     /** Deletes an account (soft: past orders keep their user); the user themself or an ADMIN. */

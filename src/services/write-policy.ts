@@ -35,8 +35,8 @@ export async function queueChange(options: QueueChangeOptions): Promise<Queued> 
   if (queue.available) {
     const u = randomBytes(9).toString('base64url');
     try {
-      await queue.enqueue(type, id, { ...options.change, at: Date.now(), u });
-      return { queued: true };
+      if ((await queue.enqueue(type, id, { ...options.change, at: Date.now(), u })) !== null) return { queued: true };
+      options.logger.warn({ type, id }, 'write-behind backlog of this entity is full; writing MongoDB synchronously');
     } catch (error) {
       // Only an open breaker certainly sent nothing; a timeout or a dropped connection may
       // have reached Redis after all.

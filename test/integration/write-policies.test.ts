@@ -69,6 +69,15 @@ describe('default policies: write-through on create, invalidate on updateProduct
     expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
   });
 
+  it("a synchronous update's response includes the views still queued", async () => {
+    const id = '5eed0001000000000000000c';
+    const before = (await storedProduct(id))?.viewCount ?? 0;
+    await t.gql(VIEW, { id });
+    await t.gql(VIEW, { id });
+    const res = await t.gql(UPDATE_PRODUCT, { id, input: { priceCents: 4_200 } }, admin);
+    expect(res.body.data?.updateProduct).toMatchObject({ priceCents: 4_200, viewCount: before + 2 });
+  });
+
   it('updateUser (refresh): the key holds the new version right after the mutation', async () => {
     const id = await userId('user2@example.com');
     const token = await t.login('user2@example.com', USER_PASSWORD);
@@ -395,6 +404,29 @@ describe('write-behind and a read that bypasses the cache', () => {
     } finally {
       await t.stop();
       await redis.stop();
+    }
+  });
+});
+
+describe('write-behind backlog per entity (WRITE_BEHIND_MAX_PENDING=3)', () => {
+  it('past the bound, changes are written synchronously; reads and MongoDB still add up exactly', async () => {
+    const t = await startTestApp({ env: { WRITE_BEHIND_WORKER: 'false', WRITE_BEHIND_MAX_PENDING: '3' } });
+    const redis = inspectRedis();
+    try {
+      const id = '5eed0001000000000000000b';
+      const before = (await storedProduct(id))?.viewCount ?? 0;
+      for (let i = 0; i < 5; i += 1) expect((await t.gql(VIEW, { id })).body.data?.recordProductView.viewCount).toBe(before + i + 1);
+      expect(await redis.hlen(t.app.cache.keys.pending('Product', id))).toBe(3);
+      expect((await storedProduct(id))?.viewCount).toBe(before + 2);
+      expect(await metricValue(t, 'write_behind_fallbacks_total', { type: 'Product' })).toBe(2);
+      expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 5);
+      const worker = manualWorker(t);
+      expect(await worker.runOnce()).toMatchObject({ read: 3, flushed: 3 });
+      await worker.stop();
+      expect((await storedProduct(id))?.viewCount).toBe(before + 5);
+    } finally {
+      redis.disconnect();
+      await t.stop();
     }
   });
 });
