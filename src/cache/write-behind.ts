@@ -180,7 +180,13 @@ for e = 3, #KEYS, 2 do
   -- MongoDB now has a new version, leave a floor ("<version>|", read as a miss) so that a
   -- write-through of an older version, still on its way, cannot be stored after this.
   redis.call('DEL', key .. suffix)
-  if floor > 0 then redis.call('SET', key, floor .. '|', 'PX', floorTtl) else redis.call('DEL', key) end
+  if floor > 0 then
+    -- A value (or floor) of this version or newer was loaded after the write: it stays.
+    local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
+    if not (stored and stored >= floor) then redis.call('SET', key, floor .. '|', 'PX', floorTtl) end
+  else
+    redis.call('DEL', key)
+  end
   a = a + 5 + n
 end
 return settled
@@ -318,8 +324,13 @@ export class WriteBehindQueue {
 /** An update the worker asks a {@link WriteTarget} to make. */
 export interface TargetUpdate {
   id: string;
-  /** Update only if the document still has this version (it then has `expectedVersion + 1`). */
+  /** Update only if the document still has this version (it then has `expectedVersion + 1`)… */
   expectedVersion: number;
+  /**
+   * …or, when set (counter-only updates), only if `wbSeq` is still this (null: none yet) and
+   * `wbDone` holds none of `notDone`, whatever the version.
+   */
+  guard?: { wbSeq: string | null; notDone: string[] };
   set: Record<string, string | number | boolean | null>;
   inc: Record<string, number>;
   /** The new `wbSeq`. */
@@ -398,6 +409,8 @@ export interface BatchReport {
 }
 
 const GROUP = 'writers';
+/** How many pages of its own pending entries a batch looks through, past entries waiting for a retry. */
+const MAX_PENDING_PAGES = 10;
 
 /**
  * The consumer side: one leader at a time (a Redis lease) reads the stream with a consumer
@@ -434,6 +447,8 @@ export class WriteBehindWorker {
   /** Entities (`type:id`) whose failed change waits until then (ms) before its next try; the others flush meanwhile. */
   readonly #backoff = new Map<string, number>();
   #leader = false;
+  /** This consumer took over what others left pending since it last won the lease. */
+  #tookOver = false;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -572,10 +587,20 @@ export class WriteBehindWorker {
         );
         if (folded.seq === null || (Object.keys(folded.set).length === 0 && Object.keys(folded.inc).length === 0)) {
           // Already in MongoDB (a replay), or overridden by later synchronous writes.
-          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: 0 });
+          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: state.version });
           continue;
         }
-        updates.push({ item, update: { id: item.id, expectedVersion: state.version, set: folded.set, inc: folded.inc, seq: folded.seq } });
+        const update: TargetUpdate = { id: item.id, expectedVersion: state.version, set: folded.set, inc: folded.inc, seq: folded.seq };
+        if (Object.keys(folded.set).length === 0) {
+          // Counters only: they commute with synchronous writes, so guard on what only the
+          // worker and the fallbacks change (wbSeq, wbDone), not on version: a stream of
+          // synchronous writes cannot keep the queue from draining.
+          update.guard = {
+            wbSeq: state.wbSeq ?? null,
+            notDone: item.entries.flatMap((e) => (e.change?.u === undefined ? [] : [e.change.u])),
+          };
+        }
+        updates.push({ item, update });
       }
       if (updates.length === 0) continue;
       const outcomes = await target.apply(updates.map((u) => u.update));
@@ -641,9 +666,10 @@ export class WriteBehindWorker {
       let pause = this.#intervalMs;
       try {
         const report = await this.runOnce();
+        const progress = report.flushed + report.dead > 0;
         if (!this.#leader) pause = this.#leaderTtlMs / 3;
         else if (report.conflicts > 0) pause = 5;
-        else if (report.read >= this.#batchSize) pause = 0;
+        else if (report.read >= this.#batchSize && progress) pause = 0;
       } catch (error) {
         this.#logger.warn({ err: error }, 'write-behind batch failed; retrying');
         pause = this.#retryMs;
@@ -665,9 +691,12 @@ export class WriteBehindWorker {
   async #lead(): Promise<boolean> {
     try {
       const reply = await this.#client.gfcLead(this.#keys.writeQueue.leader, this.#consumer, this.#leaderTtlMs);
-      if (reply === 2) {
+      if (reply === 2 || reply === 0) this.#tookOver = false;
+      // Also after a take-over that failed half-way: until it succeeds, nothing is read.
+      if (reply > 0 && !this.#tookOver) {
         await this.#ensureGroup();
         await this.#claimAll();
+        this.#tookOver = true;
         this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
       }
       this.#leader = reply > 0;
@@ -704,11 +733,28 @@ export class WriteBehindWorker {
     } while (cursor !== '0-0');
   }
 
-  /** This consumer's pending entries first (oldest first), then new ones if all pending fit in the batch. */
+  /**
+   * This consumer's pending entries first (oldest first), then new ones once all pending were
+   * seen. Entries of entities waiting for a retry are passed over (they stay pending, and so do
+   * their entity's later ones), so that they do not fill the batch and hold back the others.
+   */
   async #read(): Promise<StreamEntry[]> {
-    const own = await this.#readGroup(this.#batchSize, '0');
-    if (own.length >= this.#batchSize) return own;
-    return [...own, ...(await this.#readGroup(this.#batchSize - own.length, '>'))];
+    const now = Date.now();
+    const waiting = (entry: StreamEntry) => (this.#backoff.get(`${entry.type}:${entry.entityId}`) ?? 0) > now;
+    const out: StreamEntry[] = [];
+    let from = '0';
+    for (let page = 0; page < MAX_PENDING_PAGES; page += 1) {
+      const entries = await this.#readGroup(this.#batchSize, from);
+      out.push(...entries.filter((entry) => !waiting(entry)));
+      if (entries.length < this.#batchSize) {
+        // Every pending entry seen: new ones may follow them.
+        if (out.length < this.#batchSize) out.push(...(await this.#readGroup(this.#batchSize - out.length, '>')));
+        return out;
+      }
+      if (out.length >= this.#batchSize) return out;
+      from = entries.at(-1)?.id ?? from;
+    }
+    return out;
   }
 
   async #readGroup(count: number, from: string): Promise<StreamEntry[]> {

@@ -16,7 +16,7 @@ import { ProductModel, UserModel } from '../models/index.js';
 import { productWriteBehindFields } from '../models/product.model.js';
 import { userWriteBehindFields } from '../models/user.model.js';
 import type { DocumentLock } from './document-lock.js';
-import { isDuplicateKey } from './mongo-errors.js';
+import { isDuplicateKey, isMongoUnavailable } from './mongo-errors.js';
 
 /** The entity types whose changes can be written behind, and their models. */
 export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
@@ -32,15 +32,21 @@ export interface WritableFields {
 }
 
 /**
- * MongoDB errors that trying the same update again cannot fix: a duplicate key, a failed
- * document validation, a bad value or type. Anything else (no primary, a step-down, a network
- * error, a timeout) may pass, and the batch is tried again without counting it against the change.
+ * MongoDB errors that may pass: the server unreachable, no primary, a step-down, a shutdown, an
+ * interrupted operation, a time limit, a write concern not met. The batch is tried again whole,
+ * without counting against any change. Any other error (a duplicate key, a failed validation, a
+ * bad value or type, an error no one foresaw) counts against the change that caused it, which
+ * is dead-lettered after its tries: an unknown error cannot stop the whole queue.
  */
-const PERMANENT_CODES = new Set([2, 9, 14, 52, 55, 66, 121, 11000, 11001, 10334, 17419]);
-function isPermanent(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return isDuplicateKey(error) || (typeof code === 'number' && PERMANENT_CODES.has(code));
+const TRANSIENT_CODES = new Set([6, 7, 50, 64, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
+function isTransient(error: unknown): boolean {
+  if (isMongoUnavailable(error)) return true;
+  const e = error as { code?: unknown; errorLabels?: unknown; hasErrorLabel?: (label: string) => boolean } | null;
+  if (typeof e?.hasErrorLabel === 'function' && (e.hasErrorLabel('RetryableWriteError') || e.hasErrorLabel('TransientTransactionError')))
+    return true;
+  return typeof e?.code === 'number' && TRANSIENT_CODES.has(e.code);
 }
+const isPermanent = (error: unknown): boolean => isDuplicateKey(error) || !isTransient(error);
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
 
@@ -91,7 +97,16 @@ export function mongoWriteTarget(
           const now = new Date();
           const ops = updates.map((u) => ({
             updateOne: {
-              filter: { _id: new Types.ObjectId(u.id), version: u.expectedVersion, deletedAt: null },
+              filter: {
+                _id: new Types.ObjectId(u.id),
+                deletedAt: null,
+                ...(u.guard
+                  ? {
+                      wbSeq: u.guard.wbSeq === null ? { $exists: false } : u.guard.wbSeq,
+                      ...(u.guard.notDone.length > 0 ? { wbDone: { $nin: u.guard.notDone } } : {}),
+                    }
+                  : { version: u.expectedVersion }),
+              },
               update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
             },
           }));

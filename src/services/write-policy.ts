@@ -20,7 +20,7 @@ export type Queued =
   /**
    * Not queued: the caller writes MongoDB synchronously, so that the mutation still succeeds
    * and nothing is lost. With `done`, the enqueue may have happened all the same (a timeout):
-   * the synchronous update must also add `done` to the document's `wbDone` (`$addToSet`), so
+   * the synchronous update must also add `done` to the document's `wbDone` ({@link markDone}), so
    * that the queued copy, if any, is skipped rather than applied twice.
    */
   | { queued: false; done?: string };
@@ -36,19 +36,41 @@ export async function queueChange(options: QueueChangeOptions): Promise<Queued> 
     const u = randomBytes(9).toString('base64url');
     try {
       if ((await queue.enqueue(type, id, { ...options.change, at: Date.now(), u })) !== null) return { queued: true };
-      options.logger.warn({ type, id }, 'write-behind backlog of this entity is full; writing MongoDB synchronously');
+      warnSometimes(options.logger, 'full', { type, id }, 'write-behind backlog of an entity is full; writing MongoDB synchronously');
     } catch (error) {
       // Only an open breaker certainly sent nothing; a timeout or a dropped connection may
       // have reached Redis after all.
       if (!(error instanceof BreakerOpenError)) done = u;
-      options.logger.warn({ err: error, type, id }, 'write-behind queue unavailable; writing MongoDB synchronously');
+      warnSometimes(options.logger, 'down', { err: error, type, id }, 'write-behind queue unavailable; writing MongoDB synchronously');
     }
   }
   queue.metrics.fallbacks.inc({ type });
   return done === undefined ? { queued: false } : { queued: false, done };
 }
 
-/** The `$addToSet` a synchronous fallback update needs (see {@link Queued}); empty when none. */
-export function markDone(queued: Queued): { $addToSet?: { wbDone: string } } {
-  return !queued.queued && queued.done !== undefined ? { $addToSet: { wbDone: queued.done } } : {};
+/** How many change ids a document keeps in `wbDone` (the newest). */
+export const WB_DONE_KEPT = 100;
+
+/**
+ * The `$push` a synchronous fallback update needs (see {@link Queued}); empty when none. Only
+ * the newest {@link WB_DONE_KEPT} ids are kept: enough for any queued copy still waiting,
+ * unless that many uncertain enqueues of one document happen while it waits.
+ */
+export function markDone(queued: Queued): { $push?: { wbDone: { $each: string[]; $slice: number } } } {
+  return !queued.queued && queued.done !== undefined ? { $push: { wbDone: { $each: [queued.done], $slice: -WB_DONE_KEPT } } } : {};
+}
+
+const WARN_EVERY_MS = 10_000;
+const lastWarned = new Map<string, { at: number; suppressed: number }>();
+
+/** A warning at most every 10 s per kind (an outage would log every mutation), with how many were skipped. */
+function warnSometimes(logger: Logger, kind: string, details: Record<string, unknown>, message: string): void {
+  const now = Date.now();
+  const last = lastWarned.get(kind);
+  if (last && now - last.at < WARN_EVERY_MS) {
+    last.suppressed += 1;
+    return;
+  }
+  logger.warn({ ...details, alsoSince: last?.suppressed ?? 0 }, message);
+  lastWarned.set(kind, { at: now, suppressed: 0 });
 }

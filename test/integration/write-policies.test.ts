@@ -6,6 +6,9 @@ import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startPrivateRedis } from '../helpers/redis.js';
 import type { WriteBehindWorker, WriteBehindWorkerOptions } from '../../src/cache/write-behind.js';
+import { seqOf } from '../../src/cache/write-behind.js';
+import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
+import { markDone } from '../../src/services/write-policy.js';
 import { inspectRedis, manualWorker, metricValue } from '../helpers/write-behind.js';
 
 const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name email } }';
@@ -240,6 +243,42 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(0);
   });
 
+  it('a change waiting for its retry holds back only its own entity', async () => {
+    const a = await userId('user10@example.com');
+    const c = await userId('user11@example.com');
+    const tokenC = await t.login('user11@example.com', USER_PASSWORD);
+    // A change MongoDB will refuse (the email is taken), queued as if the check had raced.
+    await t.app.cache.writeBehind.enqueue('User', a, { set: { email: 'user12@example.com' }, at: Date.now() });
+    const patient = await worker({ retryMs: 60_000, maxTries: 5 });
+    expect(await patient.runOnce()).toMatchObject({ read: 1, failed: 1 });
+    expect((await t.gql(UPDATE_USER, { id: c, input: { name: 'Not held back' } }, tokenC)).body.errors).toBeUndefined();
+    expect(await patient.runOnce()).toMatchObject({ read: 1, flushed: 1, failed: 0 });
+    expect((await storedUser(c))?.name).toBe('Not held back');
+    // A fresh worker (no backoff, one try) dead-letters it.
+    expect(await (await worker({ maxTries: 1 })).runOnce()).toMatchObject({ read: 1, dead: 1 });
+    expect((await storedUser(a))?.email).toBe('user10@example.com');
+  });
+
+  it('counter-only updates are guarded by wbSeq and wbDone, not by version (synchronous writes cannot starve them)', async () => {
+    const id = '5eed0001000000000000000d';
+    const target = mongoWriteTargets(t.app.documentLock).Product;
+    if (!target) throw new Error('no Product target');
+    const state = (await target.load([id])).get(id);
+    if (!state) throw new Error('no product');
+    const base = { id, expectedVersion: state.version - 1, set: {}, inc: { viewCount: 1 } };
+    // A stale version, but the same wbSeq: applied.
+    expect(await target.apply([{ ...base, seq: seqOf('1-1'), guard: { wbSeq: state.wbSeq ?? null, notDone: [] } }])).toEqual([
+      { kind: 'applied' },
+    ]);
+    // The change id is in wbDone (written synchronously already): not applied again.
+    await ProductModel.updateOne({ _id: id }, markDone({ queued: false, done: 'already-1' })).exec();
+    expect(await target.apply([{ ...base, seq: seqOf('1-2'), guard: { wbSeq: seqOf('1-1'), notDone: ['already-1'] } }])).toEqual([
+      { kind: 'conflict' },
+    ]);
+    // A version-guarded update with a stale version: a conflict.
+    expect(await target.apply([{ ...base, seq: seqOf('1-3') }])).toEqual([{ kind: 'conflict' }]);
+  });
+
   it('a queued change replayed after a crash between the MongoDB write and the acknowledgement changes nothing', async () => {
     const id = '5eed00010000000000000004';
     const before = await storedProduct(id);
@@ -286,7 +325,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     // What recordProductView does when its enqueue times out after Redis took it: the queued
     // copy exists, and the synchronous $inc records the change's id in wbDone.
     await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'timed-out-1' });
-    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, $addToSet: { wbDone: 'timed-out-1' } }).exec();
+    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone({ queued: false, done: 'timed-out-1' }) }).exec();
     await t.app.cache.entity('Product').invalidate([id]);
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1);
     expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });
