@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findByIds } from '../../src/loaders/batch.js';
-import { UserModel } from '../../src/models/index.js';
+import { ProductModel, UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
@@ -67,5 +67,16 @@ describe('on a Redis Cluster', () => {
     await reader;
     expect(await t.app.redis?.exists(t.app.cache.keys.entity('User', id))).toBe(0);
     expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Cluster writer');
+  });
+
+  it('writes write-behind mutations synchronously (write-behind needs one node), and reads stay exact', async () => {
+    expect(t.app.cache.writeBehind.available).toBe(false);
+    const id = '5eed00010000000000000001';
+    await t.gql(`{ product(id: "${id}") { viewCount } }`); // cached
+    const before = (await ProductModel.findById(id).lean<{ viewCount: number }>().exec())?.viewCount ?? 0;
+    const res = await t.gql('mutation($id: ID!) { recordProductView(id: $id) { viewCount } }', { id });
+    expect(res.body.data?.recordProductView.viewCount).toBe(before + 1);
+    expect((await ProductModel.findById(id).lean<{ viewCount: number }>().exec())?.viewCount).toBe(before + 1);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1);
   });
 });
