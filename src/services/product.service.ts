@@ -98,8 +98,10 @@ export function createProductService(options: ProductServiceOptions) {
       return product;
     },
 
-    async update(scope: RequestScope, id: string, args: UpdateProductArgs): Promise<ProductDoc> {
-      const productId = parseId(id);
+    async update(scope: RequestScope, rawId: string, args: UpdateProductArgs): Promise<ProductDoc> {
+      const productId = parseId(rawId);
+      // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
+      const id = productId.toHexString();
       await requireAdmin(scope);
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
       // stock and category are read by MongoDB queries (orders, category lists), which cannot see
@@ -147,8 +149,10 @@ export function createProductService(options: ProductServiceOptions) {
     },
 
     /** Soft-deletes the product and deletes its reviews; false when no live product has this id. */
-    async delete(scope: RequestScope, id: string): Promise<boolean> {
-      const productId = parseId(id);
+    async delete(scope: RequestScope, rawId: string): Promise<boolean> {
+      const productId = parseId(rawId);
+      // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
+      const id = productId.toHexString();
       await requireAdmin(scope);
       const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
       if (!product) return false;
@@ -174,8 +178,10 @@ export function createProductService(options: ProductServiceOptions) {
      * count is queued in Redis and reaches MongoDB with the other views of the batch, in one
      * `$inc`; without a queue (Redis down), it is a synchronous `$inc`.
      */
-    async recordView(scope: RequestScope, id: string): Promise<ProductDoc> {
-      const productId = parseId(id);
+    async recordView(scope: RequestScope, rawId: string): Promise<ProductDoc> {
+      const productId = parseId(rawId);
+      // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
+      const id = productId.toHexString();
       const hex = productId.toHexString();
       const current = await this.find(scope, hex);
       if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });

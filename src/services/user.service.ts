@@ -63,8 +63,10 @@ export function createUserService(options: UserServiceOptions) {
     },
 
     /** Changes the viewer's own profile; FORBIDDEN for anyone else's. */
-    async update(scope: RequestScope, id: string, args: UpdateUserArgs): Promise<UserDoc> {
-      const userId = parseId(id);
+    async update(scope: RequestScope, rawId: string, args: UpdateUserArgs): Promise<UserDoc> {
+      const userId = parseId(rawId);
+      // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
+      const id = userId.toHexString();
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
@@ -113,8 +115,10 @@ export function createUserService(options: UserServiceOptions) {
     },
 
     /** Deletes an account (soft: past orders keep their user); the user themself or an ADMIN. */
-    async delete(scope: RequestScope, id: string): Promise<boolean> {
-      const userId = parseId(id);
+    async delete(scope: RequestScope, rawId: string): Promise<boolean> {
+      const userId = parseId(rawId);
+      // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
+      const id = userId.toHexString();
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId) && viewer.role !== 'ADMIN')
         throw new AppError(ErrorCode.Forbidden, 'Only the user themself or an ADMIN may delete this account.');

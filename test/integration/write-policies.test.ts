@@ -81,6 +81,14 @@ describe('default policies: write-through on create, invalidate on updateProduct
     expect(res.body.data?.updateProduct).toMatchObject({ priceCents: 4_200, viewCount: before + 2 });
   });
 
+  it('a mutation given an id in capitals invalidates the canonical key', async () => {
+    const id = '5eed0001000000000000000e';
+    await t.gql(`{ product(id: "${id}") { name } }`); // cached under the lower-case id
+    await t.gql(UPDATE_PRODUCT, { id: id.toUpperCase(), input: { name: 'Shouted' } }, admin);
+    expect((await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name).toBe('Shouted');
+    expect((await t.gql(`{ product(id: "${id.toUpperCase()}") { name } }`)).body.data?.product.name).toBe('Shouted');
+  });
+
   it('updateUser (refresh): the key holds the new version right after the mutation', async () => {
     const id = await userId('user2@example.com');
     const token = await t.login('user2@example.com', USER_PASSWORD);
