@@ -9,6 +9,7 @@ import { ensureIndexes } from './models/index.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
 import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
+import { recoverReservations } from './services/order.service.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 /** A running application: server, connections and background jobs. */
@@ -35,6 +36,9 @@ export interface StartAppOptions {
   /** Benchmarks only: no write-behind queue, so that write-behind mutations take the synchronous path. */
   withoutWriteBehindQueue?: boolean;
 }
+
+/** How often unfinished placeOrder journals are looked for, in milliseconds. */
+const RESERVATION_RECOVERY_INTERVAL_MS = 60_000;
 
 /** How often expired sessions are swept where the server has no TTL indexes, in milliseconds. */
 const SESSION_SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -96,6 +100,15 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
       cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
     }
+    // placeOrder calls that died half-way (a crash, MongoDB lost mid-call): settled now and every minute.
+    const recover = () =>
+      recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
+        logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
+      );
+    await recover();
+    const recovery = setInterval(() => void recover(), RESERVATION_RECOVERY_INTERVAL_MS);
+    recovery.unref();
+    cleanups.push(async () => clearInterval(recovery));
     const server = await createServer({ config, logger, metrics, db, redis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {

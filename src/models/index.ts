@@ -1,11 +1,12 @@
 import type { Logger } from '../logger.js';
 import { OrderModel } from './order.model.js';
 import { ProductModel } from './product.model.js';
+import { ReservationModel } from './reservation.model.js';
 import { ReviewModel } from './review.model.js';
 import { SessionModel, sessionTtlIndex } from './session.model.js';
 import { UserModel } from './user.model.js';
 
-export { OrderModel, ProductModel, ReviewModel, SessionModel, UserModel };
+export { OrderModel, ProductModel, ReservationModel, ReviewModel, SessionModel, UserModel };
 
 /** What {@link ensureIndexes} found out about the server. */
 export interface IndexReport {
@@ -19,7 +20,7 @@ export interface IndexReport {
  * the caller sweeps expired sessions itself; lookups always filter on `expiresAt` anyway.
  */
 export async function ensureIndexes(logger: Logger): Promise<IndexReport> {
-  await Promise.all([UserModel, ProductModel, ReviewModel, OrderModel].map((m) => m.createIndexes()));
+  await Promise.all([UserModel, ProductModel, ReviewModel, OrderModel, ReservationModel].map((m) => m.createIndexes()));
   await SessionModel.collection.createIndex({ tokenHash: 1 }, { unique: true });
   await SessionModel.collection.createIndex({ user: 1 });
   try {

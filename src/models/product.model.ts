@@ -22,6 +22,8 @@ export interface ProductDoc {
   viewCount: number;
   /** Set by deleteProduct: hidden from queries, still shown in past orders. */
   deletedAt?: Date | null;
+  /** The orders in progress that hold stock of it (see models/reservation.model.ts). */
+  holds?: Types.ObjectId[];
   version: number;
   /** Write-behind bookkeeping (see models/write-behind.plugin.ts). */
   wbSeq?: string | null;
@@ -39,6 +41,7 @@ const productSchema = new Schema<ProductDoc>(
     stock: { type: Number, required: true, min: 0 },
     viewCount: { type: Number, required: true, default: 0, min: 0 },
     deletedAt: { type: Date, default: null },
+    holds: { type: [Schema.Types.ObjectId], default: undefined },
   },
   { timestamps: true, versionKey: false, autoIndex: false },
 );

@@ -1,10 +1,11 @@
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { OrderModel, ProductModel } from '../models/index.js';
+import { OrderModel, ProductModel, ReservationModel } from '../models/index.js';
 import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
 import type { ProductDoc } from '../models/product.model.js';
+import type { ReservationDoc, ReservationLineDoc } from '../models/reservation.model.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { requireViewer, type RequestScope } from './scope.js';
@@ -27,35 +28,22 @@ export interface OrderServiceOptions {
   fieldCache: TagInvalidator;
 }
 
-interface Reservation {
-  productId: Types.ObjectId;
-  quantity: number;
-}
+/** How old a reservation journal must be before recovery resolves it (a placeOrder in progress is far quicker). */
+export const RESERVATION_RECOVERY_AGE_MS = 5 * 60_000;
 
 /**
  * Orders without multi-document transactions (FerretDB has none; on a replica set they would
- * still cost a round trip each): stock is reserved item by item with conditional `$inc`s,
- * which can never drive it below zero, and a failure releases what was reserved before it.
+ * still cost a round trip each). A journal of the order is written first (see
+ * models/reservation.model.ts); stock is reserved item by item with conditional `$inc`s that
+ * can never drive it below zero, each recording the order in the product's `holds` (so that it
+ * is done at most once, and can be undone exactly); then the order is inserted with the
+ * journal's id, and the journal is settled. A failure gives back what was reserved; a crash
+ * anywhere leaves a journal that {@link recoverReservations} resolves.
  */
 export function createOrderService(options: OrderServiceOptions) {
   const { logger, documentLock } = options;
   const products = options.cache.entity<ProductDoc>('Product');
   const orders = options.cache.entity<OrderDoc>('Order');
-
-  /** Gives back every reservation, going on past failures (each logged), then rethrows the first. */
-  async function release(reserved: readonly Reservation[]): Promise<void> {
-    let failure: unknown;
-    for (const { productId, quantity } of reserved) {
-      try {
-        await ProductModel.updateOne({ _id: productId }, { $inc: { stock: quantity } }).exec();
-      } catch (error) {
-        // Leave a trail an operator can replay: the product and how much stock to give back.
-        logger.error({ err: error, productId: productId.toHexString(), quantity }, 'placeOrder: could not release reserved stock');
-        failure ??= error;
-      }
-    }
-    if (failure) throw failure;
-  }
 
   return {
     /** Places the viewer's order whole, or changes nothing (BAD_USER_INPUT on lacking stock). */
@@ -70,10 +58,10 @@ export function createOrderService(options: OrderServiceOptions) {
         quantities.set(id, (quantities.get(id) ?? 0) + item.quantity);
       });
       const ids = [...quantities.keys()].sort();
-      const products = await scope.loaders.product.loadMany(ids);
+      const loaded = await scope.loaders.product.loadMany(ids);
       const lines: OrderItemDoc[] = [];
       ids.forEach((id, index) => {
-        const product = products[index];
+        const product = loaded[index];
         if (product instanceof Error) throw product;
         if (!product || product.deletedAt) {
           throw new AppError(ErrorCode.NotFound, `No product has id ${id}.`, { field: 'items', details: { productId: id } });
@@ -89,12 +77,16 @@ export function createOrderService(options: OrderServiceOptions) {
   };
 
   async function reserveAndRecord(scope: RequestScope, userId: Types.ObjectId, ids: string[], lines: OrderItemDoc[]): Promise<OrderDoc> {
-    const reserved: Reservation[] = [];
+    const orderId = new Types.ObjectId();
+    await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
+    let reservedAny = false;
+    let inserting = false;
+    let placed = false;
     try {
       for (const line of lines) {
         const result = await ProductModel.updateOne(
-          { _id: line.product, deletedAt: null, stock: { $gte: line.quantity } },
-          { $inc: { stock: -line.quantity } },
+          { _id: line.product, deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
+          { $inc: { stock: -line.quantity }, $push: { holds: orderId } },
         ).exec();
         if (result.modifiedCount !== 1) {
           throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
@@ -103,20 +95,82 @@ export function createOrderService(options: OrderServiceOptions) {
             details: { productId: line.product.toHexString(), requested: line.quantity },
           });
         }
-        reserved.push({ productId: line.product, quantity: line.quantity });
+        reservedAny = true;
       }
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-      const order = (await OrderModel.create({ user: userId, items: lines, totalCents })).toObject<OrderDoc>();
+      inserting = true;
+      const order = (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>();
+      placed = true;
       await Promise.all([orders.refresh([order]), options.fieldCache.invalidate([tags.userOrders(userId.toHexString())])]);
       return order;
-    } catch (error) {
-      await release(reserved);
-      throw error;
     } finally {
-      // Whatever happened after the first reservation, those products changed in MongoDB
-      // (reserved, maybe released: the versions moved on): their cached copies must go.
-      await products.invalidate(reserved.map((r) => r.productId.toHexString()));
+      // Placed: drop the holds; not: give the stock back. A failure here leaves the journal to
+      // recovery (logged), and does not change the outcome the client gets.
+      // (An insert that failed on the way back may have been written: ask before giving back.)
+      const settle = async () =>
+        settleReservation(orderId, lines, placed || (inserting && (await OrderModel.exists({ _id: orderId }).exec()) !== null));
+      await settle().catch((error: unknown) =>
+        logger.error({ err: error, orderId: orderId.toHexString() }, 'placeOrder: reservation not settled; recovery will finish it'),
+      );
+      // Those products changed in MongoDB (reserved, maybe released: versions moved on).
+      if (reservedAny) await products.invalidate(ids);
       for (const id of ids) scope.loaders.product.clear(id);
     }
   }
+}
+
+/**
+ * Settles a reservation journal: where the order was placed, the products drop the order from
+ * `holds`; where it was not, they also get its stock back. Each step is conditional on the
+ * hold, so settling twice (or a reservation that never happened) changes nothing. Deletes the
+ * journal last.
+ */
+async function settleReservation(orderId: Types.ObjectId, lines: readonly ReservationLineDoc[], placed: boolean): Promise<void> {
+  for (const { product, quantity } of lines) {
+    await ProductModel.updateOne(
+      { _id: product, holds: orderId },
+      placed ? { $pull: { holds: orderId } } : { $inc: { stock: quantity }, $pull: { holds: orderId } },
+    ).exec();
+  }
+  await ReservationModel.deleteOne({ _id: orderId }).exec();
+}
+
+/** Options of {@link recoverReservations}. */
+export interface RecoverReservationsOptions {
+  logger: Logger;
+  documentLock: DocumentLock;
+  cache: Cache;
+  /** Journals at least this old are resolved; default {@link RESERVATION_RECOVERY_AGE_MS}. */
+  olderThanMs?: number;
+}
+
+/**
+ * Resolves the journals of placeOrder calls that died half-way (server killed, MongoDB lost
+ * mid-call): an order with the journal's id exists, so it was placed and only the holds go;
+ * else the stock it took is given back. Runs at start-up and then every minute. Returns how
+ * many journals it resolved.
+ */
+export async function recoverReservations(options: RecoverReservationsOptions): Promise<number> {
+  const cutoff = new Date(Date.now() - (options.olderThanMs ?? RESERVATION_RECOVERY_AGE_MS));
+  const journals = await ReservationModel.find({ createdAt: { $lte: cutoff } })
+    .limit(100)
+    .lean<ReservationDoc[]>()
+    .exec();
+  const products = options.cache.entity<ProductDoc>('Product');
+  for (const journal of journals) {
+    const ids = journal.lines.map((line) => line.product.toHexString());
+    await options.documentLock.run(
+      ids.map((id) => `products:${id}`),
+      async () => {
+        const placed = (await OrderModel.exists({ _id: journal._id }).exec()) !== null;
+        await settleReservation(journal._id, journal.lines, placed);
+        options.logger.warn(
+          { orderId: journal._id.toHexString(), placed },
+          placed ? 'recovered a placed order: dropped its stock holds' : 'recovered an unfinished order: gave its stock back',
+        );
+      },
+    );
+    await products.invalidate(ids);
+  }
+  return journals.length;
 }

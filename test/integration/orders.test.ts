@@ -1,6 +1,9 @@
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProductModel } from '../../src/models/index.js';
+import { Types } from 'mongoose';
+import { OrderModel, ProductModel, ReservationModel } from '../../src/models/index.js';
+import { recoverReservations } from '../../src/services/order.service.js';
+import { createLogger } from '../../src/logger.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 
 let t: TestApp;
@@ -117,6 +120,70 @@ describe('placeOrder', () => {
       customer,
     );
     expect(errorCodes(res)).toEqual(['NOT_FOUND']);
+    expect(await stockOf(id)).toBe(4);
+  });
+});
+
+describe('placeOrder interrupted half-way (the server died, MongoDB went away)', () => {
+  const STOCK = 'query($id: ID!) { product(id: $id) { stock } }';
+  const recover = () =>
+    recoverReservations({
+      logger: createLogger({ level: 'silent' }),
+      documentLock: t.app.documentLock,
+      cache: t.app.cache,
+      olderThanMs: 0,
+    });
+  /** The state placeOrder leaves when it stops after reserving `quantity` of `productId`. */
+  async function reserved(productId: string, quantity: number): Promise<Types.ObjectId> {
+    const orderId = new Types.ObjectId();
+    const userId = new Types.ObjectId();
+    await ReservationModel.create({ _id: orderId, user: userId, lines: [{ product: productId, quantity }] });
+    const result = await ProductModel.updateOne(
+      { _id: productId, stock: { $gte: quantity }, holds: { $ne: orderId } },
+      { $inc: { stock: -quantity }, $push: { holds: orderId } },
+    ).exec();
+    expect(result.modifiedCount).toBe(1);
+    return orderId;
+  }
+
+  it('after placing no order: recovery gives the stock back, once', async () => {
+    const id = await newProduct(5);
+    await t.gql(STOCK, { id }); // cached
+    const orderId = await reserved(id, 2);
+    expect(await stockOf(id)).toBe(3);
+    expect(await recover()).toBe(1);
+    expect(await stockOf(id)).toBe(5);
+    expect((await t.gql(STOCK, { id })).body.data?.product.stock).toBe(5);
+    expect(await ReservationModel.exists({ _id: orderId })).toBeNull();
+    expect((await ProductModel.findById(id).lean().exec())?.holds ?? []).toHaveLength(0);
+    expect(await recover()).toBe(0);
+    expect(await stockOf(id)).toBe(5);
+  });
+
+  it('after inserting the order: recovery keeps the stock taken and drops the hold', async () => {
+    const id = await newProduct(5);
+    const orderId = await reserved(id, 2);
+    await OrderModel.create({
+      _id: orderId,
+      user: new Types.ObjectId(),
+      items: [{ product: id, quantity: 2, unitPriceCents: 1_000 }],
+      totalCents: 2_000,
+    });
+    expect(await recover()).toBe(1);
+    expect(await stockOf(id)).toBe(3);
+    expect((await ProductModel.findById(id).lean().exec())?.holds ?? []).toHaveLength(0);
+    expect(await ReservationModel.exists({ _id: orderId })).toBeNull();
+  });
+
+  it('a placeOrder that completes, or fails, leaves no journal and no hold behind', async () => {
+    const id = await newProduct(5);
+    const res = await t.gql(PLACE, { items: [{ productId: id, quantity: 1 }] }, customer);
+    expect(res.body.errors).toBeUndefined();
+    expect(await ReservationModel.countDocuments().exec()).toBe(0);
+    expect((await ProductModel.findById(id).lean().exec())?.holds ?? []).toHaveLength(0);
+    const failed = await t.gql(PLACE, { items: [{ productId: id, quantity: 99 }] }, customer);
+    expect(errorCodes(failed)).toEqual(['BAD_USER_INPUT']);
+    expect(await ReservationModel.countDocuments().exec()).toBe(0);
     expect(await stockOf(id)).toBe(4);
   });
 });
