@@ -148,12 +148,15 @@ export function withChange<T>(doc: T, change: Pick<Change, 'set' | 'inc'>): T {
   return out as T;
 }
 
-// KEYS: stream, the entity's hash. ARGV: type, id, change, the most changes an entity may have queued.
-// A full hash refuses (false): the caller writes MongoDB itself, which bounds what a read carries.
+// KEYS: stream, the entity's hash, its cached document. ARGV: type, id, change, the most
+// changes an entity may have queued. A full hash refuses (false): the caller writes MongoDB
+// itself, which bounds what a read carries. The cached document loses its expiry while the
+// write is pending (a hot document stays cached); the flush gives it back (SETTLE).
 const ENQUEUE = `
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return false end
 local entry = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'i', ARGV[2], 'c', ARGV[3])
 redis.call('HSET', KEYS[2], entry, ARGV[3])
+redis.call('PERSIST', KEYS[3])
 return entry
 `;
 
@@ -183,7 +186,12 @@ for e = 3, #KEYS, 2 do
   if floor > 0 then
     -- A value (or floor) of this version or newer was loaded after the write: it stays.
     local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
-    if not (stored and stored >= floor) then redis.call('SET', key, floor .. '|', 'PX', floorTtl) end
+    if not (stored and stored >= floor) then
+      redis.call('SET', key, floor .. '|', 'PX', floorTtl)
+    elseif redis.call('PTTL', key) == -1 then
+      -- Kept (loaded after the write), but persisted by an enqueue: its expiry comes back.
+      redis.call('PEXPIRE', key, floorTtl)
+    end
   else
     redis.call('DEL', key)
   end
@@ -213,7 +221,7 @@ return 0
 `;
 
 interface WriteBehindCommands {
-  /** Key count fixed at definition: (stream, hash, type, id, change, max pending); null when refused. */
+  /** Key count fixed at definition: (stream, hash, entity key, type, id, change, max pending); null when refused. */
   gfcEnqueue(...args: string[]): Promise<string | null>;
   gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   /** (leader key, consumer, ttl ms). */
@@ -280,7 +288,7 @@ export class WriteBehindQueue {
     // The change and its stream entry are written by one script, so they must share a node:
     // on a Cluster they cannot (the stream has one slot, entities have theirs).
     this.#store = options.store && !(options.store.client instanceof Cluster) ? options.store : null;
-    if (this.#store) this.#store.client.defineCommand('gfcEnqueue', { numberOfKeys: 2, lua: ENQUEUE });
+    if (this.#store) this.#store.client.defineCommand('gfcEnqueue', { numberOfKeys: 3, lua: ENQUEUE });
     this.#keys = options.keys;
     this.#metrics = options.metrics;
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
@@ -310,6 +318,7 @@ export class WriteBehindQueue {
       client.gfcEnqueue(
         this.#keys.writeQueue.stream,
         this.#keys.pending(type, id),
+        this.#keys.entity(type, id),
         type,
         id,
         JSON.stringify(change),

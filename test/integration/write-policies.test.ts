@@ -158,6 +158,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     await t.gql(`{ user(id: "${id}") { name } }`); // cached, with its TTL
     const res = await t.gql(UPDATE_USER, { id, input: { name: 'Queued Name' } }, token);
     expect(res.body.data?.updateUser.name).toBe('Queued Name');
+    expect(await redis.pttl(t.app.cache.keys.entity('User', id))).toBe(-1); // its expiry persisted while pending
 
     // MongoDB does not have it yet; every read does, from the cache and from MongoDB alike.
     expect((await storedUser(id))?.name).toBe(before?.name);
