@@ -10,8 +10,7 @@ import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
-import { withChange } from '../cache/write-behind.js';
-import { markDone, queueChange, type Queued, type WritePolicy } from './write-policy.js';
+import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
 export interface ProductPage {
@@ -111,22 +110,20 @@ export function createProductService(options: ProductServiceOptions) {
         const current = await this.find(scope, id);
         if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
         if (Object.keys(changes).length === 0) return current;
-        const change = { set: changes };
-        fallback = await queueChange({
+        const queued = await queueOnto({
           queue: options.cache.writeBehind,
           logger: options.logger,
           type: 'Product',
-          id: productId.toHexString(),
-          change,
+          id,
+          change: { set: changes },
+          current,
+          loader: scope.loaders.product,
         });
-        if (fallback.queued) {
-          const product = withChange(current, change);
-          scope.loaders.product.clear(id).prime(id, product);
-          return product;
-        }
+        if (queued.queued) return queued.doc;
+        fallback = queued;
       }
       const update = { $set: changes, ...markDone(fallback) };
-      const show = await products.queuedChanges(productId.toHexString());
+      const show = await products.queuedChanges(id);
       let product: ProductDoc | null;
       if (changes.category === undefined) {
         product = await updateLive(productId.toHexString(), update);
@@ -182,18 +179,20 @@ export function createProductService(options: ProductServiceOptions) {
       const productId = parseId(rawId);
       // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
       const id = productId.toHexString();
-      const hex = productId.toHexString();
-      const current = await this.find(scope, hex);
+      const current = await this.find(scope, id);
       if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-      const change = { inc: { viewCount: 1 } };
-      const queued = await queueChange({ queue: options.cache.writeBehind, logger: options.logger, type: 'Product', id: hex, change });
-      if (queued.queued) {
-        const product = withChange(current, change);
-        scope.loaders.product.clear(id).prime(id, product);
-        return product;
-      }
-      const show = await products.queuedChanges(hex);
-      const product = await updateLive(hex, { $inc: { viewCount: 1 }, ...markDone(queued) });
+      const queued = await queueOnto({
+        queue: options.cache.writeBehind,
+        logger: options.logger,
+        type: 'Product',
+        id,
+        change: { inc: { viewCount: 1 } },
+        current,
+        loader: scope.loaders.product,
+      });
+      if (queued.queued) return queued.doc;
+      const show = await products.queuedChanges(id);
+      const product = await updateLive(id, { $inc: { viewCount: 1 }, ...markDone(queued) });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       await products.invalidate([id]);
       const shown = show(product);

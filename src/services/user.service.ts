@@ -13,8 +13,7 @@ import { hashPassword } from './password.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
-import { withChange } from '../cache/write-behind.js';
-import { markDone, queueChange, type Queued, type WritePolicy } from './write-policy.js';
+import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
 
 /** The user mutations' input shapes (from the generated GraphQL types). */
 export interface CreateUserArgs {
@@ -80,19 +79,17 @@ export function createUserService(options: UserServiceOptions) {
           if (await UserModel.exists({ email: changes.email, _id: { $ne: userId } }).exec())
             throw badInput('input.email', DUPLICATE_EMAIL, 'DUPLICATE');
         }
-        const change = { set: changes };
-        fallback = await queueChange({
+        const queued = await queueOnto({
           queue: options.cache.writeBehind,
           logger: options.logger,
           type: 'User',
-          id: userId.toHexString(),
-          change,
+          id,
+          change: { set: changes },
+          current,
+          loader: scope.loaders.user,
         });
-        if (fallback.queued) {
-          const user = withChange(current, change);
-          scope.loaders.user.clear(id).prime(id, user);
-          return user;
-        }
+        if (queued.queued) return queued.doc;
+        fallback = queued;
       }
       const show = await users.queuedChanges(id);
       const user = await documentLock.run([`users:${id}`], () =>

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type DataLoader from 'dataloader';
 import { BreakerOpenError } from '../cache/breaker.js';
-import type { Change, WriteBehindQueue } from '../cache/write-behind.js';
+import { withChange, type Change, type WriteBehindQueue } from '../cache/write-behind.js';
 import type { Logger } from '../logger.js';
 
 export type { WritePolicy, WritePolicies } from '../config.js';
@@ -46,6 +47,27 @@ export async function queueChange(options: QueueChangeOptions): Promise<Queued> 
   }
   queue.metrics.fallbacks.inc({ type });
   return done === undefined ? { queued: false } : { queued: false, done };
+}
+
+/** Options of {@link queueOnto}. */
+export interface QueueOntoOptions<T> extends QueueChangeOptions {
+  /** The document as reads show it now (loaded through `loader`). */
+  current: T;
+  /** The request's loader of that type, primed with the result. */
+  loader: DataLoader<string, T | null>;
+}
+
+/**
+ * Queues a change of a document already loaded: when queued, the document with the change
+ * applied (what reads now show, primed in the request's loader); else the {@link Queued} that
+ * the synchronous write needs.
+ */
+export async function queueOnto<T>(options: QueueOntoOptions<T>): Promise<{ queued: true; doc: T } | Exclude<Queued, { queued: true }>> {
+  const queued = await queueChange(options);
+  if (!queued.queued) return queued;
+  const doc = withChange(options.current, options.change);
+  options.loader.clear(options.id).prime(options.id, doc);
+  return { queued: true, doc };
 }
 
 /** How many change ids a document keeps in `wbDone` (the newest). */
