@@ -19,6 +19,18 @@ describe('keyspace', () => {
     for (const key of related) expect(hashTag(key)).toBe(hashTag(entity));
   });
 
+  it("keeps write-behind keys out of the versioned prefix, the hash in its entity's slot", () => {
+    expect(keys.pending('Product', 'p1')).toBe('shop:{Product:p1}:wb');
+    expect(hashTag(keys.pending('Product', 'p1'))).toBe(hashTag(keys.entity('Product', 'p1')));
+    expect(keys.writeQueue).toEqual({
+      stream: 'shop:{wb}:writes',
+      dead: 'shop:{wb}:dead',
+      leader: 'shop:{wb}:leader',
+      unnamed: 'shop:{wb}:unnamed',
+    });
+    expect(createKeyspace({ namespace: 'shop', version: 4 }).pending('Product', 'p1')).toBe(keys.pending('Product', 'p1'));
+  });
+
   it('refuses parts that could break the layout', () => {
     expect(() => keys.entity('User', 'a}b')).toThrow(TypeError);
     expect(() => keys.entity('User:x', '1')).toThrow(/type/);
