@@ -157,11 +157,15 @@ export class CacheCore {
       // queued write-behind changes still apply, if Redis answers: read before MongoDB, so a
       // flush in between shows in the document (and `wbSeq` skips what it applied), never lost.
       this.#count(spec, [], bypass);
-      const store = this.#store;
       const pendingKeys = spec.pendingKeys;
       work.push(
         (async () => {
-          if (store && pendingKeys) await this.#readPending(store, pendingKeys, bypass, pending);
+          if (this.#store && pendingKeys) {
+            const found = await this.pendingChanges(bypass.map((index) => pendingKeys[index] ?? ''));
+            found.forEach((entries, i) => {
+              if (entries.length > 0) pending.set(bypass[i] ?? 0, entries);
+            });
+          }
           await this.#loadInto(spec, bypass, out);
         })(),
       );
@@ -215,16 +219,13 @@ export class CacheCore {
 
   /** The write-behind changes in each hash (same order); empty where none, or when Redis fails. */
   async pendingChanges(keys: readonly string[]): Promise<PendingEntry[][]> {
-    const out: PendingEntry[][] = keys.map(() => []);
-    if (this.#store && keys.length > 0)
-      await this.#readPending(
-        this.#store,
-        keys,
-        keys.map((_, i) => i),
-        new Map(),
-        out,
-      );
-    return out;
+    if (!this.#store || keys.length === 0) return keys.map(() => []);
+    try {
+      return await this.#store.pending(keys);
+    } catch (error) {
+      this.#failed('pending', error);
+      return keys.map(() => []);
+    }
   }
 
   /** `ttlMs` ± the jitter, rounded; at least 1. */
@@ -334,24 +335,6 @@ export class CacheCore {
     }
     if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
     await Promise.all(work);
-  }
-
-  async #readPending(
-    store: RedisStore,
-    pendingKeys: readonly string[],
-    indexes: readonly number[],
-    pending: Map<number, PendingEntry[]>,
-    list?: PendingEntry[][],
-  ): Promise<void> {
-    try {
-      const found = await store.pending(indexes.map((index) => pendingKeys[index] ?? ''));
-      found.forEach((entries, i) => {
-        if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
-        if (list) list[indexes[i] ?? 0] = entries;
-      });
-    } catch (error) {
-      this.#failed('pending', error);
-    }
   }
 
   /** Loads the leased items (once, shared with joiners in this process) and fills them. */
