@@ -305,10 +305,16 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     // Another worker takes over once the dead one's lease expires, and finds them applied.
     await new Promise((resolve) => setTimeout(resolve, 400));
     const updatesBefore = await metricValue(t, 'mongodb_commands_total', { command: 'update' });
-    expect(await (await worker()).runOnce()).toMatchObject({ read: 7, flushed: 7 });
+    const successor = await worker({ leaderTtlMs: 5_000 });
+    expect(await successor.runOnce()).toMatchObject({ read: 7, flushed: 7 });
     expect((await metricValue(t, 'mongodb_commands_total', { command: 'update' })) - updatesBefore).toBe(0);
     expect((await storedProduct(id))?.viewCount).toBe((before?.viewCount ?? 0) + 7);
     expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(0);
+    // The worker that lost its lease, back again, reads nothing while the new one leads.
+    await t.gql(VIEW, { id });
+    expect(await crashing.runOnce()).toMatchObject({ read: 0 });
+    expect(await redis.xlen(t.app.cache.keys.writeQueue.stream)).toBe(1);
+    expect(await successor.runOnce()).toMatchObject({ read: 1, flushed: 1 });
   });
 
   it('after a flush, a write-through of the older version still on its way is not stored', async () => {
