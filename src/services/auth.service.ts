@@ -55,32 +55,49 @@ export function createAuthService(options: AuthServiceOptions) {
   // Renew a session's expiry at most this often, so an active client costs no write per request.
   const renewAfterMs = Math.min(60_000, ttlMs / 10);
 
+  // Deletes sessions and tombstones them: an "absent" value at the highest version, so that no
+  // late refresh (a login's or a renewal's) can bring one back.
+  const endSessions = async (tokenHashes: string[]): Promise<void> => {
+    await SessionModel.deleteMany({ tokenHash: { $in: tokenHashes } }).exec();
+    await cache.core.refresh(
+      'Session',
+      tokenHashes.map((tokenHash) => ({ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs })),
+    );
+  };
+
   return {
-    /** A new session for matching credentials; one BAD_USER_INPUT error for any mismatch. */
+    /**
+     * A new session for the credentials of a live (not deleted) account; one BAD_USER_INPUT error
+     * (`INVALID_CREDENTIALS`) for any mismatch.
+     */
     async login(scope: RequestScope, email: string, password: string): Promise<AuthResult> {
       const credentials = parseInput(inputs.login, { email, password }, 'login');
-      const user = await UserModel.findOne({ email: credentials.email.trim().toLowerCase() }).lean<UserDoc>().exec();
+      const user = await UserModel.findOne({ email: credentials.email.trim().toLowerCase(), deletedAt: null }).lean<UserDoc>().exec();
       const ok = await verifyPassword(credentials.password, user?.passwordHash ?? DUMMY_HASH);
-      if (!user || !ok) throw new AppError(ErrorCode.BadUserInput, 'Wrong email or password.', { reason: 'INVALID_CREDENTIALS' });
+      if (!user || !ok) throw invalidCredentials();
       const token = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + ttlMs);
       const tokenHash = hashToken(token);
       await SessionModel.create({ tokenHash, user: user._id, expiresAt });
+      // The account may have been deleted while the password was checked, after deleteUser ended
+      // its sessions (and so missed this one). Read after the session exists: a deletion not seen
+      // here comes later and ends this session too; one seen here, the login undoes itself.
+      const live = await UserModel.findOne({ _id: user._id, deletedAt: null }).lean<UserDoc>().exec();
+      if (!live) {
+        await endSessions([tokenHash]);
+        throw invalidCredentials();
+      }
       await cache.core.refresh('Session', [
-        { key: cache.keys.session(tokenHash), value: { userId: user._id, expiresAt }, version: expiresAt.getTime(), ttlMs },
+        { key: cache.keys.session(tokenHash), value: { userId: live._id, expiresAt }, version: expiresAt.getTime(), ttlMs },
       ]);
-      scope.signIn(user);
-      return { token, user, expiresAt };
+      scope.signIn(live);
+      return { token, user: live, expiresAt };
     },
 
     /** Ends every session of a user (account deletion), tombstoning each in the cache. */
     async endAllSessions(userId: Types.ObjectId): Promise<void> {
       const sessions = await SessionModel.find({ user: userId }, { tokenHash: 1 }).lean().exec();
-      await SessionModel.deleteMany({ _id: { $in: sessions.map((s) => s._id) } }).exec();
-      await cache.core.refresh(
-        'Session',
-        sessions.map((s) => ({ key: cache.keys.session(s.tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs })),
-      );
+      await endSessions(sessions.map((s) => s.tokenHash));
     },
 
     /** Ends the request's session; false when it had none. */
@@ -121,6 +138,11 @@ export function createAuthService(options: AuthServiceOptions) {
       return { userId: session.userId, expiresAt };
     },
   };
+}
+
+/** The one answer to any credentials that do not open a live account. */
+function invalidCredentials(): AppError {
+  return new AppError(ErrorCode.BadUserInput, 'Wrong email or password.', { reason: 'INVALID_CREDENTIALS' });
 }
 
 /** Deletes expired sessions (for servers without TTL indexes); returns how many. */

@@ -9,9 +9,9 @@ import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
 import { uniqueOn } from './mongo-errors.js';
-import { hashPassword } from './password.js';
+import { ERASED_PASSWORD_HASH, hashPassword } from './password.js';
 import { requireViewer, type RequestScope } from './scope.js';
-import { definedOnly, inputs, parseId, parseInput } from './validation.js';
+import { definedOnly, inputs, parseId, parseInput, refuseReservedEmail } from './validation.js';
 import type { Logger } from '../logger.js';
 import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
 
@@ -51,6 +51,7 @@ export function createUserService(options: UserServiceOptions) {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
       const input = parseInput(inputs.createUser, args, 'input');
+      refuseReservedEmail(input.email, 'input.email');
       const passwordHash = await hashPassword(input.password);
       const created = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
         UserModel.create({ name: input.name, email: input.email, passwordHash, role: 'CUSTOMER' }),
@@ -69,6 +70,7 @@ export function createUserService(options: UserServiceOptions) {
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
+      if (changes.email) refuseReservedEmail(changes.email, 'input.email');
       let fallback: Queued = { queued: false };
       if (options.writePolicy === 'write-behind') {
         const current = await scope.loaders.user.load(id);
@@ -119,7 +121,9 @@ export function createUserService(options: UserServiceOptions) {
       const viewer = await requireViewer(scope);
       if (!viewer._id.equals(userId) && viewer.role !== 'ADMIN')
         throw new AppError(ErrorCode.Forbidden, 'Only the user themself or an ADMIN may delete this account.');
-      const erased = { deletedAt: new Date(), name: 'Deleted user', email: `deleted-${id}@deleted.invalid` };
+      // The email becomes `deleted:<id>`: unique per user (the index) and no address, so no client can
+      // take it first and make this update fail; the hash becomes one no password matches.
+      const erased = { deletedAt: new Date(), name: 'Deleted user', email: `deleted:${id}`, passwordHash: ERASED_PASSWORD_HASH };
       const user = await documentLock.run([`users:${id}`], () =>
         UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: erased }, { returnDocument: 'after' }).lean<UserDoc>().exec(),
       );

@@ -85,6 +85,17 @@ export const inputs = {
   login: z.object({ email: z.string().max(254), password: z.string().max(200) }),
 };
 
+/**
+ * Refuses an address no account may take: any under the `.invalid` top-level domain (RFC 2606,
+ * never deliverable), the form erased accounts were once given. BAD_USER_INPUT naming `field`,
+ * `reason: RESERVED_EMAIL`. (Erased accounts now hold `deleted:<id>`, which is no address at all.)
+ */
+export function refuseReservedEmail(email: string, field: string): void {
+  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  if (domain === 'invalid' || domain.endsWith('.invalid'))
+    throw badInput(field, `${field}: addresses under the .invalid domain are reserved`, 'RESERVED_EMAIL');
+}
+
 /** Drops the keys whose value is undefined (absent from a GraphQL input). */
 export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
