@@ -87,6 +87,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       writeBehindTypes: WRITE_BEHIND_TYPES,
       writeBehindQueue: !options.withoutWriteBehindQueue,
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
+      redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import { currentTrace } from '../trace.js';
 import { ABSENT, type Codec } from './codec.js';
+import type { KnownPending } from './known-pending.js';
 import type { CacheMetrics } from './metrics.js';
 import type { LeaseReply, LeaseRequest, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
 import type { CacheStats } from './stats.js';
@@ -64,8 +65,13 @@ export interface CacheCoreOptions {
   ttlJitter?: number;
   /** How often undelivered invalidations are retried, in milliseconds; default 1000. */
   retryIntervalMs?: number;
-  /** Tag sets outlive what they name by at least this, in milliseconds; default one hour. */
+  /** Tag versions outlive what depends on them by at least this, in milliseconds; default one hour. */
   tagTtlMs?: number;
+  /**
+   * The write-behind changes this process knows to be queued, shared with the queue: what a
+   * read applies when Redis cannot tell it. Default none: such reads then apply nothing.
+   */
+  knownPending?: KnownPending;
 }
 
 interface InFlight {
@@ -110,6 +116,7 @@ export class CacheCore {
   readonly #ttlJitter: number;
   readonly #retryIntervalMs: number;
   readonly #tagTtlMs: number;
+  readonly #knownPending: KnownPending | undefined;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #pending: Pending = { keys: new Map(), tags: new Map() };
   #generation = 0;
@@ -129,6 +136,7 @@ export class CacheCore {
     if (!(this.#ttlJitter >= 0 && this.#ttlJitter < 1)) throw new TypeError(`ttlJitter must be in [0, 1), got ${this.#ttlJitter}`);
     this.#retryIntervalMs = positive('retryIntervalMs', options.retryIntervalMs ?? 1_000);
     this.#tagTtlMs = positive('tagTtlMs', options.tagTtlMs ?? 3_600_000);
+    this.#knownPending = options.knownPending;
   }
 
   /** True when a Redis store is configured (not whether it is up). */
@@ -153,22 +161,9 @@ export class CacheCore {
     const work: Promise<void>[] = [];
     const pending = new Map<number, PendingEntry[]>();
     if (bypass.length) {
-      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses. Their
-      // queued write-behind changes still apply, if Redis answers: read before MongoDB, so a
-      // flush in between shows in the document (and `wbSeq` skips what it applied), never lost.
+      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
       this.#count(spec, [], bypass);
-      const pendingKeys = spec.pendingKeys;
-      work.push(
-        (async () => {
-          if (this.#store && pendingKeys) {
-            const found = await this.pendingChanges(bypass.map((index) => pendingKeys[index] ?? ''));
-            found.forEach((entries, i) => {
-              if (entries.length > 0) pending.set(bypass[i] ?? 0, entries);
-            });
-          }
-          await this.#loadInto(spec, bypass, out);
-        })(),
-      );
+      work.push(this.#loadWithPending(spec, bypass, out, pending));
     }
     if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out, pending));
     await Promise.all(work);
@@ -217,14 +212,20 @@ export class CacheCore {
     }
   }
 
-  /** The write-behind changes in each hash (same order); empty where none, or when Redis fails. */
+  /**
+   * The write-behind changes in each hash (same order); empty where none. Never throws: when
+   * Redis fails, what this process knows to be queued ({@link KnownPending}).
+   */
   async pendingChanges(keys: readonly string[]): Promise<PendingEntry[][]> {
     if (!this.#store || keys.length === 0) return keys.map(() => []);
+    const askedAt = Date.now();
     try {
-      return await this.#store.pending(keys);
+      const found = await this.#store.pending(keys);
+      found.forEach((entries, i) => this.#knownPending?.observed(keys[i] ?? '', entries, askedAt));
+      return found;
     } catch (error) {
       this.#failed('pending', error);
-      return keys.map(() => []);
+      return keys.map((key) => this.#knownPending?.get(key) ?? []);
     }
   }
 
@@ -281,17 +282,20 @@ export class CacheCore {
     if (!store) return;
     const token = randomBytes(12).toString('base64url');
     let replies: LeaseReply[];
+    const askedAt = Date.now();
     try {
       replies = await store.getOrLease(
         indexes.map((index) => requestOf(spec, index)),
         { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs },
       );
     } catch (error) {
+      // Served from MongoDB, with the queued write-behind changes all the same.
       this.#failed('get', error);
       this.#count(spec, [], indexes);
-      await this.#loadInto(spec, indexes, out);
+      await this.#loadWithPending(spec, indexes, out, pending);
       return;
     }
+    this.#observePending(spec, indexes, replies, askedAt);
 
     const leased: number[] = [];
     const busy: number[] = [];
@@ -370,11 +374,13 @@ export class CacheCore {
         const value = values[i] ?? null;
         const payload = this.#codec.encode(value === null ? ABSENT : value);
         this.#metrics.bytesWritten.inc({ name: nameOf(spec, index) }, payload.length);
+        const tags = spec.tags?.[index];
         return {
           key: spec.keys[index] ?? '',
           version: value === null ? 0 : spec.versionOf(value),
           payload,
           ttlMs: this.jitter(spec.ttlMs(value, index)),
+          ...(tags && tags.length > 0 ? { tags } : {}),
         };
       });
       const stored = await store.setIfLeased(token, entries);
@@ -398,6 +404,7 @@ export class CacheCore {
       await sleep(this.#leaseWaitMs * 2 ** attempt);
       let replies: LeaseReply[];
       const token = randomBytes(12).toString('base64url');
+      const askedAt = Date.now();
       try {
         replies = await store.getOrLease(
           waiting.map((index) => requestOf(spec, index)),
@@ -407,6 +414,7 @@ export class CacheCore {
         this.#failed('get', error);
         break;
       }
+      this.#observePending(spec, waiting, replies, askedAt);
       const stillBusy: number[] = [];
       const leased: number[] = [];
       replies.forEach((reply, i) => {
@@ -443,6 +451,35 @@ export class CacheCore {
       this.#failed('decode', error);
       return false;
     }
+  }
+
+  /**
+   * Reads items from the source without filling them, with their queued write-behind changes
+   * read first (from Redis, else as this process knows them): a flush in between then shows in
+   * the document, and its `wbSeq` skips what it applied, so nothing is lost or counted twice.
+   */
+  async #loadWithPending<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
+    const pendingKeys = spec.pendingKeys;
+    if (this.#store && pendingKeys) {
+      const found = await this.pendingChanges(indexes.map((index) => pendingKeys[index] ?? ''));
+      found.forEach((entries, i) => {
+        if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
+      });
+    }
+    await this.#loadInto(spec, indexes, out);
+  }
+
+  /** Remembers the write-behind snapshot each reply brought (see {@link KnownPending.observed}). */
+  #observePending<T>(spec: FetchSpec<T>, indexes: readonly number[], replies: readonly LeaseReply[], askedAt: number): void {
+    const known = this.#knownPending;
+    const pendingKeys = spec.pendingKeys;
+    if (!known || !pendingKeys) return;
+    replies.forEach((reply, i) => known.observed(pendingKeys[indexes[i] ?? 0] ?? '', reply.pending ?? [], askedAt));
   }
 
   /** Reads items from the source without filling them. */

@@ -5,6 +5,7 @@ import { createCodec, type Compression } from './codec.js';
 import { CacheCore } from './core.js';
 import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
+import { KnownPending } from './known-pending.js';
 import { createCacheMetrics, type CacheMetrics } from './metrics.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
@@ -63,10 +64,12 @@ export interface CreateCacheOptions {
   writeBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
+  /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
+  redisCommandTimeoutMs?: number;
 }
 
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
-export const CACHE_SCHEMA_VERSION = 1;
+export const CACHE_SCHEMA_VERSION = 2;
 
 /** Wires keyspace, codec, breaker, store and core together. */
 export function createCache(options: CreateCacheOptions): Cache {
@@ -82,6 +85,8 @@ export function createCache(options: CreateCacheOptions): Cache {
       logger.warn({ state }, `Redis circuit breaker ${state}`);
     },
   });
+  // What this process knows to be queued for MongoDB: reads apply it when Redis cannot answer.
+  const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
   const store = options.redis ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease('') }) : null;
   const core = new CacheCore({
     store,
@@ -90,6 +95,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     stats,
     logger,
     leaseTtlMs: settings.leaseTtlMs,
+    knownPending,
   });
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());
@@ -100,6 +106,8 @@ export function createCache(options: CreateCacheOptions): Cache {
     keys,
     metrics: createWriteBehindMetrics(options.registry),
     maxPendingPerEntity: options.writeBehindMaxPending,
+    enqueueDeadlineMs: options.redisCommandTimeoutMs,
+    knownPending,
   });
   return {
     core,

@@ -39,6 +39,8 @@ export interface VersionedValue {
   version: number;
   payload: Buffer;
   ttlMs: number;
+  /** The tag keys it depends on (fills only): the same, in the same order, as when its lease was taken. */
+  tags?: readonly string[];
 }
 
 /** Options of {@link getOrLease}. */
@@ -62,36 +64,77 @@ export interface RedisStoreOptions {
   leaseSuffix: string;
 }
 
-// Values are stored as `<version>|<codec payload>`, so that the scripts can compare versions
-// without decoding (a bare `<version>|` is a floor: no value, but nothing older may be stored);
-// replies to get-or-lease start with a digit (a hit), `L` or `B`.
-const GET_OR_LEASE = `
+// Stored values are `<version>|<stamp>|<codec payload>`, so that the scripts can compare
+// versions and tag stamps without decoding. A bare `<version>|` is a floor: no value, but
+// nothing older may be stored. The stamp is the comma-joined versions of the value's tags as
+// they were when its lease was taken (empty without tags).
+//
+// Tags are version keys, not member sets: a tag key holds a random version; invalidating a tag
+// deletes it; a value whose stamp differs from its tags' current versions (or one of whose tags
+// is missing) is a miss. So invalidating a tag is O(1) whatever depends on it, nothing grows
+// with the number of dependants, and a tag key lost to eviction reads exactly like an
+// invalidation: a miss, never a stale value.
+
+// Lua shared by the scripts: the current stamp of `count` tag keys from KEYS[first], or nil
+// when one of them is missing.
+const STAMP_OF = `
+local function stampOf(first, count)
+  if count == 0 then return '' end
+  local parts = {}
+  for t = 0, count - 1 do
+    local v = redis.call('GET', KEYS[first + t])
+    if not v then return nil end
+    parts[#parts + 1] = v
+  end
+  return table.concat(parts, ',')
+end
+`;
+
+// KEYS, per request: the value, its lease, its tag keys, then its write-behind hash if any.
+// ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), then
+//   per request 2 * (number of tags) + (1 when a write-behind hash follows).
+// Reply, per request: the stored value (a hit), 'L' (a lease for this reader) or 'B<holder's
+//   token>'; as a table {reply, id, change, id, change, ...} when the hash has entries.
+const GET_OR_LEASE = `${STAMP_OF}
 local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local k = 1
 for i = 5, #ARGV do
-  -- 2 * (number of tag sets) + 1 when the key has a write-behind hash after its tag sets.
   local n = tonumber(ARGV[i])
   local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
   local reply
   local value = redis.call('GET', key)
-  -- "<version>|" alone is a version floor left by a write-behind flush: a miss, whose fill or
-  -- refresh must not be older than that version.
-  if value and string.match(value, '^%d+|$') then value = nil end
+  if value then
+    -- A floor ("<version>|"), or a value computed before one of its tags was invalidated
+    -- (or evicted): a miss.
+    local stamp = string.match(value, '^%d+|([^|]*)|')
+    if not stamp or stampOf(k + 2, ntags) ~= stamp then value = nil end
+  end
   if value then
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
     reply = value
-  elseif redis.call('SET', lease, token, 'NX', 'PX', leaseTtl) then
-    -- Tags are recorded with the lease, not the fill: an invalidation by tag that runs while
-    -- this reader computes finds the key, deletes the lease, and so voids the fill.
-    for t = 1, ntags do
-      local tag = KEYS[k + 1 + t]
-      redis.call('SADD', tag, key)
-      if redis.call('PTTL', tag) < tagTtl then redis.call('PEXPIRE', tag, tagTtl) end
-    end
-    reply = 'L'
   else
-    reply = 'B' .. (redis.call('GET', lease) or '')
+    local holder = redis.call('GET', lease)
+    if holder then
+      reply = 'B' .. holder
+    else
+      -- The stamp is taken with the lease, not at the fill: a tag invalidated while this reader
+      -- computes changes the tag's version, and the fill (which compares) is refused.
+      local parts = {}
+      for t = 1, ntags do
+        local tag = KEYS[k + 1 + t]
+        local v = redis.call('GET', tag)
+        if not v then
+          v = token .. '.' .. t
+          redis.call('SET', tag, v, 'PX', tagTtl)
+        elseif redis.call('PTTL', tag) < tagTtl / 2 then
+          redis.call('PEXPIRE', tag, tagTtl)
+        end
+        parts[t] = v
+      end
+      redis.call('SET', lease, token .. '|' .. table.concat(parts, ','), 'PX', leaseTtl)
+      reply = 'L'
+    end
   end
   if withPending then
     -- Changes queued for MongoDB (write-behind), read in the same snapshot as the value.
@@ -108,35 +151,50 @@ end
 return out
 `;
 
-const SET_IF_LEASED = `
+// KEYS, per value: the key, its lease, its tag keys. ARGV: lease token, then per value: number
+//   of tags, version, TTL (ms), codec payload.
+// Reply: per value 1 when stored, 0 when not (the lease is gone, a tag changed since the lease,
+//   or a newer version is stored).
+const SET_IF_LEASED = `${STAMP_OF}
 local token = ARGV[1]
 local out = {}
-for i = 1, #KEYS / 2 do
-  local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
-  local value, version, ttl = ARGV[3 * i - 1], tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
-  out[i] = 0
-  if redis.call('GET', lease) == token then
+local k = 1
+for a = 2, #ARGV, 4 do
+  local ntags, version, ttl, payload = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3]
+  local key, lease = KEYS[k], KEYS[k + 1]
+  local ok = 0
+  local held = redis.call('GET', lease)
+  if held and string.sub(held, 1, #token + 1) == token .. '|' then
     redis.call('DEL', lease)
-    local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
-    if not (stored and stored > version) then
-      redis.call('SET', key, value, 'PX', ttl)
-      out[i] = 1
+    local stamp = string.sub(held, #token + 2)
+    if stampOf(k + 2, ntags) == stamp then
+      local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
+      if not (stored and stored > version) then
+        redis.call('SET', key, version .. '|' .. stamp .. '|' .. payload, 'PX', ttl)
+        ok = 1
+      end
     end
   end
+  out[#out + 1] = ok
+  k = k + 2 + ntags
 end
 return out
 `;
 
+// KEYS, per value: the key, its lease. ARGV, per value: version, TTL (ms; 0: no expiry), codec
+//   payload. Values written through have no tags.
+// Reply: per value 1 when stored, 0 when a newer version is stored. Leases taken before this
+//   write are voided either way.
 const REFRESH = `
 local out = {}
 for i = 1, #KEYS / 2 do
   local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
-  local value, version, ttl = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
-  -- Readers that leased before this write must not fill what they read.
+  local version, ttl, payload = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
   redis.call('DEL', lease)
   local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
   out[i] = 0
   if not (stored and stored > version) then
+    local value = version .. '||' .. payload
     if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
     out[i] = 1
   end
@@ -144,16 +202,14 @@ end
 return out
 `;
 
+// KEYS: n value keys, then tag keys. ARGV: n, the lease suffix.
+// Deletes the values and their leases, and the tags (whose dependants then read as misses).
+// Reply: the number of keys deleted.
 const INVALIDATE = `
 local n, suffix = tonumber(ARGV[1]), ARGV[2]
 local deleted = 0
 for i = 1, n do deleted = deleted + redis.call('DEL', KEYS[i], KEYS[i] .. suffix) end
-for i = n + 1, #KEYS do
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
-    deleted = deleted + redis.call('DEL', member, member .. suffix)
-  end
-  redis.call('DEL', KEYS[i])
-end
+for i = n + 1, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
 return deleted
 `;
 
@@ -228,8 +284,8 @@ export class RedisStore {
       (v) => v.key,
       'fill',
       async (group) => {
-        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
-        const args = group.flatMap((v) => [withVersion(v), v.version, v.ttlMs]);
+        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix, ...(v.tags ?? [])]);
+        const args = group.flatMap((v) => [v.tags?.length ?? 0, checkedVersion(v), v.ttlMs, v.payload]);
         const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, ...args);
         return stored.map((n) => n === 1);
       },
@@ -244,14 +300,14 @@ export class RedisStore {
       'refresh',
       async (group) => {
         const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
-        const args = group.flatMap((v) => [withVersion(v), v.version, v.ttlMs]);
+        const args = group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload]);
         const stored = await this.#client.gfcRefresh(keys.length, ...keys, ...args);
         return stored.map((n) => n === 1);
       },
     );
   }
 
-  /** Deletes the keys, their leases, every key named by the tag sets (and theirs), and the tag sets. */
+  /** Deletes the keys and their leases, and the tags (whatever depends on them then reads as a miss). */
   async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {
     const items = [...keys.map((key) => ({ key, tag: false })), ...tags.map((key) => ({ key, tag: true }))];
     await this.#bySlot(
@@ -337,11 +393,28 @@ export class RedisStore {
   }
 }
 
-function withVersion(value: VersionedValue): Buffer {
+function checkedVersion(value: VersionedValue): number {
   if (!Number.isSafeInteger(value.version) || value.version < 0) {
     throw new TypeError(`cache value version must be a non-negative safe integer, got ${String(value.version)} for ${value.key}`);
   }
-  return Buffer.concat([Buffer.from(`${value.version}|`), value.payload]);
+  return value.version;
+}
+
+/**
+ * The codec payload of a stored value (`<version>|<stamp>|<payload>`), or null for a floor or
+ * anything else that is not a value.
+ */
+export function payloadOf(stored: Buffer): Buffer | null {
+  const first = stored.indexOf(SEPARATOR);
+  const second = first < 0 ? -1 : stored.indexOf(SEPARATOR, first + 1);
+  return second < 0 ? null : stored.subarray(second + 1);
+}
+
+/** The version of a stored value or floor, or null when `stored` is neither. */
+export function versionOf(stored: Buffer): number | null {
+  const first = stored.indexOf(SEPARATOR);
+  const version = first > 0 ? Number(stored.subarray(0, first).toString()) : NaN;
+  return Number.isSafeInteger(version) ? version : null;
 }
 
 function parseLeaseReply(raw: Buffer | Buffer[]): LeaseReply {
@@ -356,7 +429,12 @@ function parseLeaseReply(raw: Buffer | Buffer[]): LeaseReply {
 function parseValueReply(reply: Buffer): LeaseReply {
   const first = reply[0];
   if (first === REPLY_LEASE) return { kind: 'lease' };
-  if (first === REPLY_BUSY) return { kind: 'busy', token: reply.subarray(1).toString() };
-  const separator = reply.indexOf(SEPARATOR);
-  return { kind: 'hit', version: Number(reply.subarray(0, separator).toString()), payload: reply.subarray(separator + 1) };
+  if (first === REPLY_BUSY) {
+    // The holder's lease is `<token>|<stamp>`.
+    const end = reply.indexOf(SEPARATOR);
+    return { kind: 'busy', token: reply.subarray(1, end < 0 ? reply.length : end).toString() };
+  }
+  const payload = payloadOf(reply);
+  if (payload === null) throw new TypeError('get-or-lease replied with a value that is not `<version>|<stamp>|<payload>`');
+  return { kind: 'hit', version: versionOf(reply) ?? 0, payload };
 }

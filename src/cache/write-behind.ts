@@ -4,6 +4,7 @@ import { Cluster } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import { isKeyPart, type Keyspace } from './keys.js';
+import type { KnownPending } from './known-pending.js';
 import type { PendingEntry, RedisStore } from './redis-store.js';
 
 /**
@@ -26,11 +27,14 @@ import type { PendingEntry, RedisStore } from './redis-store.js';
  *     that field is dropped (the later write wins), on reads and in the worker alike.
  *   - `wbDone`: ids of changes also written synchronously after an enqueue of unknown outcome
  *     (see {@link Change.u}); skipped likewise.
- * The worker updates a document only if its `version` is still the one it read (a concurrent
- * synchronous write makes it read again), sets `wbSeq` and increments `version` in the same
- * update, and only then, in one script, acknowledges the entries, removes them from the hash,
- * and replaces the cached document (loaded before the write) with a version floor, so the next
- * read loads the new one with a TTL and no older write-through can be stored after it.
+ * The worker updates a document only if what its folding depended on is unchanged: `wbSeq`,
+ * `wbDone` holding none of the changes it took, and the `wbAt` fence of each field it sets (a
+ * synchronous write of another field, say `stock`, commutes with the change and does not
+ * hold it back). It sets `wbSeq` and increments `version` in the same update, reads back the
+ * version MongoDB then has, and only then, in one script, acknowledges the entries, removes
+ * them from the hash, and replaces any cached document older than that version with a version
+ * floor, so the next read loads the new one with a TTL and no older write-through can be
+ * stored after it.
  */
 
 /** A change of one entity. */
@@ -100,6 +104,8 @@ export interface Coalesced {
   inc: Record<string, number>;
   /** The {@link seqOf} of the newest change taken, or null when none is newer than `wbSeq`. */
   seq: string | null;
+  /** The ids (`u`) of the changes taken: the write is void if any of them reaches `wbDone` first. */
+  taken: string[];
 }
 
 /**
@@ -109,12 +115,13 @@ export interface Coalesced {
  */
 export function coalesce(state: WriteBehindState, changes: readonly QueuedChange[]): Coalesced {
   const applied = state.wbSeq ?? '';
-  const out: Coalesced = { set: {}, inc: {}, seq: null };
+  const out: Coalesced = { set: {}, inc: {}, seq: null, taken: [] };
   const ordered = changes.map((c) => ({ seq: seqOf(c.id), change: c.change })).sort((a, b) => (a.seq < b.seq ? -1 : 1));
   const done = new Set(state.wbDone ?? []);
   for (const { seq, change } of ordered) {
     if (seq <= applied || (change.u !== undefined && done.has(change.u))) continue;
     out.seq = seq;
+    if (change.u !== undefined) out.taken.push(change.u);
     for (const [field, n] of Object.entries(change.inc ?? {})) out.inc[field] = (out.inc[field] ?? 0) + n;
     for (const [field, value] of Object.entries(change.set ?? {})) {
       const fence = state.wbAt?.[field];
@@ -149,10 +156,19 @@ export function withChange<T>(doc: T, change: Pick<Change, 'set' | 'inc'>): T {
 }
 
 // KEYS: stream, the entity's hash, its cached document. ARGV: type, id, change, the most
-// changes an entity may have queued. A full hash refuses (false): the caller writes MongoDB
-// itself, which bounds what a read carries. The cached document loses its expiry while the
-// write is pending (a hot document stays cached); the flush gives it back (SETTLE).
+// changes an entity may have queued, the deadline (ms since the epoch).
+// Reply: the stream entry id; false when the hash is full (the caller writes MongoDB itself,
+//   which bounds what a read carries); an error 'LATE' past the deadline.
+// The deadline is the caller's timeout: a call that ran late (Redis paused or stopped with the
+// command already sent) has been given up on, and its change written to MongoDB by the caller;
+// refusing it here keeps it from being applied twice (`wbDone` covers only the few calls that
+// run just before their deadline). The cached document loses its expiry while the write is
+// pending (a hot document stays cached); the flush gives it back (SETTLE).
 const ENQUEUE = `
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[5]) then
+  return redis.error_reply('LATE the caller gave up on this enqueue')
+end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then return false end
 local entry = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'i', ARGV[2], 'c', ARGV[3])
 redis.call('HSET', KEYS[2], entry, ARGV[3])
@@ -162,7 +178,9 @@ return entry
 
 // KEYS: stream, dead-letter stream, then per entity its cached key and its write-behind hash.
 // ARGV: group, lease suffix, floor TTL (ms), then per entity: n, reason ('' once applied),
-// type, id, floor version (0: none), n entry ids.
+//   type, id, floor version (0: none; else the version MongoDB has had since the write), n
+//   entry ids.
+// Reply: the number of entries acknowledged.
 const SETTLE = `
 local group, suffix, floorTtl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a, settled = 4, 0
@@ -179,9 +197,9 @@ for e = 3, #KEYS, 2 do
     settled = settled + redis.call('XACK', KEYS[1], group, entry)
     redis.call('XDEL', KEYS[1], entry)
   end
-  -- The cached document was loaded before this write: drop it and void fills in flight. Where
-  -- MongoDB now has a new version, leave a floor ("<version>|", read as a miss) so that a
-  -- write-through of an older version, still on its way, cannot be stored after this.
+  -- A cached document older than the floor was loaded before this write: drop it and void
+  -- fills in flight. Leave a floor ("<version>|", read as a miss) so that a write-through of an
+  -- older version, still on its way, cannot be stored after this.
   redis.call('DEL', key .. suffix)
   if floor > 0 then
     -- A value (or floor) of this version or newer was loaded after the write: it stays.
@@ -221,7 +239,7 @@ return 0
 `;
 
 interface WriteBehindCommands {
-  /** Key count fixed at definition: (stream, hash, entity key, type, id, change, max pending); null when refused. */
+  /** Key count fixed at definition: (stream, hash, entity key, type, id, change, max pending, deadline); null when refused. */
   gfcEnqueue(...args: string[]): Promise<string | null>;
   gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   /** (leader key, consumer, ttl ms). */
@@ -275,6 +293,13 @@ export interface WriteBehindQueueOptions {
   metrics: WriteBehindMetrics;
   /** The most changes one entity may have queued; default 1000 (see {@link WriteBehindQueue.enqueue}). */
   maxPendingPerEntity?: number;
+  /**
+   * How long after the call Redis may still apply an enqueue, in milliseconds: the caller's
+   * timeout, after which it writes MongoDB itself. Default 250 (the Redis command timeout).
+   */
+  enqueueDeadlineMs?: number;
+  /** Told of every change queued, for reads while Redis cannot be asked. */
+  knownPending?: KnownPending;
 }
 
 /** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
@@ -283,6 +308,8 @@ export class WriteBehindQueue {
   readonly #keys: Keyspace;
   readonly #metrics: WriteBehindMetrics;
   readonly #maxPending: number;
+  readonly #deadlineMs: number;
+  readonly #knownPending: KnownPending | undefined;
 
   constructor(options: WriteBehindQueueOptions) {
     // The change and its stream entry are written by one script, so they must share a node:
@@ -292,6 +319,8 @@ export class WriteBehindQueue {
     this.#keys = options.keys;
     this.#metrics = options.metrics;
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
+    this.#deadlineMs = options.enqueueDeadlineMs ?? 250;
+    this.#knownPending = options.knownPending;
   }
 
   /** False without Redis or on a Cluster: write-behind mutations then write synchronously. */
@@ -314,32 +343,37 @@ export class WriteBehindQueue {
     const store = this.#store;
     if (!store) throw new Error('write-behind is unavailable (no Redis, or a Redis Cluster)');
     const client = store.client as typeof store.client & Pick<WriteBehindCommands, 'gfcEnqueue'>;
+    const encoded = JSON.stringify(change);
+    const hash = this.#keys.pending(type, id);
     const entry = await store.call('enqueue', () =>
       client.gfcEnqueue(
         this.#keys.writeQueue.stream,
-        this.#keys.pending(type, id),
+        hash,
         this.#keys.entity(type, id),
         type,
         id,
-        JSON.stringify(change),
+        encoded,
         String(this.#maxPending),
+        String(Date.now() + this.#deadlineMs),
       ),
     );
-    if (entry !== null) this.#metrics.enqueued.inc({ type });
+    if (entry !== null) {
+      this.#metrics.enqueued.inc({ type });
+      this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
+    }
     return entry;
   }
 }
 
-/** An update the worker asks a {@link WriteTarget} to make. */
+/**
+ * An update the worker asks a {@link WriteTarget} to make, only if the document is still as the
+ * folding saw it: the same `wbSeq` (null: none yet), none of `notDone` in `wbDone`, and for
+ * each field in `set` the same `wbAt` fence (null: none). Other changes to the document (a
+ * synchronous write of another field) do not matter: the update commutes with them.
+ */
 export interface TargetUpdate {
   id: string;
-  /** Update only if the document still has this version (it then has `expectedVersion + 1`)… */
-  expectedVersion: number;
-  /**
-   * …or, when set (counter-only updates), only if `wbSeq` is still this (null: none yet) and
-   * `wbDone` holds none of `notDone`, whatever the version.
-   */
-  guard?: { wbSeq: string | null; notDone: string[] };
+  guard: { wbSeq: string | null; notDone: string[]; fences: Record<string, number | null> };
   set: Record<string, string | number | boolean | null>;
   inc: Record<string, number>;
   /** The new `wbSeq`. */
@@ -351,7 +385,11 @@ export interface TargetUpdate {
  * (the target refused this change); errors that can pass (the database unreachable, a primary
  * stepping down) are thrown, and the whole batch is tried again without counting a try.
  */
-export type TargetOutcome = { kind: 'applied' } | { kind: 'conflict' } | { kind: 'failed'; error: string };
+export type TargetOutcome =
+  /** Applied; the document had `version` just after (a later write may have raised it). */
+  | { kind: 'applied'; version: number }
+  | { kind: 'conflict' }
+  | { kind: 'failed'; error: string };
 
 /** Where one entity type's queued changes go (MongoDB, for this application). */
 export interface WriteTarget {
@@ -359,7 +397,7 @@ export interface WriteTarget {
   refuse(id: string, change: Change): string | null;
   /** The write-behind state of the documents that exist and are live; absent ids are missing or deleted. */
   load(ids: readonly string[]): Promise<Map<string, WriteBehindState>>;
-  /** Applies the updates (one batch write), each guarded by its expected version. */
+  /** Applies the updates (one batch write), each under its guard. */
   apply(updates: readonly TargetUpdate[]): Promise<TargetOutcome[]>;
 }
 
@@ -384,6 +422,8 @@ export interface WriteBehindWorkerOptions {
   floorTtlMs?: number;
   /** Called after MongoDB took a batch and before it is acknowledged (tests use it to crash there). */
   afterWrite?: () => Promise<void>;
+  /** Called after the batch's documents were loaded and before they are written (tests race writes there). */
+  beforeWrite?: () => Promise<void>;
 }
 
 interface StreamEntry {
@@ -418,6 +458,8 @@ export interface BatchReport {
 }
 
 const GROUP = 'writers';
+/** The first pause after a conflict, in milliseconds; doubled per consecutive conflict, up to `retryMs`. */
+const CONFLICT_PAUSE_MS = 5;
 /** How many pages of its own pending entries a batch looks through, past entries waiting for a retry. */
 const MAX_PENDING_PAGES = 10;
 
@@ -448,6 +490,7 @@ export class WriteBehindWorker {
   readonly #leaderTtlMs: number;
   readonly #floorTtlMs: number;
   readonly #afterWrite: (() => Promise<void>) | undefined;
+  readonly #beforeWrite: (() => Promise<void>) | undefined;
   readonly #consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   /** Failed tries per entry id (in this process). */
   readonly #tries = new Map<string, number>();
@@ -455,6 +498,8 @@ export class WriteBehindWorker {
   readonly #isolated = new Set<string>();
   /** Entities (`type:id`) whose failed change waits until then (ms) before its next try; the others flush meanwhile. */
   readonly #backoff = new Map<string, number>();
+  /** Consecutive conflicts per entity (`type:id`), for the pause before reading it again. */
+  readonly #conflicts = new Map<string, number>();
   #leader = false;
   /** This consumer took over what others left pending since it last won the lease. */
   #tookOver = false;
@@ -481,6 +526,7 @@ export class WriteBehindWorker {
     this.#leaderTtlMs = options.leaderTtlMs ?? 10_000;
     this.#floorTtlMs = options.floorTtlMs ?? 60_000;
     this.#afterWrite = options.afterWrite;
+    this.#beforeWrite = options.beforeWrite;
   }
 
   /** This worker's consumer name in the group. */
@@ -599,31 +645,48 @@ export class WriteBehindWorker {
           settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: state.version });
           continue;
         }
-        const update: TargetUpdate = { id: item.id, expectedVersion: state.version, set: folded.set, inc: folded.inc, seq: folded.seq };
-        if (Object.keys(folded.set).length === 0) {
-          // Counters only: they commute with synchronous writes, so guard on what only the
-          // worker and the fallbacks change (wbSeq, wbDone), not on version: a stream of
-          // synchronous writes cannot keep the queue from draining.
-          update.guard = {
-            wbSeq: state.wbSeq ?? null,
-            notDone: item.entries.flatMap((e) => (e.change?.u === undefined ? [] : [e.change.u])),
-          };
-        }
-        updates.push({ item, update });
+        // Guarded by exactly what the folding read, and no more: only the changes it took can
+        // void it (an id it skipped is in wbDone already, and would make the guard never match),
+        // and a synchronous write of a field it does not set cannot starve it.
+        const fences = Object.fromEntries(Object.keys(folded.set).map((field) => [field, state.wbAt?.[field] ?? null]));
+        updates.push({
+          item,
+          update: {
+            id: item.id,
+            guard: { wbSeq: state.wbSeq ?? null, notDone: folded.taken, fences },
+            set: folded.set,
+            inc: folded.inc,
+            seq: folded.seq,
+          },
+        });
       }
       if (updates.length === 0) continue;
+      if (this.#beforeWrite) await this.#beforeWrite();
       const outcomes = await target.apply(updates.map((u) => u.update));
       wrote = true;
-      updates.forEach(({ item, update }, i) => {
-        const outcome = outcomes[i] ?? { kind: 'failed', error: 'no outcome' };
+      if (outcomes.length !== updates.length) {
+        throw new Error(`write target for ${items[0]?.type ?? '?'} returned ${outcomes.length} outcomes for ${updates.length} updates`);
+      }
+      updates.forEach(({ item }, i) => {
+        const outcome = outcomes[i] as TargetOutcome;
         const ids = item.entries.map((e) => e.id);
+        const key = `${item.type}:${item.id}`;
         if (outcome.kind === 'applied') {
           this.#metrics.writes.inc({ type: item.type });
-          this.#isolated.delete(`${item.type}:${item.id}`);
+          this.#isolated.delete(key);
+          this.#conflicts.delete(key);
           for (const id of ids) this.#tries.delete(id);
-          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: update.expectedVersion + 1 });
+          // The version read back after the write, not the one before plus one: a synchronous
+          // write in between (which the guard allows) has a version of its own, and a document
+          // cached at that version lacks this change.
+          settle.push({ type: item.type, id: item.id, entries: ids, reason: '', floor: outcome.version });
         } else if (outcome.kind === 'conflict') {
+          // Read again after a short, growing pause (a retry at once would hammer MongoDB while
+          // the guard cannot match); never dead-lettered: a conflict is not the change's fault.
           report.conflicts += ids.length;
+          const n = (this.#conflicts.get(key) ?? 0) + 1;
+          this.#conflicts.set(key, n);
+          this.#backoff.set(key, Date.now() + Math.min(this.#retryMs, CONFLICT_PAUSE_MS * 2 ** Math.min(n - 1, 10)));
         } else {
           this.#failed(item.type, item.id, ids, outcome.error, settle, report);
         }
@@ -677,7 +740,7 @@ export class WriteBehindWorker {
         const report = await this.runOnce();
         const progress = report.flushed + report.dead > 0;
         if (!this.#leader) pause = this.#leaderTtlMs / 3;
-        else if (report.conflicts > 0) pause = 5;
+        else if (report.conflicts > 0) pause = Math.min(this.#intervalMs, CONFLICT_PAUSE_MS);
         else if (report.read >= this.#batchSize && progress) pause = 0;
       } catch (error) {
         this.#logger.warn({ err: error }, 'write-behind batch failed; retrying');

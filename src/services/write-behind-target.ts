@@ -100,12 +100,10 @@ export function mongoWriteTarget(
               filter: {
                 _id: new Types.ObjectId(u.id),
                 deletedAt: null,
-                ...(u.guard
-                  ? {
-                      wbSeq: u.guard.wbSeq === null ? { $exists: false } : u.guard.wbSeq,
-                      ...(u.guard.notDone.length > 0 ? { wbDone: { $nin: u.guard.notDone } } : {}),
-                    }
-                  : { version: u.expectedVersion }),
+                wbSeq: u.guard.wbSeq === null ? { $exists: false } : u.guard.wbSeq,
+                ...(u.guard.notDone.length > 0 ? { wbDone: { $nin: u.guard.notDone } } : {}),
+                // null matches a missing fence as well.
+                ...Object.fromEntries(Object.entries(u.guard.fences).map(([field, fence]) => [`wbAt.${field}`, fence])),
               },
               update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
             },
@@ -135,11 +133,12 @@ export function mongoWriteTarget(
           }
         },
       );
-      if (matched === updates.length) return updates.map(() => ({ kind: 'applied' }));
-      // Some did not match (or failed): the stored wbSeq says which ones MongoDB has.
-      const after = await states(updates.map((u) => u.id));
-      return updates.map((u, i) => {
-        if (after.get(u.id)?.wbSeq === u.seq) return { kind: 'applied' };
+      // Read back: the stored wbSeq says which updates MongoDB has, and the version is the floor
+      // the cache needs (a synchronous write between the load and the update has one of its own).
+      const after = matched === 0 && writeErrors.size === updates.length ? new Map<string, WriteBehindState>() : await states(updates.map((u) => u.id));
+      return updates.map((u, i): TargetOutcome => {
+        const state = after.get(u.id);
+        if (state && state.wbSeq === u.seq) return { kind: 'applied', version: state.version };
         const error = writeErrors.get(i);
         return error === undefined ? { kind: 'conflict' } : { kind: 'failed', error };
       });

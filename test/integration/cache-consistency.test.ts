@@ -1,3 +1,4 @@
+import { payloadOf } from '../../src/cache/redis-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCodec } from '../../src/cache/codec.js';
 import { findByIds } from '../../src/loaders/batch.js';
@@ -22,7 +23,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
 async function cachedUser(id: string): Promise<UserDoc | null> {
   const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('User', id));
   if (!raw) return null;
-  return createCodec().decode(raw.subarray(raw.indexOf(0x7c) + 1)) as UserDoc;
+  return createCodec().decode(payloadOf(raw) ?? Buffer.alloc(0)) as UserDoc;
 }
 
 const users = () => t.app.cache.entity<UserDoc>('User');
@@ -186,7 +187,7 @@ describe('no stale read after a returned mutation, under random concurrent load'
     for (const id of hotProducts) {
       const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('Product', id));
       const doc = await ProductModel.findById(id).lean();
-      if (raw) expect(createCodec().decode(raw.subarray(raw.indexOf(0x7c) + 1))).toEqual(doc);
+      if (raw) expect(createCodec().decode(payloadOf(raw) ?? Buffer.alloc(0))).toEqual(doc);
     }
     for (const { id } of hotUsers) {
       const cached = await cachedUser(id);

@@ -9,7 +9,7 @@ import type { WriteBehindWorker, WriteBehindWorkerOptions } from '../../src/cach
 import { seqOf } from '../../src/cache/write-behind.js';
 import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { markDone } from '../../src/services/write-policy.js';
-import { inspectRedis, manualWorker, metricValue } from '../helpers/write-behind.js';
+import { inspectRedis, manualWorker, metricValue, until } from '../helpers/write-behind.js';
 
 const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name email } }';
 const UPDATE_PRODUCT =
@@ -268,24 +268,72 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect((await storedUser(a))?.email).toBe('user10@example.com');
   });
 
-  it('counter-only updates are guarded by wbSeq and wbDone, not by version (synchronous writes cannot starve them)', async () => {
+  it('updates are guarded by what the folding read (wbSeq, the ids it took, the fences of what it sets), not by version', async () => {
     const id = '5eed0001000000000000000d';
     const target = mongoWriteTargets(t.app.documentLock).Product;
     if (!target) throw new Error('no Product target');
     const state = (await target.load([id])).get(id);
     if (!state) throw new Error('no product');
-    const base = { id, expectedVersion: state.version - 1, set: {}, inc: { viewCount: 1 } };
-    // A stale version, but the same wbSeq: applied.
-    expect(await target.apply([{ ...base, seq: seqOf('1-1'), guard: { wbSeq: state.wbSeq ?? null, notDone: [] } }])).toEqual([
-      { kind: 'applied' },
-    ]);
-    // The change id is in wbDone (written synchronously already): not applied again.
+    // A synchronous write of another field since the load: the version moved, the guard holds.
+    await ProductModel.updateOne({ _id: id }, { $set: { stock: 77 } }).exec();
+    const counter = { id, set: {}, inc: { viewCount: 1 } };
+    const applied = await target.apply([{ ...counter, seq: seqOf('1-1'), guard: { wbSeq: state.wbSeq ?? null, notDone: [], fences: {} } }]);
+    expect(applied).toEqual([{ kind: 'applied', version: state.version + 2 }]);
+    // A change id it took is in wbDone (written synchronously already): not applied again.
     await ProductModel.updateOne({ _id: id }, markDone({ queued: false, done: 'already-1' })).exec();
-    expect(await target.apply([{ ...base, seq: seqOf('1-2'), guard: { wbSeq: seqOf('1-1'), notDone: ['already-1'] } }])).toEqual([
+    expect(
+      await target.apply([{ ...counter, seq: seqOf('1-2'), guard: { wbSeq: seqOf('1-1'), notDone: ['already-1'], fences: {} } }]),
+    ).toEqual([{ kind: 'conflict' }]);
+    // A set whose field was written synchronously since the load (its fence moved): a conflict.
+    await ProductModel.updateOne({ _id: id }, { $set: { name: 'Set synchronously' } }).exec();
+    const named = { id, set: { name: 'Queued' }, inc: {}, seq: seqOf('1-3') };
+    expect(await target.apply([{ ...named, guard: { wbSeq: seqOf('1-1'), notDone: [], fences: { name: null } } }])).toEqual([
       { kind: 'conflict' },
     ]);
-    // A version-guarded update with a stale version: a conflict.
-    expect(await target.apply([{ ...base, seq: seqOf('1-3') }])).toEqual([{ kind: 'conflict' }]);
+    const fence = (await target.load([id])).get(id)?.wbAt?.name ?? null;
+    expect(fence).not.toBeNull();
+    expect(await target.apply([{ ...named, guard: { wbSeq: seqOf('1-1'), notDone: [], fences: { name: fence } } }])).toMatchObject([
+      { kind: 'applied' },
+    ]);
+    expect((await storedProduct(id))?.name).toBe('Queued');
+  });
+
+  it('a queued copy of a view also written synchronously is skipped, and does not hold back later views', async () => {
+    // Defect 1 of the hostile review: an enqueue that timed out (written to MongoDB directly,
+    // its id in wbDone) and then ran in Redis anyway, followed by another view, made every batch
+    // a conflict forever: the guard listed the skipped id.
+    const id = '5eed0001000000000000000e';
+    const before = (await storedProduct(id))?.viewCount ?? 0;
+    await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'paused-1' });
+    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone({ queued: false, done: 'paused-1' }) }).exec();
+    await t.gql(VIEW, { id });
+    const w = await worker();
+    expect(await w.runOnce()).toMatchObject({ read: 2, flushed: 2, conflicts: 0 });
+    expect((await storedProduct(id))?.viewCount).toBe(before + 2);
+    expect(await redis.hlen(t.app.cache.keys.pending('Product', id))).toBe(0);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 2);
+    expect(await redis.pttl(t.app.cache.keys.entity('Product', id))).toBeGreaterThan(0);
+
+  });
+
+  it('a flush that overlaps a synchronous write of another field leaves no cached document without the flushed views', async () => {
+    // Defect 3(a): the floor was the version read before the flush plus one; the synchronous
+    // write's version, cached by a reader in between, passed it and lacked the views.
+    const id = '5eed0001000000000000000f';
+    const before = await storedProduct(id);
+    if (!before) throw new Error('no product');
+    for (let i = 0; i < 3; i += 1) await t.gql(VIEW, { id });
+    const w = await worker({
+      // Between the worker's load and its write: a synchronous stock update (invalidate), and
+      // a reader that caches the document at that version (views still queued, so shown).
+      beforeWrite: async () => {
+        expect((await t.gql(UPDATE_PRODUCT, { id, input: { stock: 5 } }, admin)).body.errors).toBeUndefined();
+        expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before.viewCount + 3);
+      },
+    });
+    expect(await w.runOnce()).toMatchObject({ flushed: 3, conflicts: 0 });
+    expect((await storedProduct(id))?.viewCount).toBe(before.viewCount + 3);
+    expect((await t.gql(`{ product(id: "${id}") { viewCount stock } }`)).body.data?.product).toEqual({ viewCount: before.viewCount + 3, stock: 5 });
   });
 
   it('a queued change replayed after a crash between the MongoDB write and the acknowledgement changes nothing', async () => {
@@ -481,6 +529,36 @@ describe('write-behind backlog per entity (WRITE_BEHIND_MAX_PENDING=3)', () => {
     } finally {
       redis.disconnect();
       await t.stop();
+    }
+  });
+});
+
+describe('write-behind around a Redis write pause (CLIENT PAUSE WRITE)', () => {
+  it('an enqueue that Redis runs after its caller gave up is refused; later views flush; nothing counts twice', async () => {
+    const redis = await startPrivateRedis();
+    const t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '100' } });
+    const w = manualWorker(t);
+    try {
+      const id = '5eed00010000000000000010';
+      const before = (await storedProduct(id))?.viewCount ?? 0;
+      await t.gql(VIEW, { id });
+      // The view's enqueue times out and it is written to MongoDB; Redis then runs the enqueue.
+      await redis.client.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+      const paused = await t.gql(VIEW, { id });
+      expect(paused.body.errors).toBeUndefined();
+      expect(paused.body.data?.recordProductView.viewCount).toBe(before + 2);
+      expect((await storedProduct(id))?.viewCount).toBe(before + 1);
+      await new Promise((resolve) => setTimeout(resolve, 1_700));
+      expect(await redis.client.hlen(t.app.cache.keys.pending('Product', id))).toBe(1); // the late one was refused
+      await until(async () => (await t.gql(VIEW, { id })).body.data?.recordProductView.viewCount === before + 3, 'a view queued again');
+      expect(await redis.client.hlen(t.app.cache.keys.pending('Product', id))).toBe(2);
+      expect(await w.runOnce()).toMatchObject({ read: 2, flushed: 2, conflicts: 0 });
+      expect((await storedProduct(id))?.viewCount).toBe(before + 3);
+      expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 3);
+    } finally {
+      await w.stop();
+      await t.stop();
+      await redis.stop();
     }
   });
 });

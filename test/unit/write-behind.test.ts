@@ -23,7 +23,16 @@ describe('coalesce', () => {
       { id: '103-0', change: { inc: { views: 2 }, set: { price: 3 }, at: 600 } },
       { id: '102-0', change: { set: { name: 'new', price: 2 }, at: 550 } },
     ]);
-    expect(folded).toEqual({ inc: { views: 3 }, set: { name: 'new', price: 3 }, seq: seqOf('103-0') });
+    expect(folded).toEqual({ inc: { views: 3 }, set: { name: 'new', price: 3 }, seq: seqOf('103-0'), taken: [] });
+  });
+  it('names the ids of the changes it took, and only those (a skipped one would void the guard forever)', () => {
+    const folded = coalesce({ ...state, wbDone: ['done-1'] }, [
+      { id: '100-0', change: { inc: { views: 1 }, at: 1, u: 'applied-1' } }, // at wbSeq
+      { id: '104-0', change: { inc: { views: 1 }, at: 700, u: 'done-1' } }, // written synchronously
+      { id: '105-0', change: { inc: { views: 1 }, at: 700, u: 'new-1' } },
+      { id: '106-0', change: { inc: { views: 1 }, at: 700 } },
+    ]);
+    expect(folded).toMatchObject({ inc: { views: 2 }, seq: seqOf('106-0'), taken: ['new-1'] });
   });
   it('says there is nothing to do when every change is applied', () => {
     expect(coalesce(state, [{ id: '99-1', change: { inc: { views: 1 }, at: 1 } }]).seq).toBeNull();
