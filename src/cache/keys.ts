@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
+ *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tag sets
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
@@ -40,6 +41,8 @@ export interface Keyspace {
   system(name: string): string;
   /** An automatic persisted query, by Apollo's cache key (`apq:<sha256>`), hashed to stay key-safe. */
   persistedQuery(key: string): string;
+  /** The key prefix of the rate limiter `name` (e.g. `login-ip`); the limiter appends `:<subject>`. No hash tag: each counter is one key. */
+  rateLimit(name: string): string;
 }
 
 /** Options of {@link createKeyspace}. */
@@ -88,5 +91,6 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
     persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,
+    rateLimit: (name) => `${prefix}:rl:${part(name, 'rate limiter name')}`,
   };
 }
