@@ -91,6 +91,7 @@ end
 `;
 
 // KEYS, per request: the value, its lease, its tag keys, then its write-behind hash if any.
+// A lease is `<token>|<stamp>`: the reader's token and the tag versions it read under.
 // ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), then
 //   per request 2 * (number of tags) + (1 when a write-behind hash follows).
 // Reply, per request: the stored value (a hit), 'L' (a lease for this reader) or 'B<holder's
@@ -114,7 +115,13 @@ for i = 5, #ARGV do
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
     reply = value
   else
+    -- A lease taken before one of the tags changed is void (its fill will be refused): the
+    -- next reader takes it over rather than wait for, or join, a load that may predate the write.
     local holder = redis.call('GET', lease)
+    if holder then
+      local sep = string.find(holder, '|', 1, true)
+      if not sep or stampOf(k + 2, ntags) ~= string.sub(holder, sep + 1) then holder = nil end
+    end
     if holder then
       reply = 'B' .. holder
     else
@@ -170,7 +177,8 @@ for a = 2, #ARGV, 4 do
     if stampOf(k + 2, ntags) == stamp then
       local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
       if not (stored and stored > version) then
-        redis.call('SET', key, version .. '|' .. stamp .. '|' .. payload, 'PX', ttl)
+        -- ARGV[a + 1], not version: Lua prints large numbers in exponent form.
+        redis.call('SET', key, ARGV[a + 1] .. '|' .. stamp .. '|' .. payload, 'PX', ttl)
         ok = 1
       end
     end
@@ -194,7 +202,8 @@ for i = 1, #KEYS / 2 do
   local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
   out[i] = 0
   if not (stored and stored > version) then
-    local value = version .. '||' .. payload
+    -- The version as sent: Lua prints large numbers in exponent form.
+    local value = ARGV[3 * i - 2] .. '||' .. payload
     if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
     out[i] = 1
   end
