@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CacheSettings } from './cache/index.js';
+import type { RateLimitSettings } from './services/rate-limits.js';
 
 /** The process configuration, parsed once from the environment by {@link loadConfig}. */
 export type Config = z.infer<typeof configSchema>;
@@ -53,6 +54,34 @@ const configSchema = z
       .int()
       .min(60)
       .default(7 * 24 * 3600),
+    /** The window of the login limits, in seconds (fixed: counting starts at the first attempt); default 900 (15 minutes). */
+    LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+    /** Failed logins per email from one client address per window (a success resets it); default 5. */
+    LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP: z.coerce.number().int().min(1).default(5),
+    /** Failed logins per email per window, from any address; default 10. */
+    LOGIN_MAX_FAILURES_PER_EMAIL: z.coerce.number().int().min(1).default(10),
+    /** Login attempts, failed or not, per client address per window; default 100. */
+    LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
+    /** The window of the sign-up limit, in seconds; default 3600 (an hour). */
+    SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3_600),
+    /** Sign-ups (`createUser`) per client address per window; default 20. */
+    SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
+    /** The window of the new-session limit, in seconds; default 86400 (a day). */
+    SESSION_NEW_WINDOW_SECONDS: z.coerce.number().int().min(1).default(86_400),
+    /** New sessions (successful logins) per user per window; default 50. */
+    SESSION_MAX_NEW_PER_USER: z.coerce.number().int().min(1).default(50),
+    /**
+     * Express's `trust proxy`: which proxies' `X-Forwarded-For` gives the client address that the
+     * rate limits count. `false` (default: the socket's address), `true` (any: only behind a proxy
+     * that overwrites the header), a hop count (`1`), or addresses and subnets (`loopback, 10.0.0.0/8`).
+     */
+    TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|\d+|[\w.:/-]+(\s*,\s*[\w.:/-]+)*)$/, 'must be true, false, a hop count, or comma-separated addresses or subnets')
+      .transform((value): boolean | number | string =>
+        value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value,
+      )
+      .default(false),
     /** A ferretdb binary to use as the embedded MongoDB-compatible server. */
     FERRETDB_BIN: z.string().min(1).optional(),
     /** Cache key namespace (keys are `<namespace>:v<n>:…`); default app. */
@@ -136,6 +165,17 @@ const configSchema = z
         maxTokens: env.GRAPHQL_MAX_TOKENS,
       },
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      rateLimits: {
+        loginWindowSeconds: env.LOGIN_WINDOW_SECONDS,
+        loginFailuresPerEmailAndIp: env.LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP,
+        loginFailuresPerEmail: env.LOGIN_MAX_FAILURES_PER_EMAIL,
+        loginAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP,
+        signUpWindowSeconds: env.SIGNUP_WINDOW_SECONDS,
+        signUpsPerIp: env.SIGNUP_MAX_PER_IP,
+        sessionWindowSeconds: env.SESSION_NEW_WINDOW_SECONDS,
+        sessionsPerUser: env.SESSION_MAX_NEW_PER_USER,
+      } satisfies RateLimitSettings,
+      trustProxy: env.TRUST_PROXY,
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
       mongodbTimeoutMs: env.MONGODB_TIMEOUT_MS,
       cache: {

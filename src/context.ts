@@ -28,6 +28,8 @@ export interface ContextDeps {
 export interface ContextRequest {
   /** The `Authorization` header, if any. */
   authorization: string | undefined;
+  /** The client's address as Express sees it (`req.ip`: the socket's, or per `trust proxy` the forwarded one). */
+  clientIp: string | undefined;
   trace: RequestTrace;
 }
 
@@ -56,6 +58,7 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     loaders,
     fields: deps.fieldCache.createLoader(loaders, async () => (await viewerOnce())?._id.toHexString()),
     token,
+    clientIp: request.clientIp ?? null,
     viewer: viewerOnce,
     signIn(user) {
       viewer = Promise.resolve(user);

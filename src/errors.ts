@@ -12,6 +12,11 @@ export enum ErrorCode {
   NotFound = 'NOT_FOUND',
   /** MongoDB could not be reached: nothing was written, retry later. */
   DatabaseUnavailable = 'DATABASE_UNAVAILABLE',
+  /**
+   * Too many attempts (logins, sign-ups, new sessions) from this address or for this account:
+   * nothing was done; retry after `extensions.retryAfterSeconds` (HTTP 429 with `Retry-After`).
+   */
+  RateLimited = 'RATE_LIMITED',
   /** Anything unexpected; details are logged, never sent. */
   InternalServerError = 'INTERNAL_SERVER_ERROR',
 }

@@ -23,10 +23,12 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
 import { httpCachePlugin } from './plugins/http-cache.plugin.js';
+import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
+import { createRateLimits } from './services/rate-limits.js';
 import { createTrace, traceStorage } from './trace.js';
 
 /** What {@link createServer} is built from; the caller owns (and closes) these. */
@@ -78,6 +80,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     writePolicies: config.writePolicies,
     cache,
     fieldCache,
+    // Counters in the cache's Redis (shared by every server), in-process while it is away.
+    rateLimits: createRateLimits({ redis, keys: cache.keys, settings: config.rateLimits }),
   });
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },
@@ -115,11 +119,14 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       // response that touched a PRIVATE field (email, orders, viewer) is private or no-store.
       ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       httpCachePlugin<GraphQLContext>(),
+      rateLimitPlugin<GraphQLContext>(),
     ],
   });
   await apollo.start();
 
   app.disable('x-powered-by');
+  // req.ip, the address the rate limits count: the socket's unless TRUST_PROXY names the proxies.
+  app.set('trust proxy', config.trustProxy);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -145,7 +152,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       context: async ({ req }) =>
         createContext(
           { logger, services, cache, fieldCache },
-          { authorization: req.headers.authorization, trace: traceStorage.getStore() ?? createTrace() },
+          { authorization: req.headers.authorization, clientIp: req.ip, trace: traceStorage.getStore() ?? createTrace() },
         ),
     }),
   );

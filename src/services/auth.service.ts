@@ -6,6 +6,7 @@ import { AppError, ErrorCode } from '../errors.js';
 import { SessionModel, UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
 import { verifyPassword } from './password.js';
+import type { RateLimits } from './rate-limits.js';
 import type { RequestScope } from './scope.js';
 import { inputs, parseInput } from './validation.js';
 
@@ -27,6 +28,8 @@ export interface AuthServiceOptions {
   /** Session lifetime in seconds, renewed on use. */
   sessionTtlSeconds: number;
   cache: Cache;
+  /** Counts login attempts (per address, per email) and new sessions (per user). */
+  rateLimits: RateLimits;
 }
 
 /** A session as the cache keeps it (`session:{tokenHash}`). */
@@ -68,13 +71,20 @@ export function createAuthService(options: AuthServiceOptions) {
   return {
     /**
      * A new session for the credentials of a live (not deleted) account; one BAD_USER_INPUT error
-     * (`INVALID_CREDENTIALS`) for any mismatch.
+     * (`INVALID_CREDENTIALS`) for any mismatch; RATE_LIMITED past the attempts of the address or
+     * the failures of the email (whatever the password), or past the user's new sessions.
      */
     async login(scope: RequestScope, email: string, password: string): Promise<AuthResult> {
       const credentials = parseInput(inputs.login, { email, password }, 'login');
-      const user = await UserModel.findOne({ email: credentials.email.trim().toLowerCase(), deletedAt: null }).lean<UserDoc>().exec();
+      const normalized = credentials.email.trim().toLowerCase();
+      // Counted before the password is checked, and a success then given back (see rate-limits.ts).
+      const attempt = await options.rateLimits.loginAttempt(normalized, scope.clientIp);
+      const user = await UserModel.findOne({ email: normalized, deletedAt: null }).lean<UserDoc>().exec();
       const ok = await verifyPassword(credentials.password, user?.passwordHash ?? DUMMY_HASH);
       if (!user || !ok) throw invalidCredentials();
+      await attempt.succeeded();
+      // Every login adds a session that lives for days: a user's new sessions are bounded too.
+      await options.rateLimits.newSession(user._id.toHexString());
       const token = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + ttlMs);
       const tokenHash = hashToken(token);

@@ -3,6 +3,7 @@ import type { Cache } from '../cache/index.js';
 import type { Loaders } from '../loaders/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';
+import type { RateLimits } from './rate-limits.js';
 import type { WritePolicies } from './write-policy.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { createOrderService, type OrderService } from './order.service.js';
@@ -31,11 +32,13 @@ export interface ServicesOptions {
   fieldCache: FieldCache<Loaders>;
   /** How updates of each type reach the cache. */
   writePolicies: WritePolicies;
+  /** The login, sign-up and new-session limits. */
+  rateLimits: RateLimits;
 }
 
 /** Every service, wired to its dependencies. */
 export function createServices(options: ServicesOptions): Services {
-  const auth = createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache });
+  const auth = createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache, rateLimits: options.rateLimits });
   return {
     auth,
     users: createUserService({
@@ -43,6 +46,7 @@ export function createServices(options: ServicesOptions): Services {
       cache: options.cache,
       fieldCache: options.fieldCache,
       auth,
+      rateLimits: options.rateLimits,
       logger: options.logger,
       writePolicy: options.writePolicies.User,
     }),

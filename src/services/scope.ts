@@ -11,6 +11,8 @@ export interface RequestScope {
   fields: FieldLoader;
   /** The bearer token of the request, or null. */
   token: string | null;
+  /** The client's address (Express `req.ip`, so `X-Forwarded-For` only with TRUST_PROXY), or null when unknown; what rate limits count. */
+  clientIp: string | null;
   /** The session's user, looked up once per request; null without a valid session. */
   viewer(): Promise<UserDoc | null>;
   /** Makes `user` the viewer for the rest of the request (after login, it sees its own fields). */

@@ -10,6 +10,7 @@ import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
 import { uniqueOn } from './mongo-errors.js';
 import { ERASED_PASSWORD_HASH, hashPassword } from './password.js';
+import type { RateLimits } from './rate-limits.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput, refuseReservedEmail } from './validation.js';
 import type { Logger } from '../logger.js';
@@ -37,6 +38,8 @@ export interface UserServiceOptions {
   cache: Cache;
   fieldCache: TagInvalidator;
   auth: AuthService;
+  /** Counts sign-ups per client address. */
+  rateLimits: RateLimits;
   logger: Logger;
   /** How updateUser reaches the cache: invalidate, refresh (default) or write-behind. */
   writePolicy: WritePolicy;
@@ -48,10 +51,12 @@ export function createUserService(options: UserServiceOptions) {
   const users = options.cache.entity<UserDoc>('User');
   const reviews = options.cache.entity<ReviewDoc>('Review');
   return {
-    /** A new CUSTOMER; BAD_USER_INPUT on a bad or duplicate email. */
+    /** A new CUSTOMER; BAD_USER_INPUT on a bad, reserved or duplicate email; RATE_LIMITED past the sign-ups of the address. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
       const input = parseInput(inputs.createUser, args, 'input');
       refuseReservedEmail(input.email, 'input.email');
+      // Counted before the (deliberately slow) hash, duplicates included.
+      await options.rateLimits.signUp(scope.clientIp);
       const passwordHash = await hashPassword(input.password);
       const created = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
         UserModel.create({ name: input.name, email: input.email, passwordHash, role: 'CUSTOMER' }),

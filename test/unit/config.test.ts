@@ -37,4 +37,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CACHE_WRITE_POLICIES: 'User=write-around' })).toThrow(/CACHE_WRITE_POLICIES/);
     expect(() => loadConfig({ WRITE_BEHIND_MAX_TRIES: '0' })).toThrow(/WRITE_BEHIND_MAX_TRIES/);
   });
+
+  it('gives rate limits per window with defaults, and reads TRUST_PROXY as Express takes it', () => {
+    expect(loadConfig({}).rateLimits).toEqual({
+      loginWindowSeconds: 900,
+      loginFailuresPerEmailAndIp: 5,
+      loginFailuresPerEmail: 10,
+      loginAttemptsPerIp: 100,
+      signUpWindowSeconds: 3_600,
+      signUpsPerIp: 20,
+      sessionWindowSeconds: 86_400,
+      sessionsPerUser: 50,
+    });
+    expect(() => loadConfig({ LOGIN_MAX_FAILURES_PER_EMAIL: '0' })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL/);
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(() => loadConfig({ TRUST_PROXY: 'a b' })).toThrow(/TRUST_PROXY/);
+  });
 });

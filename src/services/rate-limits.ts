@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Keyspace } from '../cache/keys.js';
+import type { RedisClient } from '../cache/redis-client.js';
+import { AppError, ErrorCode } from '../errors.js';
+
+/** The limits of the configuration (see README: Rate limits); every window is fixed, in seconds. */
+export interface RateLimitSettings {
+  /** The window of the three login limits, in seconds. */
+  loginWindowSeconds: number;
+  /** Failed logins per email from one client address per window; a successful login resets it. */
+  loginFailuresPerEmailAndIp: number;
+  /** Failed logins per email per window, from any address (a guess spread over many addresses). */
+  loginFailuresPerEmail: number;
+  /** Login attempts, failed or not, per client address per window. */
+  loginAttemptsPerIp: number;
+  /** The window of the sign-up limit, in seconds. */
+  signUpWindowSeconds: number;
+  /** `createUser` calls per client address per window. */
+  signUpsPerIp: number;
+  /** The window of the new-session limit, in seconds. */
+  sessionWindowSeconds: number;
+  /** New sessions (successful logins) per user per window: bounds what login floods add to Redis and MongoDB. */
+  sessionsPerUser: number;
+}
+
+/** Options of {@link createRateLimits}. */
+export interface RateLimitsOptions {
+  /** The counters' Redis, shared by every server; null: in-process counters only. */
+  redis: RedisClient | null;
+  keys: Keyspace;
+  settings: RateLimitSettings;
+}
+
+/** A login let through the limits, to be told whether its password matched. */
+export interface LoginAttempt {
+  /** The password matched: the email+address failures are reset and this attempt is not a failure of the email. */
+  succeeded(): Promise<void>;
+}
+
+/** Counters of logins, sign-ups and new sessions; each refusal a RATE_LIMITED error. */
+export type RateLimits = ReturnType<typeof createRateLimits>;
+
+/**
+ * Rate limits on rate-limiter-flexible: fixed-window counters in Redis (one key per subject,
+ * under `keys.rateLimit(name)`, expiring with its window), so every server shares them; when
+ * Redis fails or is not connected, each limiter falls back to in-process counters with the
+ * same limits (its `insuranceLimiter`), so a Redis outage never lifts them.
+ *
+ * A login is counted before its password is checked: a flood of concurrent guesses cannot get
+ * past the limit while the first ones are still being verified. The email counters' points are
+ * given back when the password matches, so only failures stay counted against an email.
+ */
+export function createRateLimits(options: RateLimitsOptions) {
+  const { settings } = options;
+  const limiter = (name: string, points: number, durationSeconds: number): RateLimiterAbstract => {
+    const common = { keyPrefix: options.keys.rateLimit(name), points, duration: durationSeconds };
+    const local = new RateLimiterMemory(common);
+    if (!options.redis) return local;
+    // Not ready (reconnecting): straight to the local counters, without waiting for a timeout.
+    return new RateLimiterRedis({ ...common, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: local });
+  };
+  const loginIp = limiter('login-ip', settings.loginAttemptsPerIp, settings.loginWindowSeconds);
+  const loginEmailIp = limiter('login-email-ip', settings.loginFailuresPerEmailAndIp, settings.loginWindowSeconds);
+  const loginEmail = limiter('login-email', settings.loginFailuresPerEmail, settings.loginWindowSeconds);
+  const signUpIp = limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds);
+  const sessionsUser = limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds);
+
+  return {
+    /**
+     * Counts a login attempt of `email` (normalized) from `clientIp`; RATE_LIMITED when the
+     * address or the email is over its limit. The address is counted first, so that an address
+     * already refused does not use up the email's failures.
+     */
+    async loginAttempt(email: string, clientIp: string | null): Promise<LoginAttempt> {
+      const ip = clientIp ?? 'unknown';
+      const subject = digest(email);
+      await consume(loginIp, ip, 'TOO_MANY_ATTEMPTS', 'Too many login attempts from this address');
+      await consume(loginEmailIp, `${subject}:${ip}`, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+      await consume(loginEmail, subject, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+      return {
+        async succeeded() {
+          await Promise.all([loginEmailIp.delete(`${subject}:${ip}`), loginEmail.reward(subject, 1)]);
+        },
+      };
+    },
+
+    /** Counts a sign-up from `clientIp`; RATE_LIMITED over the limit. */
+    async signUp(clientIp: string | null): Promise<void> {
+      await consume(signUpIp, clientIp ?? 'unknown', 'TOO_MANY_SIGN_UPS', 'Too many sign-ups from this address');
+    },
+
+    /** Counts a new session of the user `userId` (hex); RATE_LIMITED over the limit. */
+    async newSession(userId: string): Promise<void> {
+      await consume(sessionsUser, userId, 'TOO_MANY_SESSIONS', 'Too many new sessions for this account');
+    },
+  };
+}
+
+/** Takes one point; an over-limit answer becomes RATE_LIMITED with `retryAfterSeconds` (1 or more). */
+async function consume(limiter: RateLimiterAbstract, subject: string, reason: string, message: string): Promise<void> {
+  try {
+    await limiter.consume(subject);
+  } catch (error) {
+    if (!(error instanceof RateLimiterRes)) throw error; // both stores failed: a bug, not a refusal
+    const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1_000));
+    throw new AppError(ErrorCode.RateLimited, `${message}; retry in ${retryAfterSeconds} s.`, { reason, details: { retryAfterSeconds } });
+  }
+}
+
+/** An email as a key part: its SHA-256, so no address is kept in Redis (nor any character unsafe in a key). */
+function digest(email: string): string {
+  return createHash('sha256').update(email).digest('base64url');
+}
