@@ -71,8 +71,11 @@ export function createProductService(options: ProductServiceOptions) {
   return {
     /** A page of live products, newest first, with cursor `(createdAt, _id)`. */
     async page(scope: RequestScope, args: ProductPageArgs): Promise<ProductPage> {
-      const query: ProductPageQuery = { first: parseFirst(args.first, 20), after: args.after ?? null, category: args.category ?? null };
-      if (query.after !== null) decodeCursor(query.after); // bad input fails here, before any cache key is made
+      // Bad input fails here, before any cache key is made from it: a category no product can
+      // have (longer than the 50 characters a product's may be) and anything but our cursors.
+      const { category = null, after = null } = parseInput(inputs.productPage, { category: args.category, after: args.after }, 'products');
+      const query: ProductPageQuery = { first: parseFirst(args.first, 20), after, category };
+      if (query.after !== null) decodeCursor(query.after);
       // The page is cached as ids (Query.products, tagged with its list) and hydrated through the entity cache.
       const page = await scope.fields.load<ProductPageIds>('Query.products', null, query);
       const nodes = await scope.loaders.product.loadMany(page.ids);

@@ -82,6 +82,8 @@ export const inputs = {
     .array(z.object({ productId: z.string(), quantity: z.number().int().min(1, 'must be at least 1').max(1_000) }))
     .min(1, 'must not be empty')
     .max(50),
+  /** The catalog's filters: as long as a product's category may be, and a cursor of ours (at most ~60 characters). */
+  productPage: z.object({ category: z.string().max(50).nullish(), after: z.string().max(100).nullish() }),
   login: z.object({ email: z.string().max(254), password: z.string().max(200) }),
 };
 
