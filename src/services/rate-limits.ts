@@ -73,7 +73,7 @@ export function createRateLimits(options: RateLimitsOptions) {
      * already refused does not use up the email's failures.
      */
     async loginAttempt(email: string, clientIp: string | null): Promise<LoginAttempt> {
-      const ip = clientIp ?? 'unknown';
+      const ip = addressSubject(clientIp);
       const subject = digest(email);
       await consume(loginIp, ip, 'TOO_MANY_ATTEMPTS', 'Too many login attempts from this address');
       await consume(loginEmailIp, `${subject}:${ip}`, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
@@ -87,7 +87,7 @@ export function createRateLimits(options: RateLimitsOptions) {
 
     /** Counts a sign-up from `clientIp`; RATE_LIMITED over the limit. */
     async signUp(clientIp: string | null): Promise<void> {
-      await consume(signUpIp, clientIp ?? 'unknown', 'TOO_MANY_SIGN_UPS', 'Too many sign-ups from this address');
+      await consume(signUpIp, addressSubject(clientIp), 'TOO_MANY_SIGN_UPS', 'Too many sign-ups from this address');
     },
 
     /** Counts a new session of the user `userId` (hex); RATE_LIMITED over the limit. */
@@ -111,4 +111,25 @@ async function consume(limiter: RateLimiterAbstract, subject: string, reason: st
 /** An email as a key part: its SHA-256, so no address is kept in Redis (nor any character unsafe in a key). */
 function digest(email: string): string {
   return createHash('sha256').update(email).digest('base64url');
+}
+
+/**
+ * What a client address is counted as: an IPv4 address as it is (also when IPv4-mapped), an IPv6
+ * address by its /64 prefix, since one host commonly holds a whole /64 and could otherwise
+ * take a fresh budget with every address; `unknown` when Express knows none.
+ */
+export function addressSubject(ip: string | null): string {
+  if (!ip) return 'unknown';
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped?.[1]) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail] = (ip.split('%')[0] ?? '').split('::');
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const left = groups(head);
+  const right = groups(tail);
+  const full = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${full
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group || '0', 16).toString(16))
+    .join(':')}::/64`;
 }
