@@ -50,7 +50,7 @@ const SESSION_SWEEP_INTERVAL_MS = 10 * 60_000;
 export async function startApp(options: StartAppOptions): Promise<App> {
   const { config, logger } = options;
   const metrics = createMetrics();
-  const db = await connectMongo({ uri: options.mongodbUri, logger, metrics, serverSelectionTimeoutMs: config.mongodbTimeoutMs });
+  const db = await connectMongo({ uri: options.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
   const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
   try {
     const indexes = await ensureIndexes(logger);

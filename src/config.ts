@@ -133,7 +133,11 @@ const configSchema = z
     CACHE_COMPRESSION: z.enum(['gzip', 'brotli', 'none']).default('gzip'),
     /** Compress cached values of at least this many bytes; default 1024. */
     CACHE_COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1_024),
-    /** How long to wait for a MongoDB server before failing an operation, in milliseconds; default 5000. */
+    /**
+     * The deadline of one MongoDB operation, in milliseconds (server selection, connecting and the
+     * reply, retries included: see db.ts driverTimeouts); default 5000. A hung server fails it
+     * with DATABASE_UNAVAILABLE.
+     */
     MONGODB_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /** Per-command Redis timeout in milliseconds; default 250. */
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).default(250),

@@ -3,6 +3,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 /** What one request cost, shown in development as `extensions.cache` on the response. */
 export interface RequestTrace {
   mongoCommands: number;
+  /**
+   * Write commands sent that MongoDB did not answer with an error: applied, or their outcome
+   * unknown. Above 0, a request that then fails for MongoDB cannot say "nothing was changed".
+   */
+  mongoWrites: number;
   redisRoundTrips: number;
   cacheHits: number;
   cacheMisses: number;
@@ -10,7 +15,7 @@ export interface RequestTrace {
 
 /** A zeroed trace. */
 export function createTrace(): RequestTrace {
-  return { mongoCommands: 0, redisRoundTrips: 0, cacheHits: 0, cacheMisses: 0 };
+  return { mongoCommands: 0, mongoWrites: 0, redisRoundTrips: 0, cacheHits: 0, cacheMisses: 0 };
 }
 
 /**

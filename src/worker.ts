@@ -26,7 +26,7 @@ try {
 }
 const logger = createLogger({ level: config.logLevel });
 const metrics = createMetrics();
-const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, serverSelectionTimeoutMs: config.mongodbTimeoutMs });
+const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
 if (db.isFerretdb) {
   logger.warn(
     'FerretDB: updates are serialized per process only; run the worker in the one server process instead (WRITE_BEHIND_WORKER=true)',

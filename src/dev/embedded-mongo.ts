@@ -14,6 +14,8 @@ export interface EmbeddedMongo {
   uri: string;
   /** `mongod` (mongodb-memory-server) or `ferretdb`. */
   kind: 'mongod' | 'ferretdb';
+  /** The server's process id (tests pause it, SIGSTOP, to simulate a hung server); null when unknown. */
+  pid: number | null;
   /** Stops the server and removes its data. */
   stop(): Promise<void>;
 }
@@ -50,7 +52,12 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise
       const systemBinary = await MongoBinary.getPath();
       const server = await MongoMemoryServer.create({ binary: { systemBinary } });
       logger.info('embedded MongoDB: mongod from mongodb-memory-server');
-      return { uri: server.getUri().replace(/\/$/, ''), kind: 'mongod', stop: async () => void (await server.stop()) };
+      return {
+        uri: server.getUri().replace(/\/$/, ''),
+        kind: 'mongod',
+        pid: server.instanceInfo?.instance.mongodProcess?.pid ?? null,
+        stop: async () => void (await server.stop()),
+      };
     } catch (error) {
       if (prefer === 'mongodb-memory-server') throw error;
       logger.info({ reason: firstLine(error) }, 'mongodb-memory-server could not get a mongod; trying FerretDB');
@@ -115,7 +122,7 @@ async function startFerretdb(bin: string, logger: Logger): Promise<EmbeddedMongo
     throw error;
   }
   logger.info({ bin }, 'embedded MongoDB: FerretDB (SQLite) in a temporary directory');
-  return { uri, kind: 'ferretdb', stop };
+  return { uri, kind: 'ferretdb', pid: child.pid ?? null, stop };
 }
 
 function firstLine(error: unknown): string {

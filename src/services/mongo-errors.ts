@@ -22,17 +22,66 @@ export async function uniqueOn<T>(field: string, message: string, write: () => P
   }
 }
 
-/** True for errors that mean MongoDB could not be reached (not a bad command). */
+/**
+ * True for errors that mean MongoDB could not be reached or did not answer in time (not a bad
+ * command): no server selected, no pooled connection free, a connection that failed or timed
+ * out (`MONGODB_TIMEOUT_MS`, see db.ts), the client closed.
+ */
 export function isMongoUnavailable(error: unknown): boolean {
   return (
     error instanceof mongoose.mongo.MongoServerSelectionError ||
+    // Also MongoNetworkTimeoutError (a socket or connect timeout) and PoolClearedError.
     error instanceof mongoose.mongo.MongoNetworkError ||
     error instanceof mongoose.mongo.MongoTopologyClosedError ||
-    (error instanceof Error && error.name === 'MongooseServerSelectionError')
+    error instanceof mongoose.mongo.MongoOperationTimeoutError ||
+    (error instanceof Error && (error.name === 'MongooseServerSelectionError' || error.name === 'MongoWaitQueueTimeoutError'))
   );
 }
 
-/** DATABASE_UNAVAILABLE, for errors that {@link isMongoUnavailable} recognises. */
-export function databaseUnavailable(cause: unknown): AppError {
-  return new AppError(ErrorCode.DatabaseUnavailable, 'The database is unavailable; nothing was changed. Try again shortly.', { cause });
+/** The `extensions.reason` of a DATABASE_UNAVAILABLE error after which a write may or may not have been applied. */
+export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
+
+/** DATABASE_UNAVAILABLE for a failure before anything was written. */
+export function databaseUnavailable(
+  cause: unknown,
+  message = 'The database is unavailable; nothing was changed. Try again shortly.',
+): AppError {
+  return new AppError(ErrorCode.DatabaseUnavailable, message, { cause });
+}
+
+/**
+ * DATABASE_UNAVAILABLE with reason {@link OUTCOME_UNKNOWN}: a write was sent and MongoDB did not
+ * answer, so it may have been applied. Never "nothing was changed": a client that retried a
+ * non-idempotent mutation on that word could apply it twice.
+ */
+export function outcomeUnknown(
+  cause: unknown,
+  message = 'The database did not answer in time; the change may or may not have been applied. Check before trying again.',
+): AppError {
+  return new AppError(ErrorCode.DatabaseUnavailable, message, { reason: OUTCOME_UNKNOWN, cause });
+}
+
+/**
+ * True when a write that failed with `error` may nonetheless have been applied: any
+ * {@link isMongoUnavailable} error (a timeout after the command was sent; even a server selection
+ * failure, which can end a retry of an attempt that was sent), or an {@link outcomeUnknown} one.
+ */
+export function isOutcomeUnknown(error: unknown): boolean {
+  return isMongoUnavailable(error) || (error instanceof AppError && error.extensions.reason === OUTCOME_UNKNOWN);
+}
+
+/**
+ * Runs `write`; when it fails with its outcome unknown ({@link isOutcomeUnknown}), awaits
+ * `invalidate` (the keys and tags the write would have invalidated or refreshed) before
+ * rethrowing, so that reads bypass what it may have changed rather than serve the cached value
+ * it may have made stale. `invalidate` should never throw (the cache core's invalidations keep
+ * what they cannot deliver pending); if it does, the write's error is still the one thrown.
+ */
+export async function afterUncertainWrite<T>(invalidate: () => Promise<unknown>, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isOutcomeUnknown(error)) await invalidate().catch(() => undefined);
+    throw error;
+  }
 }

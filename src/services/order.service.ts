@@ -8,6 +8,7 @@ import type { ProductDoc } from '../models/product.model.js';
 import type { ReservationDoc, ReservationLineDoc } from '../models/reservation.model.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
+import { afterUncertainWrite, databaseUnavailable, isMongoUnavailable, outcomeUnknown } from './mongo-errors.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
 
@@ -38,7 +39,8 @@ export const RESERVATION_RECOVERY_AGE_MS = 5 * 60_000;
  * can never drive it below zero, each recording the order in the product's `holds` (so that it
  * is done at most once, and can be undone exactly); then the order is inserted with the
  * journal's id, and the journal is settled. A failure gives back what was reserved; a crash
- * anywhere leaves a journal that {@link recoverReservations} resolves.
+ * anywhere leaves a journal that {@link recoverReservations} resolves. So does a MongoDB that
+ * stops answering: a write it did not answer may still be applied after any check made at once.
  */
 export function createOrderService(options: OrderServiceOptions) {
   const { logger, documentLock } = options;
@@ -78,11 +80,12 @@ export function createOrderService(options: OrderServiceOptions) {
 
   async function reserveAndRecord(scope: RequestScope, userId: Types.ObjectId, ids: string[], lines: OrderItemDoc[]): Promise<OrderDoc> {
     const orderId = new Types.ObjectId();
-    await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
-    let reservedAny = false;
-    let inserting = false;
-    let placed = false;
+    const userOrders = tags.userOrders(userId.toHexString());
+    // How far it got: which writes may have been made when a step fails.
+    let step: 'journal' | 'reserve' | 'insert' = 'journal';
     try {
+      await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
+      step = 'reserve';
       for (const line of lines) {
         const result = await ProductModel.updateOne(
           { _id: line.product, deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
@@ -95,26 +98,68 @@ export function createOrderService(options: OrderServiceOptions) {
             details: { productId: line.product.toHexString(), requested: line.quantity },
           });
         }
-        reservedAny = true;
       }
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-      inserting = true;
-      const order = (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>();
-      placed = true;
-      await Promise.all([orders.refresh([order]), options.fieldCache.invalidate([tags.userOrders(userId.toHexString())])]);
-      return order;
-    } finally {
-      // Placed: drop the holds; not: give the stock back. A failure here leaves the journal to
-      // recovery (logged), and does not change the outcome the client gets.
-      // (An insert that failed on the way back may have been written: ask before giving back.)
-      const settle = async () =>
-        settleReservation(orderId, lines, placed || (inserting && (await OrderModel.exists({ _id: orderId }).exec()) !== null));
-      await settle().catch((error: unknown) =>
-        logger.error({ err: error, orderId: orderId.toHexString() }, 'placeOrder: reservation not settled; recovery will finish it'),
+      step = 'insert';
+      const order = await afterUncertainWrite(
+        () => Promise.all([orders.invalidate([orderId.toHexString()]), options.fieldCache.invalidate([userOrders])]),
+        async () => (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>(),
       );
-      // Those products changed in MongoDB (reserved, maybe released: versions moved on).
-      if (reservedAny) await products.invalidate(ids);
+      await placed(order);
+      return order;
+    } catch (error) {
+      if (isMongoUnavailable(error)) return await afterNoAnswer(error);
+      // MongoDB answered (or the stock was lacking): give the stock back now. An insert that
+      // failed on the way back may have been written: ask before giving back. A failure here
+      // leaves the journal to recovery (logged), and does not change the outcome the client gets.
+      const settle = async () =>
+        settleReservation(orderId, lines, step === 'insert' && (await OrderModel.exists({ _id: orderId }).exec()) !== null);
+      await settle().catch((error: unknown) => notSettled(error));
+      throw error;
+    } finally {
+      // Those products may have changed in MongoDB (reserved, maybe released: versions moved on).
+      if (step !== 'journal') await products.invalidate(ids);
       for (const id of ids) scope.loaders.product.clear(id);
+    }
+
+    /** Placed: the products drop their holds; the order and the viewer's order list are cached anew. */
+    async function placed(order: OrderDoc): Promise<void> {
+      await settleReservation(orderId, lines, true).catch((error: unknown) => notSettled(error));
+      await Promise.all([orders.refresh([order]), options.fieldCache.invalidate([userOrders])]);
+    }
+
+    /**
+     * MongoDB did not answer (or could not be reached) at `step`. Its write may still be applied
+     * after anything checked now (a request sitting in a stalled server's socket), so giving the
+     * stock back now could race a late reservation or a late order: the journal is left to
+     * {@link recoverReservations}, which settles it once it is {@link RESERVATION_RECOVERY_AGE_MS}
+     * old. Before the order insert, the order was certainly not placed; after it, it was if the
+     * order can be read back, and the outcome is unknown if not.
+     */
+    async function afterNoAnswer(error: unknown): Promise<OrderDoc> {
+      logger.warn({ err: error, orderId: orderId.toHexString(), step }, 'placeOrder: MongoDB did not answer; recovery settles the journal');
+      if (step !== 'insert') {
+        throw databaseUnavailable(
+          error,
+          'The database is unavailable; the order was not placed (stock it held is given back within minutes). Try again shortly.',
+        );
+      }
+      const order = await OrderModel.findById(orderId)
+        .lean<OrderDoc>()
+        .exec()
+        .catch(() => null);
+      if (!order) {
+        throw outcomeUnknown(
+          error,
+          'The database did not answer in time; the order may or may not have been placed (it is settled within minutes). Look at your orders before placing it again.',
+        );
+      }
+      await placed(order);
+      return order;
+    }
+
+    function notSettled(error: unknown): void {
+      logger.error({ err: error, orderId: orderId.toHexString() }, 'placeOrder: reservation not settled; recovery will finish it');
     }
   }
 }

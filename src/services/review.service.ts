@@ -1,8 +1,10 @@
+import { Types } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { ReviewModel } from '../models/index.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
+import { afterUncertainWrite } from './mongo-errors.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
 
@@ -35,13 +37,16 @@ export function createReviewService(options: ReviewServiceOptions) {
       if (!product || product.deletedAt) {
         throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
       }
-      const created = await ReviewModel.create({ product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null });
-      const review = created.toObject<ReviewDoc>();
       // The product's and the author's review aggregates and first pages depend on this.
-      await Promise.all([
-        reviews.refresh([review]),
-        options.fieldCache.invalidate([tags.productReviews(productId.toHexString()), tags.userReviews(viewer._id.toHexString())]),
-      ]);
+      const dependents = [tags.productReviews(productId.toHexString()), tags.userReviews(viewer._id.toHexString())];
+      // The id is chosen here, so that an insert MongoDB did not answer can still be invalidated.
+      const reviewId = new Types.ObjectId();
+      const created = await afterUncertainWrite(
+        () => Promise.all([reviews.invalidate([reviewId.toHexString()]), options.fieldCache.invalidate(dependents)]),
+        () => ReviewModel.create({ _id: reviewId, product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null }),
+      );
+      const review = created.toObject<ReviewDoc>();
+      await Promise.all([reviews.refresh([review]), options.fieldCache.invalidate(dependents)]);
       scope.loaders.review.prime(review._id.toHexString(), review);
       return review;
     },

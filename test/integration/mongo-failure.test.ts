@@ -8,7 +8,7 @@ let t: TestApp;
 beforeAll(async () => {
   // A MongoDB-compatible server of this test's own, to stop mid-test.
   mongo = await startEmbeddedMongo({ logger: createLogger({ level: 'silent' }), prefer: 'ferretdb' });
-  t = await startTestApp({ env: { MONGODB_URI: `${mongo.uri}/down`, MONGODB_TIMEOUT_MS: '300' } });
+  t = await startTestApp({ env: { MONGODB_URI: `${mongo.uri}/down`, MONGODB_TIMEOUT_MS: '1000' } });
 });
 afterAll(async () => {
   await t.stop().catch(() => undefined);
