@@ -15,7 +15,7 @@ export interface FetchSpec<T> {
    */
   name: string | ((index: number) => string);
   keys: readonly string[];
-  /** The tag sets of each key (same index), recorded when its lease is taken. */
+  /** The tag keys of each key (same index): their versions are read into its lease, and a value is a miss once one changed. */
   tags?: readonly (readonly string[])[];
   /**
    * Reads the items at `indexes` from the source of truth, in that order; null where there is
@@ -198,7 +198,7 @@ export class CacheCore {
   }
 
   /**
-   * Deletes keys, their leases, and everything the tag sets name. Never throws: what cannot be
+   * Deletes keys and their leases, and the tags (what depends on them reads as a miss). Never throws: what cannot be
    * delivered now is retried, and bypasses the cache until then.
    */
   async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {

@@ -19,7 +19,7 @@ export interface FieldPolicy {
   dependsOn: readonly string[];
 }
 
-/** The entity a field value belongs to: its key and tag sets live in this slot. */
+/** The entity a field value belongs to: its key and tags live in this slot. */
 export interface FieldOwner {
   /** A slot type: a GraphQL type (`Product`) or a collection name (`ProductList`). */
   type: string;
@@ -79,7 +79,7 @@ type AnyDefinition<S> = FieldDefinition<unknown, unknown, unknown, S>;
  * Field-level caching declared in the schema: `@cached(dependsOn:)` with Apollo's
  * `@cacheControl(maxAge:, scope:)`. Each field value lives at
  * `{Owner:id}:f:<field>:<args hash>[:u:<viewer>]`, in its owner's Cluster slot, and its owner's
- * tag sets name it from the moment a reader leases it, so that invalidating a tag (the
+ * tags' versions are read into its lease and stored with it, so that invalidating a tag (the
  * product's reviews changed) drops every value that depends on it, including one being computed.
  *
  * Per request, one DataLoader gathers every cached field resolved in the same tick — 50

@@ -6,14 +6,14 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{User:65f0…}                      an entity
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
  *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
- *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag set (the keys that depend on it)
+ *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
  *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in MongoDB
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
  *
- * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tag sets
+ * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tags
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
  * prefix carries a namespace and the stored-shape version, so a deploy that changes what is
  * stored bumps the version and never reads old values (they expire on their own). Write-behind
@@ -27,7 +27,7 @@ export interface Keyspace {
   entity(type: string, id: string): string;
   /** The key of a field of an entity; `viewerId` for PRIVATE fields, keyed per viewer. */
   field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
-  /** A tag set attached to an entity (the slot of `type:id`). */
+  /** A tag of an entity (the slot of `type:id`): a version key that its dependants compare with. */
   tag(type: string, id: string, tag: string): string;
   /** The hash of an entity's write-behind changes that MongoDB does not have yet (no expiry, no version). */
   pending(type: string, id: string): string;

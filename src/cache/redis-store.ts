@@ -7,10 +7,10 @@ import type { RedisClient } from './redis-client.js';
 
 export type { RedisClient };
 
-/** One value to read, with the tag sets that should name it if this reader takes its lease. */
+/** One value to read, with the tags it depends on. */
 export interface LeaseRequest {
   key: string;
-  /** Tag set keys (same Cluster slot as `key`). */
+  /** Tag keys (same Cluster slot as `key`), in a fixed order: the fill names them again in that order. */
   tags?: readonly string[];
   /** A hash of write-behind changes to read with the value (same slot), see write-behind.ts. */
   pendingKey?: string;

@@ -2,7 +2,7 @@ import type { TagRef } from '../cache/field-cache.js';
 
 /**
  * The tags the services invalidate, per owner type: `@cached(dependsOn:)` may name only these
- * (checked at start-up). A tag set lives in its owner's Cluster slot, next to the values it names.
+ * (checked at start-up). A tag lives in its owner's Cluster slot, next to the values that depend on it.
  */
 export const KNOWN_TAGS = {
   /** The product's reviews changed (a review was created, or deleted with the product). */
