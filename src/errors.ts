@@ -10,7 +10,11 @@ export enum ErrorCode {
   Forbidden = 'FORBIDDEN',
   /** The entity the mutation names does not exist. */
   NotFound = 'NOT_FOUND',
-  /** MongoDB could not be reached: nothing was written, retry later. */
+  /**
+   * MongoDB could not be reached or did not answer within MONGODB_TIMEOUT_MS: nothing was
+   * written, retry later; except with `reason: OUTCOME_UNKNOWN`, when a write was sent and not
+   * answered, and may have been applied.
+   */
   DatabaseUnavailable = 'DATABASE_UNAVAILABLE',
   /**
    * Too many attempts (logins, sign-ups, new sessions) from this address or for this account:
@@ -19,6 +23,25 @@ export enum ErrorCode {
   RateLimited = 'RATE_LIMITED',
   /** Anything unexpected; details are logged, never sent. */
   InternalServerError = 'INTERNAL_SERVER_ERROR',
+  /** Apollo's: the document does not parse (or has too many tokens). HTTP 400. */
+  GraphqlParseFailed = 'GRAPHQL_PARSE_FAILED',
+  /** Apollo's: the document breaks the schema or a limit (depth, cost, aliases). HTTP 400. */
+  GraphqlValidationFailed = 'GRAPHQL_VALIDATION_FAILED',
+  /**
+   * Apollo's: the request itself is malformed: an empty body, no query, a batch (batching is
+   * off), a GET without a preflight-forcing header (CSRF prevention), a GET mutation (405). HTTP 400.
+   */
+  BadRequest = 'BAD_REQUEST',
+  /** Apollo's: the document has several operations and `operationName` names none of them. HTTP 400. */
+  OperationResolutionFailure = 'OPERATION_RESOLUTION_FAILURE',
+  /** A subscription: this server serves queries and mutations only. HTTP 400. */
+  OperationNotSupported = 'OPERATION_NOT_SUPPORTED',
+  /** Apollo's: a persisted query sent by hash alone that this server does not know; send the query with it. */
+  PersistedQueryNotFound = 'PERSISTED_QUERY_NOT_FOUND',
+  /** A persisted query sent with a query whose SHA-256 is not its `sha256Hash`. HTTP 400. */
+  PersistedQueryHashMismatch = 'PERSISTED_QUERY_HASH_MISMATCH',
+  /** A persisted-query extension of a version other than 1. HTTP 400. */
+  PersistedQueryVersionUnsupported = 'PERSISTED_QUERY_VERSION_UNSUPPORTED',
 }
 
 /** Optional structured detail attached to an error's extensions. */
@@ -29,6 +52,8 @@ export interface AppErrorOptions {
   reason?: string;
   /** Any further extension entries (ids, limits). */
   details?: Record<string, unknown>;
+  /** The HTTP status of the response that carries this error (Apollo reads and strips `extensions.http`). */
+  httpStatus?: number;
   cause?: unknown;
 }
 
@@ -43,6 +68,7 @@ export class AppError extends GraphQLError {
         ...(options.field === undefined ? {} : { field: options.field }),
         ...(options.reason === undefined ? {} : { reason: options.reason }),
         ...options.details,
+        ...(options.httpStatus === undefined ? {} : { http: { status: options.httpStatus } }),
       },
       originalError: options.cause instanceof Error ? options.cause : undefined,
     });

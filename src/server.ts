@@ -24,6 +24,7 @@ import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
 import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
+import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
@@ -114,6 +115,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ footer: false, includeCookies: false }),
+      // Subscriptions: a 400 with a code (see also persistedQueryGuard below).
+      requestGuardPlugin<GraphQLContext>(),
       requestTracePlugin({ metrics, exposeTrace: !config.production }),
       // Cache-Control from the @cacheControl hints: max-age is the smallest of the fields', and a
       // response that touched a PRIVATE field (email, orders, viewer) is private or no-store.
@@ -144,6 +147,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     '/graphql',
     cors<cors.CorsRequest>(),
     express.json({ limit: MAX_BODY_BYTES }),
+    // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).
+    persistedQueryGuard,
     (req, _res, next) => {
       // Every driver event of this request (MongoDB commands, Redis round trips) lands in this trace.
       traceStorage.run(createTrace(), next);

@@ -18,7 +18,9 @@ export function httpCachePlugin<C extends object>(): ApolloServerPlugin<C> {
       const isGet = request.http?.method === 'GET';
       return {
         async executionDidStart({ operation, overallCachePolicy }) {
-          if (operation.operation !== 'query') overallCachePolicy.restrict({ maxAge: 0 });
+          // No operation: several in the document and no (or an unknown) operationName; execution
+          // then answers OPERATION_RESOLUTION_FAILURE.
+          if (operation?.operation !== 'query') overallCachePolicy.restrict({ maxAge: 0 });
         },
         async willSendResponse({ response }) {
           if (!isGet || response.body.kind !== 'single' || response.body.singleResult.errors) return;
