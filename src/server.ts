@@ -83,6 +83,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     fieldCache,
     // Counters in the cache's Redis (shared by every server), in-process while it is away.
     rateLimits: createRateLimits({ redis, keys: cache.keys, settings: config.rateLimits }),
+    uncertainWriteHoldMs: 2 * config.mongodbTimeoutMs,
   });
   const armor = new ApolloArmor({
     maxDepth: { n: config.limits.maxDepth },

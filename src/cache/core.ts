@@ -119,6 +119,8 @@ export class CacheCore {
   readonly #knownPending: KnownPending | undefined;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #pending: Pending = { keys: new Map(), tags: new Map() };
+  /** Pending keys (`k:<key>`) and tags (`t:<tag>`) not to deliver before then (ms since the epoch). */
+  readonly #heldUntil = new Map<string, number>();
   #generation = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #delivering: Promise<void> | undefined;
@@ -198,17 +200,23 @@ export class CacheCore {
   }
 
   /**
-   * Deletes keys and their leases, and the tags (what depends on them reads as a miss). Never throws: what cannot be
-   * delivered now is retried, and bypasses the cache until then.
+   * Deletes keys and their leases, and the tags (what depends on them reads as a miss). Never
+   * throws: what cannot be delivered now is retried, and bypasses the cache until then.
+   *
+   * With `holdMs` (after a write whose outcome is unknown: the database may still apply it),
+   * the keys and tags also bypass the cache in this process for that long, in milliseconds, and
+   * are invalidated once more at its end: a reader that refilled them from the database before
+   * the write landed cannot leave its value behind.
    */
-  async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {
+  async invalidate(keys: readonly string[], tags: readonly string[] = [], options: { holdMs?: number } = {}): Promise<void> {
     if (!this.#store || (keys.length === 0 && tags.length === 0)) return;
     for (const key of keys) this.#inFlight.delete(key);
     try {
       await this.#store.invalidate(keys, tags);
+      if (options.holdMs) this.#addPending(keys, tags, Date.now() + options.holdMs);
     } catch (error) {
       this.#failed('invalidate', error);
-      this.#addPending(keys, tags);
+      this.#addPending(keys, tags, options.holdMs ? Date.now() + options.holdMs : 0);
     }
   }
 
@@ -240,16 +248,27 @@ export class CacheCore {
     this.#delivering ??= (async () => {
       try {
         while (this.#store && this.pendingInvalidations > 0) {
-          const keys = [...this.#pending.keys].slice(0, DELIVERY_CHUNK);
-          const tags = [...this.#pending.tags].slice(0, DELIVERY_CHUNK);
+          // Held ones (see invalidate's holdMs) wait for their time.
+          const now = Date.now();
+          const keys = [...this.#pending.keys].filter(([key]) => (this.#heldUntil.get(`k:${key}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
+          const tags = [...this.#pending.tags].filter(([tag]) => (this.#heldUntil.get(`t:${tag}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
+          if (keys.length === 0 && tags.length === 0) break;
           await this.#store.invalidate(
             keys.map(([key]) => key),
             tags.map(([tag]) => tag),
           );
           // Only what this call delivered: an entry added again meanwhile (a newer generation)
           // belongs to a later write whose invalidation may have run before this one.
-          for (const [key, generation] of keys) if (this.#pending.keys.get(key) === generation) this.#pending.keys.delete(key);
-          for (const [tag, generation] of tags) if (this.#pending.tags.get(tag) === generation) this.#pending.tags.delete(tag);
+          for (const [key, generation] of keys) {
+            if (this.#pending.keys.get(key) !== generation) continue;
+            this.#pending.keys.delete(key);
+            this.#heldUntil.delete(`k:${key}`);
+          }
+          for (const [tag, generation] of tags) {
+            if (this.#pending.tags.get(tag) !== generation) continue;
+            this.#pending.tags.delete(tag);
+            this.#heldUntil.delete(`t:${tag}`);
+          }
           this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
         }
       } catch (error) {
@@ -519,14 +538,26 @@ export class CacheCore {
     return this.#pending.keys.has(key) || (tags ?? []).some((tag) => this.#pending.tags.has(tag));
   }
 
-  #addPending(keys: readonly string[], tags: readonly string[]): void {
+  /** Keeps keys and tags pending (bypassed here, delivered by the retries), not before `heldUntil` (ms since the epoch; 0: at once). */
+  #addPending(keys: readonly string[], tags: readonly string[], heldUntil = 0): void {
     this.#generation += 1;
-    for (const key of keys) this.#pending.keys.set(key, this.#generation);
-    for (const tag of tags) this.#pending.tags.set(tag, this.#generation);
+    const hold = (name: string) => {
+      if (heldUntil > (this.#heldUntil.get(name) ?? 0)) this.#heldUntil.set(name, heldUntil);
+    };
+    for (const key of keys) {
+      this.#pending.keys.set(key, this.#generation);
+      hold(`k:${key}`);
+    }
+    for (const tag of tags) {
+      this.#pending.tags.set(tag, this.#generation);
+      hold(`t:${tag}`);
+    }
     this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
     this.#logger.warn(
-      { keys: keys.length, tags: tags.length },
-      'cache invalidation not delivered; retrying, and bypassing those keys meanwhile',
+      { keys: keys.length, tags: tags.length, heldMs: heldUntil ? heldUntil - Date.now() : 0 },
+      heldUntil
+        ? 'cache keys held after a write of unknown outcome; bypassing them, and invalidating again later'
+        : 'cache invalidation not delivered; retrying, and bypassing those keys meanwhile',
     );
     this.#scheduleRetry();
   }

@@ -74,9 +74,16 @@ export class EntityCache<T extends Versioned> {
     return (doc) => (pending.length > 0 ? applyQueued(doc as T & WriteBehindState, pending) : doc);
   }
 
-  /** Drops the cached documents (after their MongoDB write committed). */
-  invalidate(ids: readonly string[]): Promise<void> {
-    return this.#core.invalidate(ids.map((id) => this.key(id)));
+  /**
+   * Drops the cached documents (after their MongoDB write committed). With `holdMs`, after a
+   * write of unknown outcome, see {@link CacheCore.invalidate}.
+   */
+  invalidate(ids: readonly string[], options: { holdMs?: number } = {}): Promise<void> {
+    return this.#core.invalidate(
+      ids.map((id) => this.key(id)),
+      [],
+      options,
+    );
   }
 
   /** Writes the documents through (after their MongoDB write committed), unless a newer version is cached. */

@@ -116,11 +116,15 @@ export class FieldCache<S> {
     };
   }
 
-  /** Drops every field value that depends on these tags (after the write that changed them committed). */
-  invalidate(tags: readonly TagRef[]): Promise<void> {
+  /**
+   * Drops every field value that depends on these tags (after the write that changed them
+   * committed). With `holdMs`, after a write of unknown outcome, see {@link CacheCore.invalidate}.
+   */
+  invalidate(tags: readonly TagRef[], options: { holdMs?: number } = {}): Promise<void> {
     return this.#core.invalidate(
       [],
       tags.map((t) => this.#keys.tag(t.type, t.id, t.tag)),
+      options,
     );
   }
 

@@ -20,7 +20,8 @@ export function productListId(category: string | null | undefined): string {
 
 /** What the services need of the field cache: dropping what depends on tags. */
 export interface TagInvalidator {
-  invalidate(tags: readonly TagRef[]): Promise<void>;
+  /** `holdMs`: after a write of unknown outcome (see CacheCore.invalidate). */
+  invalidate(tags: readonly TagRef[], options?: { holdMs?: number }): Promise<void>;
 }
 
 /** Tag references, one function per tag. */

@@ -34,6 +34,12 @@ export interface ServicesOptions {
   writePolicies: WritePolicies;
   /** The login, sign-up and new-session limits. */
   rateLimits: RateLimits;
+  /**
+   * How long the keys a write of unknown outcome may have changed bypass the cache, in
+   * milliseconds (then they are invalidated again): past the MongoDB deadline, by which the
+   * server has applied or abandoned the write.
+   */
+  uncertainWriteHoldMs: number;
 }
 
 /** Every service, wired to its dependencies. */
@@ -49,6 +55,7 @@ export function createServices(options: ServicesOptions): Services {
       rateLimits: options.rateLimits,
       logger: options.logger,
       writePolicy: options.writePolicies.User,
+      uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
     products: createProductService({
       documentLock: options.documentLock,
@@ -56,6 +63,7 @@ export function createServices(options: ServicesOptions): Services {
       fieldCache: options.fieldCache,
       logger: options.logger,
       writePolicy: options.writePolicies.Product,
+      uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
     reviews: createReviewService({ cache: options.cache, fieldCache: options.fieldCache }),
     orders: createOrderService({

@@ -10,6 +10,7 @@ import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
+import { afterUncertainWrite } from './mongo-errors.js';
 import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
@@ -51,6 +52,8 @@ export interface ProductServiceOptions {
   logger: Logger;
   /** How updateProduct reaches the cache: invalidate (default), refresh or write-behind. */
   writePolicy: WritePolicy;
+  /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
+  uncertainWriteHoldMs: number;
 }
 
 /** Catalog reads and writes; deletes are soft so that past orders still show their products. */
@@ -58,14 +61,24 @@ export function createProductService(options: ProductServiceOptions) {
   const { documentLock, fieldCache } = options;
   const products = options.cache.entity<ProductDoc>('Product');
   const reviews = options.cache.entity<ReviewDoc>('Review');
-  /** findOneAndUpdate on a live product, serialized per document where the server needs it. */
+  const hold = { holdMs: options.uncertainWriteHoldMs };
+  /**
+   * findOneAndUpdate on a live product, serialized per document where the server needs it.
+   * When MongoDB does not answer (the update may still be applied), the product and `lists`
+   * bypass the cache for a while and are invalidated again (see CacheCore.invalidate).
+   */
   const updateLive = (
     id: string,
     update: UpdateQuery<ProductDoc>,
     returnDocument: 'before' | 'after' = 'after',
+    lists: readonly (string | null)[] = [],
   ): Promise<ProductDoc | null> =>
-    documentLock.run([`products:${id}`], () =>
-      ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument }).lean<ProductDoc>().exec(),
+    afterUncertainWrite(
+      () => Promise.all([products.invalidate([id], hold), fieldCache.invalidate(lists.flatMap(catalogOf), hold)]),
+      () =>
+        documentLock.run([`products:${id}`], () =>
+          ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument }).lean<ProductDoc>().exec(),
+        ),
     );
 
   return {
@@ -94,7 +107,11 @@ export function createProductService(options: ProductServiceOptions) {
     async create(scope: RequestScope, args: CreateProductArgs): Promise<ProductDoc> {
       await requireAdmin(scope);
       const input = parseInput(inputs.createProduct, args, 'input');
-      const product = (await ProductModel.create({ ...input, description: input.description ?? null })).toObject<ProductDoc>();
+      const created = await afterUncertainWrite(
+        () => fieldCache.invalidate(tags.catalog(input.category), hold),
+        () => ProductModel.create({ ...input, description: input.description ?? null }),
+      );
+      const product = created.toObject<ProductDoc>();
       await Promise.all([products.refresh([product]), fieldCache.invalidate(tags.catalog(product.category))]);
       scope.loaders.product.prime(product._id.toHexString(), product);
       return product;
@@ -134,7 +151,9 @@ export function createProductService(options: ProductServiceOptions) {
       } else {
         // A category change moves the product between lists: both must drop their pages. The
         // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
-        const before = await updateLive(productId.toHexString(), update, 'before');
+        // Only for an answer that never came: which list it left (the loader's view is enough).
+        const was = (await this.find(scope, id))?.category ?? null;
+        const before = await updateLive(productId.toHexString(), update, 'before', [was, changes.category ?? null]);
         product = before && (await ProductModel.findById(productId).lean<ProductDoc>().exec());
         if (before)
           await Promise.all([
@@ -154,7 +173,8 @@ export function createProductService(options: ProductServiceOptions) {
       // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
       const id = productId.toHexString();
       await requireAdmin(scope);
-      const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } });
+      const was = (await this.find(scope, id))?.category ?? null;
+      const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } }, 'after', [was]);
       if (!product) return false;
       let doomed: { _id: Types.ObjectId; author: Types.ObjectId }[] = [];
       try {
@@ -203,4 +223,9 @@ export function createProductService(options: ProductServiceOptions) {
       return shown;
     },
   };
+}
+
+/** The catalog tags of a list: the category's and all products' (just the latter for null). */
+function catalogOf(category: string | null): ReturnType<typeof tags.catalog> {
+  return category === null ? tags.catalog('').slice(0, 1) : tags.catalog(category);
 }

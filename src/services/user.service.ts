@@ -8,7 +8,7 @@ import { AppError, ErrorCode, badInput } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
-import { uniqueOn } from './mongo-errors.js';
+import { afterUncertainWrite, uniqueOn } from './mongo-errors.js';
 import { ERASED_PASSWORD_HASH, hashPassword } from './password.js';
 import type { RateLimits } from './rate-limits.js';
 import { requireViewer, type RequestScope } from './scope.js';
@@ -43,12 +43,15 @@ export interface UserServiceOptions {
   logger: Logger;
   /** How updateUser reaches the cache: invalidate, refresh (default) or write-behind. */
   writePolicy: WritePolicy;
+  /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
+  uncertainWriteHoldMs: number;
 }
 
 /** User writes; each returns the stored document and primes the request's loader with it. */
 export function createUserService(options: UserServiceOptions) {
   const { documentLock } = options;
   const users = options.cache.entity<UserDoc>('User');
+  const hold = { holdMs: options.uncertainWriteHoldMs };
   const reviews = options.cache.entity<ReviewDoc>('Review');
   return {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad, reserved or duplicate email; RATE_LIMITED past the sign-ups of the address. */
@@ -99,16 +102,20 @@ export function createUserService(options: UserServiceOptions) {
         fallback = queued;
       }
       const show = await users.queuedChanges(id);
-      const user = await documentLock.run([`users:${id}`], () =>
-        uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-          UserModel.findOneAndUpdate(
-            { _id: userId, deletedAt: null },
-            { $set: changes, ...markDone(fallback) },
-            { returnDocument: 'after' },
-          )
-            .lean<UserDoc>()
-            .exec(),
-        ),
+      const user = await afterUncertainWrite(
+        () => users.invalidate([id], hold),
+        () =>
+          documentLock.run([`users:${id}`], () =>
+            uniqueOn('input.email', DUPLICATE_EMAIL, () =>
+              UserModel.findOneAndUpdate(
+                { _id: userId, deletedAt: null },
+                { $set: changes, ...markDone(fallback) },
+                { returnDocument: 'after' },
+              )
+                .lean<UserDoc>()
+                .exec(),
+            ),
+          ),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
       // refresh: the new version is cached at once; invalidate: the next read loads it.
@@ -129,25 +136,47 @@ export function createUserService(options: UserServiceOptions) {
       // The email becomes `deleted:<id>`: unique per user (the index) and no address, so no client can
       // take it first and make this update fail; the hash becomes one no password matches.
       const erased = { deletedAt: new Date(), name: 'Deleted user', email: `deleted:${id}`, passwordHash: ERASED_PASSWORD_HASH };
-      const user = await documentLock.run([`users:${id}`], () =>
-        UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: erased }, { returnDocument: 'after' }).lean<UserDoc>().exec(),
+      const user = await afterUncertainWrite(
+        () => Promise.all([users.invalidate([id], hold), options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id)], hold)]),
+        () =>
+          documentLock.run([`users:${id}`], () =>
+            UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: erased }, { returnDocument: 'after' })
+              .lean<UserDoc>()
+              .exec(),
+          ),
       );
-      if (!user) return false;
-      let doomed: { _id: Types.ObjectId; product: Types.ObjectId }[] = [];
-      try {
-        await options.auth.endAllSessions(userId);
-        doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
-        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
-      } finally {
-        const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
-        await Promise.all([
-          users.refresh([user]),
-          reviews.invalidate(doomed.map((r) => r._id.toHexString())),
-          options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id), ...products.map(tags.productReviews)]),
-        ]);
+      if (!user) {
+        // Already deleted: a deletion whose answer never came (its outcome unknown) may have
+        // erased the account and stopped there. A retry finishes the erasure, and still says
+        // false: no live account had this id.
+        const erasedBefore = await UserModel.findOne({ _id: userId, deletedAt: { $ne: null } })
+          .lean<UserDoc>()
+          .exec();
+        if (erasedBefore) await finishErasure(erasedBefore);
+        return false;
       }
+      await finishErasure(user);
       scope.loaders.user.clear(id).prime(id, user);
       return true;
     },
   };
+
+  /** Ends the sessions of an erased account and deletes its reviews, keeping every cache exact; safe to run again. */
+  async function finishErasure(user: UserDoc): Promise<void> {
+    const userId = user._id;
+    const id = userId.toHexString();
+    let doomed: { _id: Types.ObjectId; product: Types.ObjectId }[] = [];
+    try {
+      await options.auth.endAllSessions(userId);
+      doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
+      await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
+    } finally {
+      const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
+      await Promise.all([
+        users.refresh([user]),
+        reviews.invalidate(doomed.map((r) => r._id.toHexString())),
+        options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id), ...products.map(tags.productReviews)]),
+      ]);
+    }
+  }
 }

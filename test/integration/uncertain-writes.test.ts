@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductModel } from '../../src/models/index.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { until } from '../helpers/write-behind.js';
+
+// Issue 9, defect 7: after a write whose outcome is unknown (MongoDB did not answer in time),
+// the keys it may have changed bypass the cache until the write has surely landed or been
+// abandoned, and are then invalidated again: a write that lands late leaves nothing stale.
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+const READ = 'query($id: ID!) { product(id: $id) { name } }';
+
+describe('keys held after a write of unknown outcome', () => {
+  it('are read from MongoDB while held, so a write that lands late shows at once and is never cached stale', async () => {
+    const id = '5eed00010000000000000021';
+    const products = t.app.cache.entity('Product');
+    await t.gql(READ, { id }); // cached
+    // What the product service does when findOneAndUpdate times out:
+    await products.invalidate([id], { holdMs: 600 });
+    expect(t.app.cache.core.pendingInvalidations).toBe(1);
+
+    // While held: a read goes to MongoDB and fills nothing.
+    const held = await t.countMongoCommands(() => t.gql(READ, { id }));
+    expect(held.commands).toBe(1);
+    expect(await t.app.redis?.exists(products.key(id))).toBe(0);
+    // The write lands late, in MongoDB only (as a hung server would apply it).
+    await ProductModel.updateOne({ _id: id }, { $set: { name: 'Landed late' } }).exec();
+    expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late');
+
+    // After the hold: invalidated again, then cached as usual.
+    await until(async () => t.app.cache.core.pendingInvalidations === 0, 'the hold to end', 5_000);
+    expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late');
+    const warm = await t.countMongoCommands(() => t.gql(READ, { id }));
+    expect(warm.commands).toBe(0);
+    expect(warm.result.body.data?.product.name).toBe('Landed late');
+  });
+
+  it('a value another instance filled during the hold is dropped when it ends', async () => {
+    const id = '5eed00010000000000000022';
+    const products = t.app.cache.entity<{ _id: { toHexString(): string }; version: number }>('Product');
+    await products.invalidate([id], { holdMs: 300 });
+    // Another server instance (no hold there) fills the old document meanwhile…
+    const old = await ProductModel.findById(id).lean().exec();
+    if (!old) throw new Error('no product');
+    await products.refresh([old]);
+    expect(await t.app.redis?.exists(products.key(id))).toBe(1);
+    // …then the write lands (version + 1), and the hold's end drops the old value.
+    await ProductModel.updateOne({ _id: id }, { $set: { name: 'Landed late too' } }).exec();
+    await until(async () => t.app.cache.core.pendingInvalidations === 0, 'the hold to end', 5_000);
+    expect(await t.app.redis?.exists(products.key(id))).toBe(0);
+    expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late too');
+  });
+});
