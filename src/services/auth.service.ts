@@ -114,10 +114,12 @@ export function createAuthService(options: AuthServiceOptions) {
     async logout(scope: RequestScope): Promise<boolean> {
       if (!scope.token) return false;
       const tokenHash = hashToken(scope.token);
-      const result = await SessionModel.deleteOne({ tokenHash }).exec();
       // A tombstone, not a delete: an "absent" value at the highest version outlives the session,
       // so a concurrent request's renewal (a refresh) or fill of this session can never bring it back.
+      // Written before MongoDB's delete: if that one goes unanswered (it may still be applied),
+      // the token is already refused rather than left working from the cache for its lifetime.
       await cache.core.refresh('Session', [{ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs }]);
+      const result = await SessionModel.deleteOne({ tokenHash }).exec();
       return result.deletedCount > 0;
     },
 
