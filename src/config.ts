@@ -139,6 +139,10 @@ const configSchema = z
      * with DATABASE_UNAVAILABLE.
      */
     MONGODB_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+    /** Largest automatic persisted query stored, in bytes (larger ones run, unstored); default 16384. */
+    PERSISTED_QUERY_MAX_BYTES: z.coerce.number().int().min(256).default(16_384),
+    /** How long an automatic persisted query stays stored, in seconds; default 3600. */
+    PERSISTED_QUERY_TTL_SECONDS: z.coerce.number().int().min(1).default(3_600),
     /** Per-command Redis timeout in milliseconds; default 250. */
     REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(1).default(250),
     /** Consecutive Redis failures that open the circuit breaker; default 5. */
@@ -182,6 +186,7 @@ const configSchema = z
       trustProxy: env.TRUST_PROXY,
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
       mongodbTimeoutMs: env.MONGODB_TIMEOUT_MS,
+      persistedQueries: { maxBytes: env.PERSISTED_QUERY_MAX_BYTES, ttlSeconds: env.PERSISTED_QUERY_TTL_SECONDS },
       cache: {
         namespace: env.CACHE_NAMESPACE,
         ttlSeconds: env.CACHE_TTL_SECONDS,

@@ -11,6 +11,8 @@ export interface Metrics {
   requestMongoCommands: Histogram;
   /** Redis round trips per GraphQL request. */
   requestRedisRoundTrips: Histogram;
+  /** Automatic persisted queries not stored, by reason (`too_large`). */
+  persistedQueriesNotStored: Counter<'reason'>;
 }
 
 /** A registry with Node's default metrics and the server's own counters. */
@@ -41,6 +43,12 @@ export function createMetrics(): Metrics {
       name: 'graphql_request_redis_round_trips',
       help: 'Redis round trips per GraphQL request.',
       buckets: [0, 1, 2, 3, 4, 6, 10, 20, 50],
+      registers: [registry],
+    }),
+    persistedQueriesNotStored: new Counter({
+      name: 'graphql_persisted_queries_not_stored_total',
+      help: 'Automatic persisted queries not stored, by reason (too_large).',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

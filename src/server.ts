@@ -105,7 +105,18 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     parseOptions: { maxTokens: config.limits.maxTokens },
     // Automatic persisted queries in the cache's Redis (Apollo's in-memory LRU without Redis).
     ...(cache.store
-      ? { persistedQueries: { cache: createPersistedQueryCache({ store: cache.store, keys: cache.keys, metrics: cache.metrics }) } }
+      ? {
+          persistedQueries: {
+            cache: createPersistedQueryCache({
+              store: cache.store,
+              keys: cache.keys,
+              metrics: cache.metrics,
+              defaultTtlSeconds: config.persistedQueries.ttlSeconds,
+              maxBytes: config.persistedQueries.maxBytes,
+              notStored: metrics.persistedQueriesNotStored,
+            }),
+          },
+        }
       : {}),
     validationRules: armor.validationRules,
     formatError: createFormatError(logger),
