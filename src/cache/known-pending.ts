@@ -38,7 +38,8 @@ export class KnownPending {
   constructor(options: KnownPendingOptions = {}) {
     this.#maxKeys = options.maxKeys ?? 10_000;
     this.#maxEntries = options.maxEntriesPerKey ?? 1_000;
-    if (!(Number.isInteger(this.#maxKeys) && this.#maxKeys > 0)) throw new TypeError(`maxKeys must be a positive integer, got ${this.#maxKeys}`);
+    if (!(Number.isInteger(this.#maxKeys) && this.#maxKeys > 0))
+      throw new TypeError(`maxKeys must be a positive integer, got ${this.#maxKeys}`);
     if (!(Number.isInteger(this.#maxEntries) && this.#maxEntries > 0))
       throw new TypeError(`maxEntriesPerKey must be a positive integer, got ${this.#maxEntries}`);
   }

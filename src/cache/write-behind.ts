@@ -387,9 +387,7 @@ export interface TargetUpdate {
  */
 export type TargetOutcome =
   /** Applied; the document had `version` just after (a later write may have raised it). */
-  | { kind: 'applied'; version: number }
-  | { kind: 'conflict' }
-  | { kind: 'failed'; error: string };
+  { kind: 'applied'; version: number } | { kind: 'conflict' } | { kind: 'failed'; error: string };
 
 /** Where one entity type's queued changes go (MongoDB, for this application). */
 export interface WriteTarget {

@@ -135,7 +135,8 @@ export function mongoWriteTarget(
       );
       // Read back: the stored wbSeq says which updates MongoDB has, and the version is the floor
       // the cache needs (a synchronous write between the load and the update has one of its own).
-      const after = matched === 0 && writeErrors.size === updates.length ? new Map<string, WriteBehindState>() : await states(updates.map((u) => u.id));
+      const after =
+        matched === 0 && writeErrors.size === updates.length ? new Map<string, WriteBehindState>() : await states(updates.map((u) => u.id));
       return updates.map((u, i): TargetOutcome => {
         const state = after.get(u.id);
         if (state && state.wbSeq === u.seq) return { kind: 'applied', version: state.version };

@@ -49,7 +49,10 @@ describe('inputs that become keys are bounded', () => {
     const sizeBefore = await redis.client.memory('USAGE', tagKey);
     // Cursors this server could have given out, at random positions.
     const cursors = Array.from({ length: 300 }, (_, i) =>
-      encodeCursor({ createdAt: new Date(1_700_000_000_000 + i * 7_919), _id: { toHexString: () => (i + 1).toString(16).padStart(24, '0') } } as ProductDoc),
+      encodeCursor({
+        createdAt: new Date(1_700_000_000_000 + i * 7_919),
+        _id: { toHexString: () => (i + 1).toString(16).padStart(24, '0') },
+      } as ProductDoc),
     );
     for (let i = 0; i < cursors.length; i += 50) {
       await Promise.all(

@@ -59,6 +59,9 @@ describe('write-behind reads while Redis is frozen (SIGSTOP)', () => {
       await worker.stop();
     }
     expect(await stored(id)).toBe(before + 4);
-    await until(async () => (await viewsRead(id)) === before + 4 && (await t.gql(READ, { id })).body.data?.product.stock === 42, 'reads to agree');
+    await until(
+      async () => (await viewsRead(id)) === before + 4 && (await t.gql(READ, { id })).body.data?.product.stock === 42,
+      'reads to agree',
+    );
   });
 });

@@ -313,7 +313,6 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect(await redis.hlen(t.app.cache.keys.pending('Product', id))).toBe(0);
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 2);
     expect(await redis.pttl(t.app.cache.keys.entity('Product', id))).toBeGreaterThan(0);
-
   });
 
   it('a flush that overlaps a synchronous write of another field leaves no cached document without the flushed views', async () => {
@@ -333,7 +332,10 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     });
     expect(await w.runOnce()).toMatchObject({ flushed: 3, conflicts: 0 });
     expect((await storedProduct(id))?.viewCount).toBe(before.viewCount + 3);
-    expect((await t.gql(`{ product(id: "${id}") { viewCount stock } }`)).body.data?.product).toEqual({ viewCount: before.viewCount + 3, stock: 5 });
+    expect((await t.gql(`{ product(id: "${id}") { viewCount stock } }`)).body.data?.product).toEqual({
+      viewCount: before.viewCount + 3,
+      stock: 5,
+    });
   });
 
   it('a queued change replayed after a crash between the MongoDB write and the acknowledgement changes nothing', async () => {
