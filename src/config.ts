@@ -149,6 +149,11 @@ const configSchema = z
     CACHE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(5),
     /** How long the breaker stays open before probing Redis again, in milliseconds; default 5000. */
     CACHE_BREAKER_OPEN_MS: z.coerce.number().int().min(1).default(5_000),
+    /** `maxmemory` of the embedded Redis (REDIS_URL unset), e.g. `512mb`; default 256mb (policy volatile-lru). */
+    EMBEDDED_REDIS_MAXMEMORY: z
+      .string()
+      .regex(/^\d+(kb|mb|gb)?$/i, 'must look like 256mb (a number of bytes, kb, mb or gb)')
+      .default('256mb'),
     /** Which embedded MongoDB to start when MONGODB_URI is unset; default auto (mongod, else FerretDB). */
     EMBEDDED_MONGODB: z.enum(['auto', 'mongodb-memory-server', 'ferretdb']).default('auto'),
   })
@@ -212,6 +217,7 @@ const configSchema = z
       },
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,
+      embeddedRedisMaxMemory: env.EMBEDDED_REDIS_MAXMEMORY,
     };
   })
   .superRefine((config, ctx) => {

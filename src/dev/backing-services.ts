@@ -16,8 +16,8 @@ export interface BackingServices {
 
 /**
  * MongoDB and Redis from the configuration, or, outside production when unset, embedded ones:
- * a MongoDB-compatible server (database `app`) and a private redis-server (or none, with a
- * warning, when redis-server is not installed).
+ * a MongoDB-compatible server (database `app`) and a private redis-server with AOF and a memory
+ * bound (or none, with a warning, when redis-server is not installed).
  */
 export async function startBackingServices(config: Config, logger: Logger): Promise<BackingServices> {
   const started: { stop(): Promise<void> }[] = [];
@@ -39,7 +39,7 @@ export async function startBackingServices(config: Config, logger: Logger): Prom
       redisUrl = null; // the cache uses the cluster
     } else if (!redisUrl && !config.production) {
       if (redisServerAvailable()) {
-        embeddedRedis = await startEmbeddedRedis();
+        embeddedRedis = await startEmbeddedRedis({ maxMemory: config.embeddedRedisMaxMemory });
         started.push(embeddedRedis);
         redisUrl = embeddedRedis.url;
       } else {

@@ -19,8 +19,10 @@ export interface EmbeddedRedis {
 export interface EmbeddedRedisOptions {
   /** Port to listen on; default a free one. */
   port?: number;
-  /** Append-only persistence (as write-behind needs in production); default false. */
+  /** Append-only persistence, `appendfsync everysec`, in its temporary directory (as write-behind needs); default true. */
   appendOnly?: boolean;
+  /** `maxmemory`, e.g. `256mb` (EMBEDDED_REDIS_MAXMEMORY for `npm start`); default 256mb. */
+  maxMemory?: string;
   /** Extra `--name value` arguments for redis-server. */
   extraArgs?: string[];
 }
@@ -31,8 +33,10 @@ export function redisServerAvailable(): boolean {
 }
 
 /**
- * Starts a private `redis-server` on 127.0.0.1 in a temporary directory, with the
- * `volatile-lru` policy the README asks of production, and resolves once it answers PING.
+ * Starts a private `redis-server` on 127.0.0.1 in a temporary directory, set as the README asks
+ * of production (AOF with `appendfsync everysec`, a `maxmemory` with the `volatile-lru` policy,
+ * which never evicts queued write-behind changes), and resolves once it answers PING. Its data
+ * lives as long as it does: {@link EmbeddedRedis.stop} removes the directory, AOF included.
  */
 export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
   const port = options.port ?? (await freePort());
@@ -47,7 +51,11 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Pr
     '--save',
     '',
     '--appendonly',
-    options.appendOnly ? 'yes' : 'no',
+    options.appendOnly === false ? 'no' : 'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory',
+    options.maxMemory ?? '256mb',
     '--maxmemory-policy',
     'volatile-lru',
     ...(options.extraArgs ?? []),
