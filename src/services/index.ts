@@ -65,12 +65,17 @@ export function createServices(options: ServicesOptions): Services {
       writePolicy: options.writePolicies.Product,
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
-    reviews: createReviewService({ cache: options.cache, fieldCache: options.fieldCache }),
+    reviews: createReviewService({
+      cache: options.cache,
+      fieldCache: options.fieldCache,
+      uncertainWriteHoldMs: options.uncertainWriteHoldMs,
+    }),
     orders: createOrderService({
       logger: options.logger,
       documentLock: options.documentLock,
       cache: options.cache,
       fieldCache: options.fieldCache,
+      uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
   };
 }

@@ -27,6 +27,8 @@ export interface OrderServiceOptions {
   documentLock: DocumentLock;
   cache: Cache;
   fieldCache: TagInvalidator;
+  /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
+  uncertainWriteHoldMs: number;
 }
 
 /** How old a reservation journal must be before recovery resolves it (a placeOrder in progress is far quicker). */
@@ -46,6 +48,7 @@ export function createOrderService(options: OrderServiceOptions) {
   const { logger, documentLock } = options;
   const products = options.cache.entity<ProductDoc>('Product');
   const orders = options.cache.entity<OrderDoc>('Order');
+  const hold = { holdMs: options.uncertainWriteHoldMs };
 
   return {
     /** Places the viewer's order whole, or changes nothing (BAD_USER_INPUT on lacking stock). */
@@ -83,6 +86,7 @@ export function createOrderService(options: OrderServiceOptions) {
     const userOrders = tags.userOrders(userId.toHexString());
     // How far it got: which writes may have been made when a step fails.
     let step: 'journal' | 'reserve' | 'insert' = 'journal';
+    let unanswered = false;
     try {
       await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
       step = 'reserve';
@@ -102,13 +106,16 @@ export function createOrderService(options: OrderServiceOptions) {
       const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
       step = 'insert';
       const order = await afterUncertainWrite(
-        () => Promise.all([orders.invalidate([orderId.toHexString()]), options.fieldCache.invalidate([userOrders])]),
+        () => Promise.all([orders.invalidate([orderId.toHexString()], hold), options.fieldCache.invalidate([userOrders], hold)]),
         async () => (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>(),
       );
       await placed(order);
       return order;
     } catch (error) {
-      if (isMongoUnavailable(error)) return await afterNoAnswer(error);
+      if (isMongoUnavailable(error)) {
+        unanswered = true;
+        return await afterNoAnswer(error);
+      }
       // MongoDB answered (or the stock was lacking): give the stock back now. An insert that
       // failed on the way back may have been written: ask before giving back. A failure here
       // leaves the journal to recovery (logged), and does not change the outcome the client gets.
@@ -117,8 +124,9 @@ export function createOrderService(options: OrderServiceOptions) {
       await settle().catch((error: unknown) => notSettled(error));
       throw error;
     } finally {
-      // Those products may have changed in MongoDB (reserved, maybe released: versions moved on).
-      if (step !== 'journal') await products.invalidate(ids);
+      // Those products may have changed in MongoDB (reserved, maybe released: versions moved on);
+      // after a write MongoDB did not answer, they may still change: held past the deadline.
+      if (step !== 'journal') await products.invalidate(ids, unanswered ? hold : {});
       for (const id of ids) scope.loaders.product.clear(id);
     }
 

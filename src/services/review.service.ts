@@ -22,11 +22,14 @@ export type ReviewService = ReturnType<typeof createReviewService>;
 export interface ReviewServiceOptions {
   cache: Cache;
   fieldCache: TagInvalidator;
+  /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
+  uncertainWriteHoldMs: number;
 }
 
 /** Review writes. */
 export function createReviewService(options: ReviewServiceOptions) {
   const reviews = options.cache.entity<ReviewDoc>('Review');
+  const hold = { holdMs: options.uncertainWriteHoldMs };
   return {
     /** A review of a live product by the viewer; rating 1..5. */
     async create(scope: RequestScope, args: CreateReviewArgs): Promise<ReviewDoc> {
@@ -42,7 +45,7 @@ export function createReviewService(options: ReviewServiceOptions) {
       // The id is chosen here, so that an insert MongoDB did not answer can still be invalidated.
       const reviewId = new Types.ObjectId();
       const created = await afterUncertainWrite(
-        () => Promise.all([reviews.invalidate([reviewId.toHexString()]), options.fieldCache.invalidate(dependents)]),
+        () => Promise.all([reviews.invalidate([reviewId.toHexString()], hold), options.fieldCache.invalidate(dependents, hold)]),
         () => ReviewModel.create({ _id: reviewId, product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null }),
       );
       const review = created.toObject<ReviewDoc>();
