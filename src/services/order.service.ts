@@ -212,18 +212,22 @@ export async function recoverReservations(options: RecoverReservationsOptions): 
   const products = options.cache.entity<ProductDoc>('Product');
   for (const journal of journals) {
     const ids = journal.lines.map((line) => line.product.toHexString());
-    await options.documentLock.run(
-      ids.map((id) => `products:${id}`),
-      async () => {
-        const placed = (await OrderModel.exists({ _id: journal._id }).exec()) !== null;
-        await settleReservation(journal._id, journal.lines, placed);
-        options.logger.warn(
-          { orderId: journal._id.toHexString(), placed },
-          placed ? 'recovered a placed order: dropped its stock holds' : 'recovered an unfinished order: gave its stock back',
-        );
-      },
-    );
-    await products.invalidate(ids);
+    try {
+      await options.documentLock.run(
+        ids.map((id) => `products:${id}`),
+        async () => {
+          const placed = (await OrderModel.exists({ _id: journal._id }).exec()) !== null;
+          await settleReservation(journal._id, journal.lines, placed);
+          options.logger.warn(
+            { orderId: journal._id.toHexString(), placed },
+            placed ? 'recovered a placed order: dropped its stock holds' : 'recovered an unfinished order: gave its stock back',
+          );
+        },
+      );
+    } finally {
+      // Also when settling failed half-way (MongoDB lost): a step may have been applied.
+      await products.invalidate(ids);
+    }
   }
   return journals.length;
 }
