@@ -60,12 +60,13 @@ export function createAuthService(options: AuthServiceOptions) {
 
   // Deletes sessions and tombstones them: an "absent" value at the highest version, so that no
   // late refresh (a login's or a renewal's) can bring one back.
+  // Tombstones first (see logout): a delete left unanswered cannot leave the tokens working from the cache.
   const endSessions = async (tokenHashes: string[]): Promise<void> => {
-    await SessionModel.deleteMany({ tokenHash: { $in: tokenHashes } }).exec();
     await cache.core.refresh(
       'Session',
       tokenHashes.map((tokenHash) => ({ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs })),
     );
+    await SessionModel.deleteMany({ tokenHash: { $in: tokenHashes } }).exec();
   };
 
   return {
