@@ -88,6 +88,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       writeBehindQueue: !options.withoutWriteBehindQueue,
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
       redisCommandTimeoutMs: config.redisCommandTimeoutMs,
+      freezeLocalCopies: !config.production,
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

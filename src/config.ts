@@ -134,6 +134,11 @@ const configSchema = z
     /** Compress cached values of at least this many bytes; default 1024. */
     CACHE_COMPRESSION_THRESHOLD_BYTES: z.coerce.number().int().min(0).default(1_024),
     /**
+     * Decoded copies of cached values kept in process, each used only when Redis confirms in the
+     * same round trip that it is still the stored value; default 20000, 0 for none.
+     */
+    CACHE_LOCAL_ENTRIES: z.coerce.number().int().min(0).default(20_000),
+    /**
      * The deadline of one MongoDB operation, in milliseconds (server selection, connecting and the
      * reply, retries included: see db.ts driverTimeouts); default 5000. A hung server fails it
      * with DATABASE_UNAVAILABLE.
@@ -200,6 +205,7 @@ const configSchema = z
         leaseTtlMs: env.CACHE_LEASE_TTL_MS,
         compression: env.CACHE_COMPRESSION,
         compressionThresholdBytes: env.CACHE_COMPRESSION_THRESHOLD_BYTES,
+        localEntries: env.CACHE_LOCAL_ENTRIES,
         breakerThreshold: env.CACHE_BREAKER_THRESHOLD,
         breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
       } satisfies CacheSettings,

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { currentTrace } from '../trace.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
+import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheMetrics } from './metrics.js';
 import type { LeaseReply, LeaseRequest, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
 import type { CacheStats } from './stats.js';
@@ -72,6 +73,11 @@ export interface CacheCoreOptions {
    * read applies when Redis cannot tell it. Default none: such reads then apply nothing.
    */
   knownPending?: KnownPending;
+  /**
+   * Decoded copies of stored values: a warm read sends the etag of its copy, and Redis answers
+   * "same" instead of the value while it has not changed. Default none.
+   */
+  localCopies?: LocalCopies;
 }
 
 /** Per name, the bytes and absent values a batch read (counted once per batch). */
@@ -120,6 +126,7 @@ export class CacheCore {
   readonly #retryIntervalMs: number;
   readonly #tagTtlMs: number;
   readonly #knownPending: KnownPending | undefined;
+  readonly #local: LocalCopies | undefined;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #pending: Pending = { keys: new Map(), tags: new Map() };
   /** Pending keys (`k:<key>`) and tags (`t:<tag>`) not to deliver before then (ms since the epoch). */
@@ -142,6 +149,7 @@ export class CacheCore {
     this.#retryIntervalMs = positive('retryIntervalMs', options.retryIntervalMs ?? 1_000);
     this.#tagTtlMs = positive('tagTtlMs', options.tagTtlMs ?? 3_600_000);
     this.#knownPending = options.knownPending;
+    this.#local = options.localCopies;
   }
 
   /** True when a Redis store is configured (not whether it is up). */
@@ -192,7 +200,12 @@ export class CacheCore {
         this.#metrics.bytesWritten.inc({ name }, payload.length);
         return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) };
       });
-      await store.refresh(values);
+      const etag = randomBytes(12).toString('base64url');
+      const stored = await store.refresh(values, etag);
+      stored.forEach((ok, i) => {
+        const entry = entries[i];
+        if (ok && entry) this.#local?.set(entry.key, etag, entry.value);
+      });
     } catch (error) {
       this.#failed('refresh', error);
       this.#addPending(
@@ -214,6 +227,7 @@ export class CacheCore {
   async invalidate(keys: readonly string[], tags: readonly string[] = [], options: { holdMs?: number } = {}): Promise<void> {
     if (!this.#store || (keys.length === 0 && tags.length === 0)) return;
     for (const key of keys) this.#inFlight.delete(key);
+    this.#local?.delete(keys);
     try {
       await this.#store.invalidate(keys, tags);
       if (options.holdMs) this.#addPending(keys, tags, Date.now() + options.holdMs);
@@ -305,9 +319,18 @@ export class CacheCore {
     const token = randomBytes(12).toString('base64url');
     let replies: LeaseReply[];
     const askedAt = Date.now();
+    // The copies whose etags are sent: held here, so that a "same" finds its copy even if the
+    // copy is dropped from LocalCopies while the call is out.
+    const copies: (LocalCopy | undefined)[] = [];
     try {
       replies = await store.getOrLease(
-        indexes.map((index) => requestOf(spec, index)),
+        indexes.map((index, i) => {
+          const request = requestOf(spec, index);
+          const copy = this.#local?.get(request.key);
+          copies[i] = copy;
+          if (copy) request.etag = copy.etag;
+          return request;
+        }),
         { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs },
       );
     } catch (error) {
@@ -328,8 +351,19 @@ export class CacheCore {
     replies.forEach((reply, i) => {
       const index = indexes[i] ?? 0;
       if (reply.pending) pending.set(index, reply.pending);
-      if (reply.kind === 'hit') {
-        (this.#readHit(spec, index, reply.payload, out, tally) ? hits : unreadable).push(index);
+      if (reply.kind === 'same') {
+        const copy = copies[i];
+        if (!copy) throw new Error(`the cache answered "same" for ${spec.keys[index] ?? '?'}, whose etag was not sent`);
+        out[index] = copy.value === ABSENT ? null : (copy.value as T);
+        if (copy.value === ABSENT) {
+          const name = nameOf(spec, index);
+          const entry = tally.get(name) ?? { bytes: 0, absent: 0 };
+          entry.absent += 1;
+          tally.set(name, entry);
+        }
+        hits.push(index);
+      } else if (reply.kind === 'hit') {
+        (this.#readHit(spec, index, reply.payload, out, tally, reply.etag) ? hits : unreadable).push(index);
       } else if (reply.kind === 'lease') {
         leased.push(index);
       } else {
@@ -348,11 +382,7 @@ export class CacheCore {
     });
     this.#countRead(tally);
     const hitSet = new Set(hits);
-    this.#count(
-      spec,
-      hits,
-      hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)),
-    );
+    this.#count(spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
 
     const work: Promise<void>[] = [...joins];
     if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out));
@@ -408,7 +438,12 @@ export class CacheCore {
         };
       });
       const stored = await store.setIfLeased(token, entries);
-      stored.forEach((ok, i) => this.#metrics.fills.inc({ name: nameOf(spec, indexes[i] ?? 0), outcome: ok ? 'stored' : 'lost' }));
+      stored.forEach((ok, i) => {
+        const index = indexes[i] ?? 0;
+        this.#metrics.fills.inc({ name: nameOf(spec, index), outcome: ok ? 'stored' : 'lost' });
+        // The lease token is the stored value's etag.
+        if (ok) this.#local?.set(spec.keys[index] ?? '', token, values[i] ?? ABSENT);
+      });
     } catch (error) {
       this.#failed('fill', error);
     }
@@ -448,7 +483,7 @@ export class CacheCore {
         if (reply.pending) pending.set(index, reply.pending);
         else pending.delete(index);
         if (reply.kind === 'hit') {
-          if (!this.#readHit(spec, index, reply.payload, out, tally)) stillBusy.push(index);
+          if (!this.#readHit(spec, index, reply.payload, out, tally, reply.etag)) stillBusy.push(index);
         } else if (reply.kind === 'lease') {
           leased.push(index);
         } else {
@@ -466,9 +501,10 @@ export class CacheCore {
   }
 
   /** Decodes a hit into `out[index]`; false (counted as a decode error) when the value is unreadable. */
-  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally): boolean {
+  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally, etag: string): boolean {
     try {
       const value = this.#codec.decode(payload);
+      this.#local?.set(spec.keys[index] ?? '', etag, value);
       const name = nameOf(spec, index);
       const entry = tally.get(name);
       if (entry) {

@@ -6,6 +6,7 @@ import { CacheCore } from './core.js';
 import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
 import { KnownPending } from './known-pending.js';
+import { LocalCopies } from './local-copies.js';
 import { createCacheMetrics, type CacheMetrics } from './metrics.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
@@ -29,6 +30,8 @@ export interface CacheSettings {
   compression: Compression;
   /** Compress values of at least this many bytes. */
   compressionThresholdBytes: number;
+  /** Decoded copies kept in process (validated by etag on every read); 0 for none. */
+  localEntries: number;
   /** Consecutive Redis failures that open the circuit breaker. */
   breakerThreshold: number;
   /** How long the breaker stays open before a probe, in milliseconds. */
@@ -66,6 +69,8 @@ export interface CreateCacheOptions {
   writeBehindMaxPending?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
+  /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
+  freezeLocalCopies?: boolean;
 }
 
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
@@ -96,6 +101,9 @@ export function createCache(options: CreateCacheOptions): Cache {
     logger,
     leaseTtlMs: settings.leaseTtlMs,
     knownPending,
+    ...(settings.localEntries > 0
+      ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
+      : {}),
   });
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());

@@ -14,6 +14,8 @@ export interface LeaseRequest {
   tags?: readonly string[];
   /** A hash of write-behind changes to read with the value (same slot), see write-behind.ts. */
   pendingKey?: string;
+  /** The etag of the copy of the value the reader holds: if it is still the stored one, the reply is `same`. */
+  etag?: string;
 }
 
 /** A write-behind change not yet in MongoDB: its stream entry id and its encoded change. */
@@ -23,8 +25,11 @@ export interface PendingEntry {
 }
 
 /** What the store found for one key. */
-export type LeaseReply = (
-  | { kind: 'hit'; version: number; payload: Buffer }
+export type LeaseReply = /** The stored value, named by `etag`. */
+(
+  | { kind: 'hit'; version: number; etag: string; payload: Buffer }
+  /** The stored value is the one whose etag the reader sent (not sent again). */
+  | { kind: 'same' }
   | { kind: 'lease' }
   /** Another reader holds the lease; `token` is its lease token. */
   | { kind: 'busy'; token: string }
@@ -64,10 +69,12 @@ export interface RedisStoreOptions {
   leaseSuffix: string;
 }
 
-// Stored values are `<version>|<stamp>|<codec payload>`, so that the scripts can compare
-// versions and tag stamps without decoding. A bare `<version>|` is a floor: no value, but
+// Stored values are `<version>|<stamp>|<etag>|<codec payload>`, so that the scripts can compare
+// versions, tag stamps and etags without decoding. A bare `<version>|` is a floor: no value, but
 // nothing older may be stored. The stamp is the comma-joined versions of the value's tags as
-// they were when its lease was taken (empty without tags).
+// they were when its lease was taken (empty without tags). The etag names these exact bytes
+// (the filler's lease token, or a refresh's own random token): a reader that holds a decoded
+// copy of them sends the etag, and is told "same" instead of being sent the value again.
 //
 // Tags are version keys, not member sets: a tag key holds a random version; invalidating a tag
 // deletes it; a value whose stamp differs from its tags' current versions (or one of whose tags
@@ -93,27 +100,39 @@ end
 // KEYS, per request: the value, its lease, its tag keys, then its write-behind hash if any.
 // A lease is `<token>|<stamp>`: the reader's token and the tag versions it read under.
 // ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), then
-//   per request 2 * (number of tags) + (1 when a write-behind hash follows).
-// Reply, per request: the stored value (a hit), 'L' (a lease for this reader) or 'B<holder's
-//   token>'; as a table {reply, id, change, id, change, ...} when the hash has entries.
+//   per request: 2 * (number of tags) + (1 when a write-behind hash follows), and the etag of
+//   the copy the reader holds ('' for none).
+// Reply, per request: 'S' (the value is the one whose etag the reader sent), the stored value
+//   (a hit), 'L' (a lease for this reader) or 'B<holder's token>'; as a table
+//   {reply, id, change, id, change, ...} when the hash has entries.
 const GET_OR_LEASE = `${STAMP_OF}
 local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local k = 1
-for i = 5, #ARGV do
-  local n = tonumber(ARGV[i])
+for i = 5, #ARGV, 2 do
+  local n, known = tonumber(ARGV[i]), ARGV[i + 1]
   local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
-  local reply
-  local value = redis.call('GET', key)
+  local reply, value
+  if known ~= '' then
+    -- The reader holds a copy: read the head only, and send the value only if it changed.
+    local stamp, etag = string.match(redis.call('GETRANGE', key, 0, 1023), '^%d+|([^|]*)|([^|]*)|')
+    if stamp and etag == known and stampOf(k + 2, ntags) == stamp then
+      reply = 'S'
+    elseif stamp then
+      value = redis.call('GET', key)
+    end
+  else
+    value = redis.call('GET', key)
+  end
   if value then
     -- A floor ("<version>|"), or a value computed before one of its tags was invalidated
     -- (or evicted): a miss.
     local stamp = string.match(value, '^%d+|([^|]*)|')
     if not stamp or stampOf(k + 2, ntags) ~= stamp then value = nil end
   end
-  if value then
+  if reply or value then
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
-    reply = value
+    reply = reply or value
   else
     -- A lease taken before one of the tags changed is void (its fill will be refused): the
     -- next reader takes it over rather than wait for, or join, a load that may predate the write.
@@ -158,8 +177,8 @@ end
 return out
 `;
 
-// KEYS, per value: the key, its lease, its tag keys. ARGV: lease token, then per value: number
-//   of tags, version, TTL (ms), codec payload.
+// KEYS, per value: the key, its lease, its tag keys. ARGV: lease token (also the stored value's
+//   etag), then per value: number of tags, version, TTL (ms), codec payload.
 // Reply: per value 1 when stored, 0 when not (the lease is gone, a tag changed since the lease,
 //   or a newer version is stored).
 const SET_IF_LEASED = `${STAMP_OF}
@@ -178,7 +197,7 @@ for a = 2, #ARGV, 4 do
       local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
       if not (stored and stored > version) then
         -- ARGV[a + 1], not version: Lua prints large numbers in exponent form.
-        redis.call('SET', key, ARGV[a + 1] .. '|' .. stamp .. '|' .. payload, 'PX', ttl)
+        redis.call('SET', key, ARGV[a + 1] .. '|' .. stamp .. '|' .. token .. '|' .. payload, 'PX', ttl)
         ok = 1
       end
     end
@@ -189,21 +208,22 @@ end
 return out
 `;
 
-// KEYS, per value: the key, its lease. ARGV, per value: version, TTL (ms; 0: no expiry), codec
-//   payload. Values written through have no tags.
+// KEYS, per value: the key, its lease. ARGV: the etag of the values, then per value: version,
+//   TTL (ms; 0: no expiry), codec payload. Values written through have no tags.
 // Reply: per value 1 when stored, 0 when a newer version is stored. Leases taken before this
 //   write are voided either way.
 const REFRESH = `
+local etag = ARGV[1]
 local out = {}
 for i = 1, #KEYS / 2 do
   local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
-  local version, ttl, payload = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+  local version, ttl, payload = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
   redis.call('DEL', lease)
   local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
   out[i] = 0
   if not (stored and stored > version) then
     -- The version as sent: Lua prints large numbers in exponent form.
-    local value = ARGV[3 * i - 2] .. '||' .. payload
+    local value = ARGV[3 * i - 1] .. '||' .. etag .. '|' .. payload
     if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
     out[i] = 1
   end
@@ -234,6 +254,7 @@ const SEPARATOR = 0x7c; // |
 const DEFAULT_TAG_TTL_MS = 3_600_000;
 const REPLY_LEASE = 0x4c; // L
 const REPLY_BUSY = 0x42; // B
+const REPLY_SAME = 0x53; // S
 
 /**
  * The cache's only contact with Redis: four Lua scripts, each one round trip for a whole batch
@@ -273,13 +294,18 @@ export class RedisStore {
       'get',
       async (group) => {
         const keys: string[] = [];
-        const counts: number[] = [];
+        const args: (string | number)[] = [
+          options.token,
+          options.leaseTtlMs,
+          options.touchTtlMs ?? 0,
+          options.tagTtlMs ?? DEFAULT_TAG_TTL_MS,
+        ];
         for (const request of group) {
-          keys.push(request.key, request.key + this.#leaseSuffix, ...(request.tags ?? []));
+          keys.push(request.key, request.key + this.#leaseSuffix);
+          if (request.tags) for (const tag of request.tags) keys.push(tag);
           if (request.pendingKey !== undefined) keys.push(request.pendingKey);
-          counts.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1));
+          args.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1), request.etag ?? '');
         }
-        const args = [options.token, options.leaseTtlMs, options.touchTtlMs ?? 0, options.tagTtlMs ?? DEFAULT_TAG_TTL_MS, ...counts];
         const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
         return replies.map(parseLeaseReply);
       },
@@ -301,8 +327,11 @@ export class RedisStore {
     );
   }
 
-  /** Stores each value unless a newer version is stored (write-through, refresh), voiding leases; true where stored. */
-  async refresh(values: readonly VersionedValue[]): Promise<boolean[]> {
+  /**
+   * Stores each value unless a newer version is stored (write-through, refresh), voiding leases;
+   * true where stored. `etag` names the stored values (a random token of the caller's).
+   */
+  async refresh(values: readonly VersionedValue[], etag: string): Promise<boolean[]> {
     return this.#bySlot(
       values,
       (v) => v.key,
@@ -310,7 +339,7 @@ export class RedisStore {
       async (group) => {
         const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
         const args = group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.gfcRefresh(keys.length, ...keys, ...args);
+        const stored = await this.#client.gfcRefresh(keys.length, ...keys, etag, ...args);
         return stored.map((n) => n === 1);
       },
     );
@@ -410,13 +439,22 @@ function checkedVersion(value: VersionedValue): number {
 }
 
 /**
- * The codec payload of a stored value (`<version>|<stamp>|<payload>`), or null for a floor or
- * anything else that is not a value.
+ * The codec payload of a stored value (`<version>|<stamp>|<etag>|<payload>`), or null for a
+ * floor or anything else that is not a value.
  */
 export function payloadOf(stored: Buffer): Buffer | null {
-  const first = stored.indexOf(SEPARATOR);
-  const second = first < 0 ? -1 : stored.indexOf(SEPARATOR, first + 1);
-  return second < 0 ? null : stored.subarray(second + 1);
+  const third = separatorAfter(stored, 3);
+  return third < 0 ? null : stored.subarray(third + 1);
+}
+
+/** The position of the `n`th separator of `stored`, or -1. */
+function separatorAfter(stored: Buffer, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i += 1) {
+    at = stored.indexOf(SEPARATOR, at + 1);
+    if (at < 0) return -1;
+  }
+  return at;
 }
 
 /** The version of a stored value or floor, or null when `stored` is neither. */
@@ -438,12 +476,20 @@ function parseLeaseReply(raw: Buffer | Buffer[]): LeaseReply {
 function parseValueReply(reply: Buffer): LeaseReply {
   const first = reply[0];
   if (first === REPLY_LEASE) return { kind: 'lease' };
+  if (first === REPLY_SAME && reply.length === 1) return { kind: 'same' };
   if (first === REPLY_BUSY) {
     // The holder's lease is `<token>|<stamp>`.
     const end = reply.indexOf(SEPARATOR);
     return { kind: 'busy', token: reply.subarray(1, end < 0 ? reply.length : end).toString() };
   }
-  const payload = payloadOf(reply);
-  if (payload === null) throw new TypeError('get-or-lease replied with a value that is not `<version>|<stamp>|<payload>`');
-  return { kind: 'hit', version: versionOf(reply) ?? 0, payload };
+  const first_ = reply.indexOf(SEPARATOR);
+  const second = first_ < 0 ? -1 : reply.indexOf(SEPARATOR, first_ + 1);
+  const third = second < 0 ? -1 : reply.indexOf(SEPARATOR, second + 1);
+  if (third < 0) throw new TypeError('get-or-lease replied with a value that is not `<version>|<stamp>|<etag>|<payload>`');
+  return {
+    kind: 'hit',
+    version: Number(reply.toString('latin1', 0, first_)),
+    etag: reply.toString('latin1', second + 1, third),
+    payload: reply.subarray(third + 1),
+  };
 }

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCodec } from '../../src/cache/codec.js';
+import { ProductModel } from '../../src/models/index.js';
+import { metricValue } from '../helpers/write-behind.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
+
+// Local copies (CACHE_LOCAL_ENTRIES): a warm read sends the etag of the decoded copy it holds,
+// and Redis answers "same" instead of the value while the stored value is still that one.
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+const READ = 'query($id: ID!) { product(id: $id) { name priceCents } }';
+
+describe('local copies of cached values', () => {
+  it('a warm read is a hit with no payload sent, one round trip and no MongoDB command', async () => {
+    const id = '5eed00010000000000000011';
+    await t.gql(READ, { id }); // filled (and copied here)
+    const bytes = await metricValue(t, 'cache_bytes_read_total', { name: 'Product' });
+    const res = await t.gql(READ, { id });
+    expect(res.body.extensions?.cache).toMatchObject({ hits: 1, misses: 0, mongoCommands: 0, redisRoundTrips: 1 });
+    expect(await metricValue(t, 'cache_bytes_read_total', { name: 'Product' })).toBe(bytes);
+  });
+
+  it('is never served once Redis holds another value, as another instance would have written it', async () => {
+    const id = '5eed00010000000000000012';
+    await t.gql(READ, { id });
+    await t.gql(READ, { id }); // served from the copy
+    const doc = await ProductModel.findById(id).lean().exec();
+    if (!doc) throw new Error('no product');
+    // Another server instance refreshes the product (same bytes layout, its own etag).
+    const changed = { ...doc, name: 'Written elsewhere', version: doc.version + 1 };
+    const key = t.app.cache.keys.entity('Product', id);
+    await t.app.redis?.set(
+      key,
+      Buffer.concat([Buffer.from(`${changed.version}||elsewhere-etag|`), createCodec().encode(changed)]),
+      'PX',
+      60_000,
+    );
+    expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Written elsewhere');
+    // And when it is invalidated elsewhere, the copy is not a hit either.
+    await t.app.redis?.del(key);
+    const { result, commands } = await t.countMongoCommands(() => t.gql(READ, { id }));
+    expect(commands).toBe(1);
+    expect(result.body.data?.product.name).toBe(doc.name);
+  });
+
+  it('copies are frozen outside production: code that mutates a shared value fails loudly', async () => {
+    const id = '5eed00010000000000000013';
+    await t.gql(READ, { id });
+    const [doc] = await t.app.cache.entity('Product').getMany([id], () => Promise.resolve([null]));
+    expect(doc).not.toBeNull();
+    expect(Object.isFrozen(doc)).toBe(true);
+  });
+});
