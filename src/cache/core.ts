@@ -262,41 +262,50 @@ export class CacheCore {
 
   /** Tries to deliver pending invalidations now (also runs on a timer and when Redis reconnects). */
   async deliverPending(): Promise<void> {
-    this.#delivering ??= (async () => {
-      try {
-        while (this.#store && this.pendingInvalidations > 0) {
-          // Held ones (see invalidate's holdMs) wait for their time.
-          const now = Date.now();
-          const keys = [...this.#pending.keys].filter(([key]) => (this.#heldUntil.get(`k:${key}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
-          const tags = [...this.#pending.tags].filter(([tag]) => (this.#heldUntil.get(`t:${tag}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
-          if (keys.length === 0 && tags.length === 0) break;
-          await this.#store.invalidate(
-            keys.map(([key]) => key),
-            tags.map(([tag]) => tag),
-          );
-          // Only what this call delivered: an entry added again meanwhile (a newer generation)
-          // belongs to a later write whose invalidation may have run before this one.
-          for (const [key, generation] of keys) {
-            if (this.#pending.keys.get(key) !== generation) continue;
-            this.#pending.keys.delete(key);
-            this.#heldUntil.delete(`k:${key}`);
-          }
-          for (const [tag, generation] of tags) {
-            if (this.#pending.tags.get(tag) !== generation) continue;
-            this.#pending.tags.delete(tag);
-            this.#heldUntil.delete(`t:${tag}`);
-          }
-          this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
+    if (this.#delivering) return this.#delivering;
+    const run = this.#deliver();
+    this.#delivering = run;
+    // Cleared when this run ends, never before it is recorded: a run with nothing to deliver
+    // finishes without awaiting, and clearing inside it would leave its settled promise here,
+    // answering every later call at once and never delivering again.
+    return run.finally(() => {
+      if (this.#delivering === run) this.#delivering = undefined;
+      this.#scheduleRetry();
+    });
+  }
+
+  /** One delivery run (never throws). */
+  async #deliver(): Promise<void> {
+    try {
+      while (this.#store && this.pendingInvalidations > 0) {
+        // Held ones (see invalidate's holdMs) wait for their time.
+        const now = Date.now();
+        const keys = [...this.#pending.keys].filter(([key]) => (this.#heldUntil.get(`k:${key}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
+        const tags = [...this.#pending.tags].filter(([tag]) => (this.#heldUntil.get(`t:${tag}`) ?? 0) <= now).slice(0, DELIVERY_CHUNK);
+        if (keys.length === 0 && tags.length === 0) break;
+        await this.#store.invalidate(
+          keys.map(([key]) => key),
+          tags.map(([tag]) => tag),
+        );
+        // Only what this call delivered: an entry added again meanwhile (a newer generation)
+        // belongs to a later write whose invalidation may have run before this one.
+        for (const [key, generation] of keys) {
+          if (this.#pending.keys.get(key) !== generation) continue;
+          this.#pending.keys.delete(key);
+          this.#heldUntil.delete(`k:${key}`);
         }
-      } catch (error) {
-        this.#failed('invalidate', error);
-      } finally {
-        this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
-        this.#delivering = undefined;
-        this.#scheduleRetry();
+        for (const [tag, generation] of tags) {
+          if (this.#pending.tags.get(tag) !== generation) continue;
+          this.#pending.tags.delete(tag);
+          this.#heldUntil.delete(`t:${tag}`);
+        }
+        this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
       }
-    })();
-    return this.#delivering;
+    } catch (error) {
+      this.#failed('invalidate', error);
+    } finally {
+      this.#metrics.pendingInvalidations.set(this.pendingInvalidations);
+    }
   }
 
   /** Stops the retry timer (pending invalidations are logged, not delivered). */
@@ -635,8 +644,12 @@ export class CacheCore {
 }
 
 function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
+  const request: LeaseRequest = { key: spec.keys[index] ?? '' };
+  const tags = spec.tags?.[index];
+  if (tags && tags.length > 0) request.tags = tags;
   const pendingKey = spec.pendingKeys?.[index];
-  return { key: spec.keys[index] ?? '', tags: spec.tags?.[index], ...(pendingKey === undefined ? {} : { pendingKey }) };
+  if (pendingKey !== undefined) request.pendingKey = pendingKey;
+  return request;
 }
 
 function nameOf<T>(spec: FetchSpec<T>, index: number): string {

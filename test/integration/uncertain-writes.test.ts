@@ -56,4 +56,19 @@ describe('keys held after a write of unknown outcome', () => {
     expect(await t.app.redis?.exists(products.key(id))).toBe(0);
     expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late too');
   });
+
+  it('delivery goes on after a run with nothing to deliver (a reconnect) or only held entries (a timer during a hold)', async () => {
+    // Found by a hostile review: such a run left a settled promise that answered every later
+    // call, and nothing pending was ever delivered again (keys bypassed for the life of the process).
+    const core = t.app.cache.core;
+    const products = t.app.cache.entity('Product');
+    await core.deliverPending(); // nothing pending, as on an ioredis 'ready'
+    await products.invalidate(['5eed00010000000000000023'], { holdMs: 1_500 });
+    await core.deliverPending(); // only held entries, as the 1 s timer during a 10 s hold
+    expect(core.pendingInvalidations).toBe(1);
+    await until(async () => core.pendingInvalidations === 0, 'the held key to be delivered', 6_000);
+    // And a later one is delivered too.
+    await products.invalidate(['5eed00010000000000000024'], { holdMs: 200 });
+    await until(async () => core.pendingInvalidations === 0, 'the second held key to be delivered', 4_000);
+  });
 });
