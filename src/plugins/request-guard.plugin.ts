@@ -35,8 +35,9 @@ export function requestGuardPlugin<C extends object>(): ApolloServerPlugin<C> {
 export const persistedQueryGuard: RequestHandler = (req, res, next) => {
   const { extensions, query } = requestParts(req.method === 'GET' ? req.query : req.body);
   const persisted = extensions?.persistedQuery;
-  if (typeof persisted !== 'object' || persisted === null) return next();
-  const { version, sha256Hash } = persisted as { version?: unknown; sha256Hash?: unknown };
+  if (persisted === undefined || persisted === null) return next();
+  // Anything but an object (a string, a number, true) is a malformed extension, not an older version.
+  const { version, sha256Hash } = (typeof persisted === 'object' ? persisted : {}) as { version?: unknown; sha256Hash?: unknown };
   if (version !== 1) {
     return refuse(
       res,

@@ -64,6 +64,18 @@ describe('operations and persisted queries the server does not take', () => {
     expectClientError(res, 400, 'PERSISTED_QUERY_VERSION_UNSUPPORTED');
   });
 
+  it.each(['x', 5, true, []])(
+    'a persistedQuery extension that is not an object (%j): 400, not an internal error',
+    async (persistedQuery) => {
+      expectClientError(await post({ extensions: { persistedQuery } }), 400, 'PERSISTED_QUERY_VERSION_UNSUPPORTED');
+      expectClientError(
+        await post({ query: '{ __typename }', extensions: { persistedQuery } }),
+        400,
+        'PERSISTED_QUERY_VERSION_UNSUPPORTED',
+      );
+    },
+  );
+
   it('the same over GET, where extensions are JSON text', async () => {
     const query = '{ viewer { id } }';
     const sha256Hash = createHash('sha256').update(query).digest('hex');
