@@ -56,6 +56,31 @@ export function summarize(profile: CpuProfile, top = 20): string {
   return `samples: ${samples.length}\n-- self --\n${rows(self)}\n-- total --\n${rows(total)}`;
 }
 
+interface AllocationNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: AllocationNode[];
+}
+
+/** The `top` functions by bytes allocated (self), from a sampling heap profile, in % of the sampled bytes. */
+export function summarizeAllocations(profile: { head: AllocationNode }, top = 20): string {
+  const bytes = new Map<string, number>();
+  let total = 0;
+  const visit = (node: AllocationNode) => {
+    const file = node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench|scripts)\//, '$1/');
+    const name = `${node.callFrame.functionName || '(anonymous)'} ${file}:${node.callFrame.lineNumber + 1}`;
+    bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    for (const child of node.children) visit(child);
+  };
+  visit(profile.head);
+  const rows = [...bytes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([k, v]) => `${((100 * v) / Math.max(total, 1)).toFixed(1).padStart(5)}%  ${k}`);
+  return `-- allocated (sampled) --\n${rows.join('\n')}`;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [file, top] = process.argv.slice(2);
   if (!file) throw new Error('usage: cpuprofile-summary FILE [N]');

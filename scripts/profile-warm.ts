@@ -12,7 +12,7 @@ import { startEmbeddedMongo } from '../src/dev/embedded-mongo.js';
 import { startEmbeddedRedis } from '../src/dev/embedded-redis.js';
 import { seedDemoData } from '../src/dev/seed.js';
 import { createLogger } from '../src/logger.js';
-import { summarize } from './cpuprofile-summary.js';
+import { summarize, summarizeAllocations } from './cpuprofile-summary.js';
 
 const QUERIES: Record<string, string> = {
   catalog:
@@ -52,6 +52,9 @@ try {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
+  // PROFILE_HEAP=1: also where the load allocates (sampled), to see what feeds the collector.
+  const heap = process.env.PROFILE_HEAP === '1';
+  if (heap) await session.post('HeapProfiler.startSampling', { samplingInterval: 4096 });
   const result = await autocannon({
     url: `${app.url}/graphql`,
     method: 'POST',
@@ -61,6 +64,10 @@ try {
     duration: seconds,
   });
   const { profile } = await session.post('Profiler.stop');
+  if (heap) {
+    const { profile: allocations } = await session.post('HeapProfiler.stopSampling');
+    console.log(summarizeAllocations(allocations, 30));
+  }
   session.disconnect();
   await mkdir('profiles', { recursive: true });
   const file = `profiles/${which}-${Date.now()}.cpuprofile`;

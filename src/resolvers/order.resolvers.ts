@@ -1,5 +1,5 @@
 import type { Resolvers } from '../generated/graphql.js';
-import { idOf, required } from './shared.js';
+import { idOf, loadRequired } from './shared.js';
 
 /** Orders: placement and their lines. A line's product resolves even after it was deleted. */
 export const orderResolvers: Resolvers = {
@@ -8,10 +8,9 @@ export const orderResolvers: Resolvers = {
   },
   Order: {
     id: idOf,
-    user: async (order, _, ctx) => required(await ctx.loaders.user.load(order.user.toHexString()), `user ${order.user.toHexString()}`),
+    user: (order, _, ctx) => loadRequired(ctx.loaders.user, 'user', order.user),
   },
   OrderItem: {
-    product: async (item, _, ctx) =>
-      required(await ctx.loaders.product.load(item.product.toHexString()), `product ${item.product.toHexString()}`),
+    product: (item, _, ctx) => loadRequired(ctx.loaders.product, 'product', item.product),
   },
 };

@@ -1,6 +1,6 @@
 import type { Resolvers } from '../generated/graphql.js';
 import { parseId } from '../services/validation.js';
-import { idOf, required } from './shared.js';
+import { idOf, loadRequired } from './shared.js';
 
 /** Reviews and the entities they point at. */
 export const reviewResolvers: Resolvers = {
@@ -13,9 +13,7 @@ export const reviewResolvers: Resolvers = {
   Review: {
     id: idOf,
     body: (review) => review.body ?? null,
-    author: async (review, _, ctx) =>
-      required(await ctx.loaders.user.load(review.author.toHexString()), `user ${review.author.toHexString()}`),
-    product: async (review, _, ctx) =>
-      required(await ctx.loaders.product.load(review.product.toHexString()), `product ${review.product.toHexString()}`),
+    author: (review, _, ctx) => loadRequired(ctx.loaders.user, 'user', review.author),
+    product: (review, _, ctx) => loadRequired(ctx.loaders.product, 'product', review.product),
   },
 };
