@@ -115,8 +115,9 @@ for i = 5, #ARGV, 2 do
   local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
   local reply, value
   if known ~= '' then
-    -- The reader holds a copy: read the head only, and send the value only if it changed.
-    local stamp, etag = string.match(redis.call('GETRANGE', key, 0, 1023), '^%d+|([^|]*)|([^|]*)|')
+    -- The reader holds a copy: read the head only (a longer head, of many tags, falls back to
+    -- GET below), and send the value only if it changed.
+    local stamp, etag = string.match(redis.call('GETRANGE', key, 0, 255), '^%d+|([^|]*)|([^|]*)|')
     if stamp and etag == known and stampOf(k + 2, ntags) == stamp then
       reply = 1
     elseif stamp then
