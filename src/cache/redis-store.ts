@@ -120,7 +120,7 @@ for i = 5, #ARGV, 2 do
     local stamp, etag = string.match(redis.call('GETRANGE', key, 0, 255), '^%d+|([^|]*)|([^|]*)|')
     if stamp and etag == known and stampOf(k + 2, ntags) == stamp then
       reply = 1
-    elseif stamp then
+    else
       value = redis.call('GET', key)
     end
   else

@@ -57,3 +57,22 @@ describe('local copies of cached values', () => {
     expect(Object.isFrozen(doc)).toBe(true);
   });
 });
+
+describe('local copies and a value whose head does not fit the 256 bytes read first', () => {
+  it('the value is read whole and judged as usual (here its stamp does not match: a miss), then "same" again', async () => {
+    const id = '5eed00010000000000000014';
+    await t.gql(READ, { id });
+    const key = t.app.cache.keys.entity('Product', id);
+    const raw = await t.app.redis?.getBuffer(key);
+    if (!raw) throw new Error('not cached');
+    // The same value with a stamp of 300 characters (as many tags would make).
+    const first = raw.indexOf(0x7c);
+    const rest = raw.subarray(raw.indexOf(0x7c, first + 1));
+    await t.app.redis?.set(key, Buffer.concat([raw.subarray(0, first + 1), Buffer.from('x'.repeat(300)), rest]), 'PX', 60_000);
+    // Untagged entities compare an empty stamp: a long one is a miss, refilled, and then "same" again.
+    const { commands } = await t.countMongoCommands(() => t.gql(READ, { id }));
+    expect(commands).toBe(1);
+    const again = await t.gql(READ, { id });
+    expect(again.body.extensions?.cache).toMatchObject({ hits: 1, mongoCommands: 0 });
+  });
+});
