@@ -1,270 +1,417 @@
-// npm run bench — the catalog query without a cache, cold, and warm: requests/s, p50 and p99
-// latency, and MongoDB commands and Redis round trips per request. Loopback only, bounded in
-// time. BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (default 10) tune the load;
-// MONGODB_URI / REDIS_URL point it at your own servers (default: embedded ones, as npm start).
-import autocannon from 'autocannon';
+// npm run bench — this project against its peers, side by side, on the same data and the same
+// Redis (issue 10). Five contenders, each a child process on its own port, started once:
+//
+//   1. this project with its cache, warm (NODE_ENV=production node dist/index.js, after npm run build)
+//   2. this project without a cache (the same, no REDIS_URL)
+//   3. a plain Apollo Server 5 + DataLoader peer over MongoDB (bench/peers/apollo-peer.ts)
+//   4. the same peer with Apollo's response cache plugin on the same Redis
+//   5. the same peer over the whole data set in process memory: the floor for executing a query
+//
+// Parts (BENCH_ONLY, comma-separated; default reads,cold,mixed):
+//   reads  each query, each contender: a calibrating round 0 (warm-up), then BENCH_ROUNDS rounds,
+//          interleaved (every contender once per round, in a new order each round), each a fixed
+//          number of requests sized to last about BENCH_SECONDS; the median round is reported.
+//   cold   the project, one request at a time, its cache emptied before each (BENCH_COLD_REQUESTS).
+//   mixed  readers and sequential writers on 5 hot products, every read checked for staleness
+//          (bench/lib/mixed.ts), BENCH_MIXED_SECONDS per contender.
+//   views  the write-behind views benchmark, in process (bench/views.ts); not run by default.
+//
+// Then prints the tables and writes bench/results.md and bench/results.svg (unless
+// BENCH_WRITE_RESULTS=0). One embedded FerretDB/MongoDB and one embedded Redis for the whole run,
+// seeded once with the demo data; MONGODB_URI / REDIS_URL to use your own. Loopback only.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem, type as osType, release } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { startApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import mongoose from 'mongoose';
 import { startEmbeddedMongo } from '../src/dev/embedded-mongo.js';
 import { startEmbeddedRedis } from '../src/dev/embedded-redis.js';
 import { seedDemoData } from '../src/dev/seed.js';
 import { createLogger } from '../src/logger.js';
+import { ProductModel, ensureIndexes } from '../src/models/index.js';
+import {
+  contenderSpecs,
+  killAllChildren,
+  projectRoot,
+  startContender,
+  stopAllChildren,
+  type Contender,
+  type ContenderKey,
+} from './lib/contenders.js';
+import { calibrate, graphql, loadAmount, median } from './lib/load.js';
+import { openSessions, runMixed } from './lib/mixed.js';
+import { READ_QUERIES, seededId } from './lib/queries.js';
+import { markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
+import { runViewsBenchmark } from './views.js';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const coldRequests = Number(process.env.BENCH_COLD_REQUESTS ?? 40);
-/** `reads` or `views` runs only that part; default both. */
-const only = process.env.BENCH_ONLY;
-// Requests still in flight when a scenario's time is up fail as the app stops: not worth a log line.
+const PARTS = ['reads', 'cold', 'mixed', 'views'] as const;
+type Part = (typeof PARTS)[number];
+
+const settings = {
+  /** Target length of one contender's run in a round, in seconds; default 2.5. */
+  seconds: positiveNumber('BENCH_SECONDS', 2.5),
+  /** Measured rounds per query (after the calibrating round 0); default 3. */
+  rounds: positiveInteger('BENCH_ROUNDS', 3),
+  /** Concurrent connections of the read load and of the mixed readers; default 10. */
+  connections: positiveInteger('BENCH_CONNECTIONS', 10),
+  /** The mixed workload's length per contender, in seconds; default 6. */
+  mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 6),
+  /** Sequential cold requests per query; default 5. */
+  coldRequests: positiveInteger('BENCH_COLD_REQUESTS', 5),
+  parts: parseParts(process.env.BENCH_ONLY),
+  contenders: parseContenders(process.env.BENCH_CONTENDERS),
+  /** How the project runs: dist (npm run build, then node dist/index.js; the default) or tsx (node --import tsx src/index.ts). */
+  projectRuntime: parseRuntime(process.env.BENCH_PROJECT_RUNTIME),
+  writeResults: process.env.BENCH_WRITE_RESULTS !== '0',
+};
+
+const PROJECT_NAMESPACE = 'bench-project';
+const RESPONSE_CACHE_NAMESPACE = 'bench-apollo';
+/** The five newest products: the first five of the catalog page. */
+const HOT_IDS = [499, 498, 497, 496, 495].map((i) => seededId('products', i));
 const logger = createLogger({ level: 'fatal' });
 
-/** The catalog page of the issues: a page of 50 products, their first reviews and their authors. */
-export const CATALOG = '{ products(first: 50) { edges { node { id name priceCents reviews(first: 3) { rating author { name } } } } } }';
-/** The catalog page with the field-cached aggregates of issue 4. */
-export const CATALOG_FIELDS =
-  '{ products(first: 50) { edges { node { id name priceCents reviewCount averageRating reviews(first: 3) { rating author { name } } } } } }';
-/** 50 users by id: entity loads only. */
-export const USERS_BY_ID = `{ users(ids: [${Array.from({ length: 50 }, (_, i) => `"5eed0000${(i + 1).toString(16).padStart(16, '0')}"`).join(', ')}]) { id name role } }`;
-
-interface Row {
-  scenario: string;
-  'req/s': number;
-  'p50 ms': number;
-  'p99 ms': number;
-  'MongoDB cmds/req': number;
-  'Redis RTs/req': number;
+const stoppers: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | null = null;
+/** Stops every child process and service started here; idempotent. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    await stopAllChildren();
+    for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
+  })();
+  return cleaning;
 }
+process.on('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
+process.on('SIGTERM', () => void cleanUp().finally(() => process.exit(143)));
+process.on('exit', killAllChildren);
 
 async function main(): Promise<void> {
+  const started = performance.now();
+  const needsContenders = settings.parts.has('reads') || settings.parts.has('cold') || settings.parts.has('mixed');
+  // The build runs while the services start: both mostly wait.
+  const build = needsContenders && settings.projectRuntime === 'dist' ? buildProject() : Promise.resolve(settings.projectRuntime);
   const mongo = process.env.MONGODB_URI ? null : await startEmbeddedMongo({ logger });
+  if (mongo) stoppers.push(() => mongo.stop());
   const redisServer = process.env.REDIS_URL ? null : await startEmbeddedRedis();
+  if (redisServer) stoppers.push(() => redisServer.stop());
   const mongodbUri = process.env.MONGODB_URI ?? `${mongo?.uri}/bench`;
   const redisUrl = process.env.REDIS_URL ?? redisServer?.url ?? '';
-  const scenarios: { name: string; query: string }[] = [
-    { name: 'catalog', query: CATALOG },
-    { name: 'catalog + cached fields', query: CATALOG_FIELDS },
-    { name: 'users(ids: 50)', query: USERS_BY_ID },
-  ];
-  const rows: Row[] = [];
-  const viewRows: ViewRow[] = [];
-  try {
-    for (const { name, query } of only === 'views' ? [] : scenarios) {
-      rows.push(await withApp(mongodbUri, null, true, (app) => load(app, `${name}, no cache`, query)));
-      rows.push(await withApp(mongodbUri, redisUrl, false, (app) => cold(app, `${name}, cold cache`, query)));
-      rows.push(await withApp(mongodbUri, redisUrl, false, (app) => load(app, `${name}, warm cache`, query, true)));
-    }
-    if (only !== 'reads') {
-      // recordProductView: queued (write-behind, the default) against a synchronous $inc per
-      // view (the path a view takes when the queue is unavailable), both with the cache on.
-      viewRows.push(await withApp(mongodbUri, redisUrl, true, (app) => viewLoad(app, 'recordProductView, write-behind')));
-      viewRows.push(
-        await withApp(mongodbUri, redisUrl, false, (app) => viewLoad(app, 'recordProductView, synchronous $inc'), {
-          withoutWriteBehindQueue: true,
-        }),
-      );
-    }
-  } finally {
-    await mongo?.stop();
-    await redisServer?.stop();
-  }
-  if (rows.length) {
-    console.log(
-      `\n${seconds} s per loaded scenario, ${connections} connections; cold: ${coldRequests} sequential requests, cache emptied before each`,
-    );
-    console.table(rows);
-  }
-  for (const { name } of scenarios) {
-    const noCache = rows.find((r) => r.scenario === `${name}, no cache`);
-    const warm = rows.find((r) => r.scenario === `${name}, warm cache`);
-    if (noCache && warm) console.log(`${name}: warm / no-cache throughput ${(warm['req/s'] / Math.max(noCache['req/s'], 1)).toFixed(1)}x`);
-  }
-  const [behind, sync] = viewRows;
-  if (behind && sync) {
-    console.log(`\nrecordProductView over ${VIEWED_PRODUCTS} products, ${seconds} s, ${connections} connections`);
-    console.table(viewRows);
-    console.log(`views: write-behind / synchronous $inc throughput ${(behind['req/s'] / Math.max(sync['req/s'], 1)).toFixed(1)}x`);
-  }
-}
+  const redis = new Redis(redisUrl);
+  stoppers.push(async () => redis.disconnect());
 
-interface ViewRow {
-  scenario: string;
-  views: number;
-  'req/s': number;
-  'p50 ms': number;
-  'p99 ms': number;
-  /** update and findAndModify commands. */
-  'MongoDB write cmds': number;
-  'write cmds per 1,000 views': number;
-  'documents written': number;
-}
+  await mongoose.connect(mongodbUri, { autoIndex: false });
+  stoppers.push(() => mongoose.disconnect());
+  await ensureIndexes(logger);
+  await seedDemoData({ logger, admin: { email: 'admin@example.com', password: 'admin-password' } });
+  // A rerun on your own Redis starts from empty caches (only this benchmark's namespaces).
+  await deleteKeys(redis, `${PROJECT_NAMESPACE}:*`);
+  await deleteKeys(redis, `${RESPONSE_CACHE_NAMESPACE}:*`);
 
-const VIEWED_PRODUCTS = 50;
-
-/** Views spread over the first products under load; MongoDB updates counted until the queue is empty. */
-async function viewLoad(app: App, scenario: string): Promise<ViewRow> {
-  const count = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: string[]) =>
-    (await metric.get()).values
-      .filter((v) => labels.includes(String(v.labels.command ?? v.labels.type)))
-      .reduce((sum, v) => sum + v.value, 0);
-  const writeCommands = () => count(app.metrics.mongoCommands, ['update', 'findAndModify']);
-  // Write-behind: documents the worker updated; synchronous: one findAndModify per view.
-  const documents = async () =>
-    (await count(app.cache.writeBehind.metrics.writes, ['Product'])) + (await count(app.metrics.mongoCommands, ['findAndModify']));
-  const before = { commands: await writeCommands(), documents: await documents() };
-  let next = 0;
-  const result = await autocannon({
-    url: `${app.url}/graphql`,
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => {
-          const id = `5eed0001${((next++ % VIEWED_PRODUCTS) + 1).toString(16).padStart(16, '0')}`;
-          return {
-            ...request,
-            body: JSON.stringify({ query: 'mutation($id: ID!) { recordProductView(id: $id) { viewCount } }', variables: { id } }),
-          };
-        },
-      },
-    ],
-  });
-  if (result.non2xx || result.errors) throw new Error(`${scenario}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
-  await sleep(seconds * 500);
-  // Until the worker has applied every queued view.
-  const client = app.cache.store?.client;
-  while (client && (await client.xlen(app.cache.keys.writeQueue.stream)) > 0) await sleep(50);
-  const views = result.requests.total;
-  const commands = (await writeCommands()) - before.commands;
-  return {
-    scenario,
-    views,
-    'req/s': Math.round(result.requests.average),
-    'p50 ms': result.latency.p50,
-    'p99 ms': result.latency.p99,
-    'MongoDB write cmds': commands,
-    'write cmds per 1,000 views': round((commands / Math.max(views, 1)) * 1_000),
-    'documents written': (await documents()) - before.documents,
+  const results: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      command: commandLine(),
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${osType()} ${release()}, Node ${process.version}`,
+      mongodb: await mongoServer(mongo?.kind ?? null),
+      redis: `Redis ${/redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'}${redisServer ? ' (embedded: AOF everysec, maxmemory 256mb volatile-lru)' : ' (REDIS_URL)'}`,
+      project: '',
+      settings: `${settings.connections} connections, ${settings.rounds} rounds of ~${settings.seconds} s`,
+      durationSeconds: 0,
+    },
+    contenders: [],
+    reads: [],
+    cold: [],
+    mixed: [],
+    mixedShape:
+      `${HOT_IDS.length} hot products (the newest, all on the first catalog page); ${settings.connections} readers (each product by id in turn, ` +
+      `and the first catalog page of 20 every sixth read); ${HOT_IDS.length} price writers (one per hot product), one createReview writer and one ` +
+      `recordProductView writer, each sequential with a 100 ms pause after each write; ${settings.mixedSeconds} s per contender`,
   };
+
+  if (needsContenders) {
+    const projectRuntime = await build;
+    results.meta.project = `${projectRuntime === 'dist' ? 'node dist/index.js (npm run build)' : 'node --import tsx src/index.ts'} at ${await gitDescribe()}`;
+    const specs = contenderSpecs({
+      mongodbUri,
+      redisUrl,
+      projectRuntime,
+      projectNamespace: PROJECT_NAMESPACE,
+      responseCacheNamespace: RESPONSE_CACHE_NAMESPACE,
+    }).filter((spec) => settings.contenders.has(spec.key));
+    results.contenders = specs;
+    console.log(`starting ${specs.length} contenders (project: ${results.meta.project})`);
+    const contenders = await Promise.all(specs.map((spec) => startContender(spec)));
+    await checkAnswers(contenders);
+    if (settings.parts.has('reads')) await runReads(contenders, results);
+    const project = contenders.find((c) => c.spec.key === 'project');
+    if (settings.parts.has('cold') && project) await runCold(project, redis, results);
+    if (settings.parts.has('mixed')) await runAllMixed(contenders, results);
+    await stopAllChildren();
+  }
+  if (settings.parts.has('views')) {
+    // The views benchmark runs the app in this process: its connectMongo must open mongoose's
+    // connection itself (with command monitoring, which its counts read), not find this one open.
+    await mongoose.disconnect();
+    await runViewsBenchmark({ mongodbUri, redisUrl, seconds: Math.max(settings.seconds, 5), connections: settings.connections, logger });
+  }
+  results.meta.durationSeconds = Math.round((performance.now() - started) / 1_000);
+  if (needsContenders) await report(results);
 }
 
-async function withApp<T>(
-  mongodbUri: string,
-  redisUrl: string | null,
-  seed: boolean,
-  fn: (app: App) => Promise<T>,
-  options: { withoutWriteBehindQueue?: boolean } = {},
-): Promise<T> {
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    PORT: '0',
-    LOG_LEVEL: 'warn',
-    MONGODB_URI: mongodbUri,
-    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
-    CACHE_NAMESPACE: 'bench',
-  });
-  const app = await startApp({ config, logger, mongodbUri, redisUrl, ...options });
-  try {
-    if (seed) await seedDemoData({ logger, admin: config.seedAdmin });
-    return await fn(app);
-  } finally {
-    await app.stop();
+/** Every contender must answer every read query exactly as the in-memory floor (or the first contender) does. */
+async function checkAnswers(contenders: Contender[]): Promise<void> {
+  for (const { label, query } of READ_QUERIES) {
+    const answers = await Promise.all(contenders.map(async (c) => JSON.stringify(await graphql(c.url, query))));
+    const reference = answers[contenders.findIndex((c) => c.spec.key === 'apollo-memory')] ?? answers[0];
+    const differing = contenders.filter((_, i) => answers[i] !== reference).map((c) => c.spec.label);
+    if (differing.length) throw new Error(`${label}: ${differing.join(', ')} answer differently from the others`);
   }
 }
 
-/** Requests/s and latency under load, with what each request cost. */
-async function load(app: App, scenario: string, query: string, warmUp = false): Promise<Row> {
-  // Twice: children read with their lists (reviews) are filled by id on the second request.
-  if (warmUp) for (let i = 0; i < 2; i += 1) await post(app, query);
-  const before = await counters(app);
-  const result = await autocannon({
-    url: `${app.url}/graphql`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
-    connections,
-    duration: seconds,
-  });
-  if (result.non2xx || result.errors) throw new Error(`${scenario}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
-  await sleep(seconds * 500); // let the requests still in flight finish, so that they are counted whole
-  const after = await counters(app);
-  const requests = after.requests - before.requests;
-  return {
-    scenario,
-    'req/s': Math.round(result.requests.average),
-    'p50 ms': result.latency.p50,
-    'p99 ms': result.latency.p99,
-    'MongoDB cmds/req': round((after.mongo - before.mongo) / requests),
-    'Redis RTs/req': round((after.redis - before.redis) / requests),
-  };
+/** The read rounds: per query, a calibrating round 0, then interleaved rounds in a new order each time. */
+async function runReads(contenders: Contender[], results: Results): Promise<void> {
+  const { connections, seconds, rounds } = settings;
+  for (const query of READ_QUERIES) {
+    const body = JSON.stringify({ query: query.query });
+    const cells = new Map<ContenderKey, ReadCell>();
+    const costs = new Map<ContenderKey, { requests: number; mongo: number; redis: number }>();
+    const estimates = new Map<ContenderKey, number>();
+    for (const c of contenders) {
+      estimates.set(c.spec.key, await calibrate({ url: c.url, body, connections, seconds: Math.min(1, seconds) }));
+      cells.set(c.spec.key, { rounds: [], mongoPerRequest: null, redisPerRequest: null });
+    }
+    for (let round = 0; round < rounds; round += 1) {
+      for (const c of roundOrder(contenders, round)) {
+        const cell = cells.get(c.spec.key) as ReadCell;
+        const before = c.spec.project ? await scrapeCosts(c) : null;
+        let result;
+        let amount;
+        do {
+          // A run far shorter than planned (the estimate was off) is run again, sized by its own speed.
+          amount = Math.max(connections, Math.round((estimates.get(c.spec.key) ?? 1) * seconds));
+          result = await loadAmount({ url: c.url, body, connections, amount, capSeconds: Math.max(30, seconds * 10) });
+          estimates.set(c.spec.key, result.reqPerSec);
+        } while (result.seconds < seconds / 4 && Math.round(result.reqPerSec * seconds) > amount);
+        if (before) {
+          const after = await scrapeCosts(c);
+          const total = costs.get(c.spec.key) ?? { requests: 0, mongo: 0, redis: 0 };
+          costs.set(c.spec.key, {
+            requests: total.requests + after.requests - before.requests,
+            mongo: total.mongo + after.mongo - before.mongo,
+            redis: total.redis + after.redis - before.redis,
+          });
+        }
+        cell.rounds.push(result);
+        estimates.set(c.spec.key, median(cell.rounds.map((r) => r.reqPerSec)));
+        console.log(
+          `${query.label}, round ${round + 1}/${rounds}, ${c.spec.label}: ${result.reqPerSec.toFixed(1)} req/s ` +
+            `(${result.requests} in ${result.seconds.toFixed(1)} s${result.capped ? ', capped' : ''}), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
+        );
+      }
+    }
+    for (const [key, total] of costs) {
+      const cell = cells.get(key) as ReadCell;
+      cell.mongoPerRequest = total.mongo / Math.max(total.requests, 1);
+      cell.redisPerRequest = total.redis / Math.max(total.requests, 1);
+    }
+    results.reads.push({ query, cells });
+  }
 }
 
-/** One request at a time, each after emptying the cache: what a cold request costs. */
-async function cold(app: App, scenario: string, query: string): Promise<Row> {
-  const client = new Redis(app.config.redisUrl ?? '');
-  const latencies: number[] = [];
-  let mongo = 0;
-  let redis = 0;
-  try {
-    for (let i = 0; i < coldRequests; i += 1) {
-      await emptyNamespace(client, app.cache.keys.prefix);
-      const before = await counters(app);
+/** Round r: the contenders rotated by 2r, every other round reversed, so that no one always follows the same neighbour. */
+function roundOrder<T>(items: readonly T[], round: number): T[] {
+  const shift = (2 * round) % items.length;
+  const rotated = [...items.slice(shift), ...items.slice(0, shift)];
+  return round % 2 ? rotated.reverse() : rotated;
+}
+
+/** The project alone, one request at a time, its cache entries (`<namespace>:v<n>:…`) deleted before each. */
+async function runCold(project: Contender, redis: Redis, results: Results): Promise<void> {
+  for (const query of READ_QUERIES) {
+    const latencies: number[] = [];
+    const before = await scrapeCosts(project);
+    for (let i = 0; i < settings.coldRequests; i += 1) {
+      await deleteKeys(redis, `${PROJECT_NAMESPACE}:v[0-9]*:*`);
       const start = performance.now();
-      await post(app, query);
+      await graphql(project.url, query.query);
       latencies.push(performance.now() - start);
-      const after = await counters(app);
-      mongo += after.mongo - before.mongo;
-      redis += after.redis - before.redis;
     }
-  } finally {
-    client.disconnect();
+    const after = await scrapeCosts(project);
+    const requests = Math.max(after.requests - before.requests, 1);
+    const row: ColdRow = {
+      query,
+      requests: latencies.length,
+      p50Ms: median(latencies),
+      meanMs: latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length,
+      mongoPerRequest: (after.mongo - before.mongo) / requests,
+      redisPerRequest: (after.redis - before.redis) / requests,
+    };
+    results.cold.push(row);
+    console.log(`${query.label}, cold: p50 ${row.p50Ms.toFixed(1)} ms, ${row.mongoPerRequest.toFixed(1)} MongoDB cmds/req`);
   }
-  latencies.sort((a, b) => a - b);
-  const mean = latencies.reduce((s, x) => s + x, 0) / latencies.length;
+}
+
+/** The mixed workload on each contender in turn, prices growing across all of them. */
+async function runAllMixed(contenders: Contender[], results: Results): Promise<void> {
+  const hot = await ProductModel.find({ _id: { $in: HOT_IDS } }, { priceCents: 1 }).lean<{ priceCents: number }[]>();
+  let price = Math.max(1_000_000, ...hot.map((p) => p.priceCents)) + 1;
+  const nextPrice = () => price++;
+  for (const contender of contenders) {
+    const sessions = await openSessions(contender, 3);
+    const result = await runMixed({
+      contender,
+      sessions,
+      hotIds: HOT_IDS,
+      readers: settings.connections,
+      seconds: settings.mixedSeconds,
+      writePauseMs: 100,
+      nextPrice,
+    });
+    results.mixed.push({ spec: contender.spec, result });
+    console.log(
+      `mixed, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ${result.writesPerSec.toFixed(1)} writes/s, ` +
+        `${result.stale.reads} stale reads of ${result.reads}${result.errors.first ? `; first error: ${result.errors.first}` : ''}`,
+    );
+  }
+}
+
+async function report(results: Results): Promise<void> {
+  const tables = markdownTables(results);
+  console.log(`\n${tables}\n`);
+  const pairs = ratios(results);
+  if (pairs.length) console.log(pairs.map(([label, value]) => `${label}: ${value.toFixed(2)}×`).join('\n'));
+  const project = results.mixed.find(({ spec }) => spec.key === 'project');
+  if (project && project.result.stale.reads > 0) console.log(`\nSTALE READS OF THE PROJECT: ${JSON.stringify(project.result.examples)}`);
+  console.log(`\n${results.meta.durationSeconds} s in all`);
+  if (!settings.writeResults) return;
+  const { meta } = results;
+  const markdown = [
+    '# Benchmark results',
+    '',
+    `- Date: ${meta.date}`,
+    `- Command: \`${meta.command}\``,
+    `- Machine: ${meta.machine} (shared, noisy: figures move by tens of percent between runs; the ratios hold better)`,
+    `- Data: the demo seed (200 users, 500 products, 5,000 reviews) in ${meta.mongodb}; ${meta.redis}`,
+    `- The project: ${meta.project}, NODE_ENV=production, its own CACHE_NAMESPACE`,
+    `- Load: autocannon, ${meta.settings}; each run a fixed number of requests timed to the last answer; the table shows the median round`,
+    `- The whole run took ${meta.durationSeconds} s`,
+    '',
+    '![Read throughput per query and contender](results.svg)',
+    '',
+    tables,
+    '',
+  ].join('\n');
+  await writeFile(join(projectRoot, 'bench', 'results.md'), markdown);
+  await writeFile(join(projectRoot, 'bench', 'results.svg'), svgChart(results));
+  console.log('wrote bench/results.md and bench/results.svg');
+}
+
+/** The project's per-request MongoDB commands and Redis round trips so far (its /metrics histograms). */
+async function scrapeCosts(contender: Contender): Promise<{ requests: number; mongo: number; redis: number }> {
+  const text = await (await fetch(`${contender.url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
-    scenario,
-    'req/s': Math.round(1_000 / mean),
-    'p50 ms': round(latencies[Math.floor(latencies.length * 0.5)] ?? 0),
-    'p99 ms': round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0),
-    'MongoDB cmds/req': round(mongo / coldRequests),
-    'Redis RTs/req': round(redis / coldRequests),
+    requests: value('graphql_request_mongodb_commands_count'),
+    mongo: value('graphql_request_mongodb_commands_sum'),
+    redis: value('graphql_request_redis_round_trips_sum'),
   };
 }
 
-async function post(app: App, query: string): Promise<void> {
-  const res = await fetch(`${app.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
-  });
-  const body = (await res.json()) as { errors?: unknown };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-}
-
-/** Completed requests, and the MongoDB commands and Redis round trips they made (the per-request histograms). */
-async function counters(app: App): Promise<{ requests: number; mongo: number; redis: number }> {
-  const [mongo, redis] = await Promise.all([app.metrics.requestMongoCommands.get(), app.metrics.requestRedisRoundTrips.get()]);
-  const pick = (values: typeof mongo.values, suffix: string) => values.find((v) => v.metricName?.endsWith(suffix))?.value ?? 0;
-  return { requests: pick(mongo.values, '_count'), mongo: pick(mongo.values, '_sum'), redis: pick(redis.values, '_sum') };
-}
-
-async function emptyNamespace(client: Redis, prefix: string): Promise<void> {
+/** Deletes the keys matching `pattern` with SCAN and UNLINK (never KEYS or FLUSHDB). */
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await client.unlink(...keys);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    if (keys.length) await redis.unlink(...keys);
     cursor = next;
   } while (cursor !== '0');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** `npm run build`; on failure (the sources mid-edit), the project runs from its sources with tsx instead. */
+async function buildProject(): Promise<'dist' | 'tsx'> {
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn('npm', ['run', 'build', '--silent'], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('exit', (exitCode) => {
+      if (exitCode !== 0) console.warn(`npm run build failed; running the project with tsx instead:\n${output.slice(-2_000)}`);
+      resolve(exitCode);
+    });
+  });
+  return code === 0 ? 'dist' : 'tsx';
 }
 
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
+async function mongoServer(kind: 'mongod' | 'ferretdb' | null): Promise<string> {
+  const info = (await mongoose.connection.db?.admin().command({ buildInfo: 1 })) as
+    { version?: string; ferretdbVersion?: string } | undefined;
+  const name = info?.ferretdbVersion ? `FerretDB ${info.ferretdbVersion} (SQLite)` : `MongoDB ${info?.version ?? '?'}`;
+  return `${name}${kind ? ', embedded' : ' (MONGODB_URI)'}`;
 }
 
-await main();
+async function gitDescribe(): Promise<string> {
+  const git = (args: string[]) =>
+    new Promise<string>((resolve) => {
+      const child = spawn('git', args, { cwd: projectRoot, stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', () => resolve(out.trim()));
+      child.on('error', () => resolve(''));
+    });
+  const [commit, dirty] = await Promise.all([git(['rev-parse', '--short', 'HEAD']), git(['status', '--porcelain', '--', 'src'])]);
+  return `${commit || 'unknown commit'}${dirty ? ' with uncommitted changes in src/' : ''}`;
+}
+
+function commandLine(): string {
+  const env = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_') || name === 'MONGODB_URI' || name === 'REDIS_URL')
+    .map(([name, value]) => `${name}=${value}`);
+  return [...env, 'npm run bench'].join(' ');
+}
+
+function positiveNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+function positiveInteger(name: string, fallback: number): number {
+  const value = positiveNumber(name, fallback);
+  if (!Number.isInteger(value)) throw new TypeError(`${name} must be a positive integer (got ${JSON.stringify(process.env[name])})`);
+  return value;
+}
+
+function parseParts(raw: string | undefined): Set<Part> {
+  if (!raw) return new Set<Part>(['reads', 'cold', 'mixed']);
+  const parts = raw.split(',').map((part) => part.trim());
+  const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
+  if (unknown.length) throw new TypeError(`BENCH_ONLY takes ${PARTS.join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
+  return new Set(parts as Part[]);
+}
+
+function parseContenders(raw: string | undefined): Set<ContenderKey> {
+  const all: ContenderKey[] = ['project', 'project-no-cache', 'apollo', 'apollo-response-cache', 'apollo-memory'];
+  if (!raw) return new Set(all);
+  const keys = raw.split(',').map((key) => key.trim());
+  const unknown = keys.filter((key) => !(all as string[]).includes(key));
+  if (unknown.length) throw new TypeError(`BENCH_CONTENDERS takes ${all.join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
+  return new Set(keys as ContenderKey[]);
+}
+
+function parseRuntime(raw: string | undefined): 'dist' | 'tsx' {
+  if (raw === undefined || raw === '' || raw === 'dist' || raw === 'tsx') return raw === 'tsx' ? 'tsx' : 'dist';
+  throw new TypeError(`BENCH_PROJECT_RUNTIME must be dist or tsx (got ${JSON.stringify(raw)})`);
+}
+
+try {
+  await main();
+  await cleanUp();
+} catch (error) {
+  console.error(error);
+  await cleanUp();
+  process.exitCode = 1;
+}
+process.exit();

@@ -1,0 +1,135 @@
+// The contenders: each a child process on its own port, started once and stopped at the end.
+// Every child is registered the moment it is spawned, so that stopAllChildren() (called on
+// Ctrl-C, SIGTERM, an exception and at exit) leaves no process behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitUntil } from '../../src/dev/processes.js';
+
+/** The project root (bench/lib/../..). */
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The contenders, in the tables' order. */
+export type ContenderKey = 'project' | 'project-no-cache' | 'apollo' | 'apollo-response-cache' | 'apollo-memory';
+
+/** What a contender is and how to start it. */
+export interface ContenderSpec {
+  key: ContenderKey;
+  /** As the tables and the chart name it. */
+  label: string;
+  /** True for the project (it has /metrics, sessions through login, and a cache namespace). */
+  project: boolean;
+  /** node arguments (after the executable). */
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** A started contender. */
+export interface Contender {
+  spec: ContenderSpec;
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** The last lines the process printed (for error messages). */
+  output(): string;
+}
+
+/** Where the contenders get their data and cache. */
+export interface ContenderEnv {
+  mongodbUri: string;
+  redisUrl: string;
+  /** How the project runs: its build (`node dist/index.js`) or its sources (`node --import tsx src/index.ts`). */
+  projectRuntime: 'dist' | 'tsx';
+  /** The project's CACHE_NAMESPACE. */
+  projectNamespace: string;
+  /** The response-cache peer's Keyv namespace. */
+  responseCacheNamespace: string;
+}
+
+/** The five contenders of issue 10, in order. */
+export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
+  const projectArgs =
+    env.projectRuntime === 'dist' ? [join(projectRoot, 'dist', 'index.js')] : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')];
+  const peerArgs = ['--import', 'tsx', join(projectRoot, 'bench', 'peers', 'apollo-peer.ts')];
+  const common = { NODE_ENV: 'production', MONGODB_URI: env.mongodbUri, LOG_LEVEL: 'warn' };
+  // The peers have no MongoDB deadline; the project's default (5 s) fails requests that queue that
+  // long behind FerretDB's scans under 10 connections without a cache, so it gets a minute too.
+  const projectEnv = { ...common, MONGODB_TIMEOUT_MS: '60000' };
+  return [
+    {
+      key: 'project',
+      label: 'this project, warm cache',
+      project: true,
+      args: projectArgs,
+      env: { ...projectEnv, REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace },
+    },
+    // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).
+    { key: 'project-no-cache', label: 'this project, no cache', project: true, args: projectArgs, env: projectEnv },
+    { key: 'apollo', label: 'Apollo + DataLoader', project: false, args: peerArgs, env: { ...common, PEER_MODE: 'mongo' } },
+    {
+      key: 'apollo-response-cache',
+      label: 'Apollo + response cache',
+      project: false,
+      args: peerArgs,
+      env: { ...common, PEER_MODE: 'response-cache', REDIS_URL: env.redisUrl, PEER_CACHE_NAMESPACE: env.responseCacheNamespace },
+    },
+    { key: 'apollo-memory', label: 'Apollo in memory (floor)', project: false, args: peerArgs, env: { ...common, PEER_MODE: 'memory' } },
+  ];
+}
+
+const children = new Set<ChildProcess>();
+
+/** Starts a contender on a free port and resolves once its /healthz answers; throws with its output if it dies or times out. */
+export async function startContender(spec: ContenderSpec): Promise<Contender> {
+  const port = await freePort();
+  const child = spawn(process.execPath, spec.args, {
+    cwd: projectRoot,
+    env: { ...process.env, ...spec.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-4_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntil(
+      `${spec.label} on port ${port}`,
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`exited (${child.exitCode ?? child.signalCode}): ${output}`);
+        return (await fetch(`${url}/healthz`)).ok;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+  } catch (error) {
+    await stopChild(child);
+    throw new Error(`${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { spec, url, output: () => output };
+}
+
+/** SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves when all exited. */
+export async function stopAllChildren(graceMs = 5_000): Promise<void> {
+  await Promise.all([...children].map((child) => stopChild(child, graceMs)));
+}
+
+/** SIGKILL to every child still running: for process.on('exit'), where nothing asynchronous runs. */
+export function killAllChildren(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
