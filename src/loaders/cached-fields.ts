@@ -17,8 +17,9 @@ const ids = (docs: readonly Identified[]): string[] => docs.map((d) => d._id.toH
 
 /**
  * How each `@cached` field of the schema is computed on a miss, batched: the field cache calls
- * `load` once per batch with every missing item. Lists are stored as ids and hydrated through
- * the entity cache by the resolvers.
+ * `load` once per batch with every missing item. Lists of mutable entities (orders, catalog
+ * pages) are stored as ids and hydrated through the entity cache by the resolvers; review pages
+ * are stored whole (see Product.reviews).
  */
 export const cachedFields: readonly FieldDefinition<never, never, unknown, Loaders>[] = [
   defineField<ProductDoc, unknown, number, Loaders>({
@@ -37,13 +38,16 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
         return stats.count === 0 ? null : stats.ratingSum / stats.count;
       }),
   }),
-  defineField<ProductDoc, { first: number }, string[], Loaders>({
+  // Review pages are stored whole, not as ids: a review never changes once written, and every
+  // path that deletes one invalidates the `reviews` tags of its product and its author, so the
+  // page is exactly as fresh as a page of ids, and a read saves a batch level and a key per review.
+  defineField<ProductDoc, { first: number }, ReviewDoc[], Loaders>({
     coordinate: 'Product.reviews',
     ownerType: 'Product',
     owner: ownedBy('Product'),
     load: async (items, loaders) =>
       (await loaders.reviewsByProduct.loadMany(items.map((i) => ({ parentId: i.parent._id.toHexString(), first: i.args.first })))).map(
-        (page) => ids(unwrap<ReviewDoc[]>(page)),
+        (page) => unwrap<ReviewDoc[]>(page),
       ),
   }),
   defineField<UserDoc, unknown, number, Loaders>({
@@ -53,13 +57,13 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
     load: async (items, loaders) =>
       (await loaders.userReviewCount.loadMany(items.map((i) => i.parent._id.toHexString()))).map(unwrap<number>),
   }),
-  defineField<UserDoc, { first: number }, string[], Loaders>({
+  defineField<UserDoc, { first: number }, ReviewDoc[], Loaders>({
     coordinate: 'User.reviews',
     ownerType: 'User',
     owner: ownedBy('User'),
     load: async (items, loaders) =>
       (await loaders.reviewsByAuthor.loadMany(items.map((i) => ({ parentId: i.parent._id.toHexString(), first: i.args.first })))).map(
-        (page) => ids(unwrap<ReviewDoc[]>(page)),
+        (page) => unwrap<ReviewDoc[]>(page),
       ),
   }),
   defineField<UserDoc, { first: number }, string[], Loaders>({

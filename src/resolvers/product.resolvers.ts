@@ -1,6 +1,7 @@
 import type { Resolvers } from '../generated/graphql.js';
 import { parseFirst } from '../services/validation.js';
-import { hydrate, idOf } from './shared.js';
+import type { ReviewDoc } from '../models/review.model.js';
+import { idOf } from './shared.js';
 
 /** The catalog: products, pages, admin writes, view counts and review aggregates. */
 export const productResolvers: Resolvers = {
@@ -17,10 +18,7 @@ export const productResolvers: Resolvers = {
   Product: {
     id: idOf,
     description: (product) => product.description ?? null,
-    reviews: async (product, { first }, ctx) => {
-      const args = { first: parseFirst(first, 10) };
-      return hydrate(ctx.loaders.review, await ctx.fields.load<string[]>('Product.reviews', product, args));
-    },
+    reviews: (product, { first }, ctx) => ctx.fields.load<ReviewDoc[]>('Product.reviews', product, { first: parseFirst(first, 10) }),
     reviewCount: (product, _, ctx) => ctx.fields.load<number>('Product.reviewCount', product, {}),
     averageRating: (product, _, ctx) => ctx.fields.load<number | null>('Product.averageRating', product, {}),
   },

@@ -1,5 +1,6 @@
 import { badInput } from '../errors.js';
 import type { Resolvers } from '../generated/graphql.js';
+import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
 import { MAX_PAGE_SIZE, parseFirst, parseId } from '../services/validation.js';
 import { hydrate, idOf } from './shared.js';
@@ -29,10 +30,7 @@ export const userResolvers: Resolvers = {
   User: {
     id: idOf,
     email: async (user, _, ctx) => ((await ctx.viewer())?._id.equals(user._id) ? user.email : null),
-    reviews: async (user, { first }, ctx) => {
-      const args = { first: parseFirst(first, 10) };
-      return hydrate(ctx.loaders.review, await ctx.fields.load<string[]>('User.reviews', user, args));
-    },
+    reviews: (user, { first }, ctx) => ctx.fields.load<ReviewDoc[]>('User.reviews', user, { first: parseFirst(first, 10) }),
     reviewCount: (user, _, ctx) => ctx.fields.load<number>('User.reviewCount', user, {}),
     orders: async (user, { first }, ctx) => {
       const args = { first: parseFirst(first, 10) };
