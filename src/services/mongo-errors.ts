@@ -85,3 +85,21 @@ export async function afterUncertainWrite<T>(invalidate: () => Promise<unknown>,
     throw error;
   }
 }
+
+/**
+ * Runs `write`, then `invalidate` whatever became of it (the keys a write invalidates after
+ * it committed, also when it failed half-way); `uncertain` is true when it failed with its
+ * outcome unknown, and the caller then holds what it invalidates (see {@link afterUncertainWrite}).
+ * The write's error, if any, is thrown after the invalidation; `invalidate` should never throw.
+ */
+export async function writeThenInvalidate<T>(write: () => Promise<T>, invalidate: (uncertain: boolean) => Promise<unknown>): Promise<T> {
+  let uncertain = false;
+  try {
+    return await write();
+  } catch (error) {
+    uncertain = isOutcomeUnknown(error);
+    throw error;
+  } finally {
+    await invalidate(uncertain);
+  }
+}

@@ -10,7 +10,7 @@ import type { DocumentLock } from './document-lock.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
-import { afterUncertainWrite, isOutcomeUnknown } from './mongo-errors.js';
+import { afterUncertainWrite, writeThenInvalidate } from './mongo-errors.js';
 import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
@@ -177,25 +177,25 @@ export function createProductService(options: ProductServiceOptions) {
       const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } }, 'after', [was]);
       if (!product) return false;
       let doomed: { _id: Types.ObjectId; author: Types.ObjectId }[] = [];
-      let held = {};
-      try {
-        doomed = await ReviewModel.find({ product: productId }, { _id: 1, author: 1 }).lean<typeof doomed>().exec();
-        // Exactly the reviews that get invalidated: one created meanwhile is neither deleted nor left cached.
-        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
-      } catch (error) {
-        if (isOutcomeUnknown(error)) held = hold; // the delete may still land
-        throw error;
-      } finally {
-        const authors = [...new Set(doomed.map((r) => r.author.toHexString()))];
-        await Promise.all([
-          products.invalidate([id], held),
-          reviews.invalidate(
-            doomed.map((r) => r._id.toHexString()),
-            held,
-          ),
-          fieldCache.invalidate([tags.productReviews(id), ...authors.map(tags.userReviews), ...tags.catalog(product.category)], held),
-        ]);
-      }
+      await writeThenInvalidate(
+        async () => {
+          doomed = await ReviewModel.find({ product: productId }, { _id: 1, author: 1 }).lean<typeof doomed>().exec();
+          // Exactly the reviews that get invalidated: one created meanwhile is neither deleted nor left cached.
+          await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
+        },
+        (uncertain) => {
+          const held = uncertain ? hold : {}; // an unanswered delete may still land
+          const authors = [...new Set(doomed.map((r) => r.author.toHexString()))];
+          return Promise.all([
+            products.invalidate([id], held),
+            reviews.invalidate(
+              doomed.map((r) => r._id.toHexString()),
+              held,
+            ),
+            fieldCache.invalidate([tags.productReviews(id), ...authors.map(tags.userReviews), ...tags.catalog(product.category)], held),
+          ]);
+        },
+      );
       scope.loaders.product.clear(id).prime(id, product);
       return true;
     },

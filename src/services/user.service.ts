@@ -8,7 +8,7 @@ import { AppError, ErrorCode, badInput } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
-import { afterUncertainWrite, isOutcomeUnknown, uniqueOn } from './mongo-errors.js';
+import { afterUncertainWrite, uniqueOn, writeThenInvalidate } from './mongo-errors.js';
 import { ERASED_PASSWORD_HASH, hashPassword } from './password.js';
 import type { RateLimits } from './rate-limits.js';
 import { requireViewer, type RequestScope } from './scope.js';
@@ -166,24 +166,24 @@ export function createUserService(options: UserServiceOptions) {
     const userId = user._id;
     const id = userId.toHexString();
     let doomed: { _id: Types.ObjectId; product: Types.ObjectId }[] = [];
-    let held = {};
-    try {
-      await options.auth.endAllSessions(userId);
-      doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
-      await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
-    } catch (error) {
-      if (isOutcomeUnknown(error)) held = hold; // the delete may still land
-      throw error;
-    } finally {
-      const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
-      await Promise.all([
-        users.refresh([user]),
-        reviews.invalidate(
-          doomed.map((r) => r._id.toHexString()),
-          held,
-        ),
-        options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id), ...products.map(tags.productReviews)], held),
-      ]);
-    }
+    await writeThenInvalidate(
+      async () => {
+        await options.auth.endAllSessions(userId);
+        doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
+        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
+      },
+      (uncertain) => {
+        const held = uncertain ? hold : {}; // an unanswered delete may still land
+        const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
+        return Promise.all([
+          users.refresh([user]),
+          reviews.invalidate(
+            doomed.map((r) => r._id.toHexString()),
+            held,
+          ),
+          options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id), ...products.map(tags.productReviews)], held),
+        ]);
+      },
+    );
   }
 }
