@@ -364,12 +364,7 @@ export class CacheCore {
         const copy = copies[i];
         if (!copy) throw new Error(`the cache answered "same" for ${spec.keys[index] ?? '?'}, whose etag was not sent`);
         out[index] = copy.value === ABSENT ? null : (copy.value as T);
-        if (copy.value === ABSENT) {
-          const name = nameOf(spec, index);
-          const entry = tally.get(name) ?? { bytes: 0, absent: 0 };
-          entry.absent += 1;
-          tally.set(name, entry);
-        }
+        if (copy.value === ABSENT) tallyRead(tally, nameOf(spec, index), 0, true);
         hits.push(index);
       } else if (reply.kind === 'hit') {
         (this.#readHit(spec, index, reply.payload, out, tally, reply.etag) ? hits : unreadable).push(index);
@@ -514,14 +509,7 @@ export class CacheCore {
     try {
       const value = this.#codec.decode(payload);
       this.#local?.set(spec.keys[index] ?? '', etag, value);
-      const name = nameOf(spec, index);
-      const entry = tally.get(name);
-      if (entry) {
-        entry.bytes += payload.length;
-        if (value === ABSENT) entry.absent += 1;
-      } else {
-        tally.set(name, { bytes: payload.length, absent: value === ABSENT ? 1 : 0 });
-      }
+      tallyRead(tally, nameOf(spec, index), payload.length, value === ABSENT);
       out[index] = value === ABSENT ? null : (value as T);
       return true;
     } catch (error) {
@@ -650,6 +638,17 @@ function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
   const pendingKey = spec.pendingKeys?.[index];
   if (pendingKey !== undefined) request.pendingKey = pendingKey;
   return request;
+}
+
+/** Adds one value read to a batch's tally. */
+function tallyRead(tally: HitTally, name: string, bytes: number, absent: boolean): void {
+  const entry = tally.get(name);
+  if (entry) {
+    entry.bytes += bytes;
+    if (absent) entry.absent += 1;
+  } else {
+    tally.set(name, { bytes, absent: absent ? 1 : 0 });
+  }
 }
 
 function nameOf<T>(spec: FetchSpec<T>, index: number): string {
