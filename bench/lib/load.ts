@@ -30,36 +30,27 @@ export interface LoadOptions {
 
 /** Sends `amount` requests over `connections` connections; fails on any non-2xx, connection error or GraphQL error. */
 export async function loadAmount(options: LoadOptions): Promise<LoadResult> {
-  const { connections } = options;
-  const amount = Math.max(options.amount, connections);
-  const start = performance.now();
-  let last = start;
-  let answered = 0;
-  // Without a callback, autocannon returns its event emitter made thenable (its types say only a Promise).
-  const instance = autocannon({
-    url: `${options.url}/graphql`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: options.body,
-    connections,
-    amount,
-    timeout: 60,
-    // A cheap check of every answer: data and no errors (a 200 can carry errors).
-    verifyBody: (body) => String(body).startsWith('{"data":') && !String(body).includes('"errors":'),
-  }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
-  instance.on('response', () => {
-    answered += 1;
-    last = performance.now();
-  });
-  const cap = setTimeout(() => instance.stop(), (options.capSeconds ?? 60) * 1_000);
-  const result = await instance;
-  clearTimeout(cap);
+  const amount = Math.max(options.amount, options.connections);
+  const cap = { stop: () => undefined as void };
+  const timer = setTimeout(() => cap.stop(), (options.capSeconds ?? 60) * 1_000);
+  const { result, answered, seconds } = await run(
+    {
+      url: options.url,
+      body: options.body,
+      connections: options.connections,
+      amount,
+      timeout: 60,
+      // A cheap check of every answer: data and no errors (a 200 can carry errors).
+      verifyBody: (body) => String(body).startsWith('{"data":') && !String(body).includes('"errors":'),
+    },
+    cap,
+  );
+  clearTimeout(timer);
   if (result.non2xx || result.errors || result.mismatches) {
     throw new Error(
       `load on ${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.mismatches} answers with GraphQL errors`,
     );
   }
-  const seconds = (last - start) / 1_000;
   return {
     requests: answered,
     seconds,
@@ -85,25 +76,48 @@ export async function calibrate(options: { url: string; body: string; connection
     singleMs = performance.now() - single;
   }
   if (singleMs > 100) return 1_000 / singleMs;
+  const counts = await run({ url: options.url, body: options.body, connections: options.connections, duration: options.seconds });
+  // The few requests still in flight finish in milliseconds at this speed (and are counted).
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return counts.answered / Math.max(counts.seconds, 1e-3);
+}
+
+/**
+ * One autocannon run of POSTs to `/graphql`, with the answers counted and timed to the last
+ * one (autocannon's own rate counts whole seconds). `cap.stop` is set to stop it early.
+ */
+async function run(
+  options: Pick<autocannon.Options, 'connections' | 'amount' | 'duration' | 'timeout' | 'verifyBody'> & { url: string; body: string },
+  cap: { stop: () => void } = { stop: () => undefined },
+): Promise<{ result: autocannon.Result; answered: number; seconds: number }> {
+  const { url, body, ...rest } = options;
   const start = performance.now();
   let last = start;
   let answered = 0;
+  // Without a callback, autocannon returns its event emitter made thenable (its types say only a Promise).
   const instance = autocannon({
-    url: `${options.url}/graphql`,
+    url: `${url}/graphql`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: options.body,
-    connections: options.connections,
-    duration: options.seconds,
+    body,
+    ...rest,
   }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
+  cap.stop = () => instance.stop();
   instance.on('response', () => {
     answered += 1;
     last = performance.now();
   });
-  await instance;
-  // The few requests still in flight finish in milliseconds at this speed.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  return answered / Math.max((last - start) / 1_000, 1e-3);
+  const result = await instance;
+  // Getters: the counts stay live after the run ends (calibrate counts the last few in flight).
+  return {
+    result,
+    get answered() {
+      return answered;
+    },
+    get seconds() {
+      return (last - start) / 1_000;
+    },
+  };
 }
 
 /** One GraphQL request; returns `data`, throws on an HTTP or GraphQL error. */
