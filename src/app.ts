@@ -6,10 +6,12 @@ import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { ensureIndexes } from './models/index.js';
+import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
 import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
 import { recoverReservations } from './services/order.service.js';
+import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 /** A running application: server, connections and background jobs. */
@@ -102,11 +104,24 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
       cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
     }
-    // placeOrder calls that died half-way (a crash, MongoDB lost mid-call): settled now and every minute.
+    // Products written before they kept their review counts get them before the server answers.
+    const products = cache.entity<ProductDoc>('Product');
+    const backfilled = await backfillReviewCounts();
+    if (backfilled.length) {
+      await products.invalidate(backfilled);
+      logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
+    }
+    // placeOrder calls and review count changes that died half-way (a crash, MongoDB lost
+    // mid-call): settled now and every minute.
     const recover = () =>
-      recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
-        logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
-      );
+      Promise.all([
+        recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
+          logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
+        ),
+        recoverReviewCounts({ logger, documentLock, changed: (ids) => products.invalidate(ids) }).catch((error: unknown) =>
+          logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute'),
+        ),
+      ]);
     await recover();
     const recovery = setInterval(() => void recover(), RESERVATION_RECOVERY_INTERVAL_MS);
     recovery.unref();

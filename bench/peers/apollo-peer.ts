@@ -32,14 +32,7 @@ import type { ProductDoc } from '../../src/models/product.model.js';
 import type { ReviewDoc } from '../../src/models/review.model.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { checkCacheHints, peerTypeDefs } from './peer-schema.js';
-import {
-  createMemorySource,
-  createMongoSource,
-  type PeerSource,
-  type ProductChanges,
-  type ReviewsKey,
-  type ReviewStats,
-} from './peer-source.js';
+import { createMemorySource, createMongoSource, type PeerSource, type ProductChanges, type ReviewsKey } from './peer-source.js';
 
 /** How a peer stores and caches (see the header). */
 export type PeerMode = 'mongo' | 'response-cache' | 'memory';
@@ -49,7 +42,6 @@ interface PeerLoaders {
   product: DataLoader<string, ProductDoc | null>;
   user: DataLoader<string, UserDoc | null>;
   reviews: DataLoader<ReviewsKey, ReviewDoc[], string>;
-  reviewStats: DataLoader<string, ReviewStats>;
 }
 
 /** The request context. */
@@ -130,7 +122,6 @@ function createContext(source: PeerSource, authorization: string | undefined): P
     product: new DataLoader((ids) => source.productsByIds(ids)),
     user: new DataLoader((ids) => source.usersByIds(ids)),
     reviews: new DataLoader((keys) => source.reviewsByProducts(keys), { cacheKeyFn: (key) => `${key.productId}:${key.first}` }),
-    reviewStats: new DataLoader((ids) => source.reviewStats(ids)),
   };
   const userId = /^Bearer ([0-9a-f]{24})$/i.exec(authorization ?? '')?.[1]?.toLowerCase();
   let viewer: Promise<UserDoc | null> | undefined;
@@ -191,11 +182,9 @@ function createResolvers() {
       description: (product: ProductDoc) => product.description ?? null,
       reviews: (product: ProductDoc, { first }: { first: number }, ctx: PeerContext) =>
         ctx.loaders.reviews.load({ productId: idOf(product), first: parseFirst(first, 'first') }),
-      reviewCount: async (product: ProductDoc, _: unknown, ctx: PeerContext) => (await ctx.loaders.reviewStats.load(idOf(product))).count,
-      averageRating: async (product: ProductDoc, _: unknown, ctx: PeerContext) => {
-        const stats = await ctx.loaders.reviewStats.load(idOf(product));
-        return stats.count === 0 ? null : stats.ratingSum / stats.count;
-      },
+      // Kept on the product, as the project keeps them (its services/review-counts.ts).
+      reviewCount: (product: ProductDoc) => product.reviewCount ?? 0,
+      averageRating: (product: ProductDoc) => (product.reviewCount ? (product.ratingSum ?? 0) / product.reviewCount : null),
     },
     Review: {
       id: idOf,

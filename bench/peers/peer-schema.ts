@@ -36,8 +36,8 @@ export const peerTypeDefs = /* GraphQL */ `
     stock: Int!
     viewCount: Int!
     reviews(first: Int = 10): [Review!]! @cacheControl(maxAge: 300)
-    reviewCount: Int! @cacheControl(maxAge: 300)
-    averageRating: Float @cacheControl(maxAge: 300)
+    reviewCount: Int!
+    averageRating: Float
   }
 
   type ProductConnection @cacheControl(inheritMaxAge: true) {

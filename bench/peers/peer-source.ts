@@ -13,12 +13,6 @@ export interface ReviewsKey {
   first: number;
 }
 
-/** A product's review count and rating sum. */
-export interface ReviewStats {
-  count: number;
-  ratingSum: number;
-}
-
 /** The fields updateProduct may set. */
 export type ProductChanges = Partial<Pick<ProductDoc, 'name' | 'description' | 'priceCents' | 'category' | 'stock'>>;
 
@@ -30,7 +24,6 @@ export interface PeerSource {
   productsByIds(ids: readonly string[]): Promise<(ProductDoc | null)[]>;
   usersByIds(ids: readonly string[]): Promise<(UserDoc | null)[]>;
   reviewsByProducts(keys: readonly ReviewsKey[]): Promise<ReviewDoc[][]>;
-  reviewStats(productIds: readonly string[]): Promise<ReviewStats[]>;
   /** The first `first` live products, newest first, and whether more follow. */
   productPage(first: number): Promise<{ products: ProductDoc[]; hasNextPage: boolean }>;
   /** The updated live product, or null when no live product has this id. */
@@ -42,9 +35,9 @@ export interface PeerSource {
 
 /**
  * Plain MongoDB: one `$in` query per batch, the product's reviews sliced here (FerretDB has no
- * per-group limit), review counts grouped by (product, rating) (FerretDB answers 0 for `$sum` of
- * a field path). Writes are single-document updates through the models, as a plain server does.
- * On FerretDB they are serialized per document in this process, as the project does (its
+ * per-group limit); review counts are read off the product, as the project keeps them. Writes
+ * are single-document updates through the models, as a plain server does. On FerretDB they
+ * are serialized per document in this process, as the project does (its
  * services/document-lock.ts): FerretDB 1.x updates by read-modify-write, and a price update
  * racing a view's `$inc` on the same product would otherwise lose one of them.
  */
@@ -70,20 +63,6 @@ export async function createMongoSource(): Promise<PeerSource> {
       const byProduct = groupBy(reviews, (review) => review.product.toHexString());
       return keys.map((key) => (byProduct.get(key.productId) ?? []).slice(0, key.first));
     },
-    async reviewStats(productIds) {
-      const rows = await ReviewModel.aggregate<{ _id: { product: Types.ObjectId; rating: number }; n: number }>([
-        { $match: { product: { $in: [...new Set(productIds)].map((id) => new Types.ObjectId(id)) } } },
-        { $group: { _id: { product: '$product', rating: '$rating' }, n: { $sum: 1 } } },
-      ]);
-      const stats = new Map<string, ReviewStats>();
-      for (const { _id, n } of rows) {
-        const entry = stats.get(_id.product.toHexString()) ?? { count: 0, ratingSum: 0 };
-        entry.count += n;
-        entry.ratingSum += n * _id.rating;
-        stats.set(_id.product.toHexString(), entry);
-      }
-      return productIds.map((id) => stats.get(id) ?? { count: 0, ratingSum: 0 });
-    },
     async productPage(first) {
       const products = await ProductModel.find({ deletedAt: null })
         .sort({ createdAt: -1, _id: -1 })
@@ -100,6 +79,10 @@ export async function createMongoSource(): Promise<PeerSource> {
     },
     async createReview({ productId, authorId, rating, body }) {
       const created = await ReviewModel.create({ product: productId, author: authorId, rating, body });
+      // The product keeps its review count and rating sum, as the project's data model has it.
+      await productWrite(productId, () =>
+        ProductModel.updateOne({ _id: productId }, { $inc: { reviewCount: 1, ratingSum: rating } }).exec(),
+      );
       return created.toObject<ReviewDoc>();
     },
     recordView(id) {
@@ -151,12 +134,6 @@ export async function createMemorySource(): Promise<PeerSource> {
     async reviewsByProducts(keys) {
       return keys.map((key) => (reviewsOf.get(key.productId) ?? []).slice(0, key.first));
     },
-    async reviewStats(productIds) {
-      return productIds.map((id) => {
-        const reviews = reviewsOf.get(id) ?? [];
-        return { count: reviews.length, ratingSum: reviews.reduce((sum, review) => sum + review.rating, 0) };
-      });
-    },
     async productPage(first) {
       const ids = catalog.slice(0, first + 1);
       return { products: ids.slice(0, first).map((id) => products.get(id) as ProductDoc), hasNextPage: ids.length > first };
@@ -178,6 +155,8 @@ export async function createMemorySource(): Promise<PeerSource> {
         updatedAt: now,
       };
       reviewsOf.set(productId, [review, ...(reviewsOf.get(productId) ?? [])]);
+      const product = products.get(productId);
+      if (product) replace(product, { reviewCount: (product.reviewCount ?? 0) + 1, ratingSum: (product.ratingSum ?? 0) + rating });
       return review;
     },
     async recordView(id) {

@@ -136,6 +136,9 @@ export function generateDemoData(options: DemoDataOptions) {
       category: DEMO_CATEGORIES[i % DEMO_CATEGORIES.length] as string,
       stock: Math.floor(random() * 200),
       viewCount: 0,
+      // Set from the reviews below (kept on the product: services/review-counts.ts).
+      reviewCount: 0,
+      ratingSum: 0,
       deletedAt: null,
       version: 1,
       createdAt,
@@ -145,11 +148,16 @@ export function generateDemoData(options: DemoDataOptions) {
   const customerIds = users.slice(1).map((u) => u._id);
   const reviews = range(counts.reviews).map((i) => {
     const createdAt = at(200 - (i * 200) / counts.reviews);
+    const product = pick(products);
+    const author = pick(customerIds);
+    const rating = 1 + Math.floor(random() * 5);
+    product.reviewCount += 1;
+    product.ratingSum += rating;
     return {
       _id: seedId(2, i),
-      product: pick(products)._id,
-      author: pick(customerIds),
-      rating: 1 + Math.floor(random() * 5),
+      product: product._id,
+      author,
+      rating,
       body: pick(BODIES),
       version: 1,
       createdAt,

@@ -195,7 +195,7 @@ export type PageInfo = {
 
 export type Product = {
   __typename?: 'Product';
-  /** Field-cached; null when there are no reviews; follows createReview at once. */
+  /** The mean rating; null when there are no reviews. Kept on the product like reviewCount. */
   averageRating?: Maybe<Scalars['Float']['output']>;
   category: Scalars['String']['output'];
   createdAt: Scalars['DateTime']['output'];
@@ -203,7 +203,7 @@ export type Product = {
   id: Scalars['ID']['output'];
   name: Scalars['String']['output'];
   priceCents: Scalars['Int']['output'];
-  /** Field-cached; follows createReview at once. */
+  /** Kept on the product by every review write, so it follows createReview at once and costs nothing to read. */
   reviewCount: Scalars['Int']['output'];
   /** Newest first; first is 1..100. */
   reviews: Array<Review>;

@@ -22,22 +22,6 @@ const ids = (docs: readonly Identified[]): string[] => docs.map((d) => d._id.toH
  * are stored whole (see Product.reviews).
  */
 export const cachedFields: readonly FieldDefinition<never, never, unknown, Loaders>[] = [
-  defineField<ProductDoc, unknown, number, Loaders>({
-    coordinate: 'Product.reviewCount',
-    ownerType: 'Product',
-    owner: ownedBy('Product'),
-    load: async (items, loaders) => (await loaders.productReviewStats.loadMany(items.map((i) => i.parent._id.toHexString()))).map(countOf),
-  }),
-  defineField<ProductDoc, unknown, number | null, Loaders>({
-    coordinate: 'Product.averageRating',
-    ownerType: 'Product',
-    owner: ownedBy('Product'),
-    load: async (items, loaders) =>
-      (await loaders.productReviewStats.loadMany(items.map((i) => i.parent._id.toHexString()))).map((stats) => {
-        if (stats instanceof Error) throw stats;
-        return stats.count === 0 ? null : stats.ratingSum / stats.count;
-      }),
-  }),
   // Review pages are stored whole, not as ids: a review never changes once written, and every
   // path that deletes one invalidates the `reviews` tags of its product and its author, so the
   // page is exactly as fresh as a page of ids, and a read saves a batch level and a key per review.
@@ -87,8 +71,4 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
 function unwrap<T>(value: T | Error): T {
   if (value instanceof Error) throw value;
   return value;
-}
-
-function countOf(stats: { count: number } | Error): number {
-  return unwrap(stats).count;
 }

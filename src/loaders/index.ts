@@ -7,7 +7,7 @@ import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
 import { childrenCacheKey, findByIds, findChildren, type ChildrenKey, type Identified } from './batch.js';
-import { countReviews, type ReviewStats } from './review-stats.js';
+import { countReviews } from './review-stats.js';
 
 export type { ChildrenKey };
 
@@ -21,7 +21,6 @@ export interface Loaders {
   reviewsByAuthor: DataLoader<ChildrenKey, ReviewDoc[], string>;
   ordersByUser: DataLoader<ChildrenKey, OrderDoc[], string>;
   /** Review count and rating sum per product id. */
-  productReviewStats: DataLoader<string, ReviewStats>;
   /** Review count per author id. */
   userReviewCount: DataLoader<string, number>;
 }
@@ -62,7 +61,6 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     ordersByUser: new DataLoader((keys) => findChildren({ model: OrderModel, foreignKey: 'user' }, keys), {
       cacheKeyFn: childrenCacheKey,
     }),
-    productReviewStats: new DataLoader((ids) => countReviews('product', ids)),
     userReviewCount: new DataLoader(async (ids) => (await countReviews('author', ids)).map((s) => s.count)),
   };
 }

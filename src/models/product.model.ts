@@ -20,6 +20,15 @@ export interface ProductDoc {
   category: string;
   stock: number;
   viewCount: number;
+  /**
+   * How many reviews the product has, and the sum of their ratings: kept on the product by
+   * the review writes (see services/review-counts.ts), so that reading them is part of reading
+   * the product. Absent on documents written before they existed, until the start-up backfill.
+   */
+  reviewCount?: number;
+  ratingSum?: number;
+  /** The reviews whose count change is applied here but not yet settled on the review (see services/review-counts.ts). */
+  reviewsCounting?: Types.ObjectId[];
   /** Set by deleteProduct: hidden from queries, still shown in past orders. */
   deletedAt?: Date | null;
   /** The orders in progress that hold stock of it (see models/reservation.model.ts). */
@@ -40,6 +49,9 @@ const productSchema = new Schema<ProductDoc>(
     category: { type: String, required: true, trim: true, maxlength: 50 },
     stock: { type: Number, required: true, min: 0 },
     viewCount: { type: Number, required: true, default: 0, min: 0 },
+    reviewCount: { type: Number, default: 0, min: 0 },
+    ratingSum: { type: Number, default: 0, min: 0 },
+    reviewsCounting: { type: [Schema.Types.ObjectId], default: undefined },
     deletedAt: { type: Date, default: null },
     holds: { type: [Schema.Types.ObjectId], default: undefined },
   },

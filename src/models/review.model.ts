@@ -9,6 +9,11 @@ export interface ReviewDoc {
   /** 1..5. */
   rating: number;
   body?: string | null;
+  /**
+   * Set while the review's count change (+1 when created, -1 when being deleted) is not yet
+   * settled on its product; cleared (or the review deleted) once it is. See services/review-counts.ts.
+   */
+  counting?: { delta: 1 | -1; at: Date } | null;
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -20,6 +25,7 @@ const reviewSchema = new Schema<ReviewDoc>(
     author: { type: Schema.Types.ObjectId, required: true, ref: 'User' },
     rating: { type: Number, required: true, min: 1, max: 5 },
     body: { type: String, default: null, maxlength: 5_000 },
+    counting: { type: new Schema({ delta: { type: Number, enum: [1, -1] }, at: Date }, { _id: false }), default: undefined },
   },
   { timestamps: true, versionKey: false, autoIndex: false },
 );

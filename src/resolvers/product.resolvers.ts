@@ -19,7 +19,8 @@ export const productResolvers: Resolvers = {
     id: idOf,
     description: (product) => product.description ?? null,
     reviews: (product, { first }, ctx) => ctx.fields.load<ReviewDoc[]>('Product.reviews', product, { first: parseFirst(first, 10) }),
-    reviewCount: (product, _, ctx) => ctx.fields.load<number>('Product.reviewCount', product, {}),
-    averageRating: (product, _, ctx) => ctx.fields.load<number | null>('Product.averageRating', product, {}),
+    // Kept on the product by the review writes (services/review-counts.ts).
+    reviewCount: (product) => product.reviewCount ?? 0,
+    averageRating: (product) => (product.reviewCount ? (product.ratingSum ?? 0) / product.reviewCount : null),
   },
 };

@@ -66,6 +66,7 @@ export function createServices(options: ServicesOptions): Services {
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
     reviews: createReviewService({
+      documentLock: options.documentLock,
       cache: options.cache,
       fieldCache: options.fieldCache,
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,

@@ -174,7 +174,14 @@ export function createProductService(options: ProductServiceOptions) {
       const id = productId.toHexString();
       await requireAdmin(scope);
       const was = (await this.find(scope, id))?.category ?? null;
-      const product = await updateLive(productId.toHexString(), { $set: { deletedAt: new Date() } }, 'after', [was]);
+      // Its reviews go with it, and so do their counts (a review count change still under way
+      // skips a deleted product: services/review-counts.ts).
+      const product = await updateLive(
+        productId.toHexString(),
+        { $set: { deletedAt: new Date(), reviewCount: 0, ratingSum: 0 } },
+        'after',
+        [was],
+      );
       if (!product) return false;
       let doomed: { _id: Types.ObjectId; author: Types.ObjectId }[] = [];
       await writeThenInvalidate(

@@ -2,9 +2,12 @@ import { Types } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode } from '../errors.js';
 import { ReviewModel } from '../models/index.js';
+import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
-import { afterUncertainWrite } from './mongo-errors.js';
+import type { DocumentLock } from './document-lock.js';
+import { settleReviewCount } from './review-counts.js';
+import { afterUncertainWrite, isOutcomeUnknown } from './mongo-errors.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
 
@@ -20,6 +23,7 @@ export type ReviewService = ReturnType<typeof createReviewService>;
 
 /** Options of {@link createReviewService}. */
 export interface ReviewServiceOptions {
+  documentLock: DocumentLock;
   cache: Cache;
   fieldCache: TagInvalidator;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
@@ -29,6 +33,7 @@ export interface ReviewServiceOptions {
 /** Review writes. */
 export function createReviewService(options: ReviewServiceOptions) {
   const reviews = options.cache.entity<ReviewDoc>('Review');
+  const products = options.cache.entity<ProductDoc>('Product');
   const hold = { holdMs: options.uncertainWriteHoldMs };
   return {
     /** A review of a live product by the viewer; rating 1..5. */
@@ -40,17 +45,49 @@ export function createReviewService(options: ReviewServiceOptions) {
       if (!product || product.deletedAt) {
         throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
       }
-      // The product's and the author's review aggregates and first pages depend on this.
-      const dependents = [tags.productReviews(productId.toHexString()), tags.userReviews(viewer._id.toHexString())];
+      // The author's review count and first pages, and the product's first pages, depend on this.
+      const productKey = productId.toHexString();
+      const dependents = [tags.productReviews(productKey), tags.userReviews(viewer._id.toHexString())];
       // The id is chosen here, so that an insert MongoDB did not answer can still be invalidated.
       const reviewId = new Types.ObjectId();
-      const created = await afterUncertainWrite(
-        () => Promise.all([reviews.invalidate([reviewId.toHexString()], hold), options.fieldCache.invalidate(dependents, hold)]),
-        () => ReviewModel.create({ _id: reviewId, product: productId, author: viewer._id, rating: input.rating, body: input.body ?? null }),
+      // Inserted with its count change journaled, then counted on the product (review-counts.ts).
+      const settled = await afterUncertainWrite(
+        () =>
+          Promise.all([
+            reviews.invalidate([reviewId.toHexString()], hold),
+            products.invalidate([productKey], hold),
+            options.fieldCache.invalidate(dependents, hold),
+          ]),
+        async () => {
+          const doc = {
+            _id: reviewId,
+            product: productId,
+            author: viewer._id,
+            rating: input.rating,
+            body: input.body ?? null,
+            counting: { delta: 1 as const, at: new Date() },
+          };
+          try {
+            await ReviewModel.create(doc);
+          } catch (error) {
+            // An insert whose answer was lost may have landed: if it did, finish the review
+            // here rather than answer "unknown" (one that lands later is counted by recovery).
+            if (!isOutcomeUnknown(error) || !(await ReviewModel.exists({ _id: reviewId }).exec())) throw error;
+          }
+          return settleReviewCount(options.documentLock, doc, 1);
+        },
       );
-      const review = created.toObject<ReviewDoc>();
-      await Promise.all([reviews.refresh([review]), options.fieldCache.invalidate(dependents)]);
+      const review = settled.review ?? (await ReviewModel.findById(reviewId).lean<ReviewDoc>().exec());
+      if (!review) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
+      // The product's new count is written through (never over a newer version).
+      await Promise.all([
+        reviews.refresh([review]),
+        settled.product ? products.refresh([settled.product]) : products.invalidate([productKey]),
+        options.fieldCache.invalidate(dependents),
+      ]);
       scope.loaders.review.prime(review._id.toHexString(), review);
+      // Read again through the cache, which applies any queued write-behind change (views).
+      scope.loaders.product.clear(productKey);
       return review;
     },
   };

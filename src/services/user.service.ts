@@ -1,7 +1,9 @@
 import type { Types } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import { ReviewModel } from '../models/index.js';
+import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
+import { settleReviewCount, type CountedReview } from './review-counts.js';
 import type { AuthService } from './auth.service.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
@@ -53,6 +55,7 @@ export function createUserService(options: UserServiceOptions) {
   const users = options.cache.entity<UserDoc>('User');
   const hold = { holdMs: options.uncertainWriteHoldMs };
   const reviews = options.cache.entity<ReviewDoc>('Review');
+  const productCache = options.cache.entity<ProductDoc>('Product');
   return {
     /** A new CUSTOMER; BAD_USER_INPUT on a bad, reserved or duplicate email; RATE_LIMITED past the sign-ups of the address. */
     async create(scope: RequestScope, args: CreateUserArgs): Promise<UserDoc> {
@@ -165,18 +168,28 @@ export function createUserService(options: UserServiceOptions) {
   async function finishErasure(user: UserDoc): Promise<void> {
     const userId = user._id;
     const id = userId.toHexString();
-    let doomed: { _id: Types.ObjectId; product: Types.ObjectId }[] = [];
+    let doomed: CountedReview[] = [];
     await writeThenInvalidate(
       async () => {
         await options.auth.endAllSessions(userId);
-        doomed = await ReviewModel.find({ author: userId }, { _id: 1, product: 1 }).lean<typeof doomed>().exec();
-        await ReviewModel.deleteMany({ _id: { $in: doomed.map((r) => r._id) } }).exec();
+        // Not a review still being created (its count not yet settled): like one created after
+        // this query, it stays (and is settled by its own request or by recovery).
+        doomed = await ReviewModel.find({ author: userId, 'counting.delta': { $ne: 1 } }, { _id: 1, product: 1, rating: 1 })
+          .lean<CountedReview[]>()
+          .exec();
+        // Each deletion takes one off its product's count, exactly once (services/review-counts.ts).
+        await ReviewModel.updateMany(
+          { _id: { $in: doomed.map((r) => r._id) }, counting: null },
+          { $set: { counting: { delta: -1, at: new Date() } } },
+        ).exec();
+        for (const review of doomed) await settleReviewCount(documentLock, review, -1);
       },
       (uncertain) => {
         const held = uncertain ? hold : {}; // an unanswered delete may still land
         const products = [...new Set(doomed.map((r) => r.product.toHexString()))];
         return Promise.all([
           users.refresh([user]),
+          productCache.invalidate(products, held),
           reviews.invalidate(
             doomed.map((r) => r._id.toHexString()),
             held,

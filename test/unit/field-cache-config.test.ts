@@ -29,30 +29,22 @@ describe('field cache declarations are checked at start-up', () => {
   it('accepts the project schema and its loaders', () => {
     const cache = new FieldCache({ core, keys, schema: buildSchema(), definitions: cachedFields, knownTags: KNOWN_TAGS });
     expect([...cache.policies.keys()].sort()).toEqual(
-      [
-        'Product.averageRating',
-        'Product.reviewCount',
-        'Product.reviews',
-        'Query.products',
-        'User.orders',
-        'User.reviewCount',
-        'User.reviews',
-      ].sort(),
+      ['Product.reviews', 'Query.products', 'User.orders', 'User.reviewCount', 'User.reviews'].sort(),
     );
     expect(cache.policies.get('User.orders')).toMatchObject({ scope: 'PRIVATE', ttlSeconds: 60, dependsOn: ['orders'] });
-    expect(cache.policies.get('Product.averageRating')).toMatchObject({ scope: 'PUBLIC', ttlSeconds: 300 });
+    expect(cache.policies.get('Product.reviews')).toMatchObject({ scope: 'PUBLIC', ttlSeconds: 300 });
   });
 
   it('fails on a tag that nothing invalidates', () => {
     const schema = schemaWith((sdl) =>
       sdl.replace(
-        'averageRating: Float @cacheControl(maxAge: 300) @cached(dependsOn: ["reviews"])',
-        'averageRating: Float @cacheControl(maxAge: 300) @cached(dependsOn: ["ratings"])',
+        'reviewCount: Int! @cacheControl(maxAge: 300) @cached(dependsOn: ["reviews"])',
+        'reviewCount: Int! @cacheControl(maxAge: 300) @cached(dependsOn: ["ratings"])',
       ),
     );
     expect(() => new FieldCache({ core, keys, schema, definitions: cachedFields, knownTags: KNOWN_TAGS })).toThrow(FieldCacheConfigError);
     expect(() => new FieldCache({ core, keys, schema, definitions: cachedFields, knownTags: KNOWN_TAGS })).toThrow(
-      /@cached\(dependsOn: \["ratings"\]\) on Product.averageRating: Product has no tag "ratings" \(known: reviews\)/,
+      /@cached\(dependsOn: \["ratings"\]\) on User.reviewCount: User has no tag "ratings" \(known: /,
     );
   });
 
