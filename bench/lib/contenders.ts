@@ -45,11 +45,23 @@ export interface ContenderEnv {
   responseCacheNamespace: string;
 }
 
+/**
+ * The V8 flags every contender runs with, the peers as well as the project: the young
+ * generation the project's production start uses (package.json `start:prod`, the Dockerfile).
+ * Requests that wait on I/O keep their objects alive across a scavenge or two; with the default
+ * 16 MB semi-space they are copied and promoted, and garbage collection took 18% of the project's
+ * busy time on the warm catalog. 64 MB gives the project about a fifth more throughput there and
+ * the in-memory peer about 2% (measured one after the other on this machine).
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=64'];
+
 /** The five contenders of issue 10, in order. */
 export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
-  const projectArgs =
-    env.projectRuntime === 'dist' ? [join(projectRoot, 'dist', 'index.js')] : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')];
-  const peerArgs = ['--import', 'tsx', join(projectRoot, 'bench', 'peers', 'apollo-peer.ts')];
+  const projectArgs = [
+    ...NODE_FLAGS,
+    ...(env.projectRuntime === 'dist' ? [join(projectRoot, 'dist', 'index.js')] : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')]),
+  ];
+  const peerArgs = [...NODE_FLAGS, '--import', 'tsx', join(projectRoot, 'bench', 'peers', 'apollo-peer.ts')];
   const common = { NODE_ENV: 'production', MONGODB_URI: env.mongodbUri, LOG_LEVEL: 'warn' };
   // The peers have no MongoDB deadline; the project's default (5 s) fails requests that queue that
   // long behind FerretDB's scans under 10 connections without a cache, so it gets a minute too.
