@@ -40,6 +40,12 @@ const configSchema = z
     SEED_ADMIN_PASSWORD: z.string().min(8).default('admin-password'),
     /** Serve schema introspection; default true outside production. */
     GRAPHQL_INTROSPECTION: booleanString.optional(),
+    /**
+     * Which requests count their MongoDB commands (trace.ts): `all`, or only those that may write
+     * (`writes`: mutations, and requests whose text is not sent), which spares the others the cost
+     * of AsyncLocalStorage. Default: `writes` in production, `all` elsewhere.
+     */
+    REQUEST_TRACE: z.enum(['all', 'writes']).optional(),
     /** Deepest selection nesting a query may have; default 12. */
     GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(12),
     /** Largest estimated query cost (graphql-armor cost limit); default 20000. */
@@ -176,6 +182,7 @@ const configSchema = z
       seedOnStart: env.SEED_ON_START ?? !production,
       seedAdmin: { email: env.SEED_ADMIN_EMAIL.toLowerCase(), password: env.SEED_ADMIN_PASSWORD },
       introspection: env.GRAPHQL_INTROSPECTION ?? !production,
+      requestTrace: env.REQUEST_TRACE ?? (production ? 'writes' : 'all'),
       limits: {
         maxDepth: env.GRAPHQL_MAX_DEPTH,
         maxCost: env.GRAPHQL_MAX_COST,

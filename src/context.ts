@@ -38,13 +38,13 @@ export interface ContextRequest {
  * viewer looked up lazily, at most once, only when a resolver asks for it.
  */
 export function createContext(deps: ContextDeps, request: ContextRequest): GraphQLContext {
-  const loaders: Loaders = createLoaders({ cache: deps.cache });
+  const loaders: Loaders = createLoaders({ cache: deps.cache, trace: request.trace });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
   const viewerOnce = (): Promise<UserDoc | null> => {
     viewer ??= (async () => {
       if (!token) return null;
-      const session = await deps.services.auth.resolveSession(token);
+      const session = await deps.services.auth.resolveSession(token, request.trace);
       const user = session ? await loaders.user.load(session.userId.toHexString()) : null;
       return user && !user.deletedAt ? user : null;
     })();
@@ -56,7 +56,7 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     cache: deps.cache,
     trace: request.trace,
     loaders,
-    fields: deps.fieldCache.createLoader(loaders, async () => (await viewerOnce())?._id.toHexString()),
+    fields: deps.fieldCache.createLoader(loaders, async () => (await viewerOnce())?._id.toHexString(), request.trace),
     token,
     clientIp: request.clientIp ?? null,
     viewer: viewerOnce,

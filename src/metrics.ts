@@ -35,7 +35,7 @@ export function createMetrics(): Metrics {
     }),
     requestMongoCommands: new Histogram({
       name: 'graphql_request_mongodb_commands',
-      help: 'MongoDB commands per GraphQL request.',
+      help: 'MongoDB commands per traced GraphQL request (REQUEST_TRACE: all requests, or those that may write).',
       buckets: [0, 1, 2, 3, 4, 6, 10, 20, 50],
       registers: [registry],
     }),

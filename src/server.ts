@@ -30,7 +30,7 @@ import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
 import { createRateLimits } from './services/rate-limits.js';
-import { createTrace, traceStorage } from './trace.js';
+import { createTrace, mayWrite, runTraced, type RequestTrace } from './trace.js';
 
 /** What {@link createServer} is built from; the caller owns (and closes) these. */
 export interface ServerDeps {
@@ -161,15 +161,29 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     express.json({ limit: MAX_BODY_BYTES }),
     // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).
     persistedQueryGuard,
-    (req, _res, next) => {
-      // Every driver event of this request (MongoDB commands, Redis round trips) lands in this trace.
-      traceStorage.run(createTrace(), next);
+    (req, res, next) => {
+      const trace = createTrace();
+      res.locals.trace = trace;
+      // A request that may write runs traced: the MongoDB driver's events land in its trace, so
+      // that a failure can tell whether it had written (trace.ts). Apollo runs no mutation over GET.
+      if (config.requestTrace === 'all' || (req.method === 'POST' && mayWrite(req.body))) {
+        runTraced(trace, (done) => {
+          res.once('close', done);
+          next();
+        });
+        return;
+      }
+      next();
     },
     expressMiddleware(apollo, {
-      context: async ({ req }) =>
+      context: async ({ req, res }) =>
         createContext(
           { logger, services, cache, fieldCache },
-          { authorization: req.headers.authorization, clientIp: req.ip, trace: traceStorage.getStore() ?? createTrace() },
+          {
+            authorization: req.headers.authorization,
+            clientIp: req.ip,
+            trace: (res.locals.trace as RequestTrace | undefined) ?? createTrace(),
+          },
         ),
     }),
   );

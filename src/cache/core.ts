@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { currentTrace } from '../trace.js';
+import { currentTrace, type RequestTrace } from '../trace.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
@@ -37,6 +37,8 @@ export interface FetchSpec<T> {
   pendingKeys?: readonly string[];
   /** Returns `value` with `pending` applied (a new value: `value` may be shared). */
   applyPending?(value: T, pending: readonly PendingEntry[]): T;
+  /** The request whose hits, misses and Redis round trips these are (default: the traced request, if any; see trace.ts). */
+  trace?: RequestTrace;
 }
 
 /** A value to write through (refresh): stored unless Redis holds a newer version. */
@@ -241,11 +243,11 @@ export class CacheCore {
    * The write-behind changes in each hash (same order); empty where none. Never throws: when
    * Redis fails, what this process knows to be queued ({@link KnownPending}).
    */
-  async pendingChanges(keys: readonly string[]): Promise<PendingEntry[][]> {
+  async pendingChanges(keys: readonly string[], trace?: RequestTrace): Promise<PendingEntry[][]> {
     if (!this.#store || keys.length === 0) return keys.map(() => []);
     const askedAt = Date.now();
     try {
-      const found = await this.#store.pending(keys);
+      const found = await this.#store.pending(keys, trace);
       found.forEach((entries, i) => this.#knownPending?.observed(keys[i] ?? '', entries, askedAt));
       return found;
     } catch (error) {
@@ -340,7 +342,7 @@ export class CacheCore {
           if (copy) request.etag = copy.etag;
           return request;
         }),
-        { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs },
+        { token, leaseTtlMs: this.#leaseTtlMs, touchTtlMs: spec.touchTtlMs, tagTtlMs: this.#tagTtlMs, trace: spec.trace },
       );
     } catch (error) {
       // Served from MongoDB, with the queued write-behind changes all the same.
@@ -441,7 +443,7 @@ export class CacheCore {
           ...(tags && tags.length > 0 ? { tags } : {}),
         };
       });
-      const stored = await store.setIfLeased(token, entries);
+      const stored = await store.setIfLeased(token, entries, spec.trace);
       stored.forEach((ok, i) => {
         const index = indexes[i] ?? 0;
         this.#metrics.fills.inc({ name: nameOf(spec, index), outcome: ok ? 'stored' : 'lost' });
@@ -471,7 +473,7 @@ export class CacheCore {
       try {
         replies = await store.getOrLease(
           waiting.map((index) => requestOf(spec, index)),
-          { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs },
+          { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs, trace: spec.trace },
         );
       } catch (error) {
         this.#failed('get', error);
@@ -539,7 +541,10 @@ export class CacheCore {
   ): Promise<void> {
     const pendingKeys = spec.pendingKeys;
     if (this.#store && pendingKeys) {
-      const found = await this.pendingChanges(indexes.map((index) => pendingKeys[index] ?? ''));
+      const found = await this.pendingChanges(
+        indexes.map((index) => pendingKeys[index] ?? ''),
+        spec.trace,
+      );
       found.forEach((entries, i) => {
         if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
       });
@@ -580,7 +585,7 @@ export class CacheCore {
       if (count.misses) this.#metrics.misses.inc({ name }, count.misses);
       this.#stats.record(name, count.hits, count.misses);
     }
-    const trace = currentTrace();
+    const trace = spec.trace ?? currentTrace();
     if (trace) {
       trace.cacheHits += hits.length;
       trace.cacheMisses += misses.length;

@@ -1,3 +1,4 @@
+import type { RequestTrace } from '../trace.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 import { applyQueued, type WriteBehindState } from './write-behind.js';
@@ -46,9 +47,10 @@ export class EntityCache<T extends Versioned> {
    * trip, the misses from `load` in one call, filled in one more round trip. For a write-behind
    * type, the changes still queued for MongoDB are applied to what is returned (not stored).
    */
-  getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>): Promise<(T | null)[]> {
+  getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>, trace?: RequestTrace): Promise<(T | null)[]> {
     return this.#core.fetch<T>({
       name: this.type,
+      trace,
       keys: ids.map((id) => this.key(id)),
       load: (indexes) => load(indexes.map((i) => ids[i] ?? '')),
       versionOf: (doc) => doc.version,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { getDirective } from '@graphql-tools/utils';
 import DataLoader from 'dataloader';
 import { isObjectType, type GraphQLSchema } from 'graphql';
+import type { RequestTrace } from '../trace.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 
@@ -120,9 +121,12 @@ export class FieldCache<S> {
     );
   }
 
-  /** The cached-field loader of one request; `viewerId` resolves the viewer for PRIVATE fields. */
-  createLoader(scope: S, viewerId: () => Promise<string | undefined>): FieldLoader {
-    const loader = new DataLoader<Request<S>, unknown, string>((requests) => this.#fetch(requests, scope), {
+  /**
+   * The cached-field loader of one request; `viewerId` resolves the viewer for PRIVATE fields;
+   * `trace` counts its hits, misses and Redis round trips.
+   */
+  createLoader(scope: S, viewerId: () => Promise<string | undefined>, trace?: RequestTrace): FieldLoader {
+    const loader = new DataLoader<Request<S>, unknown, string>((requests) => this.#fetch(requests, scope, trace), {
       cacheKeyFn: (request) => request.key,
     });
     const request = (field: Field<S>, parent: unknown, args: unknown, viewer: string | undefined): Request<S> => {
@@ -151,9 +155,10 @@ export class FieldCache<S> {
     );
   }
 
-  async #fetch(requests: readonly Request<S>[], scope: S): Promise<unknown[]> {
+  async #fetch(requests: readonly Request<S>[], scope: S, trace: RequestTrace | undefined): Promise<unknown[]> {
     return this.#core.fetch<unknown>({
       name: (i) => at(requests, i).field.policy.coordinate,
+      trace,
       keys: requests.map((r) => r.key),
       tags: requests.map(({ field, owner }) =>
         field.policy.dependsOn.length === 0 ? NO_TAGS : field.policy.dependsOn.map((tag) => this.#keys.tag(owner.type, owner.id, tag)),

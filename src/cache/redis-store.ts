@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
-import { currentTrace } from '../trace.js';
+import { currentTrace, type RequestTrace } from '../trace.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
 import type { RedisClient } from './redis-client.js';
@@ -25,18 +25,19 @@ export interface PendingEntry {
 }
 
 /** What the store found for one key. */
-export type LeaseReply = /** The stored value, named by `etag`. */
-(
-  | { kind: 'hit'; version: number; etag: string; payload: Buffer }
-  /** The stored value is the one whose etag the reader sent (not sent again). */
-  | { kind: 'same' }
-  | { kind: 'lease' }
-  /** Another reader holds the lease; `token` is its lease token. */
-  | { kind: 'busy'; token: string }
-) & {
-  /** The key's write-behind changes, when asked for and there are any. */
-  pending?: PendingEntry[];
-};
+export type LeaseReply =
+  /** The stored value, named by `etag`. */
+  (
+    | { kind: 'hit'; version: number; etag: string; payload: Buffer }
+    /** The stored value is the one whose etag the reader sent (not sent again). */
+    | { kind: 'same' }
+    | { kind: 'lease' }
+    /** Another reader holds the lease; `token` is its lease token. */
+    | { kind: 'busy'; token: string }
+  ) & {
+    /** The key's write-behind changes, when asked for and there are any. */
+    pending?: PendingEntry[];
+  };
 
 /** A value to store with its version; `ttlMs` 0 stores it without expiry. */
 export interface VersionedValue {
@@ -58,6 +59,8 @@ export interface GetOrLeaseOptions {
   touchTtlMs?: number;
   /** Tag sets live at least this long, in milliseconds (longer than anything they name). */
   tagTtlMs?: number;
+  /** The request to count the round trip in (default: the traced request, if any). */
+  trace?: RequestTrace;
 }
 
 /** Options of {@link RedisStore}. */
@@ -310,11 +313,12 @@ export class RedisStore {
         const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
         return replies.map(parseLeaseReply);
       },
+      options.trace,
     );
   }
 
   /** Stores each value if `token` still holds its lease and no newer version is stored; true where stored. */
-  async setIfLeased(token: string, values: readonly VersionedValue[]): Promise<boolean[]> {
+  async setIfLeased(token: string, values: readonly VersionedValue[], trace?: RequestTrace): Promise<boolean[]> {
     return this.#bySlot(
       values,
       (v) => v.key,
@@ -325,6 +329,7 @@ export class RedisStore {
         const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, ...args);
         return stored.map((n) => n === 1);
       },
+      trace,
     );
   }
 
@@ -363,7 +368,7 @@ export class RedisStore {
   }
 
   /** The write-behind changes in each hash (same order), for reads that do not go through get-or-lease. */
-  async pending(keys: readonly string[]): Promise<PendingEntry[][]> {
+  async pending(keys: readonly string[], trace?: RequestTrace): Promise<PendingEntry[][]> {
     return this.#bySlot(
       keys,
       (key) => key,
@@ -377,6 +382,7 @@ export class RedisStore {
           return Object.entries((value ?? {}) as Record<string, Buffer>).map(([id, change]) => ({ id, change }));
         });
       },
+      trace,
     );
   }
 
@@ -390,9 +396,8 @@ export class RedisStore {
     await this.call('kv-set', () => (ttlMs > 0 ? this.#client.set(key, value, 'PX', ttlMs) : this.#client.set(key, value)));
   }
 
-  /** Runs `fn` through the breaker, timed, counted as a round trip of the current request. */
-  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const trace = currentTrace();
+  /** Runs `fn` through the breaker, timed, counted as a round trip of `trace` (default: the traced request, if any). */
+  async call<T>(op: string, fn: () => Promise<T>, trace: RequestTrace | undefined = currentTrace()): Promise<T> {
     if (trace) trace.redisRoundTrips += 1;
     const stop = this.#metrics.redisDuration.startTimer({ op });
     try {
@@ -406,9 +411,15 @@ export class RedisStore {
    * Runs `fn` once per Cluster slot (once in all on a standalone Redis), in parallel, and puts
    * the per-item results back in the order of `items`.
    */
-  async #bySlot<I, R>(items: readonly I[], keyOf: (item: I) => string, op: string, fn: (group: I[]) => Promise<R[]>): Promise<R[]> {
+  async #bySlot<I, R>(
+    items: readonly I[],
+    keyOf: (item: I) => string,
+    op: string,
+    fn: (group: I[]) => Promise<R[]>,
+    trace?: RequestTrace,
+  ): Promise<R[]> {
     if (items.length === 0) return [];
-    if (!(this.#client instanceof Cluster)) return this.call(op, () => fn([...items]));
+    if (!(this.#client instanceof Cluster)) return this.call(op, () => fn([...items]), trace);
     const groups = new Map<number, { items: I[]; positions: number[] }>();
     items.forEach((item, position) => {
       const slot = calculateSlot(keyOf(item));
@@ -418,15 +429,18 @@ export class RedisStore {
       groups.set(slot, group);
     });
     const out = new Array<R>(items.length);
-    await this.call(op, () =>
-      Promise.all(
-        [...groups.values()].map(async (group) => {
-          const results = await fn(group.items);
-          results.forEach((result, i) => {
-            out[group.positions[i] ?? 0] = result;
-          });
-        }),
-      ),
+    await this.call(
+      op,
+      () =>
+        Promise.all(
+          [...groups.values()].map(async (group) => {
+            const results = await fn(group.items);
+            results.forEach((result, i) => {
+              out[group.positions[i] ?? 0] = result;
+            });
+          }),
+        ),
+      trace,
     );
     return out;
   }

@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import type { RequestTrace } from '../trace.js';
 import type { Model } from 'mongoose';
 import type { Cache, Versioned } from '../cache/index.js';
 import type { OrderDoc } from '../models/order.model.js';
@@ -28,6 +29,8 @@ export interface Loaders {
 /** What {@link createLoaders} needs from the process. */
 export interface LoaderDeps {
   cache: Cache;
+  /** The request's trace, where the cache counts its hits, misses and Redis round trips. */
+  trace?: RequestTrace;
 }
 
 /**
@@ -39,7 +42,7 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   const { cache } = deps;
   const byId = <T extends Identified & Versioned>(type: string, model: Model<T>) => {
     const entities = cache.entity<T>(type);
-    return new DataLoader<string, T | null>((ids) => entities.getMany(ids, (missing) => findByIds(model, missing)));
+    return new DataLoader<string, T | null>((ids) => entities.getMany(ids, (missing) => findByIds(model, missing), deps.trace));
   };
   const reviewLoader = byId<ReviewDoc>('Review', ReviewModel);
   const primeReviews = (pages: ReviewDoc[][]): ReviewDoc[][] => {

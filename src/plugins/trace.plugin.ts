@@ -17,7 +17,8 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
         async willSendResponse({ contextValue, response, operation, errors }) {
           options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'ok' });
           const { trace } = contextValue;
-          options.metrics.requestMongoCommands.observe(trace.mongoCommands);
+          // Only a traced request counted its MongoDB commands (REQUEST_TRACE, trace.ts).
+          if (trace.traced) options.metrics.requestMongoCommands.observe(trace.mongoCommands);
           options.metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
           if (!options.exposeTrace || response.body.kind !== 'single') return;
           response.body.singleResult.extensions = {
@@ -25,7 +26,7 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
             cache: {
               hits: trace.cacheHits,
               misses: trace.cacheMisses,
-              mongoCommands: trace.mongoCommands,
+              mongoCommands: trace.traced ? trace.mongoCommands : null,
               redisRoundTrips: trace.redisRoundTrips,
             },
           };

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { RequestTrace } from '../trace.js';
 import type { Types } from 'mongoose';
 import { ABSENT } from '../cache/codec.js';
 import type { Cache } from '../cache/index.js';
@@ -125,11 +126,12 @@ export function createAuthService(options: AuthServiceOptions) {
     },
 
     /** The live session of a token, its expiry slid forward on use; null when unknown or expired. */
-    async resolveSession(token: string): Promise<SessionInfo | null> {
+    async resolveSession(token: string, trace?: RequestTrace): Promise<SessionInfo | null> {
       const tokenHash = hashToken(token);
       const key = cache.keys.session(tokenHash);
       const [session] = await cache.core.fetch<CachedSession>({
         name: 'Session',
+        trace,
         keys: [key],
         load: async () => {
           const doc = await SessionModel.findOne({ tokenHash, expiresAt: { $gt: new Date() } })

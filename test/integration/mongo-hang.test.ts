@@ -25,7 +25,9 @@ beforeAll(async () => {
   mongo = await startEmbeddedMongo({ logger: createLogger({ level: 'silent' }), prefer: 'ferretdb' });
   proxy = await startMongoProxy(mongo.uri.replace('mongodb://', ''));
   t = await startTestApp({
-    env: { MONGODB_URI: `${proxy.uri}/hang`, MONGODB_TIMEOUT_MS: String(TIMEOUT_MS) },
+    // REQUEST_TRACE=writes, as in production: only requests that may write count their MongoDB
+    // commands, and a failed one must still know whether it wrote (trace.ts).
+    env: { MONGODB_URI: `${proxy.uri}/hang`, MONGODB_TIMEOUT_MS: String(TIMEOUT_MS), REQUEST_TRACE: 'writes' },
     seed: { users: 4, products: 12, reviews: 20, orders: 0 },
   });
 });
