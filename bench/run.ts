@@ -13,7 +13,8 @@
 //          number of requests sized to last about BENCH_SECONDS; the median round is reported.
 //   cold   the project, one request at a time, its cache emptied before each (BENCH_COLD_REQUESTS).
 //   mixed  readers and sequential writers on 5 hot products, every read checked for staleness
-//          (bench/lib/mixed.ts), BENCH_MIXED_SECONDS per contender.
+//          (bench/lib/mixed.ts), BENCH_MIXED_SECONDS per contender in each of BENCH_MIXED_ROUNDS
+//          interleaved rounds; the median round is reported.
 //   views  the write-behind views benchmark, in process (bench/views.ts); not run by default.
 //
 // Then prints the tables and writes bench/results.md and bench/results.svg (unless
@@ -31,6 +32,7 @@ import { seedDemoData } from '../src/dev/seed.js';
 import { createLogger } from '../src/logger.js';
 import { ProductModel, ensureIndexes } from '../src/models/index.js';
 import {
+  contenderDatabaseUri,
   contenderSpecs,
   killAllChildren,
   projectRoot,
@@ -40,7 +42,7 @@ import {
   type ContenderKey,
 } from './lib/contenders.js';
 import { calibrate, graphql, loadAmount, median } from './lib/load.js';
-import { openSessions, runMixed } from './lib/mixed.js';
+import { openSessions, runMixed, type MixedResult, type Sessions, type StaleRead } from './lib/mixed.js';
 import { READ_QUERIES, seededId } from './lib/queries.js';
 import { markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
 import { runViewsBenchmark } from './views.js';
@@ -55,8 +57,10 @@ const settings = {
   rounds: positiveInteger('BENCH_ROUNDS', 3),
   /** Concurrent connections of the read load and of the mixed readers; default 10. */
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
-  /** The mixed workload's length per contender, in seconds; default 6. */
-  mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 6),
+  /** The mixed workload's length per contender and round, in seconds; default 4. */
+  mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 4),
+  /** Rounds of the mixed workload, every contender once per round in a new order; default 3. */
+  mixedRounds: positiveInteger('BENCH_MIXED_ROUNDS', 3),
   /** Sequential cold requests per query; default 5. */
   coldRequests: positiveInteger('BENCH_COLD_REQUESTS', 5),
   parts: parseParts(process.env.BENCH_ONLY),
@@ -100,8 +104,16 @@ async function main(): Promise<void> {
   const redis = new Redis(redisUrl);
   stoppers.push(async () => redis.disconnect());
 
-  await mongoose.connect(mongodbUri, { autoIndex: false });
+  // Every contender gets its own database, seeded alike (the seed is deterministic): the mixed
+  // workload writes, and one contender's writes must not change another's data behind its cache.
   stoppers.push(() => mongoose.disconnect());
+  for (const key of settings.contenders) {
+    await mongoose.connect(contenderDatabaseUri(mongodbUri, key), { autoIndex: false });
+    await ensureIndexes(logger);
+    await seedDemoData({ logger, admin: { email: 'admin@example.com', password: 'admin-password' } });
+    await mongoose.disconnect();
+  }
+  await mongoose.connect(mongodbUri, { autoIndex: false });
   await ensureIndexes(logger);
   await seedDemoData({ logger, admin: { email: 'admin@example.com', password: 'admin-password' } });
   // A rerun on your own Redis starts from empty caches (only this benchmark's namespaces).
@@ -126,14 +138,15 @@ async function main(): Promise<void> {
     mixedShape:
       `${HOT_IDS.length} hot products (the newest, all on the first catalog page); ${settings.connections} readers (each product by id in turn, ` +
       `and the first catalog page of 20 every sixth read); ${HOT_IDS.length} price writers (one per hot product), one createReview writer and one ` +
-      `recordProductView writer, each sequential with a 100 ms pause after each write; ${settings.mixedSeconds} s per contender`,
+      `recordProductView writer, each sequential with a 100 ms pause after each write; ${settings.mixedSeconds} s per contender in each of ` +
+      `${settings.mixedRounds} interleaved rounds; the table shows each contender's median round (by reads/s)`,
   };
 
   if (needsContenders) {
     const projectRuntime = await build;
     results.meta.project = `${projectRuntime === 'dist' ? 'node dist/index.js (npm run build)' : 'node --import tsx src/index.ts'} at ${await gitDescribe()}`;
     const specs = contenderSpecs({
-      mongodbUri,
+      mongodbUri: (key) => contenderDatabaseUri(mongodbUri, key),
       redisUrl,
       projectRuntime,
       projectNamespace: PROJECT_NAMESPACE,
@@ -252,27 +265,52 @@ async function runCold(project: Contender, redis: Redis, results: Results): Prom
   }
 }
 
-/** The mixed workload on each contender in turn, prices growing across all of them. */
+/** The project's stale reads in the mixed workload, any round (there should be none). */
+const projectStale: StaleRead[] = [];
+
+/**
+ * The mixed workload: every contender once per round, in a new order each round (as the reads),
+ * prices growing across all of them; each contender's median round (by reads/s) is reported.
+ */
 async function runAllMixed(contenders: Contender[], results: Results): Promise<void> {
   const hot = await ProductModel.find({ _id: { $in: HOT_IDS } }, { priceCents: 1 }).lean<{ priceCents: number }[]>();
   let price = Math.max(1_000_000, ...hot.map((p) => p.priceCents)) + 1;
   const nextPrice = () => price++;
+  const sessions = new Map<Contender, Sessions>();
+  for (const contender of contenders) sessions.set(contender, await openSessions(contender, 3));
+  const rounds = new Map<Contender, MixedResult[]>(contenders.map((contender) => [contender, []]));
+  for (let round = 1; round <= settings.mixedRounds; round += 1) {
+    for (const contender of roundOrder(contenders, round)) {
+      const result = await runMixed({
+        contender,
+        sessions: sessions.get(contender) as Sessions,
+        hotIds: HOT_IDS,
+        readers: settings.connections,
+        seconds: settings.mixedSeconds,
+        writePauseMs: 100,
+        nextPrice,
+      });
+      rounds.get(contender)?.push(result);
+      console.log(
+        `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ` +
+          `${result.writesPerSec.toFixed(1)} writes/s, ${result.stale.reads} stale reads of ${result.reads}` +
+          `${result.errors.first ? `; first error: ${result.errors.first}` : ''}`,
+      );
+    }
+  }
   for (const contender of contenders) {
-    const sessions = await openSessions(contender, 3);
-    const result = await runMixed({
-      contender,
-      sessions,
-      hotIds: HOT_IDS,
-      readers: settings.connections,
-      seconds: settings.mixedSeconds,
-      writePauseMs: 100,
-      nextPrice,
+    const all = rounds.get(contender) ?? [];
+    const byRate = [...all].sort((a, b) => a.readsPerSec - b.readsPerSec);
+    const median = byRate[Math.floor(byRate.length / 2)];
+    if (!median) continue;
+    results.mixed.push({
+      spec: contender.spec,
+      result: median,
+      roundsReadsPerSec: all.map((r) => r.readsPerSec),
+      allRounds: { reads: all.reduce((sum, r) => sum + r.reads, 0), stale: all.reduce((sum, r) => sum + r.stale.reads, 0) },
     });
-    results.mixed.push({ spec: contender.spec, result });
-    console.log(
-      `mixed, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ${result.writesPerSec.toFixed(1)} writes/s, ` +
-        `${result.stale.reads} stale reads of ${result.reads}${result.errors.first ? `; first error: ${result.errors.first}` : ''}`,
-    );
+    const staleRound = all.find((r) => r.stale.reads > 0);
+    if (contender.spec.key === 'project' && staleRound) projectStale.push(...staleRound.examples);
   }
 }
 
@@ -281,8 +319,7 @@ async function report(results: Results): Promise<void> {
   console.log(`\n${tables}\n`);
   const pairs = ratios(results);
   if (pairs.length) console.log(pairs.map(([label, value]) => `${label}: ${value.toFixed(2)}×`).join('\n'));
-  const project = results.mixed.find(({ spec }) => spec.key === 'project');
-  if (project && project.result.stale.reads > 0) console.log(`\nSTALE READS OF THE PROJECT: ${JSON.stringify(project.result.examples)}`);
+  if (projectStale.length) console.log(`\nSTALE READS OF THE PROJECT: ${JSON.stringify(projectStale)}`);
   console.log(`\n${results.meta.durationSeconds} s in all`);
   if (!settings.writeResults) return;
   const { meta } = results;

@@ -35,7 +35,11 @@ export interface Contender {
 
 /** Where the contenders get their data and cache. */
 export interface ContenderEnv {
-  mongodbUri: string;
+  /**
+   * Each contender's own database, seeded alike: the mixed workload writes, and a contender's
+   * writes must not reach another's data behind its cache (see {@link contenderDatabaseUri}).
+   */
+  mongodbUri: (key: ContenderKey) => string;
   redisUrl: string;
   /** How the project runs: its build (`node dist/index.js`) or its sources (`node --import tsx src/index.ts`). */
   projectRuntime: 'dist' | 'tsx';
@@ -55,36 +59,56 @@ export interface ContenderEnv {
  */
 export const NODE_FLAGS = ['--max-semi-space-size=64'];
 
+/** `uri` (a MongoDB connection string) with its database renamed `<name>-<key>`. */
+export function contenderDatabaseUri(uri: string, key: ContenderKey): string {
+  const url = new URL(uri);
+  url.pathname = `/${url.pathname.replace(/^\//, '') || 'bench'}-${key}`;
+  return url.toString();
+}
+
 /** The five contenders of issue 10, in order. */
 export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
   const projectArgs = [
     ...NODE_FLAGS,
-    ...(env.projectRuntime === 'dist' ? [join(projectRoot, 'dist', 'index.js')] : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')]),
+    ...(env.projectRuntime === 'dist'
+      ? [join(projectRoot, 'dist', 'index.js')]
+      : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')]),
   ];
   const peerArgs = [...NODE_FLAGS, '--import', 'tsx', join(projectRoot, 'bench', 'peers', 'apollo-peer.ts')];
-  const common = { NODE_ENV: 'production', MONGODB_URI: env.mongodbUri, LOG_LEVEL: 'warn' };
+  const common = (key: ContenderKey) => ({ NODE_ENV: 'production', MONGODB_URI: env.mongodbUri(key), LOG_LEVEL: 'warn' });
   // The peers have no MongoDB deadline; the project's default (5 s) fails requests that queue that
   // long behind FerretDB's scans under 10 connections without a cache, so it gets a minute too.
-  const projectEnv = { ...common, MONGODB_TIMEOUT_MS: '60000' };
+  const projectEnv = (key: ContenderKey) => ({ ...common(key), MONGODB_TIMEOUT_MS: '60000' });
   return [
     {
       key: 'project',
       label: 'this project, warm cache',
       project: true,
       args: projectArgs,
-      env: { ...projectEnv, REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace },
+      env: { ...projectEnv('project'), REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace },
     },
     // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).
-    { key: 'project-no-cache', label: 'this project, no cache', project: true, args: projectArgs, env: projectEnv },
-    { key: 'apollo', label: 'Apollo + DataLoader', project: false, args: peerArgs, env: { ...common, PEER_MODE: 'mongo' } },
+    { key: 'project-no-cache', label: 'this project, no cache', project: true, args: projectArgs, env: projectEnv('project-no-cache') },
+    { key: 'apollo', label: 'Apollo + DataLoader', project: false, args: peerArgs, env: { ...common('apollo'), PEER_MODE: 'mongo' } },
     {
       key: 'apollo-response-cache',
       label: 'Apollo + response cache',
       project: false,
       args: peerArgs,
-      env: { ...common, PEER_MODE: 'response-cache', REDIS_URL: env.redisUrl, PEER_CACHE_NAMESPACE: env.responseCacheNamespace },
+      env: {
+        ...common('apollo-response-cache'),
+        PEER_MODE: 'response-cache',
+        REDIS_URL: env.redisUrl,
+        PEER_CACHE_NAMESPACE: env.responseCacheNamespace,
+      },
     },
-    { key: 'apollo-memory', label: 'Apollo in memory (floor)', project: false, args: peerArgs, env: { ...common, PEER_MODE: 'memory' } },
+    {
+      key: 'apollo-memory',
+      label: 'Apollo in memory (floor)',
+      project: false,
+      args: peerArgs,
+      env: { ...common('apollo-memory'), PEER_MODE: 'memory' },
+    },
   ];
 }
 
