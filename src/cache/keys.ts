@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
  *
  *   {ns}:v{n}:{User:65f0…}                      an entity
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
- *   {ns}:v{n}:{Product:65f0…}:f:averageRating:{argsHash}[:u:{viewerId}]   a field value
+ *   {ns}:v{n}:{Product:65f0…}:f:reviews:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
  *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in MongoDB
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
