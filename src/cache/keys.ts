@@ -12,6 +12,8 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
+ *   {ns}:v{n}:{resp:<shard>}                     a response shard: its incarnation, clock and dependency epochs
+ *   {ns}:v{n}:{resp:<shard>}:r:<hash>            a whole response, in its shard's slot
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tags
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
@@ -43,6 +45,10 @@ export interface Keyspace {
   persistedQuery(key: string): string;
   /** The key prefix of the rate limiter `name` (e.g. `login-ip`); the limiter appends `:<subject>`. No hash tag: each counter is one key. */
   rateLimit(name: string): string;
+  /** The hash of response shard `shard` (see response-store.ts). */
+  responseShard(shard: number): string;
+  /** A whole response, by the hash of what it answers, in the slot of its shard. */
+  response(shard: number, hash: string): string;
 }
 
 /** Options of {@link createKeyspace}. */
@@ -58,6 +64,11 @@ const SAFE = /^[A-Za-z0-9_.-]+$/;
 /** True when `value` may stand as a part of a key (a type, an id, a field name). */
 export function isKeyPart(value: string): boolean {
   return SAFE.test(value);
+}
+
+function shardNumber(shard: number): number {
+  if (!Number.isInteger(shard) || shard < 0) throw new TypeError(`a response shard is a non-negative integer, got ${shard}`);
+  return shard;
 }
 
 /** The keyspace for a namespace and version (see the module comment for the layout). */
@@ -92,5 +103,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
     persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,
     rateLimit: (name) => `${prefix}:rl:${part(name, 'rate limiter name')}`,
+    responseShard: (shard) => `${prefix}:{resp:${shardNumber(shard)}}`,
+    response: (shard, hash) => `${prefix}:{resp:${shardNumber(shard)}}:r:${part(hash, 'response hash')}`,
   };
 }

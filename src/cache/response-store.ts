@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto';
+import type { RequestTrace } from '../trace.js';
+import type { Keyspace } from './keys.js';
+import type { RedisStore } from './redis-store.js';
+
+// Whole responses that are never stale, on one Redis or a Cluster.
+//
+// A response depends on what its computation read: entity keys, field keys, tags (its
+// "dependencies", plain strings). It lives in one of N shards, a Redis hash tag of its own
+// (`{resp:<shard>}`), beside the shard's hash: an incarnation (random, replaced if the hash is
+// ever lost), a clock, and for each of B dependency buckets the clock value of its last
+// invalidation (its "epoch"). Everything a script below touches is in one slot.
+//
+//   lookup    one call: the response if stored and no bucket it depends on has an epoch after
+//             the clock it was computed at (else it is deleted); on a miss, the shard's
+//             incarnation and clock, the ticket of the computation that follows.
+//   store     stores the response with the ticket's clock and its dependencies' buckets, only if
+//             the incarnation is the ticket's and no such bucket has an epoch after its clock.
+//   invalidate (after the cache core has invalidated the dependencies themselves) in every
+//             shard: clock + 1, and the dependencies' buckets take the new clock as their epoch.
+//
+// Why a response is never stale. Let a write W invalidate dependency D, and R be a response
+// that read D, in shard s. W's core invalidation precedes its shard script, which precedes W's
+// return. If R's ticket was taken after W's script ran in s, W's core invalidation came first,
+// so R read D as W left it. Otherwise R's clock is below the epoch W gave D's bucket: R cannot
+// be stored after W's script (store checks it), and if it was stored before, every lookup after
+// W's script refuses and deletes it (lookup checks it). A lost shard hash (evicted, flushed)
+// comes back with a new incarnation, which voids every response and ticket of the old one. A
+// bucket shared by two dependencies only costs a needless miss.
+//
+// Nothing grows without bound: B bucket fields per shard, and responses that expire.
+
+/** What {@link ResponseStore.lookup} found. */
+export type ResponseLookup = { kind: 'hit'; body: Buffer } | { kind: 'miss'; ticket: ResponseTicket };
+
+/** Where a computed response may be stored, and the shard's clock when its computation began. */
+export interface ResponseTicket {
+  shard: number;
+  key: string;
+  incarnation: string;
+  clock: number;
+}
+
+/** Options of {@link ResponseStore}. */
+export interface ResponseStoreOptions {
+  store: RedisStore;
+  keys: Keyspace;
+  /** Response shards (hash tags); 1 is enough on one Redis, a Cluster spreads them over its nodes. */
+  shards: number;
+  /** Dependency buckets per shard; more buckets, fewer needless misses. */
+  buckets: number;
+}
+
+/** The epoch test of a stored response or a computation, shared by the scripts (see above). */
+const FRESH = `
+local function fresh(shard, born, list)
+  if list == '' then return true end
+  local fields = {}
+  local function check()
+    local epochs = redis.call('HMGET', shard, unpack(fields))
+    for i = 1, #epochs do
+      if epochs[i] and tonumber(epochs[i]) > born then return false end
+    end
+    fields = {}
+    return true
+  end
+  for field in string.gmatch(list, '[^,]+') do
+    fields[#fields + 1] = field
+    if #fields == 500 and not check() then return false end
+  end
+  if #fields > 0 then return check() end
+  return true
+end
+`;
+
+/** KEYS: shard, response. ARGV: an incarnation for a shard that has none. */
+const LOOKUP = `${FRESH}
+local inc = redis.call('HGET', KEYS[1], '_inc')
+if not inc then
+  inc = ARGV[1]
+  redis.call('HSET', KEYS[1], '_inc', inc)
+end
+local clock = redis.call('HGET', KEYS[1], '_g') or '0'
+local value = redis.call('GET', KEYS[2])
+if value then
+  local a = string.find(value, '|', 1, true)
+  local b = a and string.find(value, '|', a + 1, true)
+  local c = b and string.find(value, '|', b + 1, true)
+  if c and string.sub(value, 1, a - 1) == inc and fresh(KEYS[1], tonumber(string.sub(value, a + 1, b - 1)), string.sub(value, b + 1, c - 1)) then
+    return {1, string.sub(value, c + 1)}
+  end
+  redis.call('DEL', KEYS[2])
+end
+return {0, inc, clock}
+`;
+
+/** KEYS: shard, response. ARGV: incarnation, clock, ttl ms, buckets (comma-separated), body. */
+const STORE = `${FRESH}
+if redis.call('HGET', KEYS[1], '_inc') ~= ARGV[1] then return 0 end
+if not fresh(KEYS[1], tonumber(ARGV[2]), ARGV[4]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5], 'PX', ARGV[3])
+return 1
+`;
+
+/** KEYS: shard. ARGV: an incarnation for a shard that has none, then the buckets. */
+const INVALIDATE = `
+if not redis.call('HGET', KEYS[1], '_inc') then redis.call('HSET', KEYS[1], '_inc', ARGV[1]) end
+local clock = redis.call('HINCRBY', KEYS[1], '_g', 1)
+for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], clock) end
+return clock
+`;
+
+type Arg = string | number | Buffer;
+interface ResponseCommands {
+  gfcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?]>;
+  gfcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
+  gfcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
+}
+
+/** The response layer's Redis side: lookups, guarded stores and invalidations (see above). */
+export class ResponseStore {
+  readonly #store: RedisStore;
+  readonly #keys: Keyspace;
+  readonly #shards: number;
+  readonly #buckets: number;
+  readonly #client: ResponseCommands;
+
+  constructor(options: ResponseStoreOptions) {
+    if (!Number.isInteger(options.shards) || options.shards < 1)
+      throw new TypeError(`shards must be a positive integer, got ${options.shards}`);
+    if (!Number.isInteger(options.buckets) || options.buckets < 1)
+      throw new TypeError(`buckets must be a positive integer, got ${options.buckets}`);
+    this.#store = options.store;
+    this.#keys = options.keys;
+    this.#shards = options.shards;
+    this.#buckets = options.buckets;
+    const client = options.store.client;
+    client.defineCommand('gfcResponseLookup', { numberOfKeys: 2, lua: LOOKUP });
+    client.defineCommand('gfcResponseStore', { numberOfKeys: 2, lua: STORE });
+    client.defineCommand('gfcResponseInvalidate', { numberOfKeys: 1, lua: INVALIDATE });
+    this.#client = client as unknown as ResponseCommands;
+  }
+
+  /** The bucket of a dependency (FNV-1a of the string, modulo the bucket count). */
+  bucketOf(dependency: string): number {
+    return fnv1a(dependency) % this.#buckets;
+  }
+
+  /** The stored response named `hash` (a hash of what it answers), or the ticket to compute and store it. One round trip. */
+  async lookup(hash: string, trace?: RequestTrace): Promise<ResponseLookup> {
+    const shard = fnv1a(hash) % this.#shards;
+    const shardKey = this.#keys.responseShard(shard);
+    const key = this.#keys.response(shard, hash);
+    const reply = await this.#store.call(
+      'response-get',
+      () => this.#client.gfcResponseLookupBuffer(shardKey, key, newIncarnation()),
+      trace,
+    );
+    if (reply[0] === 1) return { kind: 'hit', body: reply[1] };
+    return {
+      kind: 'miss',
+      ticket: { shard, key, incarnation: reply[1].toString(), clock: Number((reply[2] ?? Buffer.from('0')).toString()) },
+    };
+  }
+
+  /**
+   * Stores a computed response for `ttlMs` milliseconds, unless something it depends on was
+   * invalidated since its ticket was taken; true when stored.
+   */
+  async store(
+    ticket: ResponseTicket,
+    dependencies: Iterable<string>,
+    body: string | Buffer,
+    ttlMs: number,
+    trace?: RequestTrace,
+  ): Promise<boolean> {
+    const buckets = new Set<number>();
+    for (const dependency of dependencies) buckets.add(this.bucketOf(dependency));
+    const stored = await this.#store.call(
+      'response-set',
+      () =>
+        this.#client.gfcResponseStore(
+          this.#keys.responseShard(ticket.shard),
+          ticket.key,
+          ticket.incarnation,
+          ticket.clock,
+          Math.max(1, Math.round(ttlMs)),
+          [...buckets].join(','),
+          body,
+        ),
+      trace,
+    );
+    return stored === 1;
+  }
+
+  /**
+   * Voids every stored response, and every computation under way, that depends on one of
+   * `dependencies`: in every shard, at once. Call it after the cache core has invalidated the
+   * dependencies themselves. Throws when a shard cannot be reached (its responses may then be
+   * stale: the caller must keep responses from being served until a retry succeeds).
+   */
+  async invalidate(dependencies: readonly string[], trace?: RequestTrace): Promise<void> {
+    if (dependencies.length === 0) return;
+    const buckets = [...new Set(dependencies.map((dependency) => this.bucketOf(dependency)))];
+    const incarnation = newIncarnation();
+    await Promise.all(
+      Array.from({ length: this.#shards }, (_, shard) =>
+        this.#store.call(
+          'response-invalidate',
+          () => this.#client.gfcResponseInvalidate(this.#keys.responseShard(shard), incarnation, ...buckets),
+          trace,
+        ),
+      ),
+    );
+  }
+}
+
+function newIncarnation(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/** FNV-1a, 32 bits, over UTF-16 code units: fast and stable, not cryptographic. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
