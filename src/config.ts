@@ -145,6 +145,11 @@ const configSchema = z
      */
     CACHE_LOCAL_ENTRIES: z.coerce.number().int().min(0).default(20_000),
     /**
+     * Whole responses of queries, served with one Redis round trip and never stale (the response
+     * cache, plugins/response-cache.plugin.ts). Default false while it is being completed (issue 11).
+     */
+    CACHE_RESPONSES: booleanString.default(false),
+    /**
      * The deadline of one MongoDB operation, in milliseconds (server selection, connecting and the
      * reply, retries included: see db.ts driverTimeouts); default 5000. A hung server fails it
      * with DATABASE_UNAVAILABLE.
@@ -215,6 +220,7 @@ const configSchema = z
         localEntries: env.CACHE_LOCAL_ENTRIES,
         breakerThreshold: env.CACHE_BREAKER_THRESHOLD,
         breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
+        responses: env.CACHE_RESPONSES,
       } satisfies CacheSettings,
       writePolicies: { User: 'refresh', Product: 'invalidate', ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
       writeBehind: {

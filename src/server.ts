@@ -26,6 +26,7 @@ import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
+import { responseCachePlugin } from './plugins/response-cache.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
@@ -134,6 +135,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       // response that touched a PRIVATE field (email, orders, viewer) is private or no-store.
       ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       httpCachePlugin<GraphQLContext>(),
+      // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
+      ...(cache.core.responses ? [responseCachePlugin({ cache, logger })] : []),
       rateLimitPlugin<GraphQLContext>(),
     ],
   });

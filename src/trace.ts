@@ -17,6 +17,13 @@ export interface RequestTrace {
   redisRoundTrips: number;
   cacheHits: number;
   cacheMisses: number;
+  /** What the response cache did for this request (query operations only). */
+  response?: 'HIT' | 'MISS' | 'BYPASS';
+  /**
+   * While the response is being computed for the response cache: every cache key and tag its
+   * reads went through (the cache core adds them), which the stored response depends on.
+   */
+  dependencies?: Set<string>;
 }
 
 /** A zeroed trace. */

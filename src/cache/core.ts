@@ -6,6 +6,7 @@ import type { KnownPending } from './known-pending.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheMetrics } from './metrics.js';
 import type { LeaseReply, LeaseRequest, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
+import type { ResponseStore } from './response-store.js';
 import type { CacheStats } from './stats.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
@@ -80,6 +81,12 @@ export interface CacheCoreOptions {
    * "same" instead of the value while it has not changed. Default none.
    */
   localCopies?: LocalCopies;
+  /**
+   * Whole responses (response-store.ts): every invalidation and refresh here also voids the
+   * responses that depend on what it names, and reads record what they read in their request's
+   * `trace.dependencies`. Default none.
+   */
+  responses?: ResponseStore;
 }
 
 /** Per name, the bytes and absent values a batch read (counted once per batch). */
@@ -143,6 +150,7 @@ export class CacheCore {
   readonly #tagTtlMs: number;
   readonly #knownPending: KnownPending | undefined;
   readonly #local: LocalCopies | undefined;
+  readonly #responses: ResponseStore | undefined;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #pending: Pending = { keys: new Map(), tags: new Map() };
   /** Pending keys (`k:<key>`) and tags (`t:<tag>`) not to deliver before then (ms since the epoch). */
@@ -166,6 +174,35 @@ export class CacheCore {
     this.#tagTtlMs = positive('tagTtlMs', options.tagTtlMs ?? 3_600_000);
     this.#knownPending = options.knownPending;
     this.#local = options.localCopies;
+    this.#responses = options.responses;
+  }
+
+  /** The response store, if any. */
+  get responses(): ResponseStore | undefined {
+    return this.#responses;
+  }
+
+  /**
+   * True when whole responses may be served and stored here: there is a response store and no
+   * invalidation waits for delivery (one that does may not have reached the responses either).
+   */
+  get responsesUsable(): boolean {
+    return this.#responses !== undefined && this.#store !== null && this.pendingInvalidations === 0;
+  }
+
+  /**
+   * Voids the responses that depend on `keys` (a change the keys' own values do not show, such
+   * as a queued write-behind change). Never throws: what cannot be delivered is kept pending,
+   * and retried, with the keys themselves.
+   */
+  async invalidateResponses(keys: readonly string[]): Promise<void> {
+    if (!this.#responses || keys.length === 0) return;
+    try {
+      await this.#responses.invalidate(keys);
+    } catch (error) {
+      this.#failed('invalidate', error);
+      this.#addPending(keys, []);
+    }
   }
 
   /** True when a Redis store is configured (not whether it is up). */
@@ -184,6 +221,13 @@ export class CacheCore {
    */
   async fetch<T>(spec: FetchSpec<T>): Promise<(T | null)[]> {
     const out = new Array<T | null>(spec.keys.length).fill(null);
+    const dependencies = spec.trace?.dependencies;
+    if (dependencies) {
+      spec.keys.forEach((key, index) => {
+        dependencies.add(key);
+        for (const tag of spec.tags?.[index] ?? []) dependencies.add(tag);
+      });
+    }
     const bypass: number[] = [];
     const candidates: number[] = [];
     spec.keys.forEach((key, index) => (!this.#store || this.#mustBypass(key, spec.tags?.[index]) ? bypass : candidates).push(index));
@@ -218,6 +262,7 @@ export class CacheCore {
       });
       const etag = newToken();
       const stored = await store.refresh(values, etag);
+      await this.#responses?.invalidate(entries.map((e) => e.key));
       stored.forEach((ok, i) => {
         const entry = entries[i];
         if (ok && entry) this.#local?.set(entry.key, etag, entry.value);
@@ -246,6 +291,7 @@ export class CacheCore {
     this.#local?.delete(keys);
     try {
       await this.#store.invalidate(keys, tags);
+      await this.#responses?.invalidate([...keys, ...tags]);
       if (options.holdMs) this.#addPending(keys, tags, Date.now() + options.holdMs);
     } catch (error) {
       this.#failed('invalidate', error);
@@ -303,6 +349,7 @@ export class CacheCore {
           keys.map(([key]) => key),
           tags.map(([tag]) => tag),
         );
+        await this.#responses?.invalidate([...keys.map(([key]) => key), ...tags.map(([tag]) => tag)]);
         // Only what this call delivered: an entry added again meanwhile (a newer generation)
         // belongs to a later write whose invalidation may have run before this one.
         for (const [key, generation] of keys) {

@@ -297,7 +297,8 @@ export function hashArgs(args: unknown): string {
   return hash;
 }
 
-function stableStringify(value: unknown): string {
+/** JSON with object keys sorted (and undefined members left out), so that equal values give equal text. */
+export function stableStringify(value: unknown): string {
   if (value === undefined) return 'null';
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;

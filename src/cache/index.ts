@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { Cluster } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { CircuitBreaker } from './breaker.js';
 import { createCodec, type Compression } from './codec.js';
@@ -8,6 +9,7 @@ import { createKeyspace, type Keyspace } from './keys.js';
 import { KnownPending } from './known-pending.js';
 import { LocalCopies } from './local-copies.js';
 import { createCacheMetrics, type CacheMetrics } from './metrics.js';
+import { ResponseStore } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
 import { WriteBehindQueue, createWriteBehindMetrics } from './write-behind.js';
@@ -36,6 +38,8 @@ export interface CacheSettings {
   breakerThreshold: number;
   /** How long the breaker stays open before a probe, in milliseconds. */
   breakerOpenMs: number;
+  /** Whole responses that are never stale (response-store.ts, plugins/response-cache.plugin.ts). */
+  responses: boolean;
 }
 
 /** The application's cache: one core, its keyspace, and the entity caches built on it. */
@@ -73,6 +77,9 @@ export interface CreateCacheOptions {
   freezeLocalCopies?: boolean;
 }
 
+/** Dependency buckets per response shard: a needless miss when two dependencies share one. */
+const RESPONSE_DEPENDENCY_BUCKETS = 16_384;
+
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
 export const CACHE_SCHEMA_VERSION = 2;
 
@@ -93,6 +100,11 @@ export function createCache(options: CreateCacheOptions): Cache {
   // What this process knows to be queued for MongoDB: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
   const store = options.redis ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease('') }) : null;
+  // One shard is enough on one Redis; on a Cluster, 16 spread the responses over its nodes.
+  const responses =
+    store && settings.responses
+      ? new ResponseStore({ store, keys, shards: options.redis instanceof Cluster ? 16 : 1, buckets: RESPONSE_DEPENDENCY_BUCKETS })
+      : undefined;
   const core = new CacheCore({
     store,
     codec: createCodec({ compression: settings.compression, thresholdBytes: settings.compressionThresholdBytes }),
@@ -101,6 +113,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     logger,
     leaseTtlMs: settings.leaseTtlMs,
     knownPending,
+    ...(responses ? { responses } : {}),
     ...(settings.localEntries > 0
       ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
       : {}),
@@ -116,6 +129,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     maxPendingPerEntity: options.writeBehindMaxPending,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
+    afterEnqueue: (entityKey) => core.invalidateResponses([entityKey]),
   });
   return {
     core,

@@ -300,6 +300,11 @@ export interface WriteBehindQueueOptions {
   enqueueDeadlineMs?: number;
   /** Told of every change queued, for reads while Redis cannot be asked. */
   knownPending?: KnownPending;
+  /**
+   * Awaited after each change queued, with the entity's key: what reads show of the entity
+   * changed (they apply the queue), so the whole responses that read it must go. Never throws.
+   */
+  afterEnqueue?: (entityKey: string) => Promise<void>;
 }
 
 /** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
@@ -309,6 +314,7 @@ export class WriteBehindQueue {
   readonly #metrics: WriteBehindMetrics;
   readonly #maxPending: number;
   readonly #deadlineMs: number;
+  readonly #afterEnqueue: ((entityKey: string) => Promise<void>) | undefined;
   readonly #knownPending: KnownPending | undefined;
 
   constructor(options: WriteBehindQueueOptions) {
@@ -321,6 +327,7 @@ export class WriteBehindQueue {
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
     this.#deadlineMs = options.enqueueDeadlineMs ?? 250;
     this.#knownPending = options.knownPending;
+    this.#afterEnqueue = options.afterEnqueue;
   }
 
   /** False without Redis or on a Cluster: write-behind mutations then write synchronously. */
@@ -360,6 +367,7 @@ export class WriteBehindQueue {
     if (entry !== null) {
       this.#metrics.enqueued.inc({ type });
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
+      await this.#afterEnqueue?.(this.#keys.entity(type, id));
     }
     return entry;
   }

@@ -28,6 +28,7 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
               misses: trace.cacheMisses,
               mongoCommands: trace.traced ? trace.mongoCommands : null,
               redisRoundTrips: trace.redisRoundTrips,
+              ...(trace.response ? { response: trace.response } : {}),
             },
           };
         },

@@ -18,7 +18,7 @@ export interface GqlResponse<T = Record<string, unknown>> {
   body: {
     data?: T | null;
     errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; [key: string]: unknown } }[];
-    extensions?: { cache?: { hits: number; misses: number; mongoCommands: number; redisRoundTrips: number } };
+    extensions?: { cache?: { hits: number; misses: number; mongoCommands: number | null; redisRoundTrips: number; response?: string } };
   };
 }
 
@@ -60,6 +60,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     REDIS_URL: options.redisUrl ?? inject('redisUrl'),
     // Its own key namespace too: test files share one Redis.
     CACHE_NAMESPACE: dbName,
+    // TEST_CACHE_RESPONSES=true runs every test app with the response cache on.
+    ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
     ...options.env,
   });
   const logger = createLogger({ level: config.logLevel });

@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ResponseStore, ResponseTicket } from '../../src/cache/response-store.js';
+import { ADMIN, USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+
+// The whole-response layer (CACHE_RESPONSES=true): a warm repeat is one Redis round trip and no
+// MongoDB command, and no query returns a response older than a mutation that had returned.
+
+let redis: PrivateRedis;
+let t: TestApp;
+let admin: string;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  t = await startTestApp({
+    redisUrl: redis.url,
+    env: { CACHE_RESPONSES: 'true', WRITE_BEHIND_WORKER: 'false' },
+    seed: { users: 12, products: 30, reviews: 120, orders: 10 },
+  });
+  admin = await t.login(ADMIN.email, ADMIN.password);
+});
+afterAll(async () => {
+  await t.stop();
+  await redis.stop();
+});
+
+const product = (i: number): string => `5eed0001${i.toString(16).padStart(16, '0')}`;
+const user = (i: number): string => `5eed0000${i.toString(16).padStart(16, '0')}`;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the test helper's own default
+type Res = GqlResponse<Record<string, any>>;
+const responseOf = (res: GqlResponse): unknown => res.body.extensions?.cache?.response;
+
+/** Runs `query` until it is a response-cache hit (at most 3 times), and returns that hit. */
+async function warm(query: string, token?: string): Promise<Res> {
+  for (let i = 0; i < 3; i += 1) {
+    const res = await t.gql(query, {}, token);
+    expect(res.body.errors).toBeUndefined();
+    if (responseOf(res) === 'HIT') return res;
+  }
+  throw new Error(`never a response-cache hit: ${query}`);
+}
+
+describe('whole responses', () => {
+  it('a warm repeat is one Redis round trip, no MongoDB command, and the same data and headers', async () => {
+    const query =
+      '{ products(first: 10) { edges { node { id name priceCents reviewCount reviews(first: 2) { rating author { name } } } } } }';
+    const executed = await t.gql(query);
+    expect(responseOf(executed)).toBe('MISS');
+    await redis.resetStats();
+    const { result: hit, commands } = await t.countMongoCommands(() => t.gql(query));
+    expect(responseOf(hit)).toBe('HIT');
+    expect(await redis.scriptCalls()).toBe(1);
+    expect(commands).toBe(0);
+    expect(hit.body.data).toEqual(executed.body.data);
+    expect(hit.headers.get('cache-control')).toBe(executed.headers.get('cache-control'));
+    // GET: the same ETag, and 304 for it
+    const url = `${t.url}/graphql?query=${encodeURIComponent(query)}`;
+    const first = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    const again = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    expect(again.headers.get('etag')).toBe(first.headers.get('etag'));
+    // (fetch adds Cache-Control: no-cache to conditional requests unless told otherwise)
+    const notModified = await fetch(url, {
+      headers: { 'apollo-require-preflight': 'true', 'if-none-match': first.headers.get('etag') ?? '', 'cache-control': 'max-age=0' },
+    });
+    expect(notModified.status).toBe(304);
+  });
+
+  it('every mutation is seen by the next query, never a stored older response', async () => {
+    const reviewer = await t.login('user3@example.com', USER_PASSWORD);
+    const steps: {
+      query: string;
+      mutate: () => Promise<Res>;
+      read: (res: Res) => unknown;
+      expected: (before: unknown) => unknown;
+    }[] = [
+      {
+        query: `{ product(id: "${product(2)}") { priceCents } }`,
+        mutate: () => t.gql(`mutation { updateProduct(id: "${product(2)}", input: { priceCents: 424242 }) { id } }`, {}, admin),
+        read: (res) => res.body.data?.product.priceCents,
+        expected: () => 424242,
+      },
+      {
+        query: `{ product(id: "${product(3)}") { reviewCount reviews(first: 1) { rating } } }`,
+        mutate: () => t.gql(`mutation { createReview(input: { productId: "${product(3)}", rating: 1 }) { id } }`, {}, reviewer),
+        read: (res) => res.body.data?.product.reviewCount,
+        expected: (before) => (before as number) + 1,
+      },
+      {
+        query: `{ product(id: "${product(4)}") { viewCount } }`,
+        mutate: () => t.gql(`mutation { recordProductView(id: "${product(4)}") { viewCount } }`),
+        read: (res) => res.body.data?.product.viewCount,
+        expected: (before) => (before as number) + 1,
+      },
+      {
+        query: '{ products(first: 3) { edges { node { name } } } }',
+        mutate: () =>
+          t.gql('mutation { createProduct(input: { name: "Brand new", priceCents: 5, category: "toys", stock: 1 }) { id } }', {}, admin),
+        read: (res) => res.body.data?.products.edges[0].node.name,
+        expected: () => 'Brand new',
+      },
+      {
+        query: `{ user(id: "${user(5)}") { name } }`,
+        mutate: async () =>
+          t.gql(
+            `mutation { updateUser(id: "${user(5)}", input: { name: "Renamed Five" }) { id } }`,
+            {},
+            await t.login('user5@example.com', USER_PASSWORD),
+          ),
+        read: (res) => res.body.data?.user.name,
+        expected: () => 'Renamed Five',
+      },
+      {
+        query: `{ product(id: "${product(6)}") { id } }`,
+        mutate: () => t.gql(`mutation { deleteProduct(id: "${product(6)}") }`, {}, admin),
+        read: (res) => res.body.data?.product,
+        expected: () => null,
+      },
+      {
+        query: `{ user(id: "${user(9)}") { name reviewCount } }`,
+        mutate: () => t.gql(`mutation { deleteUser(id: "${user(9)}") }`, {}, admin),
+        read: (res) => res.body.data?.user,
+        expected: () => null,
+      },
+    ];
+    for (const step of steps) {
+      const before = step.read(await warm(step.query));
+      const mutated = await step.mutate();
+      expect(mutated.body.errors).toBeUndefined();
+      const after = await t.gql(step.query);
+      expect({ query: step.query, value: step.read(after), response: responseOf(after) }).toEqual({
+        query: step.query,
+        value: step.expected(before),
+        response: 'MISS',
+      });
+    }
+  });
+
+  it('PRIVATE responses are kept per token, and an anonymous request never stores or gets one', async () => {
+    const query = `{ user(id: "${user(1)}") { email } }`;
+    const owner = await t.login('user1@example.com', USER_PASSWORD);
+    const other = await t.login('user2@example.com', USER_PASSWORD);
+    const mine = await warm(query, owner);
+    expect(mine.body.data?.user.email).toBe('user1@example.com');
+    const theirs = await t.gql(query, {}, other);
+    expect(responseOf(theirs)).toBe('MISS');
+    expect(theirs.body.data?.user.email).toBeNull();
+    for (let i = 0; i < 2; i += 1) {
+      const anonymous = await t.gql(query);
+      expect(responseOf(anonymous)).toBe('MISS'); // never stored: the response is PRIVATE
+      expect(anonymous.body.data?.user.email).toBeNull();
+    }
+    expect((await t.gql(query, {}, owner)).body.data?.user.email).toBe('user1@example.com');
+  });
+
+  it('a response whose computation overlapped a returned mutation is not stored (forced)', async () => {
+    const query = `{ product(id: "${product(8)}") { priceCents } }`;
+    const responses = t.app.cache.core.responses as ResponseStore;
+    const original = responses.store.bind(responses);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached!: () => void;
+    const paused = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    // The computation is held after its reads, just before it stores its response.
+    responses.store = async (
+      ticket: ResponseTicket,
+      ...rest: Parameters<ResponseStore['store']> extends [unknown, ...infer R] ? R : never
+    ) => {
+      reached();
+      await gate;
+      return original(ticket, ...rest);
+    };
+    try {
+      const reading = t.gql(query);
+      await paused;
+      const updated = await t.gql(`mutation { updateProduct(id: "${product(8)}", input: { priceCents: 777 }) { priceCents } }`, {}, admin);
+      expect(updated.body.data?.updateProduct.priceCents).toBe(777);
+      release();
+      expect((await reading).body.data?.product.priceCents).not.toBe(777); // it read before the write
+    } finally {
+      responses.store = original;
+    }
+    const after = await t.gql(query);
+    expect(after.body.data?.product.priceCents).toBe(777);
+    expect(responseOf(after)).toBe('MISS');
+  });
+
+  it('hits and misses are counted under their own name', async () => {
+    const stats = (await t.gql('{ cacheStats { byType { name hits misses } } }')).body.data?.cacheStats.byType;
+    const response = stats.find((s: { name: string }) => s.name === 'Response');
+    expect(response.hits).toBeGreaterThan(5);
+    expect(response.misses).toBeGreaterThan(5);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^cache_hits_total\{name="Response"\} \d+/m);
+  });
+});
