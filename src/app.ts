@@ -94,6 +94,14 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);
+    // Products written before they kept their review counts get them before the server answers,
+    // and before the write-behind worker starts (on FerretDB their updates would race it).
+    const products = cache.entity<ProductDoc>('Product');
+    const backfilled = await backfillReviewCounts();
+    if (backfilled.length) {
+      await products.invalidate(backfilled);
+      logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
+    }
     if (!cache.writeBehind.available) {
       logger.warn(
         { policies: config.writePolicies },
@@ -104,13 +112,6 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
       cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
     }
-    // Products written before they kept their review counts get them before the server answers.
-    const products = cache.entity<ProductDoc>('Product');
-    const backfilled = await backfillReviewCounts();
-    if (backfilled.length) {
-      await products.invalidate(backfilled);
-      logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
-    }
     // placeOrder calls and review count changes that died half-way (a crash, MongoDB lost
     // mid-call): settled now and every minute.
     const recover = () =>
@@ -118,9 +119,22 @@ export async function startApp(options: StartAppOptions): Promise<App> {
         recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
           logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
         ),
-        recoverReviewCounts({ logger, documentLock, changed: (ids) => products.invalidate(ids) }).catch((error: unknown) =>
-          logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute'),
-        ),
+        recoverReviewCounts({
+          logger,
+          documentLock,
+          // What a finished change touched: the product, the review, and both pages of reviews.
+          changed: (reviews) =>
+            cache.core.invalidate(
+              reviews.flatMap((r) => [
+                cache.keys.entity('Product', r.product.toHexString()),
+                cache.keys.entity('Review', r._id.toHexString()),
+              ]),
+              reviews.flatMap((r) => [
+                cache.keys.tag('Product', r.product.toHexString(), 'reviews'),
+                cache.keys.tag('User', r.author.toHexString(), 'reviews'),
+              ]),
+            ),
+        }).catch((error: unknown) => logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute')),
       ]);
     await recover();
     const recovery = setInterval(() => void recover(), RESERVATION_RECOVERY_INTERVAL_MS);

@@ -27,8 +27,8 @@ export interface ProductDoc {
    */
   reviewCount?: number;
   ratingSum?: number;
-  /** The reviews whose count change is applied here but not yet settled on the review (see services/review-counts.ts). */
-  reviewsCounting?: Types.ObjectId[];
+  /** The newest review count changes applied here, `<review id>:<delta>` (see services/review-counts.ts). */
+  reviewsCounted?: string[];
   /** Set by deleteProduct: hidden from queries, still shown in past orders. */
   deletedAt?: Date | null;
   /** The orders in progress that hold stock of it (see models/reservation.model.ts). */
@@ -51,7 +51,7 @@ const productSchema = new Schema<ProductDoc>(
     viewCount: { type: Number, required: true, default: 0, min: 0 },
     reviewCount: { type: Number, default: 0, min: 0 },
     ratingSum: { type: Number, default: 0, min: 0 },
-    reviewsCounting: { type: [Schema.Types.ObjectId], default: undefined },
+    reviewsCounted: { type: [String], default: undefined },
     deletedAt: { type: Date, default: null },
     holds: { type: [Schema.Types.ObjectId], default: undefined },
   },

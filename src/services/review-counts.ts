@@ -7,77 +7,82 @@ import type { ReviewDoc } from '../models/review.model.js';
 import type { DocumentLock } from './document-lock.js';
 
 // A product keeps its review count and rating sum (`reviewCount`, `ratingSum`), so that a read
-// of them is a read of the product: no aggregation on a miss, and a createReview that updates
-// the product's cached document instead of sending every reader of it to MongoDB. The cost is
-// that a review write now changes two documents, without a transaction (FerretDB has none, nor
-// does a standalone mongod), so each change is journaled and applied exactly once:
+// of them is a read of the product: no aggregation on a miss, and no reader of the product sent
+// to one after every createReview. The cost is that a review write changes two documents,
+// without a transaction (FerretDB has none, nor does a standalone mongod), so each change is
+// journaled and applied exactly once:
 //
 //   1. the review carries `counting: {delta, at}` (+1: inserted with it; -1: set before deleting);
-//   2. the product applies the delta and records the review in `reviewsCounting`, in one update
-//      that is conditional on the review not being recorded there (so never twice);
-//   3. the review drops `counting` (+1) or is deleted (-1);
-//   4. the product drops the review from `reviewsCounting`.
+//   2. the product applies the delta and records `<review id>:<delta>` in `reviewsCounted`, in one
+//      update conditional on that record being absent (so never twice, whoever runs it, however
+//      late: a second settler that read the review before the first finished finds the record);
+//   3. the review drops `counting` (+1) or is deleted (-1).
 //
-// A review with `counting` and no record on its product has not been applied (step 4 only ever
-// follows step 3), so recovery can finish any change that stopped half-way, from any step, by
-// running the steps again: each is idempotent. {@link recoverReviewCounts} does that for changes
-// older than a minute (at start-up and then every minute), like the reservations of orders.
+// A review with `counting` whose record is absent has not been applied, so recovery finishes any
+// change stopped between two steps by running them again; each is idempotent. The records are
+// the newest {@link REVIEW_COUNT_RECORDS_KEPT} per product, like `wbDone`: a settler would have to
+// run after that many later changes of the same product to apply one twice. A record names its
+// direction, so a review created and then deleted has both. {@link recoverReviewCounts} runs at
+// start-up and then every minute, for changes older than a minute, like order reservations.
 
 /** Changes at least this old are finished by {@link recoverReviewCounts}: far longer than a write may take. */
 export const REVIEW_COUNT_RECOVERY_AGE_MS = 60_000;
+
+/** How many applied changes a product remembers (the newest). */
+export const REVIEW_COUNT_RECORDS_KEPT = 200;
 
 /** What a count change needs of its review. */
 export type CountedReview = Pick<ReviewDoc, '_id' | 'product' | 'rating'>;
 
 /** The outcome of {@link settleReviewCount}. */
 export interface SettledCount {
-  /** The product after the change, or null when it no longer exists. */
-  product: ProductDoc | null;
-  /** The review after the change (+1), or null (-1: deleted). */
+  /** False when the product is deleted (or gone): nothing was counted on it. */
+  live: boolean;
+  /** The review after the change (+1), or null (-1: deleted; +1: deleted meanwhile). */
   review: ReviewDoc | null;
 }
 
 /**
- * Applies a journaled count change of `review` to its product (steps 2 to 4 above); safe to run
+ * Applies a journaled count change of `review` to its product (steps 2 and 3 above); safe to run
  * again, also concurrently with itself. A deleted product is not counted on (deleteProduct
  * zeroes its counts and deletes its reviews).
  */
 export async function settleReviewCount(lock: DocumentLock, review: CountedReview, delta: 1 | -1): Promise<SettledCount> {
-  const productLock = [`products:${review.product.toHexString()}`];
-  await lock.run(productLock, () =>
+  const record = `${review._id.toHexString()}:${delta}`;
+  await lock.run([`products:${review.product.toHexString()}`], () =>
     ProductModel.updateOne(
-      { _id: review.product, deletedAt: null, reviewsCounting: { $ne: review._id } },
-      { $inc: { reviewCount: delta, ratingSum: delta * review.rating }, $push: { reviewsCounting: review._id } },
+      { _id: review.product, deletedAt: null, reviewsCounted: { $ne: record } },
+      {
+        $inc: { reviewCount: delta, ratingSum: delta * review.rating },
+        $push: { reviewsCounted: { $each: [record], $slice: -REVIEW_COUNT_RECORDS_KEPT } },
+      },
     ).exec(),
   );
+  // By _id alone (FerretDB pushes down nothing else).
+  const product = await ProductModel.findById(review.product, { deletedAt: 1 }).lean<Pick<ProductDoc, 'deletedAt'>>().exec();
+  const live = product !== null && !product.deletedAt;
   const settled =
     delta === 1
       ? await ReviewModel.findOneAndUpdate({ _id: review._id }, { $unset: { counting: 1 } }, { returnDocument: 'after' })
           .lean<ReviewDoc>()
           .exec()
       : (await ReviewModel.deleteOne({ _id: review._id }).exec(), null);
-  const product = await lock.run(productLock, () =>
-    ProductModel.findOneAndUpdate({ _id: review.product }, { $pull: { reviewsCounting: review._id } }, { returnDocument: 'after' })
-      .lean<ProductDoc>()
-      .exec(),
-  );
-  return { product, review: settled };
+  return { live, review: settled };
 }
 
 /** Options of {@link recoverReviewCounts}. */
 export interface RecoverReviewCountsOptions {
   documentLock: DocumentLock;
   logger: Logger;
-  /** Called with the products whose documents changed, to drop them from the cache. */
-  changed(productIds: string[]): Promise<unknown>;
+  /** Called with the reviews whose changes it finished, to drop what they touched from the cache. */
+  changed(reviews: Pick<ReviewDoc, '_id' | 'product' | 'author'>[]): Promise<unknown>;
   /** Changes at least this old are finished; default {@link REVIEW_COUNT_RECOVERY_AGE_MS}. */
   olderThanMs?: number;
 }
 
 /**
  * Finishes the review count changes that stopped half-way (server killed, MongoDB lost
- * mid-call), at most 100 per call; returns how many it finished. Also drops the records left
- * on products by a change that stopped between steps 3 and 4.
+ * mid-call), at most 100 per call; returns how many it finished.
  */
 export async function recoverReviewCounts(options: RecoverReviewCountsOptions): Promise<number> {
   const cutoff = new Date(Date.now() - (options.olderThanMs ?? REVIEW_COUNT_RECOVERY_AGE_MS));
@@ -85,37 +90,16 @@ export async function recoverReviewCounts(options: RecoverReviewCountsOptions): 
     .limit(100)
     .lean<ReviewDoc[]>()
     .exec();
-  const changed = new Set<string>();
+  const finished: ReviewDoc[] = [];
   for (const review of stuck) {
     const delta = review.counting?.delta;
     if (delta !== 1 && delta !== -1) continue;
     await settleReviewCount(options.documentLock, review, delta);
-    changed.add(review.product.toHexString());
+    finished.push(review);
     options.logger.warn({ reviewId: review._id.toHexString(), delta }, 'recovered an unfinished review count change');
   }
-  // Records whose review no longer carries `counting` (or is gone): the change is settled.
-  const recorded = await ProductModel.find({ 'reviewsCounting.0': { $exists: true } }, { reviewsCounting: 1 })
-    .limit(100)
-    .lean<Pick<ProductDoc, '_id' | 'reviewsCounting'>[]>()
-    .exec();
-  for (const product of recorded) {
-    const ids = product.reviewsCounting ?? [];
-    const open = new Set(
-      (
-        await ReviewModel.find({ _id: { $in: ids }, counting: { $ne: null } }, { _id: 1 })
-          .lean<{ _id: Types.ObjectId }[]>()
-          .exec()
-      ).map((r) => r._id.toHexString()),
-    );
-    const done = ids.filter((id) => !open.has(id.toHexString()));
-    if (done.length === 0) continue;
-    await options.documentLock.run([`products:${product._id.toHexString()}`], () =>
-      ProductModel.updateOne({ _id: product._id }, { $pullAll: { reviewsCounting: done } }).exec(),
-    );
-    changed.add(product._id.toHexString());
-  }
-  if (changed.size) await options.changed([...changed]);
-  return stuck.length;
+  if (finished.length) await options.changed(finished);
+  return finished.length;
 }
 
 /**

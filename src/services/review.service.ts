@@ -51,6 +51,13 @@ export function createReviewService(options: ReviewServiceOptions) {
       // The id is chosen here, so that an insert MongoDB did not answer can still be invalidated.
       const reviewId = new Types.ObjectId();
       // Inserted with its count change journaled, then counted on the product (review-counts.ts).
+      const created = {
+        _id: reviewId,
+        product: productId,
+        author: viewer._id,
+        rating: input.rating,
+        body: input.body ?? null,
+      };
       const settled = await afterUncertainWrite(
         () =>
           Promise.all([
@@ -59,14 +66,7 @@ export function createReviewService(options: ReviewServiceOptions) {
             options.fieldCache.invalidate(dependents, hold),
           ]),
         async () => {
-          const doc = {
-            _id: reviewId,
-            product: productId,
-            author: viewer._id,
-            rating: input.rating,
-            body: input.body ?? null,
-            counting: { delta: 1 as const, at: new Date() },
-          };
+          const doc = { ...created, counting: { delta: 1 as const, at: new Date() } };
           try {
             await ReviewModel.create(doc);
           } catch (error) {
@@ -77,17 +77,24 @@ export function createReviewService(options: ReviewServiceOptions) {
           return settleReviewCount(options.documentLock, doc, 1);
         },
       );
-      const review = settled.review ?? (await ReviewModel.findById(reviewId).lean<ReviewDoc>().exec());
-      if (!review) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
-      // The product's new count is written through (never over a newer version).
+      // Invalidated, never written through: another writer of the product or the review (an
+      // updateProduct, a deleteUser) may have returned meanwhile, and what this request holds
+      // could be older than what it left (an invalidation leaves no version to compare with).
       await Promise.all([
-        reviews.refresh([review]),
-        settled.product ? products.refresh([settled.product]) : products.invalidate([productKey]),
+        reviews.invalidate([reviewId.toHexString()]),
+        products.invalidate([productKey]),
         options.fieldCache.invalidate(dependents),
       ]);
-      scope.loaders.review.prime(review._id.toHexString(), review);
-      // Read again through the cache, which applies any queued write-behind change (views).
       scope.loaders.product.clear(productKey);
+      if (!settled.live) {
+        // The product was deleted meanwhile (after this request found it live): its reviews go
+        // with it, this one too, whether or not deleteProduct's own sweep saw it.
+        await ReviewModel.deleteOne({ _id: reviewId }).exec();
+        await reviews.invalidate([reviewId.toHexString()]);
+        throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'input.productId' });
+      }
+      const review: ReviewDoc = settled.review ?? { ...created, counting: null, version: 1, createdAt: new Date(), updatedAt: new Date() };
+      scope.loaders.review.prime(review._id.toHexString(), review);
       return review;
     },
   };
