@@ -168,10 +168,16 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       const trace = createTrace();
       res.locals.trace = trace;
       // A request that may write runs traced: the MongoDB driver's events land in its trace, so
-      // that a failure can tell whether it had written (trace.ts). Apollo runs no mutation over GET.
-      if (config.requestTrace === 'all' || (req.method === 'POST' && mayWrite(req.body))) {
+      // that a failure can tell whether it had written (trace.ts). Apollo runs no mutation over
+      // GET; a request with a token may renew its session, which is a write.
+      if (config.requestTrace === 'all' || req.headers.authorization !== undefined || (req.method === 'POST' && mayWrite(req.body))) {
         runTraced(trace, (done) => {
-          res.once('close', done);
+          // Ended when Apollo is done with it (the trace plugin), or its response was sent; not
+          // when the client goes away, which leaves the request running. (Only if neither ever
+          // comes does a timer end it, so that tracing cannot stay on for good.)
+          trace.end = done;
+          res.once('finish', done);
+          res.once('close', () => setTimeout(done, 60_000).unref());
           next();
         });
         return;

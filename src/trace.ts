@@ -17,6 +17,8 @@ export interface RequestTrace {
   redisRoundTrips: number;
   cacheHits: number;
   cacheMisses: number;
+  /** Ends a traced request's tracing (see {@link runTraced}); set while it runs traced. */
+  end?: () => void;
   /** What the response cache did for this request (query operations only). */
   response?: 'HIT' | 'MISS' | 'BYPASS';
   /**

@@ -17,6 +17,8 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
         async willSendResponse({ contextValue, response, operation, errors }) {
           options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'ok' });
           const { trace } = contextValue;
+          // Apollo is done with the request (also when its client went away): its tracing ends.
+          trace.end?.();
           // Only a traced request counted its MongoDB commands (REQUEST_TRACE, trace.ts).
           if (trace.traced) options.metrics.requestMongoCommands.observe(trace.mongoCommands);
           options.metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
