@@ -16,12 +16,16 @@ export const ONE_ROUND_TRIP = 100_000;
  * with null where no document has that id (DataLoader's contract). A batch of one id asks by
  * equality: the same one command, but FerretDB answers it from its primary key (about 4 ms
  * here) where it scans the collection for `$in` (about 40 ms), and a cache miss after a write
- * is most often one id.
+ * is most often one id. `projection` leaves out bookkeeping fields that reads never show.
  */
-export async function findByIds<T extends Identified>(model: Model<T>, ids: readonly string[]): Promise<(T | null)[]> {
+export async function findByIds<T extends Identified>(
+  model: Model<T>,
+  ids: readonly string[],
+  projection?: Record<string, 0>,
+): Promise<(T | null)[]> {
   const unique = [...new Set(ids)];
   const docs = (await model
-    .find(unique.length === 1 ? { _id: unique[0] } : { _id: { $in: unique } })
+    .find(unique.length === 1 ? { _id: unique[0] } : { _id: { $in: unique } }, projection)
     .batchSize(ONE_ROUND_TRIP)
     .lean()
     .exec()) as unknown as T[];

@@ -40,9 +40,9 @@ export interface LoaderDeps {
  */
 export function createLoaders(deps: LoaderDeps): Loaders {
   const { cache } = deps;
-  const byId = <T extends Identified & Versioned>(type: string, model: Model<T>) => {
+  const byId = <T extends Identified & Versioned>(type: string, model: Model<T>, projection?: Record<string, 0>) => {
     const entities = cache.entity<T>(type);
-    return new DataLoader<string, T | null>((ids) => entities.getMany(ids, (missing) => findByIds(model, missing), deps.trace));
+    return new DataLoader<string, T | null>((ids) => entities.getMany(ids, (missing) => findByIds(model, missing, projection), deps.trace));
   };
   const reviewLoader = byId<ReviewDoc>('Review', ReviewModel);
   const primeReviews = (pages: ReviewDoc[][]): ReviewDoc[][] => {
@@ -51,7 +51,8 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   };
   return {
     user: byId<UserDoc>('User', UserModel),
-    product: byId<ProductDoc>('Product', ProductModel),
+    // Not the review count bookkeeping (services/review-counts.ts): up to 200 ids, never shown.
+    product: byId<ProductDoc>('Product', ProductModel, { reviewsCounted: 0 }),
     review: reviewLoader,
     order: byId<OrderDoc>('Order', OrderModel),
     reviewsByProduct: new DataLoader(

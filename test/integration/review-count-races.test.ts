@@ -205,7 +205,8 @@ describe('review counts under racing writers', () => {
       token,
     );
     await paused.arrived; // the product was found live; the insert is about to go
-    expect((await t.gql(`mutation { deleteProduct(id: "${id}") }`, {}, admin)).body.data).toEqual({ deleteProduct: true });
+    const deletedRes = await t.gql(`mutation { deleteProduct(id: "${id}") }`, {}, admin);
+    expect(deletedRes.body).toMatchObject({ data: { deleteProduct: true } });
     paused.open();
     const created = await creating;
     // NOT_FOUND (the product is deleted), and the review goes with the product.
