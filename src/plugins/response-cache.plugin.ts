@@ -25,8 +25,8 @@ export const RESPONSE_STATS_NAME = 'Response';
  *   (`trace.dependencies`). A response without errors whose policy has `maxAge > 0` is stored
  *   under the ticket its lookup returned, unless something it read was invalidated meanwhile.
  * - The key is the document's hash, the operation name, the variables and, when the request
- *   carries a token, the token: an authenticated request never shares a response with another,
- *   and an anonymous one never stores a PRIVATE response.
+ *   carries a token, the token: an authenticated request never shares a response with another.
+ *   Only PUBLIC responses are stored so far: a PRIVATE one would outlive its session's expiry.
  * - When Redis fails, or an invalidation waits for delivery in this process, the layer steps
  *   aside (BYPASS) and the query runs as if it did not exist.
  */
@@ -83,8 +83,10 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
           if (result.errors?.length) return;
           const policy = overallCachePolicy.policyIfCacheable();
           if (!policy) return;
-          const scope = policy.scope === 'PRIVATE' ? 'PRIVATE' : 'PUBLIC';
-          if (scope === 'PRIVATE' && !contextValue.token) return;
+          // Not PRIVATE ones yet: a stored one would outlive its session's expiry (a hit does not
+          // resolve the session), so its TTL must first be tied to the session's (issue 11).
+          if (policy.scope === 'PRIVATE') return;
+          const scope = 'PUBLIC';
           // An invalidation this process could not deliver may not have reached the responses.
           if (!cache.core.responsesUsable) return;
           const stored: StoredResponse = {
