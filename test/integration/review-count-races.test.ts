@@ -2,6 +2,7 @@ import { Types } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel, ReviewModel } from '../../src/models/index.js';
 import { settleReviewCount } from '../../src/services/review-counts.js';
+import { reviewCountState } from '../helpers/review-counts.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 
 // Races of the review counts kept on the product (services/review-counts.ts and its callers),
@@ -25,14 +26,7 @@ afterEach(() => {
 
 const product = (i: number): string => `5eed0001${i.toString(16).padStart(16, '0')}`;
 
-async function state(id: string) {
-  const reviews = await ReviewModel.find({ product: id }, { rating: 1 }).lean();
-  const doc = await ProductModel.findById(id).lean();
-  return {
-    truth: { reviewCount: reviews.length, ratingSum: reviews.reduce((sum, r) => sum + r.rating, 0) },
-    kept: { reviewCount: doc?.reviewCount, ratingSum: doc?.ratingSum },
-  };
-}
+const state = reviewCountState;
 
 async function viewerId(token: string): Promise<string> {
   const res = await t.gql<{ viewer: { id: string } }>('{ viewer { id } }', {}, token);
@@ -56,6 +50,23 @@ function patchStatic(model: any, name: string, wrap: (orig: (...args: any[]) => 
   restores.push(() => {
     if (had) model[name] = own;
     else delete model[name];
+  });
+}
+
+/** Holds createReview right after its review dropped `counting` (its count change is settled). */
+function pauseAfterSettled(paused: ReturnType<typeof gate>): void {
+  patchStatic(ReviewModel, 'findOneAndUpdate', (orig) => (...args: any[]) => {
+    const query = orig(...args);
+    if (args[1]?.$unset?.counting) {
+      const exec = query.exec.bind(query);
+      query.exec = async () => {
+        const result = await exec();
+        paused.reached();
+        await paused.opened;
+        return result;
+      };
+    }
+    return query;
   });
 }
 
@@ -122,19 +133,7 @@ describe('review counts under racing writers', () => {
     expect(start.kept).toEqual(start.truth);
     // Pause createReview right after its review dropped `counting` (the change is settled).
     const paused = gate();
-    patchStatic(ReviewModel, 'findOneAndUpdate', (orig) => (...args: any[]) => {
-      const query = orig(...args);
-      if (args[1]?.$unset?.counting) {
-        const exec = query.exec.bind(query);
-        query.exec = async () => {
-          const result = await exec();
-          paused.reached();
-          await paused.opened;
-          return result;
-        };
-      }
-      return query;
-    });
+    pauseAfterSettled(paused);
     const creating = t.gql<{ createReview: { id: string } }>(
       `mutation { createReview(input: { productId: "${id}", rating: 5 }) { id } }`,
       {},
@@ -160,19 +159,7 @@ describe('review counts under racing writers', () => {
     const uid = await viewerId(token);
     const id = product(7);
     const paused = gate();
-    patchStatic(ReviewModel, 'findOneAndUpdate', (orig) => (...args: any[]) => {
-      const query = orig(...args);
-      if (args[1]?.$unset?.counting) {
-        const exec = query.exec.bind(query);
-        query.exec = async () => {
-          const result = await exec();
-          paused.reached();
-          await paused.opened;
-          return result;
-        };
-      }
-      return query;
-    });
+    pauseAfterSettled(paused);
     const creating = t.gql<{ createReview: { id: string } }>(
       `mutation { createReview(input: { productId: "${id}", rating: 4 }) { id } }`,
       {},

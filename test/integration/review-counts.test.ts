@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { ProductModel, ReviewModel } from '../../src/models/index.js';
 import { backfillReviewCounts, recoverReviewCounts } from '../../src/services/review-counts.js';
+import { reviewCountState } from '../helpers/review-counts.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 
 // A product keeps its review count and rating sum; each review write changes two documents
@@ -25,16 +26,7 @@ const shown = async (id: string) =>
     )
   ).body.data?.product;
 
-/** What the reviews in MongoDB say, and what the product document keeps. */
-async function state(id: string) {
-  const reviews = await ReviewModel.find({ product: id }, { rating: 1 }).lean();
-  const doc = await ProductModel.findById(id).lean();
-  return {
-    truth: { reviewCount: reviews.length, ratingSum: reviews.reduce((sum, r) => sum + r.rating, 0) },
-    kept: { reviewCount: doc?.reviewCount, ratingSum: doc?.ratingSum },
-    flagged: await ReviewModel.countDocuments({ product: id, counting: { $ne: null } }),
-  };
-}
+const state = reviewCountState;
 
 async function recover(): Promise<number> {
   return recoverReviewCounts({
