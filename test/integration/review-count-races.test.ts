@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProductModel, ReviewModel } from '../../src/models/index.js';
+import { ReviewModel } from '../../src/models/index.js';
 import { settleReviewCount } from '../../src/services/review-counts.js';
 import { reviewCountState } from '../helpers/review-counts.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
