@@ -49,7 +49,7 @@ export interface SettledCount {
  */
 export async function settleReviewCount(lock: DocumentLock, review: CountedReview, delta: 1 | -1): Promise<SettledCount> {
   const record = `${review._id.toHexString()}:${delta}`;
-  await lock.run([`products:${review.product.toHexString()}`], () =>
+  const applied = await lock.run([`products:${review.product.toHexString()}`], () =>
     ProductModel.updateOne(
       { _id: review.product, deletedAt: null, reviewsCounted: { $ne: record } },
       {
@@ -58,9 +58,13 @@ export async function settleReviewCount(lock: DocumentLock, review: CountedRevie
       },
     ).exec(),
   );
-  // By _id alone (FerretDB pushes down nothing else).
-  const product = await ProductModel.findById(review.product, { deletedAt: 1 }).lean<Pick<ProductDoc, 'deletedAt'>>().exec();
-  const live = product !== null && !product.deletedAt;
+  // Counted: the product was live. Not counted: deleted, or counted before by another settler;
+  // only then is it read again (by _id alone: FerretDB pushes down nothing else).
+  let live = applied.matchedCount === 1;
+  if (!live) {
+    const product = await ProductModel.findById(review.product, { deletedAt: 1 }).lean<Pick<ProductDoc, 'deletedAt'>>().exec();
+    live = product !== null && !product.deletedAt;
+  }
   const settled =
     delta === 1
       ? await ReviewModel.findOneAndUpdate({ _id: review._id }, { $unset: { counting: 1 } }, { returnDocument: 'after' })
