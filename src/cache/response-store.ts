@@ -215,8 +215,18 @@ export class ResponseStore {
   }
 }
 
+/** This process's random prefix of {@link newIncarnation}. */
+const INCARNATION_PREFIX = randomBytes(9).toString('base64url');
+let incarnations = 0;
+
+/**
+ * A proposed incarnation for a shard hash that has none: unique across processes (a random prefix
+ * per process) and within one (a counter), so that a shard recreated after a loss never takes an
+ * incarnation it had before. Cheaper than random bytes per lookup, which is on every query.
+ */
 function newIncarnation(): string {
-  return randomBytes(9).toString('base64url');
+  incarnations += 1;
+  return INCARNATION_PREFIX + incarnations.toString(36);
 }
 
 /** FNV-1a, 32 bits, over UTF-16 code units: fast and stable, not cryptographic. */

@@ -196,4 +196,19 @@ describe('whole responses', () => {
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toMatch(/^cache_hits_total\{name="Response"\} \d+/m);
   });
+
+  // Last in this file: it pauses the Redis that the others use.
+  it('a Redis that does not answer: the query is executed (BYPASS) and answers from MongoDB', async () => {
+    const query = `{ product(id: "${product(11)}") { name priceCents } }`;
+    const warmed = await warm(query);
+    await redis.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    try {
+      const res = await t.gql(query);
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data).toEqual(warmed.body.data);
+      expect(responseOf(res)).not.toBe('HIT');
+    } finally {
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+    }
+  });
 });
