@@ -60,6 +60,8 @@ export interface KeyspaceOptions {
 }
 
 const SAFE = /^[A-Za-z0-9_.-]+$/;
+/** The most entity slots remembered per type by a keyspace. */
+const SLOT_MEMO_SIZE = 50_000;
 
 /** True when `value` may stand as a part of a key (a type, an id, a field name). */
 export function isKeyPart(value: string): boolean {
@@ -82,7 +84,19 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     if (!SAFE.test(value)) throw new TypeError(`cache key ${what} must match ${SAFE}, got ${JSON.stringify(value)}`);
     return value;
   };
-  const slot = (type: string, id: string): string => `${prefix}:{${part(type, 'type')}:${part(id, 'id')}}`;
+  // A warm catalog page names a few hundred entity slots per request: each is checked and built
+  // once, then remembered (bounded: the memo starts over past SLOT_MEMO_SIZE).
+  const slots = new Map<string, Map<string, string>>();
+  const slot = (type: string, id: string): string => {
+    let byId = slots.get(type);
+    const known = byId?.get(id);
+    if (known !== undefined) return known;
+    const built = `${prefix}:{${part(type, 'type')}:${part(id, 'id')}}`;
+    if (!byId) slots.set(type, (byId = new Map()));
+    if (byId.size >= SLOT_MEMO_SIZE) byId.clear();
+    byId.set(id, built);
+    return built;
+  };
   return {
     prefix,
     entity: slot,

@@ -100,28 +100,35 @@ local function stampOf(first, count)
 end
 `;
 
-// KEYS, per request: the value, its lease, its tag keys, then its write-behind hash if any.
+// Leases are not sent as KEYS: a value's lease is its key and the lease suffix, in the value's
+// slot (its hash tag), so the scripts name it themselves, one key fewer to send and parse per value.
+//
+// KEYS, per request: the value, its tag keys, then its write-behind hash if any.
 // A lease is `<token>|<stamp>`: the reader's token and the tag versions it read under.
-// ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), then
-//   per request: 2 * (number of tags) + (1 when a write-behind hash follows), and the etag of
-//   the copy the reader holds ('' for none).
+// ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), lease
+//   suffix, then per request: 2 * (number of tags) + (1 when a write-behind hash follows), and
+//   the etag of the copy the reader holds ('' for none).
 // Reply, per request: the integer 1 (the value is the one whose etag the reader sent: no bytes
 //   to allocate for the most common reply of a warm read), the stored value
 //   (a hit), 'L' (a lease for this reader) or 'B<holder's token>'; as a table
 //   {reply, id, change, id, change, ...} when the hash has entries.
 const GET_OR_LEASE = `${STAMP_OF}
-local token, leaseTtl, touchTtl, tagTtl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local token, leaseTtl, touchTtl, tagTtl, suffix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local out = {}
 local k = 1
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local n, known = tonumber(ARGV[i]), ARGV[i + 1]
-  local key, lease, ntags, withPending = KEYS[k], KEYS[k + 1], math.floor(n / 2), n % 2 == 1
+  local key, ntags, withPending = KEYS[k], math.floor(n / 2), n % 2 == 1
+  local lease = key .. suffix
   local reply, value
   if known ~= '' then
     -- The reader holds a copy: read the head only (a longer head, of many tags, falls back to
-    -- GET below), and send the value only if it changed.
-    local stamp, etag = string.match(redis.call('GETRANGE', key, 0, 255), '^%d+|([^|]*)|([^|]*)|')
-    if stamp and etag == known and stampOf(k + 2, ntags) == stamp then
+    -- GET below), and send the value only if it changed. Plain finds: a pattern costs more.
+    local head = redis.call('GETRANGE', key, 0, 127)
+    local a = string.find(head, '|', 1, true)
+    local b = a and string.find(head, '|', a + 1, true)
+    local c = b and string.find(head, '|', b + 1, true)
+    if c and string.sub(head, b + 1, c - 1) == known and stampOf(k + 1, ntags) == string.sub(head, a + 1, b - 1) then
       reply = 1
     else
       value = redis.call('GET', key)
@@ -133,7 +140,7 @@ for i = 5, #ARGV, 2 do
     -- A floor ("<version>|"), or a value computed before one of its tags was invalidated
     -- (or evicted): a miss.
     local stamp = string.match(value, '^%d+|([^|]*)|')
-    if not stamp or stampOf(k + 2, ntags) ~= stamp then value = nil end
+    if not stamp or stampOf(k + 1, ntags) ~= stamp then value = nil end
   end
   if reply or value then
     if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
@@ -144,7 +151,7 @@ for i = 5, #ARGV, 2 do
     local holder = redis.call('GET', lease)
     if holder then
       local sep = string.find(holder, '|', 1, true)
-      if not sep or stampOf(k + 2, ntags) ~= string.sub(holder, sep + 1) then holder = nil end
+      if not sep or stampOf(k + 1, ntags) ~= string.sub(holder, sep + 1) then holder = nil end
     end
     if holder then
       reply = 'B' .. holder
@@ -153,7 +160,7 @@ for i = 5, #ARGV, 2 do
       -- computes changes the tag's version, and the fill (which compares) is refused.
       local parts = {}
       for t = 1, ntags do
-        local tag = KEYS[k + 1 + t]
+        local tag = KEYS[k + t]
         local v = redis.call('GET', tag)
         if not v then
           v = token .. '.' .. t
@@ -169,7 +176,7 @@ for i = 5, #ARGV, 2 do
   end
   if withPending then
     -- Changes queued for MongoDB (write-behind), read in the same snapshot as the value.
-    local pending = redis.call('HGETALL', KEYS[k + 2 + ntags])
+    local pending = redis.call('HGETALL', KEYS[k + 1 + ntags])
     if #pending > 0 then
       local entry = { reply }
       for j = 1, #pending do entry[#entry + 1] = pending[j] end
@@ -177,28 +184,29 @@ for i = 5, #ARGV, 2 do
     end
   end
   out[#out + 1] = reply
-  k = k + 2 + ntags + (withPending and 1 or 0)
+  k = k + 1 + ntags + (withPending and 1 or 0)
 end
 return out
 `;
 
-// KEYS, per value: the key, its lease, its tag keys. ARGV: lease token (also the stored value's
-//   etag), then per value: number of tags, version, TTL (ms), codec payload.
+// KEYS, per value: the key, its tag keys. ARGV: lease token (also the stored value's etag),
+//   lease suffix, then per value: number of tags, version, TTL (ms), codec payload.
 // Reply: per value 1 when stored, 0 when not (the lease is gone, a tag changed since the lease,
 //   or a newer version is stored).
 const SET_IF_LEASED = `${STAMP_OF}
-local token = ARGV[1]
+local token, suffix = ARGV[1], ARGV[2]
 local out = {}
 local k = 1
-for a = 2, #ARGV, 4 do
+for a = 3, #ARGV, 4 do
   local ntags, version, ttl, payload = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3]
-  local key, lease = KEYS[k], KEYS[k + 1]
+  local key = KEYS[k]
+  local lease = key .. suffix
   local ok = 0
   local held = redis.call('GET', lease)
   if held and string.sub(held, 1, #token + 1) == token .. '|' then
     redis.call('DEL', lease)
     local stamp = string.sub(held, #token + 2)
-    if stampOf(k + 2, ntags) == stamp then
+    if stampOf(k + 1, ntags) == stamp then
       local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
       if not (stored and stored > version) then
         -- ARGV[a + 1], not version: Lua prints large numbers in exponent form.
@@ -208,27 +216,27 @@ for a = 2, #ARGV, 4 do
     end
   end
   out[#out + 1] = ok
-  k = k + 2 + ntags
+  k = k + 1 + ntags
 end
 return out
 `;
 
-// KEYS, per value: the key, its lease. ARGV: the etag of the values, then per value: version,
-//   TTL (ms; 0: no expiry), codec payload. Values written through have no tags.
+// KEYS: the values' keys. ARGV: the etag of the values, the lease suffix, then per value:
+//   version, TTL (ms; 0: no expiry), codec payload. Values written through have no tags.
 // Reply: per value 1 when stored, 0 when a newer version is stored. Leases taken before this
 //   write are voided either way.
 const REFRESH = `
-local etag = ARGV[1]
+local etag, suffix = ARGV[1], ARGV[2]
 local out = {}
-for i = 1, #KEYS / 2 do
-  local key, lease = KEYS[2 * i - 1], KEYS[2 * i]
-  local version, ttl, payload = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
-  redis.call('DEL', lease)
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local version, ttl, payload = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
+  redis.call('DEL', key .. suffix)
   local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
   out[i] = 0
   if not (stored and stored > version) then
     -- The version as sent: Lua prints large numbers in exponent form.
-    local value = ARGV[3 * i - 1] .. '||' .. etag .. '|' .. payload
+    local value = ARGV[3 * i] .. '||' .. etag .. '|' .. payload
     if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
     out[i] = 1
   end
@@ -303,9 +311,10 @@ export class RedisStore {
           options.leaseTtlMs,
           options.touchTtlMs ?? 0,
           options.tagTtlMs ?? DEFAULT_TAG_TTL_MS,
+          this.#leaseSuffix,
         ];
         for (const request of group) {
-          keys.push(request.key, request.key + this.#leaseSuffix);
+          keys.push(request.key);
           if (request.tags) for (const tag of request.tags) keys.push(tag);
           if (request.pendingKey !== undefined) keys.push(request.pendingKey);
           args.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1), request.etag ?? '');
@@ -324,9 +333,9 @@ export class RedisStore {
       (v) => v.key,
       'fill',
       async (group) => {
-        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix, ...(v.tags ?? [])]);
+        const keys = group.flatMap((v) => [v.key, ...(v.tags ?? [])]);
         const args = group.flatMap((v) => [v.tags?.length ?? 0, checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, ...args);
+        const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, this.#leaseSuffix, ...args);
         return stored.map((n) => n === 1);
       },
       trace,
@@ -343,9 +352,9 @@ export class RedisStore {
       (v) => v.key,
       'refresh',
       async (group) => {
-        const keys = group.flatMap((v) => [v.key, v.key + this.#leaseSuffix]);
+        const keys = group.map((v) => v.key);
         const args = group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.gfcRefresh(keys.length, ...keys, etag, ...args);
+        const stored = await this.#client.gfcRefresh(keys.length, ...keys, etag, this.#leaseSuffix, ...args);
         return stored.map((n) => n === 1);
       },
     );

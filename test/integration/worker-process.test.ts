@@ -49,7 +49,12 @@ describe('npm run worker', () => {
     });
     try {
       await until(async () => (await stored()) === before + 4, 'the worker to apply the views');
-      const metrics = await (await fetch(metricsUrl)).text();
+      // Counted once acknowledged, which follows the MongoDB write by a Redis round trip.
+      let metrics = '';
+      await until(async () => {
+        metrics = await (await fetch(metricsUrl)).text();
+        return /^write_behind_flushed_total\{type="Product"\} 4$/m.test(metrics);
+      }, 'the worker to count the views it applied');
       expect(metrics).toMatch(/^write_behind_flushed_total\{type="Product"\} 4$/m);
       expect(metrics).toMatch(/^write_behind_queue_depth 0$/m);
 
