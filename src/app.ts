@@ -10,6 +10,7 @@ import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
 import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
+import { RESPONSE_FIELDS } from './services/cache-tags.js';
 import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
@@ -91,6 +92,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
       redisCommandTimeoutMs: config.redisCommandTimeoutMs,
       freezeLocalCopies: !config.production,
+      responseFields: RESPONSE_FIELDS,
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

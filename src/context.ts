@@ -14,6 +14,12 @@ export interface GraphQLContext extends RequestScope {
   cache: Cache;
   /** What this request cost (MongoDB commands, Redis round trips, cache hits). */
   trace: RequestTrace;
+  /**
+   * When the session this request resolved expires (ms since the epoch), or null when it
+   * resolved none (no token, a dead one, or the viewer was never asked for). A whole PRIVATE
+   * response must not outlive it.
+   */
+  sessionExpiresAt(): number | null;
 }
 
 /** What {@link createContext} needs from the process. */
@@ -41,12 +47,15 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
   const loaders: Loaders = createLoaders({ cache: deps.cache, trace: request.trace });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
+  let sessionExpiresAt: number | null = null;
   const viewerOnce = (): Promise<UserDoc | null> => {
     viewer ??= (async () => {
       if (!token) return null;
       const session = await deps.services.auth.resolveSession(token, request.trace);
       const user = session ? await loaders.user.load(session.userId.toHexString()) : null;
-      return user && !user.deletedAt ? user : null;
+      if (!user || user.deletedAt) return null;
+      sessionExpiresAt = session?.expiresAt.getTime() ?? null;
+      return user;
     })();
     return viewer;
   };
@@ -60,6 +69,7 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     token,
     clientIp: request.clientIp ?? null,
     viewer: viewerOnce,
+    sessionExpiresAt: () => sessionExpiresAt,
     signIn(user) {
       viewer = Promise.resolve(user);
     },

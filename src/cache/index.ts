@@ -12,7 +12,7 @@ import { createCacheMetrics, type CacheMetrics } from './metrics.js';
 import { ResponseStore } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
-import { WriteBehindQueue, createWriteBehindMetrics } from './write-behind.js';
+import { WriteBehindQueue, createWriteBehindMetrics, type Change } from './write-behind.js';
 
 export type { Versioned };
 export { EntityCache };
@@ -52,6 +52,11 @@ export interface Cache {
   store: RedisStore | null;
   /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
   writeBehind: WriteBehindQueue;
+  /**
+   * Per entity type, the GraphQL fields whose changes void responses field by field: a response
+   * that selects one records `<entity key>#<field>` for each entity of the type it read.
+   */
+  responseFields: ReadonlyMap<string, ReadonlySet<string>>;
   /** The entity cache of a type (one per type, shared by all requests). */
   entity<T extends Versioned>(type: string): EntityCache<T>;
   /** Stops background retries. */
@@ -75,6 +80,11 @@ export interface CreateCacheOptions {
   redisCommandTimeoutMs?: number;
   /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
   freezeLocalCopies?: boolean;
+  /**
+   * Per entity type, stored field → the GraphQL fields that show it: a queued write-behind
+   * change of these fields only voids the responses that selected them. Default none.
+   */
+  responseFields?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 }
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -129,7 +139,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     maxPendingPerEntity: options.writeBehindMaxPending,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
-    afterEnqueue: (entityKey) => core.invalidateResponses([entityKey]),
+    afterEnqueue: (type, id, change) => core.invalidateResponses(changedDependencies(keys, options.responseFields, type, id, change)),
   });
   return {
     core,
@@ -138,6 +148,9 @@ export function createCache(options: CreateCacheOptions): Cache {
     metrics,
     store,
     writeBehind,
+    responseFields: new Map(
+      Object.entries(options.responseFields ?? {}).map(([type, fields]) => [type, new Set(Object.values(fields).flat())]),
+    ),
     entity<T extends Versioned>(type: string): EntityCache<T> {
       let cache = entities.get(type);
       if (!cache) {
@@ -155,4 +168,23 @@ export function createCache(options: CreateCacheOptions): Cache {
     },
     close: () => core.close(),
   };
+}
+
+/**
+ * The response dependencies a queued change of `type:id` voids: the entity's fields that show
+ * what it changes when every field it changes is declared in `responseFields`, else the entity.
+ */
+export function changedDependencies(
+  keys: Keyspace,
+  responseFields: CreateCacheOptions['responseFields'],
+  type: string,
+  id: string,
+  change: Pick<Change, 'set' | 'inc'>,
+): string[] {
+  const entityKey = keys.entity(type, id);
+  const shown = responseFields && Object.hasOwn(responseFields, type) ? responseFields[type] : undefined;
+  const changed = [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
+  if (!shown || changed.length === 0 || !changed.every((field) => Object.hasOwn(shown, field))) return [entityKey];
+  const fields = new Set(changed.flatMap((field) => shown[field] ?? []));
+  return [...fields].map((field) => keys.fieldDependency(entityKey, field));
 }

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
  *   {ns}:v{n}:{resp:<shard>}                     a response shard: its incarnation, clock and dependency epochs
  *   {ns}:v{n}:{resp:<shard>}:r:<hash>            a whole response, in its shard's slot
+ *   {ns}:v{n}:{Product:65f0…}#viewCount          not a key: a response dependency on one field of an entity
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tags
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
@@ -49,6 +50,16 @@ export interface Keyspace {
   responseShard(shard: number): string;
   /** A whole response, by the hash of what it answers, in the slot of its shard. */
   response(shard: number, hash: string): string;
+  /**
+   * A response dependency finer than an entity: the field `field` of the entity `entityKey`
+   * (`<entity key>#<field>`). Not a Redis key: a name the response store hashes into a bucket.
+   */
+  fieldDependency(entityKey: string, field: string): string;
+  /**
+   * The type of an entity key (`User` of `{ns}:v{n}:{User:65f0…}`), or null for any other key.
+   * Keys of the same layout (`{session:…}`, `{sys:…}`) answer their slot type.
+   */
+  entityType(key: string): string | null;
 }
 
 /** Options of {@link createKeyspace}. */
@@ -87,6 +98,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
   // A warm catalog page names a few hundred entity slots per request: each is checked and built
   // once, then remembered (bounded: the memo starts over past SLOT_MEMO_SIZE).
   const slots = new Map<string, Map<string, string>>();
+  const entityStart = `${prefix}:{`;
   const slot = (type: string, id: string): string => {
     let byId = slots.get(type);
     const known = byId?.get(id);
@@ -119,5 +131,13 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     rateLimit: (name) => `${prefix}:rl:${part(name, 'rate limiter name')}`,
     responseShard: (shard) => `${prefix}:{resp:${shardNumber(shard)}}`,
     response: (shard, hash) => `${prefix}:{resp:${shardNumber(shard)}}:r:${part(hash, 'response hash')}`,
+    fieldDependency: (entityKey, field) => `${entityKey}#${part(field, 'field')}`,
+    entityType(key) {
+      if (!key.startsWith(entityStart) || key.charCodeAt(key.length - 1) !== 0x7d) return null; // }
+      const colon = key.indexOf(':', entityStart.length);
+      if (colon < 0 || key.indexOf('}', colon) !== key.length - 1) return null;
+      const type = key.slice(entityStart.length, colon);
+      return SAFE.test(type) && SAFE.test(key.slice(colon + 1, -1)) ? type : null;
+    },
   };
 }

@@ -301,10 +301,10 @@ export interface WriteBehindQueueOptions {
   /** Told of every change queued, for reads while Redis cannot be asked. */
   knownPending?: KnownPending;
   /**
-   * Awaited after each change queued, with the entity's key: what reads show of the entity
-   * changed (they apply the queue), so the whole responses that read it must go. Never throws.
+   * Awaited after each change queued, with the entity and the change: what reads show of the
+   * entity changed (they apply the queue), so the whole responses that show it must go. Never throws.
    */
-  afterEnqueue?: (entityKey: string) => Promise<void>;
+  afterEnqueue?: (type: string, id: string, change: Change) => Promise<void>;
 }
 
 /** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
@@ -314,7 +314,7 @@ export class WriteBehindQueue {
   readonly #metrics: WriteBehindMetrics;
   readonly #maxPending: number;
   readonly #deadlineMs: number;
-  readonly #afterEnqueue: ((entityKey: string) => Promise<void>) | undefined;
+  readonly #afterEnqueue: ((type: string, id: string, change: Change) => Promise<void>) | undefined;
   readonly #knownPending: KnownPending | undefined;
 
   constructor(options: WriteBehindQueueOptions) {
@@ -367,7 +367,7 @@ export class WriteBehindQueue {
     if (entry !== null) {
       this.#metrics.enqueued.inc({ type });
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
-      await this.#afterEnqueue?.(this.#keys.entity(type, id));
+      await this.#afterEnqueue?.(type, id, change);
     }
     return entry;
   }

@@ -13,6 +13,17 @@ export const KNOWN_TAGS = {
   ProductList: ['catalog'],
 } as const satisfies Record<string, readonly string[]>;
 
+/**
+ * Stored fields whose queued write-behind changes void only the whole responses that show them
+ * (see README: Response cache), per entity type: stored field → the GraphQL fields of the type
+ * that show it. A view of a product then leaves every catalog page that does not select
+ * `viewCount` cached. A queued change of any other field voids every response that read the
+ * entity, the safe default.
+ */
+export const RESPONSE_FIELDS = {
+  Product: { viewCount: ['viewCount'] },
+} as const satisfies Record<string, Record<string, readonly string[]>>;
+
 /** The id of a product list's slot: `_all`, or the base64url of the category (keys stay key-safe). */
 export function productListId(category: string | null | undefined): string {
   return category == null ? '_all' : `c${Buffer.from(category).toString('base64url')}`;

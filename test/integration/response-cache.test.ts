@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResponseStore, ResponseTicket } from '../../src/cache/response-store.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
@@ -134,22 +135,94 @@ describe('whole responses', () => {
     }
   });
 
-  it('PRIVATE responses are not stored (yet: their lifetime must follow the session); viewers never cross', async () => {
+  it('PRIVATE responses are kept per viewer, never cross, never reach an anonymous request, and end with the session', async () => {
     const query = `{ user(id: "${user(1)}") { email } }`;
     const owner = await t.login('user1@example.com', USER_PASSWORD);
     const other = await t.login('user2@example.com', USER_PASSWORD);
+    const mine = await warm(query, owner);
+    expect(mine.body.data?.user.email).toBe('user1@example.com');
+    expect(mine.headers.get('cache-control')).toMatch(/private/);
+    const theirs = await warm(query, other);
+    expect(theirs.body.data?.user.email).toBeNull();
+    expect(responseOf(await t.gql(query, {}, owner))).toBe('HIT');
     for (let i = 0; i < 2; i += 1) {
-      const mine = await t.gql(query, {}, owner);
-      expect({ response: responseOf(mine), email: mine.body.data?.user.email }).toEqual({ response: 'MISS', email: 'user1@example.com' });
-      const theirs = await t.gql(query, {}, other);
-      expect({ response: responseOf(theirs), email: theirs.body.data?.user.email }).toEqual({ response: 'MISS', email: null });
+      // Never stored for an anonymous request, so never served to one.
       const anonymous = await t.gql(query);
       expect({ response: responseOf(anonymous), email: anonymous.body.data?.user.email }).toEqual({ response: 'MISS', email: null });
     }
+    // Signing out voids the stored response with the session: the token now opens nothing.
+    expect((await t.gql('mutation { logout }', {}, owner)).body.data?.logout).toBe(true);
+    const after = await t.gql(query, {}, owner);
+    expect({ response: responseOf(after), email: after.body.data?.user.email }).toEqual({ response: 'MISS', email: null });
     // A PUBLIC query of an authenticated request is kept per token.
     const name = `{ user(id: "${user(1)}") { name } }`;
-    expect(responseOf(await warm(name, owner))).toBe('HIT');
-    expect(responseOf(await t.gql(name, {}, other))).toBe('MISS');
+    expect(responseOf(await warm(name, other))).toBe('HIT');
+    expect(responseOf(await t.gql(name, {}, await t.login('user3@example.com', USER_PASSWORD)))).toBe('MISS');
+  });
+
+  it('a hash-only persisted query (GET) is answered from the stored response', async () => {
+    const query = `{ product(id: "${product(12)}") { name priceCents reviewCount } }`;
+    const sha256Hash = createHash('sha256').update(query).digest('hex');
+    const extensions = JSON.stringify({ persistedQuery: { version: 1, sha256Hash } });
+    const get = () =>
+      fetch(`${t.url}/graphql?extensions=${encodeURIComponent(extensions)}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const unknown = (await (await get()).json()) as { errors?: { extensions?: { code?: string } }[] };
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const registered = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, extensions: { persistedQuery: { version: 1, sha256Hash } } }),
+    });
+    const executed = (await registered.json()) as Res['body'];
+    expect(responseOf({ body: executed } as Res)).toBe('MISS');
+    await redis.resetStats();
+    const { result, commands } = await t.countMongoCommands(async () => {
+      const res = await get();
+      return { status: res.status, cacheControl: res.headers.get('cache-control'), body: (await res.json()) as Res['body'] };
+    });
+    expect({ status: result.status, response: result.body.extensions?.cache?.response, commands }).toEqual({
+      status: 200,
+      response: 'HIT',
+      commands: 0,
+    });
+    expect(result.body.data).toEqual(executed.data);
+    expect(result.cacheControl).toBe('max-age=60, public');
+    // One round trip for the persisted query's text, one for the response (its script).
+    expect(result.body.extensions?.cache?.redisRoundTrips).toBe(2);
+    expect(await redis.scriptCalls()).toBe(1);
+  });
+
+  it('a view voids only the responses that show the view count', async () => {
+    const id = product(11);
+    const withoutViews = `{ product(id: "${id}") { name priceCents } }`;
+    const page = '{ products(first: 20) { edges { node { id name } } } }';
+    const withViews = `{ product(id: "${id}") { name viewCount } }`;
+    const throughFragment = `query { product(id: "${id}") { ...Counted } } fragment Counted on Product { viewCount }`;
+    for (const query of [withoutViews, page, withViews, throughFragment]) await warm(query);
+    const before = (await t.gql(withViews)).body.data?.product.viewCount as number;
+    const viewed = await t.gql(`mutation { recordProductView(id: "${id}") { viewCount } }`);
+    expect(viewed.body.data?.recordProductView.viewCount).toBe(before + 1);
+    expect(responseOf(await t.gql(withoutViews))).toBe('HIT');
+    expect(responseOf(await t.gql(page))).toBe('HIT');
+    for (const query of [withViews, throughFragment]) {
+      const res = await t.gql(query);
+      expect({ query, response: responseOf(res), views: res.body.data?.product.viewCount }).toEqual({
+        query,
+        response: 'MISS',
+        views: before + 1,
+      });
+    }
+    // A change of another field (the name) voids them all.
+    const renamed = await t.gql(`mutation { updateProduct(id: "${id}", input: { name: "Renamed eleven" }) { name } }`, {}, admin);
+    expect(renamed.body.errors).toBeUndefined();
+    for (const query of [withoutViews, withViews]) {
+      const res = await t.gql(query);
+      expect({ query, response: responseOf(res), name: res.body.data?.product.name }).toEqual({
+        query,
+        response: 'MISS',
+        name: 'Renamed eleven',
+      });
+    }
   });
 
   it('a response whose computation overlapped a returned mutation is not stored (forced)', async () => {

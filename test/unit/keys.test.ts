@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyspace } from '../../src/cache/keys.js';
+import { changedDependencies } from '../../src/cache/index.js';
 
 const hashTag = (key: string): string => /\{([^}]*)\}/.exec(key)?.[1] ?? '';
 
@@ -31,10 +32,53 @@ describe('keyspace', () => {
     expect(createKeyspace({ namespace: 'shop', version: 4 }).pending('Product', 'p1')).toBe(keys.pending('Product', 'p1'));
   });
 
+  it('names response dependencies on one field of an entity, and tells entity keys from others', () => {
+    const entity = keys.entity('Product', 'p1');
+    expect(keys.fieldDependency(entity, 'viewCount')).toBe('shop:v3:{Product:p1}#viewCount');
+    expect(keys.entityType(entity)).toBe('Product');
+    expect(keys.entityType(keys.entity('User', '5eed0000000000000000000a'))).toBe('User');
+    for (const other of [
+      keys.lease(entity),
+      keys.field('Product', 'p1', 'reviews', 'a'),
+      keys.tag('Product', 'p1', 'reviews'),
+      keys.pending('Product', 'p1'),
+      keys.response(0, 'abc'),
+      keys.fieldDependency(entity, 'viewCount'),
+      createKeyspace({ namespace: 'other', version: 3 }).entity('Product', 'p1'),
+    ]) {
+      expect({ other, type: keys.entityType(other) }).toEqual({ other, type: null });
+    }
+    // Keys of the same layout answer their slot type (no entity type is named so).
+    expect(keys.entityType(keys.session('h_1'))).toBe('session');
+  });
+
   it('refuses parts that could break the layout', () => {
     expect(() => keys.entity('User', 'a}b')).toThrow(TypeError);
     expect(() => keys.entity('User:x', '1')).toThrow(/type/);
     expect(() => createKeyspace({ namespace: 'a b' })).toThrow(/namespace/);
     expect(() => createKeyspace({ version: 0 })).toThrow(/version/);
+  });
+});
+
+describe('changedDependencies', () => {
+  const keys = createKeyspace({ namespace: 'shop', version: 3 });
+  const fields = { Product: { viewCount: ['viewCount'], ratingSum: ['averageRating', 'reviewCount'] } };
+  const entity = keys.entity('Product', 'p1');
+
+  it('names the fields that show a change when every changed field is declared', () => {
+    expect(changedDependencies(keys, fields, 'Product', 'p1', { inc: { viewCount: 1 } })).toEqual([`${entity}#viewCount`]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', { inc: { viewCount: 1, ratingSum: 4 } })).toEqual([
+      `${entity}#viewCount`,
+      `${entity}#averageRating`,
+      `${entity}#reviewCount`,
+    ]);
+  });
+
+  it('falls back to the whole entity for anything else', () => {
+    expect(changedDependencies(keys, fields, 'Product', 'p1', { set: { name: 'x' }, inc: { viewCount: 1 } })).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', {})).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'User', 'u1', { set: { name: 'x' } })).toEqual([keys.entity('User', 'u1')]);
+    expect(changedDependencies(keys, undefined, 'Product', 'p1', { inc: { viewCount: 1 } })).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', { set: { constructor: 1, toString: 2 } })).toEqual([entity]);
   });
 });
