@@ -39,6 +39,8 @@ const config = loadConfig({
   MONGODB_URI: mongodbUri,
   REDIS_URL: redisUrl,
   CACHE_NAMESPACE: 'profile',
+  // The entity and field path (issue 10); CACHE_RESPONSES=true profiles whole-response hits.
+  CACHE_RESPONSES: 'false',
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('CACHE_'))),
 });
 const app = await startApp({ config, logger, mongodbUri, redisUrl });
@@ -72,7 +74,9 @@ try {
   await mkdir('profiles', { recursive: true });
   const file = `profiles/${which}-${Date.now()}.cpuprofile`;
   await writeFile(file, JSON.stringify(profile));
-  console.log(`${which}: ${Math.round(result.requests.average)} req/s (in-process load generator), ${result.non2xx} non-2xx; profile: ${file}`);
+  console.log(
+    `${which}: ${Math.round(result.requests.average)} req/s (in-process load generator), ${result.non2xx} non-2xx; profile: ${file}`,
+  );
   console.log(summarize(profile, 25));
 } finally {
   await app.stop();

@@ -146,9 +146,9 @@ const configSchema = z
     CACHE_LOCAL_ENTRIES: z.coerce.number().int().min(0).default(20_000),
     /**
      * Whole responses of queries, served with one Redis round trip and never stale (the response
-     * cache, plugins/response-cache.plugin.ts). Default false while it is being completed (issue 11).
+     * cache, plugins/response-cache.plugin.ts). Default true; false leaves the entity and field caches.
      */
-    CACHE_RESPONSES: booleanString.default(false),
+    CACHE_RESPONSES: booleanString.default(true),
     /**
      * The deadline of one MongoDB operation, in milliseconds (server selection, connecting and the
      * reply, retries included: see db.ts driverTimeouts); default 5000. A hung server fails it

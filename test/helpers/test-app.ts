@@ -60,7 +60,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     REDIS_URL: options.redisUrl ?? inject('redisUrl'),
     // Its own key namespace too: test files share one Redis.
     CACHE_NAMESPACE: dbName,
-    // TEST_CACHE_RESPONSES=true runs every test app with the response cache on.
+    // TEST_CACHE_RESPONSES=false runs every test app without the whole-response layer (on by default).
     ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
     ...options.env,
   });

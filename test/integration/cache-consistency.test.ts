@@ -182,6 +182,9 @@ describe('no stale read after a returned mutation, under random concurrent load'
       writes.some((write) => write.doc === read.doc && write.returnedAt < read.startedAt && read.value < write.value),
     );
     expect(stale).toEqual([]);
+    // The whole-response layer (on by default) was in the path of these reads.
+    const responseStats = t.app.cache.stats.snapshot().find((s) => s.name === 'Response');
+    expect((responseStats?.hits ?? 0) + (responseStats?.misses ?? 0)).toBeGreaterThan(100);
 
     // Load stopped: every cached value equals MongoDB's.
     for (const id of hotProducts) {

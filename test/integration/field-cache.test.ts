@@ -8,10 +8,11 @@ let t: TestApp;
 let admin: string;
 beforeAll(async () => {
   redis = await startPrivateRedis();
-  // No write-behind worker here: its polling would add to the Redis calls these tests count.
+  // No write-behind worker here: its polling would add to the Redis calls these tests count; and
+  // no whole-response layer: it would answer the repeats whose entity and field work they count.
   t = await startTestApp({
     redisUrl: redis.url,
-    env: { WRITE_BEHIND_WORKER: 'false' },
+    env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false' },
     seed: { users: 40, products: 120, reviews: 900, orders: 60 },
   });
   admin = await t.login(ADMIN.email, ADMIN.password);

@@ -3,7 +3,8 @@ import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ seed: false });
+  // Counts the entity path (response-cache.test.ts has the whole-response layer's extensions).
+  t = await startTestApp({ seed: false, env: { CACHE_RESPONSES: 'false' } });
 });
 afterAll(() => t.stop());
 

@@ -8,7 +8,8 @@ import { startTestApp, type TestApp } from '../helpers/test-app.js';
 // and Redis answers "same" instead of the value while the stored value is still that one.
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp();
+  // Copies serve the entity and field path, which the whole-response layer would answer for on repeats.
+  t = await startTestApp({ env: { CACHE_RESPONSES: 'false' } });
 });
 afterAll(async () => {
   await t.stop();

@@ -6,9 +6,10 @@ let redis: PrivateRedis;
 let t: TestApp;
 beforeAll(async () => {
   redis = await startPrivateRedis();
+  // The entity path under failure (response-cache.test.ts: the whole-response layer's BYPASS).
   t = await startTestApp({
     redisUrl: redis.url,
-    env: { CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
+    env: { CACHE_RESPONSES: 'false', CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
   });
 });
 afterAll(async () => {

@@ -6,7 +6,11 @@ import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ env: { REQUEST_TRACE: 'writes' }, seed: { users: 10, products: 10, reviews: 30, orders: 0 } });
+  // Counts the entity path's work (the whole-response layer would answer repeats).
+  t = await startTestApp({
+    env: { REQUEST_TRACE: 'writes', CACHE_RESPONSES: 'false' },
+    seed: { users: 10, products: 10, reviews: 30, orders: 0 },
+  });
 });
 afterAll(() => t.stop());
 
