@@ -1,11 +1,13 @@
 // npm run bench — this project against its peers, side by side, on the same data and the same
-// Redis (issue 10). Five contenders, each a child process on its own port, started once:
+// Redis (issues 10 and 11). Six contenders, each a child process on its own port, started once:
 //
-//   1. this project with its cache, warm (NODE_ENV=production node dist/index.js, after npm run build)
-//   2. this project without a cache (the same, no REDIS_URL)
-//   3. a plain Apollo Server 5 + DataLoader peer over MongoDB (bench/peers/apollo-peer.ts)
-//   4. the same peer with Apollo's response cache plugin on the same Redis
-//   5. the same peer over the whole data set in process memory: the floor for executing a query
+//   1. this project with its entity and field cache, warm, no response cache (NODE_ENV=production
+//      node dist/index.js, after npm run build; CACHE_RESPONSES=false)
+//   2. the same with its whole-response cache (CACHE_RESPONSES=true)
+//   3. this project without a cache (the same, no REDIS_URL)
+//   4. a plain Apollo Server 5 + DataLoader peer over MongoDB (bench/peers/apollo-peer.ts)
+//   5. the same peer with Apollo's response cache plugin on the same Redis
+//   6. the same peer over the whole data set in process memory: the floor for executing a query
 //
 // Parts (BENCH_ONLY, comma-separated; default reads,cold,mixed):
 //   reads  each query, each contender: a calibrating round 0 (warm-up), then BENCH_ROUNDS rounds,
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
   await seedDemoData({ logger, admin: { email: 'admin@example.com', password: 'admin-password' } });
   // A rerun on your own Redis starts from empty caches (only this benchmark's namespaces).
   await deleteKeys(redis, `${PROJECT_NAMESPACE}:*`);
+  await deleteKeys(redis, `${PROJECT_NAMESPACE}-responses:*`);
   await deleteKeys(redis, `${RESPONSE_CACHE_NAMESPACE}:*`);
 
   const results: Results = {
@@ -279,8 +282,10 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
   const sessions = new Map<Contender, Sessions>();
   for (const contender of contenders) sessions.set(contender, await openSessions(contender, 3));
   const rounds = new Map<Contender, MixedResult[]>(contenders.map((contender) => [contender, []]));
+  const responses = new Map<Contender, { hits: number; misses: number }>();
   for (let round = 1; round <= settings.mixedRounds; round += 1) {
     for (const contender of roundOrder(contenders, round)) {
+      const before = contender.spec.key === 'project-responses' ? await scrapeResponses(contender) : null;
       const result = await runMixed({
         contender,
         sessions: sessions.get(contender) as Sessions,
@@ -291,6 +296,11 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
         nextPrice,
       });
       rounds.get(contender)?.push(result);
+      if (before) {
+        const after = await scrapeResponses(contender);
+        const total = responses.get(contender) ?? { hits: 0, misses: 0 };
+        responses.set(contender, { hits: total.hits + after.hits - before.hits, misses: total.misses + after.misses - before.misses });
+      }
       console.log(
         `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ` +
           `${result.writesPerSec.toFixed(1)} writes/s, ${result.stale.reads} stale reads of ${result.reads}` +
@@ -308,9 +318,10 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
       result: median,
       roundsReadsPerSec: all.map((r) => r.readsPerSec),
       allRounds: { reads: all.reduce((sum, r) => sum + r.reads, 0), stale: all.reduce((sum, r) => sum + r.stale.reads, 0) },
+      ...(responses.has(contender) ? { responses: responses.get(contender) } : {}),
     });
     const staleRound = all.find((r) => r.stale.reads > 0);
-    if (contender.spec.key === 'project' && staleRound) projectStale.push(...staleRound.examples);
+    if (contender.spec.project && staleRound) projectStale.push(...staleRound.examples);
   }
 }
 
@@ -358,6 +369,13 @@ async function scrapeCosts(contender: Contender): Promise<{ requests: number; mo
     mongo,
     redis: value('graphql_request_redis_round_trips_sum'),
   };
+}
+
+/** The project's whole-response hits and misses so far (its /metrics). */
+async function scrapeResponses(contender: Contender): Promise<{ hits: number; misses: number }> {
+  const text = await (await fetch(`${contender.url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}\\{name="Response"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { hits: value('cache_hits_total'), misses: value('cache_misses_total') };
 }
 
 /** Deletes the keys matching `pattern` with SCAN and UNLINK (never KEYS or FLUSHDB). */
@@ -435,7 +453,7 @@ function parseParts(raw: string | undefined): Set<Part> {
 }
 
 function parseContenders(raw: string | undefined): Set<ContenderKey> {
-  const all: ContenderKey[] = ['project', 'project-no-cache', 'apollo', 'apollo-response-cache', 'apollo-memory'];
+  const all: ContenderKey[] = ['project', 'project-responses', 'project-no-cache', 'apollo', 'apollo-response-cache', 'apollo-memory'];
   if (!raw) return new Set(all);
   const keys = raw.split(',').map((key) => key.trim());
   const unknown = keys.filter((key) => !(all as string[]).includes(key));

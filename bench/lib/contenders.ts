@@ -10,7 +10,7 @@ import { freePort, waitUntil } from '../../src/dev/processes.js';
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The contenders, in the tables' order. */
-export type ContenderKey = 'project' | 'project-no-cache' | 'apollo' | 'apollo-response-cache' | 'apollo-memory';
+export type ContenderKey = 'project' | 'project-responses' | 'project-no-cache' | 'apollo' | 'apollo-response-cache' | 'apollo-memory';
 
 /** What a contender is and how to start it. */
 export interface ContenderSpec {
@@ -66,7 +66,7 @@ export function contenderDatabaseUri(uri: string, key: ContenderKey): string {
   return url.toString();
 }
 
-/** The five contenders of issue 10, in order. */
+/** The contenders of issues 10 and 11, in order. */
 export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
   const projectArgs = [
     ...NODE_FLAGS,
@@ -80,12 +80,26 @@ export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
   // long behind FerretDB's scans under 10 connections without a cache, so it gets a minute too.
   const projectEnv = (key: ContenderKey) => ({ ...common(key), MONGODB_TIMEOUT_MS: '60000' });
   return [
+    // The entity and field path that serves every miss (issue 10's figures), then the same
+    // server with its whole-response layer (issue 11's), each in a namespace of its own.
     {
       key: 'project',
       label: 'this project, warm cache',
       project: true,
       args: projectArgs,
-      env: { ...projectEnv('project'), REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace },
+      env: { ...projectEnv('project'), REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace, CACHE_RESPONSES: 'false' },
+    },
+    {
+      key: 'project-responses',
+      label: 'this project, response cache',
+      project: true,
+      args: projectArgs,
+      env: {
+        ...projectEnv('project-responses'),
+        REDIS_URL: env.redisUrl,
+        CACHE_NAMESPACE: `${env.projectNamespace}-responses`,
+        CACHE_RESPONSES: 'true',
+      },
     },
     // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).
     { key: 'project-no-cache', label: 'this project, no cache', project: true, args: projectArgs, env: projectEnv('project-no-cache') },

@@ -33,8 +33,12 @@ export const READ_QUERIES: readonly ReadQuery[] = [
 /** The mixed workload's product read: what the writers change, by id. */
 export const HOT_PRODUCT = 'query($id: ID!) { product(id: $id) { id name priceCents reviewCount viewCount } }';
 
-/** The mixed workload's catalog read: the first page of 20, which holds every hot product. */
-export const HOT_CATALOG = '{ products(first: 20) { edges { node { id name priceCents reviewCount viewCount } } } }';
+/**
+ * The mixed workload's catalog read: the first page of 20, which holds every hot product. It
+ * does not select `viewCount` (the product reads do): a catalog page is the response a view
+ * must not void (issue 11's granularity).
+ */
+export const HOT_CATALOG = '{ products(first: 20) { edges { node { id name priceCents reviewCount } } } }';
 
 /** The mixed workload's writes; each answers what it acknowledges. */
 export const UPDATE_PRICE = 'mutation($id: ID!, $price: Int!) { updateProduct(id: $id, input: { priceCents: $price }) { id priceCents } }';

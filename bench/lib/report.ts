@@ -43,7 +43,14 @@ export interface Results {
    * Each contender's median mixed round, the reads/s of every round (in order), and the reads
    * and stale reads of all its rounds together.
    */
-  mixed: { spec: ContenderSpec; result: MixedResult; roundsReadsPerSec: number[]; allRounds: { reads: number; stale: number } }[];
+  mixed: {
+    spec: ContenderSpec;
+    result: MixedResult;
+    roundsReadsPerSec: number[];
+    allRounds: { reads: number; stale: number };
+    /** The project's whole-response hits and misses over all its rounds (from its /metrics), when it has the layer. */
+    responses?: { hits: number; misses: number };
+  }[];
   mixedShape: string;
 }
 
@@ -73,8 +80,21 @@ export function ratios(results: Results): [string, number][] {
   for (const { query } of results.reads) {
     add(`${query.label}: project warm / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
   }
+  for (const { query } of results.reads) {
+    add(
+      `${query.label}: project response cache / Apollo response cache`,
+      of(query.key, 'project-responses'),
+      of(query.key, 'apollo-response-cache'),
+    );
+  }
   const mixed = (key: ContenderKey) => results.mixed.find(({ spec }) => spec.key === key)?.result.readsPerSec ?? 0;
   add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project response cache / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
+  add(
+    'mixed workload reads/s: project response cache / project warm (entity and field path)',
+    mixed('project-responses'),
+    mixed('project'),
+  );
   return pairs;
 }
 
@@ -150,6 +170,15 @@ export function markdownTables(results: Results): string {
         `| ${spec.label} | ${fmt(result.readsPerSec)} | ${roundsReadsPerSec.map(fmt).join(', ')} | ${result.reads} | ${writes.price} / ${writes.review} / ${writes.view} | ${fmt(result.writesPerSec)} | ${(result.mutationShare * 100).toFixed(0)}% | **${stale.reads}** (${share}) | ${stale.price} / ${stale.reviewCount} / ${stale.viewCount} | **${allRounds.stale}** of ${allRounds.reads} | ${errors.writes + errors.reads + errors.acks} |`,
       );
     }
+    for (const { spec, responses } of results.mixed) {
+      if (!responses || responses.hits + responses.misses === 0) continue;
+      const rate = (100 * responses.hits) / (responses.hits + responses.misses);
+      out.push(
+        '',
+        `${spec.label}: whole-response hit rate ${rate.toFixed(1)}% (${responses.hits} hits, ${responses.misses} misses, all rounds), ` +
+          'with views in the mix: a view voids only the responses that show `viewCount` (the catalog read does not select it).',
+      );
+    }
     const examples = results.mixed.filter(({ result }) => result.examples.length);
     if (examples.length) {
       out.push('', 'The first stale reads of each contender that had any, and its oldest (last):', '');
@@ -169,6 +198,7 @@ export function markdownTables(results: Results): string {
 
 const COLORS: Record<ContenderKey, string> = {
   project: '#1f77b4',
+  'project-responses': '#17becf',
   'project-no-cache': '#9ecae1',
   apollo: '#ff7f0e',
   'apollo-response-cache': '#d62728',
