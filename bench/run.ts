@@ -286,6 +286,7 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
   for (let round = 1; round <= settings.mixedRounds; round += 1) {
     for (const contender of roundOrder(contenders, round)) {
       const before = contender.spec.key === 'project-responses' ? await scrapeResponses(contender) : null;
+      const costsBefore = contender.spec.project ? await scrapeCosts(contender) : null;
       const result = await runMixed({
         contender,
         sessions: sessions.get(contender) as Sessions,
@@ -296,6 +297,11 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
         nextPrice,
       });
       rounds.get(contender)?.push(result);
+      if (costsBefore) {
+        const after = await scrapeCosts(contender);
+        const requests = Math.max(after.requests - costsBefore.requests, 1);
+        result.costs = { mongoPerRequest: (after.mongo - costsBefore.mongo) / requests, redisPerRequest: (after.redis - costsBefore.redis) / requests };
+      }
       if (before) {
         const after = await scrapeResponses(contender);
         const total = responses.get(contender) ?? { hits: 0, misses: 0 };
@@ -304,6 +310,9 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
       console.log(
         `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ` +
           `${result.writesPerSec.toFixed(1)} writes/s, ${result.stale.reads} stale reads of ${result.reads}` +
+          (result.costs
+            ? `, per request ${result.costs.mongoPerRequest.toFixed(2)} MongoDB cmds and ${result.costs.redisPerRequest.toFixed(2)} Redis round trips`
+            : '') +
           `${result.errors.first ? `; first error: ${result.errors.first}` : ''}`,
       );
     }

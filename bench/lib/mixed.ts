@@ -61,6 +61,8 @@ export interface MixedResult {
   oldest: StaleRead | null;
   /** Writes that failed, reads that failed or showed no hot product, and acknowledgements that did not add exactly one. */
   errors: { writes: number; reads: number; acks: number; first: string | null };
+  /** The project's MongoDB commands and Redis round trips per request, reads and writes together (its /metrics). */
+  costs?: { mongoPerRequest: number; redisPerRequest: number };
 }
 
 /** The least value of each checked field a read may show. */
