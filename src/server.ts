@@ -26,7 +26,7 @@ import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
-import { responseCachePlugin } from './plugins/response-cache.plugin.js';
+import { responseCachePlugin, responseFastPath } from './plugins/response-cache.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
@@ -184,6 +184,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       }
       next();
     },
+    // A stored response is answered here, before Apollo's per-request work (CACHE_RESPONSES).
+    ...(cache.core.responses ? [responseFastPath({ cache, metrics, logger, exposeTrace: !config.production })] : []),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(

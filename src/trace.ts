@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ResponseTicket } from './cache/response-store.js';
 
 /** What one request cost, shown in development as `extensions.cache` on the response. */
 export interface RequestTrace {
@@ -26,6 +27,11 @@ export interface RequestTrace {
    * reads went through (the cache core adds them), which the stored response depends on.
    */
   dependencies?: Set<string>;
+  /**
+   * The response cache's lookup made before Apollo's pipeline (plugins/response-cache.plugin.ts):
+   * the response's key and the ticket of its miss, or `failed` when Redis did not answer.
+   */
+  responseLookup?: { hash: string; ticket: ResponseTicket } | 'failed';
 }
 
 /** A zeroed trace. */

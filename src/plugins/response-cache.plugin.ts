@@ -3,14 +3,39 @@ import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import { TypeInfo, isAbstractType, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Cache } from '../cache/index.js';
 import { stableStringify } from '../cache/field-cache.js';
+import type { RequestHandler } from 'express';
 import type { ResponseTicket } from '../cache/response-store.js';
-import type { GraphQLContext } from '../context.js';
+import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { mayWrite, type RequestTrace } from '../trace.js';
 
-/** What a stored response holds: its data and the cache policy it was computed with. */
-interface StoredResponse {
-  policy: { maxAge: number; scope: 'PUBLIC' | 'PRIVATE' };
-  data: Record<string, unknown> | null;
+/** The cache policy a stored response was computed with. */
+interface StoredPolicy {
+  maxAge: number;
+  scope: 'PUBLIC' | 'PRIVATE';
+}
+
+/**
+ * A stored response: its policy as JSON on the first line, then the HTTP body exactly as Apollo
+ * sends it in production (`{"data":…}` and a newline), so that a hit before Apollo's pipeline
+ * ({@link responseFastPath}) writes it as it is, with neither parsing nor serializing.
+ */
+function encodeStored(policy: StoredPolicy, data: unknown): string {
+  return `${JSON.stringify(policy)}\n${JSON.stringify({ data })}\n`;
+}
+
+function decodeStored(stored: Buffer): { policy: StoredPolicy; body: string } {
+  const text = stored.toString();
+  const newline = text.indexOf('\n');
+  return { policy: JSON.parse(text.slice(0, newline)) as StoredPolicy, body: text.slice(newline + 1) };
+}
+
+/** The key of a response: the document's hash, the operation, the variables and the token (any viewer's own). */
+function responseKey(queryHash: string | undefined, operationName: unknown, variables: unknown, token: string | null): string {
+  return createHash('sha256')
+    .update(stableStringify([queryHash, operationName ?? null, variables ?? {}, token]))
+    .digest('base64url');
 }
 
 /** The name of the response layer in hit metrics and `cacheStats`. */
@@ -58,19 +83,31 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
             trace.response = 'BYPASS';
             return null;
           }
-          const hash = createHash('sha256')
-            .update(stableStringify([queryHash, request.operationName ?? null, request.variables ?? {}, contextValue.token]))
-            .digest('base64url');
+          const hash = responseKey(queryHash, request.operationName, request.variables, contextValue.token);
+          // The fast path looked this request up already (a miss, or Redis failed): not again.
+          const earlier = trace.responseLookup;
+          if (earlier === 'failed') {
+            trace.response = 'BYPASS';
+            return null;
+          }
+          if (earlier?.hash === hash) {
+            ticket = earlier.ticket;
+            trace.dependencies = new Set();
+            trace.response = 'MISS';
+            count(false);
+            return null;
+          }
           try {
             const found = await responses.lookup(hash, trace);
             if (found.kind === 'hit') {
-              const stored = JSON.parse(found.body.toString()) as StoredResponse;
+              const stored = decodeStored(found.body);
               overallCachePolicy.replace(stored.policy);
               trace.response = 'HIT';
               count(true);
+              const { data } = JSON.parse(stored.body) as { data: Record<string, unknown> | null };
               return {
                 http: { status: undefined, headers: new HeaderMap() },
-                body: { kind: 'single', singleResult: { data: stored.data } },
+                body: { kind: 'single', singleResult: { data } },
               };
             }
             ticket = found.ticket;
@@ -105,12 +142,9 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
           // An invalidation this process could not deliver may not have reached the responses.
           if (!cache.core.responsesUsable) return;
           addFieldDependencies(cache, dependencies, selectedFields(schema, document, queryHash));
-          const stored: StoredResponse = {
-            policy: { maxAge: policy.maxAge, scope: policy.scope },
-            data: (result.data ?? null) as Record<string, unknown> | null,
-          };
+          const stored = encodeStored({ maxAge: policy.maxAge, scope: policy.scope }, result.data ?? null);
           try {
-            await responses.store(ticket, dependencies, JSON.stringify(stored), ttlMs, trace);
+            await responses.store(ticket, dependencies, stored, ttlMs, trace);
           } catch (error) {
             logger.debug({ err: error }, 'response cache store failed');
           }
@@ -158,4 +192,85 @@ function addFieldDependencies(cache: Cache, dependencies: Set<string>, selected:
     const fields = type === null ? undefined : wanted.get(type);
     if (fields) for (const field of fields) dependencies.add(cache.keys.fieldDependency(dependency, field));
   }
+}
+
+/** Options of {@link responseFastPath}. */
+export interface ResponseFastPathOptions {
+  cache: Cache;
+  metrics: Metrics;
+  logger: Logger;
+  /** Development: `extensions.cache` on every response, as the trace plugin adds it. */
+  exposeTrace: boolean;
+}
+
+/**
+ * Express middleware before Apollo: a JSON POST of a query whose response is stored is answered
+ * here, with one Redis round trip and none of Apollo's per-request work (context, DataLoaders,
+ * plugins, serializing). Only what is stored can be served, so only documents that Apollo parsed,
+ * validated and ran as queries before; anything else (a GET, a persisted query, a document that
+ * may hold a mutation, a miss) goes on to Apollo, which then stores it. A miss hands its ticket
+ * on (`trace.responseLookup`), so the request is looked up once either way. The hit carries
+ * what the executed response carries: the same body, `Cache-Control` from the stored policy,
+ * the same counts and metrics; `extensions.cache` in development.
+ */
+export function responseFastPath(options: ResponseFastPathOptions): RequestHandler {
+  const { cache, metrics, logger, exposeTrace } = options;
+  return (req, res, next) => {
+    const responses = cache.core.responses;
+    const trace = res.locals.trace as RequestTrace | undefined;
+    const request = plainQuery(req.method, req.body);
+    if (!responses || !trace || !request || !cache.core.responsesUsable) return next();
+    const queryHash = createHash('sha256').update(request.query).digest('hex');
+    const hash = responseKey(queryHash, request.operationName, request.variables, parseBearer(req.headers.authorization));
+    responses.lookup(hash, trace).then(
+      (found) => {
+        if (found.kind === 'miss') {
+          trace.responseLookup = { hash, ticket: found.ticket };
+          return next();
+        }
+        const { policy, body } = decodeStored(found.body);
+        trace.response = 'HIT';
+        cache.metrics.hits.inc({ name: RESPONSE_STATS_NAME });
+        cache.stats.record(RESPONSE_STATS_NAME, 1, 0);
+        metrics.graphqlOperations.inc({ type: 'query', outcome: 'ok' });
+        trace.end?.();
+        if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);
+        metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
+        res.status(200);
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
+        res.send(exposeTrace ? withTrace(body, trace) : body);
+      },
+      (error: unknown) => {
+        logger.debug({ err: error }, 'response cache lookup failed; executing');
+        trace.responseLookup = 'failed';
+        next();
+      },
+    );
+  };
+}
+
+/** `query`, `operationName` and `variables` of a JSON POST that may be a stored query; null for anything else. */
+function plainQuery(method: string, body: unknown): { query: string; operationName: unknown; variables: unknown } | null {
+  if (method !== 'POST' || typeof body !== 'object' || body === null || Array.isArray(body) || mayWrite(body)) return null;
+  const { query, operationName, variables, extensions } = body as Record<string, unknown>;
+  if (typeof query !== 'string') return null;
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null;
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return null;
+  // A persisted-query extension is Apollo's to check and count.
+  if (extensions !== undefined && extensions !== null) return null;
+  return { query, operationName, variables };
+}
+
+/** The body with `extensions.cache`, as the trace plugin shapes it (development only). */
+function withTrace(body: string, trace: RequestTrace): string {
+  const parsed = JSON.parse(body) as Record<string, unknown>;
+  const cacheTrace = {
+    hits: trace.cacheHits,
+    misses: trace.cacheMisses,
+    mongoCommands: trace.traced ? trace.mongoCommands : null,
+    redisRoundTrips: trace.redisRoundTrips,
+    response: 'HIT',
+  };
+  return `${JSON.stringify({ ...parsed, extensions: { cache: cacheTrace } })}\n`;
 }
