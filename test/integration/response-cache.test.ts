@@ -114,6 +114,17 @@ describe('whole responses', () => {
         expected: () => 'Renamed Five',
       },
       {
+        query: `{ product(id: "${product(7)}") { stock } }`,
+        mutate: () =>
+          t.gql(
+            'mutation($items: [OrderItemInput!]!) { placeOrder(items: $items) { id } }',
+            { items: [{ productId: product(7), quantity: 2 }] },
+            reviewer,
+          ),
+        read: (res) => res.body.data?.product.stock,
+        expected: (before) => (before as number) - 2,
+      },
+      {
         query: `{ product(id: "${product(6)}") { id } }`,
         mutate: () => t.gql(`mutation { deleteProduct(id: "${product(6)}") }`, {}, admin),
         read: (res) => res.body.data?.product,
