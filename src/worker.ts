@@ -10,6 +10,7 @@ import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createDocumentLock } from './services/document-lock.js';
+import { RESPONSE_FIELDS } from './services/cache-tags.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 let config: Config;
@@ -34,7 +35,14 @@ if (db.isFerretdb) {
 }
 const redis = createRedisClient({ url: config.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
 await redis.connect();
-const cache = createCache({ redis, settings: config.cache, logger, registry: metrics.registry, writeBehindTypes: WRITE_BEHIND_TYPES });
+const cache = createCache({
+  redis,
+  settings: config.cache,
+  logger,
+  registry: metrics.registry,
+  writeBehindTypes: WRITE_BEHIND_TYPES,
+  responseFields: RESPONSE_FIELDS,
+});
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');
 

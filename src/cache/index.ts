@@ -57,6 +57,11 @@ export interface Cache {
    * that selects one records `<entity key>#<field>` for each entity of the type it read.
    */
   responseFields: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * The response dependencies a change of `fields` of entity `type:id` voids: those fields'
+   * (`<entity key>#<GraphQL field>`) when every one is declared in `responseFields`, else the entity's key.
+   */
+  responseDependencies(type: string, id: string, fields: readonly string[]): string[];
   /** The entity cache of a type (one per type, shared by all requests). */
   entity<T extends Versioned>(type: string): EntityCache<T>;
   /** Stops background retries. */
@@ -139,7 +144,8 @@ export function createCache(options: CreateCacheOptions): Cache {
     maxPendingPerEntity: options.writeBehindMaxPending,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
-    afterEnqueue: (type, id, change) => core.invalidateResponses(changedDependencies(keys, options.responseFields, type, id, change)),
+    afterEnqueue: (type, id, change) =>
+      core.invalidateResponses(changedDependencies(keys, options.responseFields, type, id, fieldsOf(change))),
   });
   return {
     core,
@@ -151,6 +157,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     responseFields: new Map(
       Object.entries(options.responseFields ?? {}).map(([type, fields]) => [type, new Set(Object.values(fields).flat())]),
     ),
+    responseDependencies: (type, id, fields) => changedDependencies(keys, options.responseFields, type, id, fields),
     entity<T extends Versioned>(type: string): EntityCache<T> {
       let cache = entities.get(type);
       if (!cache) {
@@ -171,20 +178,24 @@ export function createCache(options: CreateCacheOptions): Cache {
 }
 
 /**
- * The response dependencies a queued change of `type:id` voids: the entity's fields that show
- * what it changes when every field it changes is declared in `responseFields`, else the entity.
+ * The response dependencies a change of `fields` of `type:id` voids: the entity's fields that
+ * show them when every one is declared in `responseFields`, else the entity.
  */
 export function changedDependencies(
   keys: Keyspace,
   responseFields: CreateCacheOptions['responseFields'],
   type: string,
   id: string,
-  change: Pick<Change, 'set' | 'inc'>,
+  fields: readonly string[],
 ): string[] {
   const entityKey = keys.entity(type, id);
   const shown = responseFields && Object.hasOwn(responseFields, type) ? responseFields[type] : undefined;
-  const changed = [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
-  if (!shown || changed.length === 0 || !changed.every((field) => Object.hasOwn(shown, field))) return [entityKey];
-  const fields = new Set(changed.flatMap((field) => shown[field] ?? []));
-  return [...fields].map((field) => keys.fieldDependency(entityKey, field));
+  if (!shown || fields.length === 0 || !fields.every((field) => Object.hasOwn(shown, field))) return [entityKey];
+  const names = new Set(fields.flatMap((field) => shown[field] ?? []));
+  return [...names].map((name) => keys.fieldDependency(entityKey, name));
+}
+
+/** The fields a write-behind change sets or adds to. */
+function fieldsOf(change: Pick<Change, 'set' | 'inc'>): string[] {
+  return [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
 }

@@ -430,6 +430,23 @@ export interface WriteBehindWorkerOptions {
   afterWrite?: () => Promise<void>;
   /** Called after the batch's documents were loaded and before they are written (tests race writes there). */
   beforeWrite?: () => Promise<void>;
+  /**
+   * Awaited after each batch is settled, with the entities it settled: applied (MongoDB has the
+   * changes now, and what it set besides, such as `updatedAt`, shows from the next read) or
+   * dead-lettered (reads no longer apply the changes), with the fields the changes named. What
+   * reads show of those entities changed, so the whole responses that show it must go.
+   */
+  afterSettle?: (settled: readonly SettledEntity[]) => Promise<void>;
+}
+
+/** An entity whose queued changes a batch settled (see {@link WriteBehindWorkerOptions.afterSettle}). */
+export interface SettledEntity {
+  type: string;
+  id: string;
+  /** True when MongoDB has the changes; false when they were dead-lettered. */
+  applied: boolean;
+  /** The fields the settled changes set or added to. */
+  fields: string[];
 }
 
 interface StreamEntry {
@@ -497,6 +514,7 @@ export class WriteBehindWorker {
   readonly #floorTtlMs: number;
   readonly #afterWrite: (() => Promise<void>) | undefined;
   readonly #beforeWrite: (() => Promise<void>) | undefined;
+  readonly #afterSettle: ((settled: readonly SettledEntity[]) => Promise<void>) | undefined;
   readonly #consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   /** Failed tries per entry id (in this process). */
   readonly #tries = new Map<string, number>();
@@ -533,6 +551,7 @@ export class WriteBehindWorker {
     this.#floorTtlMs = options.floorTtlMs ?? 60_000;
     this.#afterWrite = options.afterWrite;
     this.#beforeWrite = options.beforeWrite;
+    this.#afterSettle = options.afterSettle;
   }
 
   /** This worker's consumer name in the group. */
@@ -700,6 +719,20 @@ export class WriteBehindWorker {
     }
     if (wrote && this.#afterWrite) await this.#afterWrite();
     await this.#settle(settle);
+    if (this.#afterSettle) {
+      const fieldsOf = new Map(
+        entries.map((e) => [e.id, e.change ? [...Object.keys(e.change.set ?? {}), ...Object.keys(e.change.inc ?? {})] : []]),
+      );
+      const settled = settle
+        .filter((s) => isKeyPart(s.type) && isKeyPart(s.id))
+        .map((s) => ({
+          type: s.type,
+          id: s.id,
+          applied: s.reason === '',
+          fields: [...new Set(s.entries.flatMap((entry) => fieldsOf.get(entry) ?? []))],
+        }));
+      if (settled.length > 0) await this.#afterSettle(settled);
+    }
     for (const s of settle) {
       if (s.reason === '') {
         report.flushed += s.entries.length;

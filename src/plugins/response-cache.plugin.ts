@@ -4,6 +4,7 @@ import { TypeInfo, isAbstractType, visit, visitWithTypeInfo, type DocumentNode, 
 import type { Cache } from '../cache/index.js';
 import { stableStringify } from '../cache/field-cache.js';
 import type { RequestHandler } from 'express';
+import Negotiator from 'negotiator';
 import type { ResponseTicket } from '../cache/response-store.js';
 import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
@@ -83,7 +84,11 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
             trace.response = 'BYPASS';
             return null;
           }
-          const hash = responseKey(queryHash, request.operationName, request.variables, contextValue.token);
+          const hash = keyOf(queryHash, request, contextValue.token);
+          if (hash === null) {
+            trace.response = 'BYPASS';
+            return null;
+          }
           // The fast path looked this request up already (a miss, or Redis failed): not again.
           const earlier = trace.responseLookup;
           if (earlier === 'failed') {
@@ -220,8 +225,11 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
     const trace = res.locals.trace as RequestTrace | undefined;
     const request = plainQuery(req.method, req.body);
     if (!responses || !trace || !request || !cache.core.responsesUsable) return next();
-    const queryHash = createHash('sha256').update(request.query).digest('hex');
-    const hash = responseKey(queryHash, request.operationName, request.variables, parseBearer(req.headers.authorization));
+    // The content type Apollo would choose for this Accept; anything else is Apollo's to answer (406).
+    const contentType = negotiatedType(req.headers.accept);
+    if (!contentType) return next();
+    const hash = keyOf(createHash('sha256').update(request.query).digest('hex'), request, parseBearer(req.headers.authorization));
+    if (hash === null) return next();
     responses.lookup(hash, trace).then(
       (found) => {
         if (found.kind === 'miss') {
@@ -237,7 +245,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
         if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);
         metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
         res.status(200);
-        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.setHeader('content-type', contentType);
         res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
         res.send(exposeTrace ? withTrace(body, trace) : body);
       },
@@ -248,6 +256,34 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       },
     );
   };
+}
+
+const APPLICATION_JSON = 'application/json; charset=utf-8';
+const GRAPHQL_RESPONSE_JSON = 'application/graphql-response+json; charset=utf-8';
+/** Apollo's choices for a single result (runHttpQuery), in its order: the last is not served here. */
+const SINGLE_RESULT_TYPES = [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, 'application/json; callbackSpec=1.0; charset=utf-8'];
+
+/** The content type Apollo answers a single result with for `accept`, when it is one a stored response may be sent as. */
+function negotiatedType(accept: string | undefined): string | null {
+  if (!accept) return APPLICATION_JSON;
+  const preferred = new Negotiator({ headers: { accept } }).mediaType(SINGLE_RESULT_TYPES);
+  return preferred === APPLICATION_JSON || preferred === GRAPHQL_RESPONSE_JSON ? preferred : null;
+}
+
+/**
+ * {@link responseKey}, or null when the variables cannot be made a key (nested deeper than the
+ * stack allows): such a request is executed as if the layer did not exist.
+ */
+function keyOf(
+  queryHash: string | undefined,
+  request: { operationName?: unknown; variables?: unknown },
+  token: string | null,
+): string | null {
+  try {
+    return responseKey(queryHash, request.operationName, request.variables, token);
+  } catch {
+    return null;
+  }
 }
 
 /** `query`, `operationName` and `variables` of a JSON POST that may be a stored query; null for anything else. */

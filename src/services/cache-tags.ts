@@ -21,7 +21,9 @@ export const KNOWN_TAGS = {
  * entity, the safe default.
  */
 export const RESPONSE_FIELDS = {
-  Product: { viewCount: ['viewCount'] },
+  // A flush sets updatedAt besides what the views added (write-behind-target.ts): the responses
+  // that show it go then, and only those.
+  Product: { viewCount: ['viewCount'], updatedAt: ['updatedAt'] },
 } as const satisfies Record<string, Record<string, readonly string[]>>;
 
 /** The id of a product list's slot: `_all`, or the base64url of the category (keys stay key-safe). */

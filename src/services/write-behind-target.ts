@@ -186,7 +186,18 @@ export function startWriteBehindWorker(options: StartWorkerOptions): WriteBehind
     maxTries: settings.maxTries,
     leaderTtlMs: settings.leaderTtlMs,
     afterWrite: options.afterWrite,
+    afterSettle: responsesAfterSettle(cache),
   });
   worker.start();
   return worker;
+}
+
+/**
+ * Voids the whole responses that show what a settled batch changed: for applied changes the
+ * `updatedAt` the flush set (what they changed otherwise, reads showed since the enqueue); for
+ * dead-lettered ones, the fields they named, which reads no longer apply.
+ */
+export function responsesAfterSettle(cache: Cache): NonNullable<WriteBehindWorkerOptions['afterSettle']> {
+  return (settled) =>
+    cache.core.invalidateResponses(settled.flatMap((s) => cache.responseDependencies(s.type, s.id, s.applied ? ['updatedAt'] : s.fields)));
 }

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { WriteBehindWorker, type WriteBehindWorkerOptions } from '../../src/cache/write-behind.js';
 import { createLogger } from '../../src/logger.js';
-import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
+import { mongoWriteTargets, responsesAfterSettle } from '../../src/services/write-behind-target.js';
 import type { TestApp } from './test-app.js';
 
 /** A worker for `t` that runs only when the test calls `runOnce` (start the app with WRITE_BEHIND_WORKER=false). */
@@ -16,6 +16,7 @@ export function manualWorker(t: TestApp, options: Partial<WriteBehindWorkerOptio
     metrics: writeBehind.metrics,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     leaderTtlMs: 300,
+    afterSettle: responsesAfterSettle(t.app.cache),
     ...options,
   });
 }

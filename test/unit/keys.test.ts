@@ -66,8 +66,8 @@ describe('changedDependencies', () => {
   const entity = keys.entity('Product', 'p1');
 
   it('names the fields that show a change when every changed field is declared', () => {
-    expect(changedDependencies(keys, fields, 'Product', 'p1', { inc: { viewCount: 1 } })).toEqual([`${entity}#viewCount`]);
-    expect(changedDependencies(keys, fields, 'Product', 'p1', { inc: { viewCount: 1, ratingSum: 4 } })).toEqual([
+    expect(changedDependencies(keys, fields, 'Product', 'p1', ['viewCount'])).toEqual([`${entity}#viewCount`]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', ['viewCount', 'ratingSum'])).toEqual([
       `${entity}#viewCount`,
       `${entity}#averageRating`,
       `${entity}#reviewCount`,
@@ -75,10 +75,10 @@ describe('changedDependencies', () => {
   });
 
   it('falls back to the whole entity for anything else', () => {
-    expect(changedDependencies(keys, fields, 'Product', 'p1', { set: { name: 'x' }, inc: { viewCount: 1 } })).toEqual([entity]);
-    expect(changedDependencies(keys, fields, 'Product', 'p1', {})).toEqual([entity]);
-    expect(changedDependencies(keys, fields, 'User', 'u1', { set: { name: 'x' } })).toEqual([keys.entity('User', 'u1')]);
-    expect(changedDependencies(keys, undefined, 'Product', 'p1', { inc: { viewCount: 1 } })).toEqual([entity]);
-    expect(changedDependencies(keys, fields, 'Product', 'p1', { set: { constructor: 1, toString: 2 } })).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', ['name', 'viewCount'])).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', [])).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'User', 'u1', ['name'])).toEqual([keys.entity('User', 'u1')]);
+    expect(changedDependencies(keys, undefined, 'Product', 'p1', ['viewCount'])).toEqual([entity]);
+    expect(changedDependencies(keys, fields, 'Product', 'p1', ['constructor', 'toString'])).toEqual([entity]);
   });
 });
