@@ -60,7 +60,7 @@ const settings = {
   /** Concurrent connections of the read load and of the mixed readers; default 10. */
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
   /** The mixed workload's length per contender and round, in seconds; default 4. */
-  mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 4),
+  mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 3),
   /** Rounds of the mixed workload, every contender once per round in a new order; default 3. */
   mixedRounds: positiveInteger('BENCH_MIXED_ROUNDS', 3),
   /** Sequential cold requests per query; default 5. */
