@@ -236,7 +236,18 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
           trace.responseLookup = { hash, ticket: found.ticket };
           return next();
         }
-        const { policy, body } = decodeStored(found.body);
+        let stored: { policy: StoredPolicy; body: string };
+        let sent: string;
+        try {
+          stored = decodeStored(found.body);
+          sent = exposeTrace ? withTrace(stored.body, trace) : stored.body;
+        } catch (error) {
+          // Unreadable (corrupt, or written by an incompatible version): executed instead.
+          logger.warn({ err: error }, 'unreadable stored response; executing');
+          trace.responseLookup = 'failed';
+          return next();
+        }
+        const { policy } = stored;
         trace.response = 'HIT';
         cache.metrics.hits.inc({ name: RESPONSE_STATS_NAME });
         cache.stats.record(RESPONSE_STATS_NAME, 1, 0);
@@ -247,7 +258,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
         res.status(200);
         res.setHeader('content-type', contentType);
         res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
-        res.send(exposeTrace ? withTrace(body, trace) : body);
+        res.send(sent);
       },
       (error: unknown) => {
         logger.debug({ err: error }, 'response cache lookup failed; executing');

@@ -79,3 +79,25 @@ describe('fast path: bad input is never a 500', () => {
     expect(res.text).not.toMatch(/Internal server error/);
   });
 });
+
+describe('fast path: an unreadable stored response', () => {
+  it('is executed instead (no 500, no hung request)', async () => {
+    const query = `{ product(id: "${product(4)}") { name priceCents } }`;
+    await warm({ query });
+    const redis = t.app.redis;
+    if (!redis) throw new Error('the test app has no Redis');
+    const keys = await redis.keys(`${t.app.cache.keys.prefix}:{resp:*}:r:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      const value = (await redis.get(key)) ?? '';
+      const head = value.split('|').slice(0, 3).join('|');
+      await redis.set(key, `${head}|not a stored response`, 'KEEPTTL');
+    }
+    const res = await post({ query });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toMatchObject({
+      data: { product: { name: expect.any(String) } },
+      extensions: { cache: { response: 'BYPASS' } },
+    });
+  });
+});
