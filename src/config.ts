@@ -104,7 +104,7 @@ const configSchema = z
       .optional(),
     /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
-     * `User=write-behind,Product=refresh`. Defaults: User=refresh, Product=invalidate.
+     * `User=write-behind,Product=refresh`. Defaults: User=refresh, Product=refresh.
      */
     CACHE_WRITE_POLICIES: z
       .string()
@@ -222,7 +222,7 @@ const configSchema = z
         breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
         responses: env.CACHE_RESPONSES,
       } satisfies CacheSettings,
-      writePolicies: { User: 'refresh', Product: 'invalidate', ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
+      writePolicies: { User: 'refresh', Product: 'refresh', ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
       writeBehind: {
         worker: env.WRITE_BEHIND_WORKER,
         batchSize: env.WRITE_BEHIND_BATCH_SIZE,

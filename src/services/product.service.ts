@@ -50,7 +50,7 @@ export interface ProductServiceOptions {
   cache: Cache;
   fieldCache: TagInvalidator;
   logger: Logger;
-  /** How updateProduct reaches the cache: invalidate (default), refresh or write-behind. */
+  /** How updateProduct reaches the cache: refresh (default), invalidate or write-behind. */
   writePolicy: WritePolicy;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;

@@ -29,7 +29,7 @@ async function cachedVersion(redis: Redis, key: string): Promise<number | null> 
   return value ? Number(value.split('|')[0]) : null;
 }
 
-describe('default policies: write-through on create, invalidate on updateProduct, refresh on updateUser', () => {
+describe('default policies: write-through on create, refresh on updateProduct and updateUser', () => {
   let t: TestApp;
   let redis: Redis;
   let admin: string;
@@ -59,7 +59,7 @@ describe('default policies: write-through on create, invalidate on updateProduct
     expect(commands).toBe(0);
   });
 
-  it('updateProduct (invalidate): MongoDB has the change, the key is gone, the next read refills it', async () => {
+  it('updateProduct (refresh): MongoDB has the change, the key holds its version at once, the next read asks MongoDB nothing', async () => {
     const id = '5eed00010000000000000001';
     await t.gql(`{ product(id: "${id}") { name } }`); // cached
     const key = t.app.cache.keys.entity('Product', id);
@@ -67,9 +67,9 @@ describe('default policies: write-through on create, invalidate on updateProduct
     const res = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Renamed' } }, admin);
     expect(res.body.data?.updateProduct.name).toBe('Renamed');
     expect((await storedProduct(id))?.name).toBe('Renamed');
-    expect(await redis.exists(key)).toBe(0);
-    expect((await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name).toBe('Renamed');
     expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
+    const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { name } }`));
+    expect({ name: result.body.data?.product.name, commands }).toEqual({ name: 'Renamed', commands: 0 });
   });
 
   it("a synchronous update's response includes the views still queued", async () => {
@@ -126,6 +126,36 @@ describe('default policies: write-through on create, invalidate on updateProduct
     const stored = await storedUser(id);
     expect(await cachedVersion(redis, key)).toBe(stored?.version);
     expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe(stored?.name);
+  });
+});
+
+describe('invalidate (CACHE_WRITE_POLICIES=Product=invalidate)', () => {
+  let t: TestApp;
+  let redis: Redis;
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: { CACHE_WRITE_POLICIES: 'Product=invalidate' },
+      seed: { users: 4, products: 6, reviews: 10, orders: 0 },
+    });
+    redis = inspectRedis();
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await t.stop();
+  });
+
+  it('updateProduct: MongoDB has the change, the key is gone, the next read refills it', async () => {
+    const admin = await t.login(ADMIN.email, ADMIN.password);
+    const id = '5eed00010000000000000001';
+    await t.gql(`{ product(id: "${id}") { name } }`); // cached
+    const key = t.app.cache.keys.entity('Product', id);
+    expect(await cachedVersion(redis, key)).not.toBeNull();
+    const res = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Renamed' } }, admin);
+    expect(res.body.data?.updateProduct.name).toBe('Renamed');
+    expect((await storedProduct(id))?.name).toBe('Renamed');
+    expect(await redis.exists(key)).toBe(0);
+    expect((await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name).toBe('Renamed');
+    expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
   });
 });
 

@@ -28,10 +28,10 @@ describe('loadConfig', () => {
   });
 
   it('reads a write policy per type, with defaults, and refuses unknown types and policies', () => {
-    expect(loadConfig({}).writePolicies).toEqual({ User: 'refresh', Product: 'invalidate' });
+    expect(loadConfig({}).writePolicies).toEqual({ User: 'refresh', Product: 'refresh' });
     expect(loadConfig({ CACHE_WRITE_POLICIES: ' User = write-behind ' }).writePolicies).toEqual({
       User: 'write-behind',
-      Product: 'invalidate',
+      Product: 'refresh',
     });
     expect(() => loadConfig({ CACHE_WRITE_POLICIES: 'Order=refresh' })).toThrow(/CACHE_WRITE_POLICIES: must look like/);
     expect(() => loadConfig({ CACHE_WRITE_POLICIES: 'User=write-around' })).toThrow(/CACHE_WRITE_POLICIES/);
