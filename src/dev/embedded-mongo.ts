@@ -73,7 +73,8 @@ function findFerretdb(explicit: string | undefined): string | undefined {
     return explicit;
   }
   if (spawnSync('ferretdb', ['--version'], { stdio: 'ignore' }).status === 0) return 'ferretdb';
-  return existsSync(cachedFerretdb) ? cachedFerretdb : undefined;
+  // The project's build, when it is current (built with this version of the script's fixes).
+  return spawnSync('bash', [installScript, '--check'], { stdio: 'ignore' }).status === 0 ? cachedFerretdb : undefined;
 }
 
 function buildFerretdb(logger: Logger): string {
