@@ -3,6 +3,7 @@
 import mongoose, { Types } from 'mongoose';
 import { ProductModel, ReviewModel, UserModel } from '../../src/models/index.js';
 import { createDocumentLock } from '../../src/services/document-lock.js';
+import { updateByIdIf } from '../../src/services/update-by-id.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import type { ReviewDoc } from '../../src/models/review.model.js';
 import type { UserDoc } from '../../src/models/user.model.js';
@@ -39,7 +40,9 @@ export interface PeerSource {
  * are single-document updates through the models, as a plain server does. On FerretDB they
  * are serialized per document in this process, as the project does (its
  * services/document-lock.ts): FerretDB 1.x updates by read-modify-write, and a price update
- * racing a view's `$inc` on the same product would otherwise lose one of them.
+ * racing a view's `$inc` on the same product would otherwise lose one of them. Their condition
+ * (a live product) is decided as the project decides it (its services/update-by-id.ts), so that
+ * FerretDB's missing pushdown slows neither side's writes more than the other's.
  */
 export async function createMongoSource(): Promise<PeerSource> {
   const buildInfo = (await mongoose.connection.db?.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: unknown } | undefined;
@@ -71,11 +74,7 @@ export async function createMongoSource(): Promise<PeerSource> {
       return { products: products.slice(0, first), hasNextPage: products.length > first };
     },
     updateProduct(id, changes) {
-      return productWrite(id, () =>
-        ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, { $set: changes }, { returnDocument: 'after' })
-          .lean<ProductDoc>()
-          .exec(),
-      );
+      return productWrite(id, () => updateByIdIf(documentLock, ProductModel, id, { deletedAt: null }, { $set: changes }));
     },
     async createReview({ productId, authorId, rating, body }) {
       const created = await ReviewModel.create({ product: productId, author: authorId, rating, body });
@@ -86,11 +85,7 @@ export async function createMongoSource(): Promise<PeerSource> {
       return created.toObject<ReviewDoc>();
     },
     recordView(id) {
-      return productWrite(id, () =>
-        ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, { $inc: { viewCount: 1 } }, { returnDocument: 'after' })
-          .lean<ProductDoc>()
-          .exec(),
-      );
+      return productWrite(id, () => updateByIdIf(documentLock, ProductModel, id, { deletedAt: null }, { $inc: { viewCount: 1 } }));
     },
   };
 }

@@ -8,6 +8,7 @@ import type { ProductDoc } from '../models/product.model.js';
 import type { ReservationDoc, ReservationLineDoc } from '../models/reservation.model.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
+import { updateByIdIf } from './update-by-id.js';
 import { afterUncertainWrite, databaseUnavailable, isMongoUnavailable, outcomeUnknown } from './mongo-errors.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { inputs, parseId, parseInput } from './validation.js';
@@ -91,11 +92,15 @@ export function createOrderService(options: OrderServiceOptions) {
       await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
       step = 'reserve';
       for (const line of lines) {
-        const result = await ProductModel.updateOne(
-          { _id: line.product, deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
+        const reserved = await updateByIdIf(
+          documentLock,
+          ProductModel,
+          line.product,
+          { deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
           { $inc: { stock: -line.quantity }, $push: { holds: orderId } },
-        ).exec();
-        if (result.modifiedCount !== 1) {
+          { projection: { _id: 1 } },
+        );
+        if (!reserved) {
           throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
             field: 'items',
             reason: 'INSUFFICIENT_STOCK',

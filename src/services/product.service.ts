@@ -7,6 +7,7 @@ import type { ReviewDoc } from '../models/review.model.js';
 import { decodeCursor, encodeCursor, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import type { DocumentLock } from './document-lock.js';
+import { updateByIdIf } from './update-by-id.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
@@ -76,18 +77,9 @@ export function createProductService(options: ProductServiceOptions) {
     afterUncertainWrite(
       () => Promise.all([products.invalidate([id], hold), fieldCache.invalidate(lists.flatMap(catalogOf), hold)]),
       () =>
-        documentLock.run([`products:${id}`], async () => {
-          if (!documentLock.enabled) {
-            return ProductModel.findOneAndUpdate({ _id: id, deletedAt: null }, update, { returnDocument }).lean<ProductDoc>().exec();
-          }
-          // FerretDB uses its index only for a filter that is exactly `{_id}`: with `deletedAt`
-          // beside it, every update scanned the products (8–10 ms idle, hundreds under the mixed
-          // benchmark's writers). So: is it live, then update by `_id`, both under this
-          // process's lock of the document (FerretDB isolates neither form from other processes).
-          const live = await ProductModel.findOne({ _id: id }, { deletedAt: 1 }).lean<Pick<ProductDoc, 'deletedAt'>>().exec();
-          if (!live || live.deletedAt) return null;
-          return ProductModel.findOneAndUpdate({ _id: id }, update, { returnDocument }).lean<ProductDoc>().exec();
-        }),
+        documentLock.run([`products:${id}`], () =>
+          updateByIdIf(documentLock, ProductModel, id, { deletedAt: null }, update, { returnDocument }),
+        ),
     );
 
   return {

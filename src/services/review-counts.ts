@@ -5,6 +5,7 @@ import { ProductModel, ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { DocumentLock } from './document-lock.js';
+import { updateByIdIf } from './update-by-id.js';
 
 // A product keeps its review count and rating sum (`reviewCount`, `ratingSum`), so that a read
 // of them is a read of the product: no aggregation on a miss, and no reader of the product sent
@@ -50,17 +51,21 @@ export interface SettledCount {
 export async function settleReviewCount(lock: DocumentLock, review: CountedReview, delta: 1 | -1): Promise<SettledCount> {
   const record = `${review._id.toHexString()}:${delta}`;
   const applied = await lock.run([`products:${review.product.toHexString()}`], () =>
-    ProductModel.updateOne(
-      { _id: review.product, deletedAt: null, reviewsCounted: { $ne: record } },
+    updateByIdIf(
+      lock,
+      ProductModel,
+      review.product,
+      { deletedAt: null, reviewsCounted: { $ne: record } },
       {
         $inc: { reviewCount: delta, ratingSum: delta * review.rating },
         $push: { reviewsCounted: { $each: [record], $slice: -REVIEW_COUNT_RECORDS_KEPT } },
       },
-    ).exec(),
+      { projection: { _id: 1 } },
+    ),
   );
   // Counted: the product was live. Not counted: deleted, or counted before by another settler;
-  // only then is it read again (by _id alone: FerretDB pushes down nothing else).
-  let live = applied.matchedCount === 1;
+  // only then is it read again.
+  let live = applied !== null;
   if (!live) {
     const product = await ProductModel.findById(review.product, { deletedAt: 1 }).lean<Pick<ProductDoc, 'deletedAt'>>().exec();
     live = product !== null && !product.deletedAt;

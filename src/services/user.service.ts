@@ -8,6 +8,7 @@ import type { AuthService } from './auth.service.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
+import { updateByIdIf } from './update-by-id.js';
 import { UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
 import { afterUncertainWrite, uniqueOn, writeThenInvalidate } from './mongo-errors.js';
@@ -110,13 +111,7 @@ export function createUserService(options: UserServiceOptions) {
         () =>
           documentLock.run([`users:${id}`], () =>
             uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-              UserModel.findOneAndUpdate(
-                { _id: userId, deletedAt: null },
-                { $set: changes, ...markDone(fallback) },
-                { returnDocument: 'after' },
-              )
-                .lean<UserDoc>()
-                .exec(),
+              updateByIdIf(documentLock, UserModel, userId, { deletedAt: null }, { $set: changes, ...markDone(fallback) }),
             ),
           ),
       );
@@ -141,12 +136,7 @@ export function createUserService(options: UserServiceOptions) {
       const erased = { deletedAt: new Date(), name: 'Deleted user', email: `deleted:${id}`, passwordHash: ERASED_PASSWORD_HASH };
       const user = await afterUncertainWrite(
         () => Promise.all([users.invalidate([id], hold), options.fieldCache.invalidate([tags.userReviews(id), tags.userOrders(id)], hold)]),
-        () =>
-          documentLock.run([`users:${id}`], () =>
-            UserModel.findOneAndUpdate({ _id: userId, deletedAt: null }, { $set: erased }, { returnDocument: 'after' })
-              .lean<UserDoc>()
-              .exec(),
-          ),
+        () => documentLock.run([`users:${id}`], () => updateByIdIf(documentLock, UserModel, userId, { deletedAt: null }, { $set: erased })),
       );
       if (!user) {
         // Already deleted: a deletion whose answer never came (its outcome unknown) may have

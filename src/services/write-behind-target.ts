@@ -17,13 +17,18 @@ import { productWriteBehindFields } from '../models/product.model.js';
 import { userWriteBehindFields } from '../models/user.model.js';
 import type { DocumentLock } from './document-lock.js';
 import { isDuplicateKey, isMongoUnavailable } from './mongo-errors.js';
+import { fieldsOf, satisfies } from './update-by-id.js';
 
 /** The entity types whose changes can be written behind, and their models. */
 export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
 
 interface Stored extends WriteBehindState {
   _id: { toHexString(): string };
+  deletedAt?: Date | null;
 }
+
+/** Up to this many documents, the worker reads their states on FerretDB one `{_id}` find each, not with one `$in` scan. */
+const FERRETDB_READS_BY_ID = 16;
 
 /** What a queued change may touch on documents of a model. */
 export interface WritableFields {
@@ -66,13 +71,16 @@ export function mongoWriteTarget(
   const settable = new Set(fields.set);
   const countable = new Set(fields.inc);
   const states = async (ids: readonly string[]): Promise<Map<string, WriteBehindState>> => {
-    const docs = (await collection
-      .find(
-        { _id: { $in: ids.map((id) => new Types.ObjectId(id)) }, deletedAt: null },
-        { projection: { version: 1, wbSeq: 1, wbAt: 1, wbDone: 1 }, batchSize: ONE_ROUND_TRIP },
-      )
-      .toArray()) as unknown as Stored[];
-    return new Map(docs.map((doc) => [doc._id.toHexString(), doc]));
+    const objectIds = ids.map((id) => new Types.ObjectId(id));
+    const projection = { version: 1, wbSeq: 1, wbAt: 1, wbDone: 1, deletedAt: 1 };
+    // FerretDB pushes down only an exact `{_id}` (an `$in` scans the collection): a small batch
+    // is read one document at a time, by its index.
+    const docs = (documentLock.enabled && ids.length <= FERRETDB_READS_BY_ID
+      ? await Promise.all(objectIds.map((_id) => collection.findOne({ _id }, { projection })))
+      : await collection
+          .find({ _id: { $in: objectIds }, deletedAt: null }, { projection, batchSize: ONE_ROUND_TRIP })
+          .toArray()) as unknown as (Stored | null)[];
+    return new Map(docs.filter((doc): doc is Stored => doc !== null && !doc.deletedAt).map((doc) => [doc._id.toHexString(), doc]));
   };
   return {
     refuse(id: string, change: Change): string | null {
@@ -108,6 +116,24 @@ export function mongoWriteTarget(
               update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
             },
           }));
+          if (documentLock.enabled) {
+            // FerretDB: each guarded update as a read by `_id`, the guard tested here, and an
+            // update by `_id` (see update-by-id.ts); a bulk of guarded filters scanned the
+            // collection once per update.
+            matched = 0;
+            for (const [i, op] of ops.entries()) {
+              const { _id, ...guard } = op.updateOne.filter;
+              try {
+                const current = await collection.findOne({ _id }, { projection: fieldsOf(guard) });
+                if (current && satisfies(guard, current))
+                  matched += (await collection.updateOne({ _id }, op.updateOne.update)).matchedCount;
+              } catch (error) {
+                if (!isPermanent(error)) throw error;
+                writeErrors.set(i, error instanceof Error ? error.message : String(error));
+              }
+            }
+            return;
+          }
           try {
             matched = (await collection.bulkWrite(ops, { ordered: false })).matchedCount;
           } catch (error) {

@@ -167,7 +167,7 @@ describe('a write whose reply is lost', () => {
     const stock = await stockOf();
     const ordersBefore = await OrderModel.countDocuments({});
 
-    const lost = proxy.loseReplyTo('update', 'products');
+    const lost = proxy.loseReplyTo('findAndModify', 'products'); // the reservation (services/update-by-id.ts);
     const res = await t.gql(`mutation { placeOrder(items: [{ productId: "${product(8)}", quantity: 2 }]) { id } }`, {}, token);
     await lost;
     expect(errorCodes(res)).toEqual(['DATABASE_UNAVAILABLE']);
