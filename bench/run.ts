@@ -61,6 +61,8 @@ const settings = {
   connections: positiveInteger('BENCH_CONNECTIONS', 10),
   /** The mixed workload's length per contender and round, in seconds; default 4. */
   mixedSeconds: positiveNumber('BENCH_MIXED_SECONDS', 3),
+  /** Each mixed writer's interval between the starts of its writes (open loop), in milliseconds; default 100. */
+  mixedWriteIntervalMs: positiveNumber('BENCH_MIXED_WRITE_INTERVAL_MS', 100),
   /** Rounds of the mixed workload, every contender once per round in a new order; default 3. */
   mixedRounds: positiveInteger('BENCH_MIXED_ROUNDS', 3),
   /** Sequential cold requests per query; default 5. */
@@ -141,7 +143,8 @@ async function main(): Promise<void> {
     mixedShape:
       `${HOT_IDS.length} hot products (the newest, all on the first catalog page); ${settings.connections} readers (each product by id in turn, ` +
       `and the first catalog page of 20 every sixth read); ${HOT_IDS.length} price writers (one per hot product), one createReview writer and one ` +
-      `recordProductView writer, each sequential with a 100 ms pause after each write; ${settings.mixedSeconds} s per contender in each of ` +
+      `recordProductView writer, each sequential and open loop, starting a write every ${settings.mixedWriteIntervalMs} ms ` +
+      `(the same writes for every contender that keeps up); ${settings.mixedSeconds} s per contender in each of ` +
       `${settings.mixedRounds} interleaved rounds; the table shows each contender's median round (by reads/s)`,
   };
 
@@ -293,7 +296,7 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
         hotIds: HOT_IDS,
         readers: settings.connections,
         seconds: settings.mixedSeconds,
-        writePauseMs: 100,
+        writeIntervalMs: settings.mixedWriteIntervalMs,
         nextPrice,
       });
       rounds.get(contender)?.push(result);
@@ -309,7 +312,7 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
       }
       console.log(
         `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ` +
-          `${result.writesPerSec.toFixed(1)} writes/s, ${result.stale.reads} stale reads of ${result.reads}` +
+          `${result.writesPerSec.toFixed(1)} writes/s (${result.writes.price + result.writes.review + result.writes.view} of ${result.writesDue} due), ${result.stale.reads} stale reads of ${result.reads}` +
           (result.costs
             ? `, per request ${result.costs.mongoPerRequest.toFixed(2)} MongoDB cmds and ${result.costs.redisPerRequest.toFixed(2)} Redis round trips`
             : '') +

@@ -68,8 +68,11 @@ export function contenderDatabaseUri(uri: string, key: ContenderKey): string {
 
 /** The contenders of issues 10 and 11, in order. */
 export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
+  // BENCH_PROFILE_DIR: the project's contenders write a CPU profile there when they stop.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   const projectArgs = [
     ...NODE_FLAGS,
+    ...profile,
     ...(env.projectRuntime === 'dist'
       ? [join(projectRoot, 'dist', 'index.js')]
       : ['--import', 'tsx', join(projectRoot, 'src', 'index.ts')]),

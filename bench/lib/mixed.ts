@@ -27,8 +27,15 @@ export interface MixedOptions {
   /** Readers (connections); the reference shape has 10. */
   readers: number;
   seconds: number;
-  /** Each writer's pause after each write, in milliseconds; the reference shape has 100. */
-  writePauseMs: number;
+  /**
+   * Each writer's interval between the starts of its writes, in milliseconds; the reference
+   * shape has 100. The writers run open loop, on this schedule, so every contender that keeps
+   * up gets the same writes: a closed loop gave a contender with faster writes more of them, and
+   * with them more invalidations. A writer stays sequential (one product, one writer: its
+   * acknowledged values only grow); one that falls behind writes as soon as its previous write
+   * returns, and {@link MixedResult.writesDue} shows what it missed.
+   */
+  writeIntervalMs: number;
   /** The next price to write: larger than every price written before, on any contender. */
   nextPrice: () => number;
 }
@@ -51,6 +58,8 @@ export interface MixedResult {
   readsPerSec: number;
   writes: { price: number; review: number; view: number };
   writesPerSec: number;
+  /** The writes the schedule asked for: a contender with fewer writes fell behind it. */
+  writesDue: number;
   /** Mutations / (reads + mutations). */
   mutationShare: number;
   /** Reads with at least one stale value, and the stale values by field. */
@@ -118,6 +127,7 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
     readsPerSec: 0,
     writes: { price: 0, review: 0, view: 0 },
     writesPerSec: 0,
+    writesDue: 0,
     mutationShare: 0,
     stale: { reads: 0, price: 0, reviewCount: 0, viewCount: 0 },
     examples: [],
@@ -131,14 +141,17 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
 
   // Writers: one per hot product re-pricing it, one adding reviews, one counting views.
   let stopped = false;
+  const interval = options.writeIntervalMs;
   const writer = async (write: (n: number) => Promise<void>): Promise<void> => {
-    for (let n = 0; !stopped; n += 1) {
+    for (let n = 0; ; n += 1) {
+      const due = started + n * interval;
+      if (due > performance.now()) await sleep(due - performance.now());
+      if (stopped) return;
       try {
         await write(n);
       } catch (error) {
         fail('writes', error instanceof Error ? error.message : String(error));
       }
-      await sleep(options.writePauseMs);
     }
   };
   const counted = (id: string, field: 'reviewCount' | 'viewCount', value: number): void => {
@@ -262,6 +275,8 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
   });
   const load = await readers;
   stopped = true;
+  // Each writer had a slot every interval until now.
+  result.writesDue = writers.length * Math.ceil((performance.now() - started) / interval);
   await Promise.all(writers);
   const writersSeconds = (performance.now() - started) / 1_000;
   const elapsedSeconds = (lastRead - started) / 1_000;
