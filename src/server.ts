@@ -26,7 +26,7 @@ import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
-import { responseCachePlugin, responseFastPath } from './plugins/response-cache.plugin.js';
+import { ResponseFlights, responseCachePlugin, responseFastPath } from './plugins/response-cache.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
@@ -96,6 +96,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
 
+  // Response computations under way, shared by the fast path (which leads them) and the plugin (which settles them).
+  const flights = new ResponseFlights();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: config.introspection,
@@ -136,7 +138,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       httpCachePlugin<GraphQLContext>(),
       // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
-      ...(cache.core.responses ? [responseCachePlugin({ cache, logger })] : []),
+      ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights })] : []),
       rateLimitPlugin<GraphQLContext>(),
     ],
   });
@@ -185,7 +187,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       next();
     },
     // A stored response is answered here, before Apollo's per-request work (CACHE_RESPONSES).
-    ...(cache.core.responses ? [responseFastPath({ cache, metrics, logger, exposeTrace: !config.production })] : []),
+    ...(cache.core.responses ? [responseFastPath({ cache, metrics, logger, exposeTrace: !config.production, flights })] : []),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(

@@ -26,7 +26,7 @@ function encodeStored(policy: StoredPolicy, data: unknown): string {
   return `${JSON.stringify(policy)}\n${JSON.stringify({ data })}\n`;
 }
 
-function decodeStored(stored: Buffer): { policy: StoredPolicy; body: string } {
+function decodeStored(stored: Buffer | string): { policy: StoredPolicy; body: string } {
   const text = stored.toString();
   const newline = text.indexOf('\n');
   return { policy: JSON.parse(text.slice(0, newline)) as StoredPolicy, body: text.slice(newline + 1) };
@@ -41,6 +41,65 @@ function responseKey(queryHash: string | undefined, operationName: unknown, vari
 
 /** The name of the response layer in hit metrics and `cacheStats`. */
 export const RESPONSE_STATS_NAME = 'Response';
+
+/** How long a miss waits for the same computation under way before it executes the query itself, in milliseconds. */
+const FLIGHT_WAIT_MS = 2_000;
+
+interface Flight {
+  ticket: ResponseTicket;
+  result: Promise<string | null>;
+  settle: (stored: string | null) => void;
+}
+
+/**
+ * The response computations under way in this process, by response key: single flight for the
+ * misses that follow an invalidation. A miss whose lookup returned the same shard incarnation
+ * and clock as a computation under way waits for that computation's response instead of
+ * executing the query again, and is answered as a hit.
+ *
+ * Why that is never stale: equal clocks mean that no invalidation reached the shard between the
+ * two lookups. A write that returned before the waiter's lookup ran its shard script before it,
+ * hence before the first lookup, and after its own invalidation of what it changed: the first
+ * computation read what that write left. A write after the waiter's lookup overlaps the
+ * waiter's request, which may show it or not. The response is handed over whether or not the
+ * store then succeeds (a store refused for a write during the computation is such a write).
+ */
+export class ResponseFlights {
+  readonly #flights = new Map<string, Flight>();
+
+  /** The response of the computation of `hash` under way with this ticket's incarnation and clock, or null (there is none). */
+  join(hash: string, ticket: ResponseTicket): Promise<string | null> | null {
+    const flight = this.#flights.get(hash);
+    if (!flight || flight.ticket.incarnation !== ticket.incarnation || flight.ticket.clock !== ticket.clock) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(resolve, FLIGHT_WAIT_MS, null);
+    });
+    return Promise.race([flight.result, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Records the computation of `hash` under `ticket`; whoever calls it must {@link settle} it. */
+  lead(hash: string, ticket: ResponseTicket): void {
+    let settle!: (stored: string | null) => void;
+    const result = new Promise<string | null>((resolve) => {
+      settle = resolve;
+    });
+    this.#flights.set(hash, { ticket, result, settle });
+  }
+
+  /** Hands the computation's stored form (null: not storable) to its waiters; a no-op for any other ticket. */
+  settle(hash: string, ticket: ResponseTicket, stored: string | null): void {
+    const flight = this.#flights.get(hash);
+    if (flight?.ticket !== ticket) return;
+    this.#flights.delete(hash);
+    flight.settle(stored);
+  }
+
+  /** Computations under way (for tests). */
+  get size(): number {
+    return this.#flights.size;
+  }
+}
 
 /**
  * Whole responses of queries, never stale (src/cache/response-store.ts has the protocol).
@@ -63,8 +122,12 @@ export const RESPONSE_STATS_NAME = 'Response';
  * - When Redis fails, or an invalidation waits for delivery in this process, the layer steps
  *   aside (BYPASS) and the query runs as if it did not exist.
  */
-export function responseCachePlugin(options: { cache: Cache; logger: Logger }): ApolloServerPlugin<GraphQLContext> {
-  const { cache, logger } = options;
+export function responseCachePlugin(options: {
+  cache: Cache;
+  logger: Logger;
+  flights: ResponseFlights;
+}): ApolloServerPlugin<GraphQLContext> {
+  const { cache, logger, flights } = options;
   const responses = cache.core.responses;
   const count = (hit: boolean): void => {
     (hit ? cache.metrics.hits : cache.metrics.misses).inc({ name: RESPONSE_STATS_NAME });
@@ -73,6 +136,7 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
   return {
     async requestDidStart() {
       let ticket: ResponseTicket | undefined;
+      let key: string | undefined;
       return {
         async responseForOperation({ operation, queryHash, request, contextValue, overallCachePolicy }) {
           // `operation` is missing when none could be chosen (several, no or a wrong name): Apollo
@@ -95,6 +159,7 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
             trace.response = 'BYPASS';
             return null;
           }
+          key = hash;
           if (earlier?.hash === hash) {
             ticket = earlier.ticket;
             trace.dependencies = new Set();
@@ -130,26 +195,17 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
           const trace = contextValue.trace;
           const dependencies = trace.dependencies;
           trace.dependencies = undefined;
-          if (!responses || !ticket || !dependencies || !document || response.body.kind !== 'single') return;
-          const result = response.body.singleResult;
-          if (result.errors?.length) return;
-          const policy = overallCachePolicy.policyIfCacheable();
-          if (!policy) return;
-          let ttlMs = policy.maxAge * 1_000;
-          if (policy.scope === 'PRIVATE') {
-            // A hit does not resolve the session: the response must end with it (and an
-            // anonymous or signed-out request has none, so never stores a private response).
-            const expiresAt = contextValue.sessionExpiresAt();
-            if (!contextValue.token || expiresAt === null) return;
-            ttlMs = Math.min(ttlMs, expiresAt - Date.now());
-            if (ttlMs <= 0) return;
-          }
+          if (!responses || !ticket || !key) return;
+          const storable =
+            dependencies && document && response.body.kind === 'single'
+              ? storableResponse(response.body.singleResult, overallCachePolicy.policyIfCacheable(), contextValue)
+              : null;
+          flights.settle(key, ticket, storable?.stored ?? null);
           // An invalidation this process could not deliver may not have reached the responses.
-          if (!cache.core.responsesUsable) return;
+          if (!storable || !dependencies || !document || !cache.core.responsesUsable) return;
           addFieldDependencies(cache, dependencies, selectedFields(schema, document, queryHash));
-          const stored = encodeStored({ maxAge: policy.maxAge, scope: policy.scope }, result.data ?? null);
           try {
-            await responses.store(ticket, dependencies, stored, ttlMs, trace);
+            await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace);
           } catch (error) {
             logger.debug({ err: error }, 'response cache store failed');
           }
@@ -157,6 +213,26 @@ export function responseCachePlugin(options: { cache: Cache; logger: Logger }): 
       };
     },
   };
+}
+
+/** The stored form of an executed response and its time to live, or null when it may not be stored. */
+function storableResponse(
+  result: { data?: unknown; errors?: readonly unknown[] },
+  policy: { maxAge: number; scope?: 'PUBLIC' | 'PRIVATE' } | null,
+  context: GraphQLContext,
+): { stored: string; ttlMs: number } | null {
+  if (result.errors?.length || !policy) return null;
+  const scope = policy.scope ?? 'PUBLIC';
+  let ttlMs = policy.maxAge * 1_000;
+  if (scope === 'PRIVATE') {
+    // A hit does not resolve the session: the response must end with it (and an anonymous or
+    // signed-out request has none, so never stores a private response).
+    const expiresAt = context.sessionExpiresAt();
+    if (!context.token || expiresAt === null) return null;
+    ttlMs = Math.min(ttlMs, expiresAt - Date.now());
+    if (ttlMs <= 0) return null;
+  }
+  return { stored: encodeStored({ maxAge: policy.maxAge, scope }, result.data ?? null), ttlMs };
 }
 
 /** `Type.field` of every field a document selects (for an interface or union, on each of its types), by document hash. */
@@ -206,6 +282,8 @@ export interface ResponseFastPathOptions {
   logger: Logger;
   /** Development: `extensions.cache` on every response, as the trace plugin adds it. */
   exposeTrace: boolean;
+  /** Shared with {@link responseCachePlugin}, which settles what this path leads. */
+  flights: ResponseFlights;
 }
 
 /**
@@ -219,7 +297,7 @@ export interface ResponseFastPathOptions {
  * the same counts and metrics; `extensions.cache` in development.
  */
 export function responseFastPath(options: ResponseFastPathOptions): RequestHandler {
-  const { cache, metrics, logger, exposeTrace } = options;
+  const { cache, metrics, logger, exposeTrace, flights } = options;
   return (req, res, next) => {
     const responses = cache.core.responses;
     const trace = res.locals.trace as RequestTrace | undefined;
@@ -230,35 +308,56 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
     if (!contentType) return next();
     const hash = keyOf(createHash('sha256').update(request.query).digest('hex'), request, parseBearer(req.headers.authorization));
     if (hash === null) return next();
+    /** Answers from a stored form; false when it is unreadable (then the query is executed). */
+    const send = (stored: Buffer | string): boolean => {
+      let decoded: { policy: StoredPolicy; body: string };
+      let sent: string;
+      try {
+        decoded = decodeStored(stored);
+        sent = exposeTrace ? withTrace(decoded.body, trace) : decoded.body;
+      } catch (error) {
+        // Unreadable (corrupt, or written by an incompatible version): executed instead.
+        logger.warn({ err: error }, 'unreadable stored response; executing');
+        return false;
+      }
+      const { policy } = decoded;
+      trace.response = 'HIT';
+      cache.metrics.hits.inc({ name: RESPONSE_STATS_NAME });
+      cache.stats.record(RESPONSE_STATS_NAME, 1, 0);
+      metrics.graphqlOperations.inc({ type: 'query', outcome: 'ok' });
+      trace.end?.();
+      if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);
+      metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
+      res.status(200);
+      res.setHeader('content-type', contentType);
+      res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
+      res.send(sent);
+      return true;
+    };
     responses.lookup(hash, trace).then(
       (found) => {
-        if (found.kind === 'miss') {
-          trace.responseLookup = { hash, ticket: found.ticket };
-          return next();
-        }
-        let stored: { policy: StoredPolicy; body: string };
-        let sent: string;
-        try {
-          stored = decodeStored(found.body);
-          sent = exposeTrace ? withTrace(stored.body, trace) : stored.body;
-        } catch (error) {
-          // Unreadable (corrupt, or written by an incompatible version): executed instead.
-          logger.warn({ err: error }, 'unreadable stored response; executing');
+        if (found.kind === 'hit') {
+          if (send(found.body)) return;
           trace.responseLookup = 'failed';
           return next();
         }
-        const { policy } = stored;
-        trace.response = 'HIT';
-        cache.metrics.hits.inc({ name: RESPONSE_STATS_NAME });
-        cache.stats.record(RESPONSE_STATS_NAME, 1, 0);
-        metrics.graphqlOperations.inc({ type: 'query', outcome: 'ok' });
-        trace.end?.();
-        if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);
-        metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
-        res.status(200);
-        res.setHeader('content-type', contentType);
-        res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
-        res.send(sent);
+        const { ticket } = found;
+        const joined = flights.join(hash, ticket);
+        if (joined) {
+          // The same response is being computed from the same state: its answer is this one's.
+          void joined.then((stored) => {
+            if (stored !== null && send(stored)) return;
+            trace.responseLookup = { hash, ticket };
+            next();
+          });
+          return;
+        }
+        flights.lead(hash, ticket);
+        // Settled by the plugin when the response is known; this only frees the waiters of a
+        // request that ended before (an error, a client that went away).
+        res.once('close', () => flights.settle(hash, ticket, null));
+        trace.responseLookup = { hash, ticket };
+        next();
       },
       (error: unknown) => {
         logger.debug({ err: error }, 'response cache lookup failed; executing');

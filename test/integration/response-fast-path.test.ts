@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { ProductModel } from '../../src/models/index.js';
+import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
 
 // The response fast path (responseFastPath, before Apollo) answers exactly what Apollo would,
 // and bad input is never a 500 (cases a hostile review found).
@@ -99,5 +100,74 @@ describe('fast path: an unreadable stored response', () => {
       data: { product: { name: expect.any(String) } },
       extensions: { cache: { response: 'BYPASS' } },
     });
+  });
+});
+
+describe('fast path: single flight for the same response', () => {
+  /** Holds the first load of `id` from MongoDB, after it has read, until `release` is called. */
+  function holdLoadOf(id: string): { loading: Promise<void>; release: () => void; loads: () => number; restore: () => void } {
+    const original = ProductModel.find.bind(ProductModel);
+    let loads = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const loading = new Promise<void>((resolve) => (reached = resolve));
+    ProductModel.find = ((...args: Parameters<typeof ProductModel.find>) => {
+      const query = original(...args);
+      if (!JSON.stringify(args[0] ?? {}).includes(id)) return query;
+      loads += 1;
+      if (loads > 1) return query;
+      const exec = query.exec.bind(query);
+      query.exec = async () => {
+        const loaded = await exec();
+        reached(); // read, and held before it is used
+        await gate;
+        return loaded;
+      };
+      return query;
+    }) as typeof ProductModel.find;
+    return { loading, release, loads: () => loads, restore: () => (ProductModel.find = original as typeof ProductModel.find) };
+  }
+
+  it('a miss while the same response is computed from the same state waits for it: one execution, two answers', async () => {
+    const id = product(5);
+    const query = `{ product(id: "${id}") { name priceCents } }`;
+    const held = holdLoadOf(id);
+    try {
+      const first = post({ query });
+      await held.loading; // the first computation is under way, holding its load
+      const second = post({ query });
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the second has looked up and joined
+      held.release();
+      const [a, b] = await Promise.all([first, second]);
+      expect(responseOf(a)).toBe('MISS');
+      expect(responseOf(b)).toBe('HIT');
+      expect((JSON.parse(b.text) as { data: unknown }).data).toEqual((JSON.parse(a.text) as { data: unknown }).data);
+      expect(held.loads()).toBe(1);
+    } finally {
+      held.restore();
+    }
+  });
+
+  it('a miss after a write that returned does not take the answer of a computation that began before it', async () => {
+    const admin = await t.login(ADMIN.email, ADMIN.password);
+    const id = product(6);
+    const query = `{ product(id: "${id}") { name priceCents } }`;
+    const held = holdLoadOf(id);
+    try {
+      const first = post({ query });
+      await held.loading; // it read the old price
+      const updated = await t.gql(`mutation { updateProduct(id: "${id}", input: { priceCents: 4242 }) { priceCents } }`, {}, admin);
+      expect(updated.body.data?.updateProduct.priceCents).toBe(4242);
+      const second = post({ query }); // not held: only the first load of the product is
+      await new Promise((resolve) => setTimeout(resolve, 50)); // it has looked up (a newer clock)
+      held.release(); // the first answers what it read: the old price
+      const [old, fresh] = await Promise.all([first, second]);
+      expect(JSON.parse(old.text)).not.toMatchObject({ data: { product: { priceCents: 4242 } } });
+      expect(JSON.parse(fresh.text)).toMatchObject({ data: { product: { priceCents: 4242 } } });
+      expect(responseOf(fresh)).toBe('MISS');
+    } finally {
+      held.restore();
+    }
   });
 });
