@@ -4,7 +4,7 @@ import type { Model } from 'mongoose';
 import type { Cache, Versioned } from '../cache/index.js';
 import type { OrderDoc } from '../models/order.model.js';
 import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/index.js';
-import type { ProductDoc } from '../models/product.model.js';
+import { PRODUCT_BOOKKEEPING, type ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
 import { childrenCacheKey, findByIds, findChildren, type ChildrenKey, type Identified } from './batch.js';
@@ -52,7 +52,7 @@ export function createLoaders(deps: LoaderDeps): Loaders {
   return {
     user: byId<UserDoc>('User', UserModel),
     // Not the review count bookkeeping (services/review-counts.ts): up to 200 ids, never shown.
-    product: byId<ProductDoc>('Product', ProductModel, { reviewsCounted: 0 }),
+    product: byId<ProductDoc>('Product', ProductModel, PRODUCT_BOOKKEEPING),
     review: reviewLoader,
     order: byId<OrderDoc>('Order', OrderModel),
     reviewsByProduct: new DataLoader(

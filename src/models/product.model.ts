@@ -65,3 +65,13 @@ productSchema.index({ deletedAt: 1, createdAt: -1, _id: -1 });
 productSchema.index({ category: 1, deletedAt: 1, createdAt: -1, _id: -1 });
 
 export const ProductModel = model<ProductDoc>('Product', productSchema);
+
+/** What reads never show of a product, left out of loads and of cached copies: the review-count journal. */
+export const PRODUCT_BOOKKEEPING = { reviewsCounted: 0 } as const;
+
+/** `doc` as loads return it: without {@link PRODUCT_BOOKKEEPING} (a write answers the whole document). */
+export function asLoaded<T extends ProductDoc | null>(doc: T): T {
+  if (doc === null || doc.reviewsCounted === undefined) return doc;
+  const { reviewsCounted: _journal, ...loaded } = doc;
+  return loaded as T;
+}

@@ -2,7 +2,7 @@ import { Types, type UpdateQuery } from 'mongoose';
 import type { Cache } from '../cache/index.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
-import type { ProductDoc } from '../models/product.model.js';
+import { PRODUCT_BOOKKEEPING, asLoaded, type ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import { decodeCursor, encodeCursor, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
 import { tags, type TagInvalidator } from './cache-tags.js';
@@ -77,8 +77,8 @@ export function createProductService(options: ProductServiceOptions) {
     afterUncertainWrite(
       () => Promise.all([products.invalidate([id], hold), fieldCache.invalidate(lists.flatMap(catalogOf), hold)]),
       () =>
-        documentLock.run([`products:${id}`], () =>
-          updateByIdIf(documentLock, ProductModel, id, { deletedAt: null }, update, { returnDocument }),
+        documentLock.run([`products:${id}`], async () =>
+          asLoaded(await updateByIdIf(documentLock, ProductModel, id, { deletedAt: null }, update, { returnDocument })),
         ),
     );
 
@@ -155,7 +155,7 @@ export function createProductService(options: ProductServiceOptions) {
         // Only for an answer that never came: which list it left (the loader's view is enough).
         const was = (await this.find(scope, id))?.category ?? null;
         const before = await updateLive(productId.toHexString(), update, 'before', [was, changes.category ?? null]);
-        product = before && (await ProductModel.findById(productId).lean<ProductDoc>().exec());
+        product = before && (await ProductModel.findById(productId, PRODUCT_BOOKKEEPING).lean<ProductDoc>().exec());
         if (before)
           await Promise.all([
             options.writePolicy === 'refresh' && product ? products.refresh([product]) : products.invalidate([id]),

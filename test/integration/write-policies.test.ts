@@ -10,6 +10,8 @@ import { seqOf } from '../../src/cache/write-behind.js';
 import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { markDone } from '../../src/services/write-policy.js';
 import { inspectRedis, manualWorker, metricValue, until } from '../helpers/write-behind.js';
+import { createCodec } from '../../src/cache/codec.js';
+import { payloadOf } from '../../src/cache/redis-store.js';
 
 const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name email } }';
 const UPDATE_PRODUCT =
@@ -70,6 +72,22 @@ describe('default policies: write-through on create, refresh on updateProduct an
     expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
     const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { name } }`));
     expect({ name: result.body.data?.product.name, commands }).toEqual({ name: 'Renamed', commands: 0 });
+  });
+
+  it('a refreshed product is cached as loads return it: without the review-count journal', async () => {
+    const id = '5eed00010000000000000002';
+    const review = await t.gql(
+      `mutation { createReview(input: { productId: "${id}", rating: 4, body: "journal" }) { id } }`,
+      {},
+      await t.login('user1@example.com', USER_PASSWORD),
+    );
+    expect(review.body.errors).toBeUndefined();
+    expect((await storedProduct(id))?.reviewsCounted?.length).toBeGreaterThan(0); // MongoDB keeps it
+    await t.gql(UPDATE_PRODUCT, { id, input: { priceCents: 4_321 } }, admin);
+    const raw = await redis.getBuffer(t.app.cache.keys.entity('Product', id));
+    const cached = createCodec().decode(payloadOf(raw ?? Buffer.alloc(0)) ?? Buffer.alloc(0)) as ProductDoc;
+    expect(cached.priceCents).toBe(4_321);
+    expect(cached).not.toHaveProperty('reviewsCounted');
   });
 
   it("a synchronous update's response includes the views still queued", async () => {
