@@ -18,9 +18,15 @@ describe('REQUEST_TRACE=writes: traces are not shared', () => {
   it('each updateUser counts exactly its own MongoDB commands while untraced reads and renewals run', async () => {
     const writers = await Promise.all(Array.from({ length: 4 }, (_, i) => t.login(`user${i + 1}@example.com`, USER_PASSWORD)));
     const readers = await Promise.all(Array.from({ length: 6 }, (_, i) => t.login(`user${i + 5}@example.com`, USER_PASSWORD)));
-    const ids = await Promise.all(writers.map(async (token) => (await t.gql('{ viewer { id } }', {}, token)).body.data!.viewer.id as string));
+    const ids = await Promise.all(
+      writers.map(async (token) => (await t.gql('{ viewer { id } }', {}, token)).body.data!.viewer.id as string),
+    );
     const update = (i: number, n: number) =>
-      t.gql<{ updateUser: { name: string } }>(`mutation { updateUser(id: "${ids[i]}", input: { name: "w${i}-${n}" }) { name } }`, {}, writers[i]);
+      t.gql<{ updateUser: { name: string } }>(
+        `mutation { updateUser(id: "${ids[i]}", input: { name: "w${i}-${n}" }) { name } }`,
+        {},
+        writers[i],
+      );
     // Baseline, alone: warm viewer, one findOneAndUpdate.
     const alone = await update(0, 0);
     const baseline = alone.body.extensions?.cache?.mongoCommands;
@@ -38,9 +44,12 @@ describe('REQUEST_TRACE=writes: traces are not shared', () => {
       for (let i = 0; i < 30; i++) await t.app.cache.entity('Product').invalidate([product(i)]);
       const reads = readers.flatMap((token, r) =>
         Array.from({ length: 3 }, (_, k) =>
-          fetch(`${t.url}/graphql?query=${encodeURIComponent(`{ viewer { id } product(id: "${product((r * 3 + k + round) % 30)}") { name reviews { rating } } }`)}`, {
-            headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` },
-          }).then((r) => r.json()),
+          fetch(
+            `${t.url}/graphql?query=${encodeURIComponent(`{ viewer { id } product(id: "${product((r * 3 + k + round) % 30)}") { name reviews { rating } } }`)}`,
+            {
+              headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` },
+            },
+          ).then((r) => r.json()),
         ),
       );
       const writes = [1, 2, 3].map((i) => update(i, round));
