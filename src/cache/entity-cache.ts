@@ -1,7 +1,7 @@
 import type { RequestTrace } from '../trace.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
-import { applyQueued, type WriteBehindState } from './write-behind.js';
+import { applyQueued, type WriteBehindState } from './write-behind/index.js';
 
 /** What the entity cache needs of a document: an ObjectId-like `_id` and a `version`. */
 export interface Versioned {

@@ -12,7 +12,7 @@ import { createCacheMetrics, type CacheMetrics } from './metrics.js';
 import { ResponseStore } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
-import { WriteBehindQueue, createWriteBehindMetrics, type Change } from './write-behind.js';
+import { WriteBehindQueue, createWriteBehindMetrics, type Change } from './write-behind/index.js';
 
 export type { Versioned };
 export { EntityCache };

@@ -8,7 +8,7 @@ import {
   type WriteBehindState,
   type WriteBehindWorkerOptions,
   type WriteTarget,
-} from '../cache/write-behind.js';
+} from '../cache/write-behind/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';

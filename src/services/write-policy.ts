@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type DataLoader from 'dataloader';
 import { BreakerOpenError } from '../cache/breaker.js';
-import { withChange, type Change, type WriteBehindQueue } from '../cache/write-behind.js';
+import { withChange, type Change, type WriteBehindQueue } from '../cache/write-behind/index.js';
 import type { Logger } from '../logger.js';
 
 export type { WritePolicy, WritePolicies } from '../config.js';

@@ -1,0 +1,104 @@
+import type { Logger } from '../../logger.js';
+import type { Keyspace } from '../keys.js';
+import type { RedisStore } from '../redis-store.js';
+import type { WriteBehindCommands } from './scripts/index.js';
+
+/** The consumer group every worker reads the stream with. */
+export const GROUP = 'writers';
+
+/** Options of {@link LeaderLease}. */
+export interface LeaderLeaseOptions {
+  store: RedisStore;
+  client: RedisStore['client'] & WriteBehindCommands;
+  keys: Keyspace;
+  /** This worker's consumer name in the group. */
+  consumer: string;
+  /** The lease, in milliseconds. */
+  ttlMs: number;
+  logger: Logger;
+}
+
+/**
+ * The worker's leader lease (scripts/leader.ts): one worker applies the queue at a time. A
+ * worker that newly holds it takes over every entry other consumers left pending before it
+ * reads anything, so that the changes of an entity stay in order across leaders.
+ */
+export class LeaderLease {
+  readonly #store: RedisStore;
+  readonly #client: RedisStore['client'] & WriteBehindCommands;
+  readonly #keys: Keyspace;
+  readonly #consumer: string;
+  readonly #ttlMs: number;
+  readonly #logger: Logger;
+  #held = false;
+  /** This consumer took over what others left pending since it last won the lease. */
+  #tookOver = false;
+
+  constructor(options: LeaderLeaseOptions) {
+    this.#store = options.store;
+    this.#client = options.client;
+    this.#keys = options.keys;
+    this.#consumer = options.consumer;
+    this.#ttlMs = options.ttlMs;
+    this.#logger = options.logger;
+  }
+
+  /** True while this worker holds the lease (as of its last renewal or read). */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Records that the lease passed to another worker (a read found it so). */
+  lost(): void {
+    this.#held = false;
+  }
+
+  /** Takes or renews the lease; true when this worker holds it (and has taken over what others left pending). */
+  async acquire(): Promise<boolean> {
+    try {
+      const reply = await this.#store.call('wb-lead', () =>
+        this.#client.gfcLead(this.#keys.writeQueue.leader, this.#consumer, this.#ttlMs),
+      );
+      if (reply === 2 || reply === 0) this.#tookOver = false;
+      // Also after a take-over that failed half-way: until it succeeds, nothing is read.
+      if (reply > 0 && !this.#tookOver) {
+        await this.#ensureGroup();
+        await this.#claimAll();
+        this.#tookOver = true;
+        this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
+      }
+      this.#held = reply > 0;
+    } catch (error) {
+      this.#held = false;
+      throw error;
+    }
+    return this.#held;
+  }
+
+  /** Gives the lease up, if held (best effort: it expires anyway). */
+  async resign(): Promise<void> {
+    if (!this.#held) return;
+    await this.#store.call('wb-resign', () => this.#client.gfcResign(this.#keys.writeQueue.leader, this.#consumer)).catch(() => 0);
+    this.#held = false;
+  }
+
+  async #ensureGroup(): Promise<void> {
+    try {
+      await this.#store.call('wb-group', () => this.#client.xgroup('CREATE', this.#keys.writeQueue.stream, GROUP, '0', 'MKSTREAM'));
+    } catch (error) {
+      if (!String(error).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  /** Moves every pending entry of other consumers to this one (they are not the leader any more). */
+  async #claimAll(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const from = cursor;
+      const reply = (await this.#store.call('wb-claim', () =>
+        this.#client.xautoclaim(this.#keys.writeQueue.stream, GROUP, this.#consumer, 0, from, 'COUNT', 1000, 'JUSTID'),
+      )) as [string, string[]];
+      cursor = reply[0];
+    } while (cursor !== '0-0');
+  }
+}
