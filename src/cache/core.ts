@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import { currentTrace, type RequestTrace } from '../trace.js';
+import { at } from './at.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
@@ -22,6 +23,8 @@ export interface FetchSpec<T> {
   /**
    * Reads the items at `indexes` from the source of truth, in that order; null where there is
    * none. Called at most once per fetch for the items this reader leased, so once per batch.
+   * Must return exactly one value per index (DataLoader's contract): any other length rejects
+   * the fetch with a TypeError naming the counts, and nothing of that batch is cached.
    */
   load(indexes: readonly number[]): Promise<(T | null)[]>;
   /** The version of a loaded value (absent values have version 0). */
@@ -264,8 +267,9 @@ export class CacheCore {
       const stored = await store.refresh(values, etag);
       await this.#responses?.invalidate(entries.map((e) => e.key));
       stored.forEach((ok, i) => {
-        const entry = entries[i];
-        if (ok && entry) this.#local?.set(entry.key, etag, entry.value);
+        if (!ok) return;
+        const entry = at(entries, i, 'refresh: the entry of a reply');
+        this.#local?.set(entry.key, etag, entry.value);
       });
     } catch (error) {
       this.#failed('refresh', error);
@@ -308,7 +312,7 @@ export class CacheCore {
     const askedAt = Date.now();
     try {
       const found = await this.#store.pending(keys, trace);
-      found.forEach((entries, i) => this.#knownPending?.observed(keys[i] ?? '', entries, askedAt));
+      found.forEach((entries, i) => this.#knownPending?.observed(at(keys, i, 'pendingChanges: the key of a reply'), entries, askedAt));
       return found;
     } catch (error) {
       this.#failed('pending', error);
@@ -421,11 +425,11 @@ export class CacheCore {
     const hits: number[] = [];
     const tally: HitTally = new Map();
     replies.forEach((reply, i) => {
-      const index = indexes[i] ?? 0;
+      const index = at(indexes, i, 'get-or-lease: the index of a reply');
       if (reply.pending) pending.set(index, reply.pending);
       if (reply.kind === 'same') {
         const copy = copies[i];
-        if (!copy) throw new Error(`the cache answered "same" for ${spec.keys[index] ?? '?'}, whose etag was not sent`);
+        if (!copy) throw new Error(`the cache answered "same" for ${at(spec.keys, index, 'spec.keys')}, whose etag was not sent`);
         out[index] = copy.value === ABSENT ? null : (copy.value as T);
         if (copy.value === ABSENT) tallyRead(tally, nameOf(spec, index), 0, true);
         hits.push(index);
@@ -435,7 +439,7 @@ export class CacheCore {
         leased.push(index);
       } else {
         // Another reader is filling it. In this process? Then share its load (single flight).
-        const flight = this.#inFlight.get(spec.keys[index] ?? '');
+        const flight = this.#inFlight.get(at(spec.keys, index, 'spec.keys'));
         if (flight && flight.token === reply.token) {
           joins.push(
             flight.value.then((value) => {
@@ -455,7 +459,7 @@ export class CacheCore {
     if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out));
     if (unreadable.length) {
       // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
-      work.push(this.invalidate(unreadable.map((index) => spec.keys[index] ?? '')));
+      work.push(this.invalidate(unreadable.map((index) => at(spec.keys, index, 'spec.keys'))));
       work.push(this.#loadInto(spec, unreadable, out));
     }
     if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
@@ -464,24 +468,26 @@ export class CacheCore {
 
   /** Loads the leased items (once, shared with joiners in this process) and fills them. */
   async #loadAndFill<T>(spec: FetchSpec<T>, indexes: readonly number[], token: string, out: (T | null)[]): Promise<void> {
-    const loading = spec.load(indexes);
+    // Calls spec.load synchronously; rejects, before anything is filled, when the load breaks
+    // its contract (then the leases are left to expire, as when it throws).
+    const loading = this.#load(spec, indexes);
     // Registered synchronously, before any await: the busy replies of concurrent readers of
     // the same keys are processed after this reply, and must find these loads.
     indexes.forEach((index, i) => {
-      const key = spec.keys[index] ?? '';
-      const value = loading.then((values) => values[i] ?? null);
+      const key = at(spec.keys, index, 'spec.keys');
+      const value = loading.then((values) => loadedAt(values, i));
       value.catch(() => undefined); // the owner reports the error; joiners get it too
       this.#inFlight.set(key, { token, value });
     });
     try {
       const values = await loading;
       indexes.forEach((index, i) => {
-        out[index] = values[i] ?? null;
+        out[index] = loadedAt(values, i);
       });
       await this.#fill(spec, token, indexes, values);
     } finally {
       for (const index of indexes) {
-        const key = spec.keys[index] ?? '';
+        const key = at(spec.keys, index, 'spec.keys');
         if (this.#inFlight.get(key)?.token === token) this.#inFlight.delete(key);
       }
     }
@@ -492,12 +498,12 @@ export class CacheCore {
     if (!store) return;
     try {
       const entries: VersionedValue[] = indexes.map((index, i) => {
-        const value = values[i] ?? null;
+        const value = loadedAt(values, i);
         const payload = this.#codec.encode(value === null ? ABSENT : value);
         this.#metrics.bytesWritten.inc({ name: nameOf(spec, index) }, payload.length);
         const tags = spec.tags?.[index];
         return {
-          key: spec.keys[index] ?? '',
+          key: at(spec.keys, index, 'spec.keys'),
           version: value === null ? 0 : spec.versionOf(value),
           payload,
           ttlMs: this.jitter(spec.ttlMs(value, index)),
@@ -506,10 +512,10 @@ export class CacheCore {
       });
       const stored = await store.setIfLeased(token, entries, spec.trace);
       stored.forEach((ok, i) => {
-        const index = indexes[i] ?? 0;
+        const index = at(indexes, i, 'fill: the index of a reply');
         this.#metrics.fills.inc({ name: nameOf(spec, index), outcome: ok ? 'stored' : 'lost' });
         // The lease token is the stored value's etag.
-        if (ok) this.#local?.set(spec.keys[index] ?? '', token, values[i] ?? ABSENT);
+        if (ok) this.#local?.set(at(spec.keys, index, 'spec.keys'), token, loadedAt(values, i) ?? ABSENT);
       });
     } catch (error) {
       this.#failed('fill', error);
@@ -545,7 +551,7 @@ export class CacheCore {
       const leased: number[] = [];
       const tally: HitTally = new Map();
       replies.forEach((reply, i) => {
-        const index = waiting[i] ?? 0;
+        const index = at(waiting, i, 'get-or-lease: the index of a reply');
         // The newest snapshot of the changes goes with the newest read.
         if (reply.pending) pending.set(index, reply.pending);
         else pending.delete(index);
@@ -571,7 +577,7 @@ export class CacheCore {
   #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally, etag: string): boolean {
     try {
       const value = this.#codec.decode(payload);
-      this.#local?.set(spec.keys[index] ?? '', etag, value);
+      this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value);
       tallyRead(tally, nameOf(spec, index), payload.length, value === ABSENT);
       out[index] = value === ABSENT ? null : (value as T);
       return true;
@@ -603,11 +609,11 @@ export class CacheCore {
     const pendingKeys = spec.pendingKeys;
     if (this.#store && pendingKeys) {
       const found = await this.pendingChanges(
-        indexes.map((index) => pendingKeys[index] ?? ''),
+        indexes.map((index) => at(pendingKeys, index, 'spec.pendingKeys')),
         spec.trace,
       );
       found.forEach((entries, i) => {
-        if (entries.length > 0) pending.set(indexes[i] ?? 0, entries);
+        if (entries.length > 0) pending.set(at(indexes, i, 'pendingChanges: the index of a reply'), entries);
       });
     }
     await this.#loadInto(spec, indexes, out);
@@ -618,15 +624,32 @@ export class CacheCore {
     const known = this.#knownPending;
     const pendingKeys = spec.pendingKeys;
     if (!known || !pendingKeys) return;
-    replies.forEach((reply, i) => known.observed(pendingKeys[indexes[i] ?? 0] ?? '', reply.pending ?? [], askedAt));
+    replies.forEach((reply, i) =>
+      known.observed(
+        at(pendingKeys, at(indexes, i, 'get-or-lease: the index of a reply'), 'spec.pendingKeys'),
+        reply.pending ?? [],
+        askedAt,
+      ),
+    );
   }
 
   /** Reads items from the source without filling them. */
   async #loadInto<T>(spec: FetchSpec<T>, indexes: readonly number[], out: (T | null)[]): Promise<void> {
-    const values = await spec.load(indexes);
+    const values = await this.#load(spec, indexes);
     indexes.forEach((index, i) => {
-      out[index] = values[i] ?? null;
+      out[index] = loadedAt(values, i);
     });
+  }
+
+  /**
+   * `spec.load(indexes)` (called synchronously), held to DataLoader's contract: an array of one
+   * value per index. Anything else rejects with a TypeError naming the counts, before a value is
+   * read or filled: a missing position must never pass for "none" and be cached as such.
+   */
+  async #load<T>(spec: FetchSpec<T>, indexes: readonly number[]): Promise<(T | null)[]> {
+    const values: unknown = await spec.load(indexes);
+    if (!Array.isArray(values) || values.length !== indexes.length) throw loadContractError(spec, indexes, values);
+    return values as (T | null)[];
   }
 
   /** Counts hits and misses per name (the items of one fetch may belong to several). */
@@ -698,12 +721,29 @@ export class CacheCore {
 }
 
 function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
-  const request: LeaseRequest = { key: spec.keys[index] ?? '' };
+  const request: LeaseRequest = { key: at(spec.keys, index, 'spec.keys') };
   const tags = spec.tags?.[index];
   if (tags && tags.length > 0) request.tags = tags;
-  const pendingKey = spec.pendingKeys?.[index];
-  if (pendingKey !== undefined) request.pendingKey = pendingKey;
+  if (spec.pendingKeys) request.pendingKey = at(spec.pendingKeys, index, 'spec.pendingKeys');
   return request;
+}
+
+/**
+ * Value `i` of a load (checked to hold one per key, see CacheCore's #load): an `undefined`
+ * the load returned in range counts as null ("none"), as it always has; past the end, throws.
+ */
+function loadedAt<T>(values: readonly (T | null)[], i: number): T | null {
+  return at(values, i, 'a loaded value') ?? null;
+}
+
+/** The error of a load that did not return one value per key (DataLoader's TypeError). */
+function loadContractError<T>(spec: FetchSpec<T>, indexes: readonly number[], values: unknown): TypeError {
+  const names = [...new Set(indexes.map((index) => nameOf(spec, index)))].join(', ');
+  const got = Array.isArray(values) ? `${values.length} values` : `${values === null ? 'null' : typeof values} instead of an array`;
+  return new TypeError(
+    `the load function of ${names} returned ${got} for ${indexes.length} keys: it must return one value per key, in the keys' order ` +
+      '(null where there is none); nothing of this batch was cached',
+  );
 }
 
 /** Adds one value read to a batch's tally. */

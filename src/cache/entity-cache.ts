@@ -1,4 +1,5 @@
 import type { RequestTrace } from '../trace.js';
+import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 import { applyQueued, type WriteBehindState } from './write-behind/index.js';
@@ -46,13 +47,15 @@ export class EntityCache<T extends Versioned> {
    * The documents of `ids` (same length and order; null where none), from Redis in one round
    * trip, the misses from `load` in one call, filled in one more round trip. For a write-behind
    * type, the changes still queued for MongoDB are applied to what is returned (not stored).
+   * `load` must return one value per id it is given, in order (null where none): any other
+   * length rejects with a TypeError naming the type and the counts, and nothing is cached.
    */
   getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>, trace?: RequestTrace): Promise<(T | null)[]> {
     return this.#core.fetch<T>({
       name: this.type,
       trace,
       keys: ids.map((id) => this.key(id)),
-      load: (indexes) => load(indexes.map((i) => ids[i] ?? '')),
+      load: (indexes) => load(indexes.map((i) => at(ids, i, 'ids'))),
       versionOf: (doc) => doc.version,
       ttlMs: (doc) => (doc === null ? this.#negativeTtlMs : this.#ttlMs),
       ...(this.#writeBehind
@@ -72,7 +75,7 @@ export class EntityCache<T extends Versioned> {
    */
   async queuedChanges(id: string): Promise<(doc: T) => T> {
     if (!this.#writeBehind) return (doc) => doc;
-    const [pending = []] = await this.#core.pendingChanges([this.#keys.pending(this.type, id)]);
+    const pending = at(await this.#core.pendingChanges([this.#keys.pending(this.type, id)]), 0, 'pendingChanges: the reply');
     return (doc) => (pending.length > 0 ? applyQueued(doc as T & WriteBehindState, pending) : doc);
   }
 

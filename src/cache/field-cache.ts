@@ -3,6 +3,7 @@ import { getDirective } from '@graphql-tools/utils';
 import DataLoader from 'dataloader';
 import { isObjectType, type GraphQLSchema } from 'graphql';
 import type { RequestTrace } from '../trace.js';
+import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 
@@ -42,7 +43,11 @@ export interface FieldDefinition<P, A, V, S> {
   ownerType: string;
   /** The owner of the value for a parent and arguments; for a type's field, usually the parent itself. */
   owner(parent: P, args: A): FieldOwner;
-  /** The values of many items at once (one MongoDB query per batch), in order. */
+  /**
+   * The values of many items at once (one MongoDB query per batch): one per item, in order. Any
+   * other length rejects every item of the batch with a TypeError naming the coordinate and the
+   * counts, and nothing of the batch is cached.
+   */
   load(items: readonly FieldItem<P, A>[], scope: S): Promise<V[]>;
 }
 
@@ -157,7 +162,7 @@ export class FieldCache<S> {
 
   async #fetch(requests: readonly Request<S>[], scope: S, trace: RequestTrace | undefined): Promise<unknown[]> {
     return this.#core.fetch<unknown>({
-      name: (i) => at(requests, i).field.policy.coordinate,
+      name: (i) => at(requests, i, 'the batch').field.policy.coordinate,
       trace,
       keys: requests.map((r) => r.key),
       tags: requests.map(({ field, owner }) =>
@@ -167,7 +172,7 @@ export class FieldCache<S> {
         // Group the misses by field: one batch load each.
         const byField = new Map<Field<S>, number[]>();
         for (const index of indexes) {
-          const field = at(requests, index).field;
+          const field = at(requests, index, 'the batch').field;
           const group = byField.get(field);
           if (group) group.push(index);
           else byField.set(field, [index]);
@@ -176,22 +181,31 @@ export class FieldCache<S> {
         await Promise.all(
           [...byField].map(async ([field, group]) => {
             const items = group.map((index) => {
-              const r = at(requests, index);
+              const r = at(requests, index, 'the batch');
               return { parent: r.parent, args: r.args, viewerId: r.viewerId };
             });
-            const loaded = await field.definition.load(items, scope);
-            if (loaded.length !== items.length) {
+            const loaded: unknown = await field.definition.load(items, scope);
+            // DataLoader's contract: a missing value must not pass for null and be cached as such.
+            if (!Array.isArray(loaded) || loaded.length !== items.length) {
+              const got = Array.isArray(loaded)
+                ? `${loaded.length} values`
+                : `${loaded === null ? 'null' : typeof loaded} instead of an array`;
               throw new TypeError(
-                `the field loader of ${field.policy.coordinate} returned ${loaded.length} values for ${items.length} items: it must return one per item, in order`,
+                `the field loader of ${field.policy.coordinate} returned ${got} for ${items.length} items: it must return one per item, in order; nothing of this batch was cached`,
               );
             }
-            group.forEach((index, i) => values.set(index, loaded[i]));
+            group.forEach((index, i) => values.set(index, at(loaded, i, 'the loaded values')));
           }),
         );
-        return indexes.map((index) => values.get(index) ?? null);
+        return indexes.map((index) => {
+          const value = values.get(index);
+          if (value === undefined && !values.has(index)) throw new RangeError(`the field batch: no value loaded for item ${index}`);
+          // An undefined the loader returned counts as null, as it always has.
+          return value ?? null;
+        });
       },
       versionOf: () => 0,
-      ttlMs: (_value, index) => at(requests, index).field.policy.ttlSeconds * 1_000,
+      ttlMs: (_value, index) => at(requests, index, 'the batch').field.policy.ttlSeconds * 1_000,
     });
   }
 
@@ -200,13 +214,6 @@ export class FieldCache<S> {
     if (!field) throw new FieldCacheConfigError(`${coordinate} is not a @cached field`);
     return field;
   }
-}
-
-/** `items[index]`, which the caller knows exists (an index of the same batch). */
-function at<T>(items: readonly T[], index: number): T {
-  const item = items[index];
-  if (item === undefined) throw new RangeError(`no item ${index} in a batch of ${items.length}`);
-  return item;
 }
 
 /** What resolvers call: the value of a cached field for a parent and its arguments. */
@@ -305,8 +312,9 @@ export function stableStringify(value: unknown): string {
   const keys = Object.keys(value);
   // The common case, `{ first: 3 }`: nothing to sort.
   if (keys.length === 1) {
-    const only = (value as Record<string, unknown>)[keys[0] as string];
-    return only === undefined ? '{}' : `{${JSON.stringify(keys[0])}:${stableStringify(only)}}`;
+    const key = at(keys, 0, 'the keys of the arguments');
+    const only = (value as Record<string, unknown>)[key];
+    return only === undefined ? '{}' : `{${JSON.stringify(key)}:${stableStringify(only)}}`;
   }
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)

@@ -1,6 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import { currentTrace, type RequestTrace } from '../trace.js';
+import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
 import type { RedisClient } from './redis-client.js';
@@ -418,7 +419,8 @@ export class RedisStore {
 
   /**
    * Runs `fn` once per Cluster slot (once in all on a standalone Redis), in parallel, and puts
-   * the per-item results back in the order of `items`.
+   * the per-item results back in the order of `items`. A reply with one result too few or too
+   * many is an error (callers read the results by position), as any other failed call.
    */
   async #bySlot<I, R>(
     items: readonly I[],
@@ -428,7 +430,7 @@ export class RedisStore {
     trace?: RequestTrace,
   ): Promise<R[]> {
     if (items.length === 0) return [];
-    if (!(this.#client instanceof Cluster)) return this.call(op, () => fn([...items]), trace);
+    if (!(this.#client instanceof Cluster)) return this.call(op, async () => resultsOf(op, items, await fn([...items])), trace);
     const groups = new Map<number, { items: I[]; positions: number[] }>();
     items.forEach((item, position) => {
       const slot = calculateSlot(keyOf(item));
@@ -443,9 +445,9 @@ export class RedisStore {
       () =>
         Promise.all(
           [...groups.values()].map(async (group) => {
-            const results = await fn(group.items);
+            const results = resultsOf(op, group.items, await fn(group.items));
             results.forEach((result, i) => {
-              out[group.positions[i] ?? 0] = result;
+              out[at(group.positions, i, 'a slot group')] = result;
             });
           }),
         ),
@@ -453,6 +455,12 @@ export class RedisStore {
     );
     return out;
   }
+}
+
+/** `results`, checked to hold one per item of a call. */
+function resultsOf<I, R>(op: string, items: readonly I[], results: R[]): R[] {
+  if (results.length !== items.length) throw new Error(`Redis answered ${op} with ${results.length} results for ${items.length} items`);
+  return results;
 }
 
 function checkedVersion(value: VersionedValue): number {
@@ -473,12 +481,12 @@ export function payloadOf(stored: Buffer): Buffer | null {
 
 /** The position of the `n`th separator of `stored`, or -1. */
 function separatorAfter(stored: Buffer, n: number): number {
-  let at = -1;
+  let position = -1;
   for (let i = 0; i < n; i += 1) {
-    at = stored.indexOf(SEPARATOR, at + 1);
-    if (at < 0) return -1;
+    position = stored.indexOf(SEPARATOR, position + 1);
+    if (position < 0) return -1;
   }
-  return at;
+  return position;
 }
 
 /** The version of a stored value or floor, or null when `stored` is neither. */
@@ -492,11 +500,15 @@ const SAME: LeaseReply = Object.freeze({ kind: 'same' });
 
 function parseLeaseReply(raw: Buffer | number | (Buffer | number)[]): LeaseReply {
   if (!Array.isArray(raw)) return parseValueReply(raw);
-  const [reply = Buffer.alloc(0), ...fields] = raw;
+  // {reply, id, change, id, change, ...}: the script always sends the reply first, then pairs.
+  const reply = at(raw, 0, 'a get-or-lease reply with changes');
   const pending: PendingEntry[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const change = fields[i + 1];
-    pending.push({ id: String(fields[i] ?? ''), change: Buffer.isBuffer(change) ? change : Buffer.from(String(change ?? '')) });
+  for (let i = 1; i + 1 < raw.length; i += 2) {
+    const change = at(raw, i + 1, 'the changes of a get-or-lease reply');
+    pending.push({
+      id: String(at(raw, i, 'the changes of a get-or-lease reply')),
+      change: Buffer.isBuffer(change) ? change : Buffer.from(String(change)),
+    });
   }
   return { ...parseValueReply(reply), pending };
 }
