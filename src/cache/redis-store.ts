@@ -5,6 +5,10 @@ import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
 import type { RedisClient } from './redis-client.js';
+import { GET_OR_LEASE } from './scripts/get-or-lease.js';
+import { INVALIDATE } from './scripts/invalidate.js';
+import { REFRESH } from './scripts/refresh.js';
+import { SET_IF_LEASED } from './scripts/set-if-leased.js';
 
 export type { RedisClient };
 
@@ -86,175 +90,7 @@ export interface RedisStoreOptions {
 // with the number of dependants, and a tag key lost to eviction reads exactly like an
 // invalidation: a miss, never a stale value.
 
-// Lua shared by the scripts: the current stamp of `count` tag keys from KEYS[first], or nil
-// when one of them is missing.
-const STAMP_OF = `
-local function stampOf(first, count)
-  if count == 0 then return '' end
-  local parts = {}
-  for t = 0, count - 1 do
-    local v = redis.call('GET', KEYS[first + t])
-    if not v then return nil end
-    parts[#parts + 1] = v
-  end
-  return table.concat(parts, ',')
-end
-`;
-
-// Leases are not sent as KEYS: a value's lease is its key and the lease suffix, in the value's
-// slot (its hash tag), so the scripts name it themselves, one key fewer to send and parse per value.
-//
-// KEYS, per request: the value, its tag keys, then its write-behind hash if any.
-// A lease is `<token>|<stamp>`: the reader's token and the tag versions it read under.
-// ARGV: lease token, lease TTL (ms), touch TTL (ms; 0 leaves the expiry), tag TTL (ms), lease
-//   suffix, then per request: 2 * (number of tags) + (1 when a write-behind hash follows), and
-//   the etag of the copy the reader holds ('' for none).
-// Reply, per request: the integer 1 (the value is the one whose etag the reader sent: no bytes
-//   to allocate for the most common reply of a warm read), the stored value
-//   (a hit), 'L' (a lease for this reader) or 'B<holder's token>'; as a table
-//   {reply, id, change, id, change, ...} when the hash has entries.
-const GET_OR_LEASE = `${STAMP_OF}
-local token, leaseTtl, touchTtl, tagTtl, suffix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local out = {}
-local k = 1
-for i = 6, #ARGV, 2 do
-  local n, known = tonumber(ARGV[i]), ARGV[i + 1]
-  local key, ntags, withPending = KEYS[k], math.floor(n / 2), n % 2 == 1
-  local lease = key .. suffix
-  local reply, value
-  if known ~= '' then
-    -- The reader holds a copy: read the head only (a longer head, of many tags, falls back to
-    -- GET below), and send the value only if it changed. Plain finds: a pattern costs more.
-    local head = redis.call('GETRANGE', key, 0, 127)
-    local a = string.find(head, '|', 1, true)
-    local b = a and string.find(head, '|', a + 1, true)
-    local c = b and string.find(head, '|', b + 1, true)
-    if c and string.sub(head, b + 1, c - 1) == known and stampOf(k + 1, ntags) == string.sub(head, a + 1, b - 1) then
-      reply = 1
-    else
-      value = redis.call('GET', key)
-    end
-  else
-    value = redis.call('GET', key)
-  end
-  if value then
-    -- A floor ("<version>|"), or a value computed before one of its tags was invalidated
-    -- (or evicted): a miss.
-    local stamp = string.match(value, '^%d+|([^|]*)|')
-    if not stamp or stampOf(k + 1, ntags) ~= stamp then value = nil end
-  end
-  if reply or value then
-    if touchTtl > 0 then redis.call('PEXPIRE', key, touchTtl) end
-    reply = reply or value
-  else
-    -- A lease taken before one of the tags changed is void (its fill will be refused): the
-    -- next reader takes it over rather than wait for, or join, a load that may predate the write.
-    local holder = redis.call('GET', lease)
-    if holder then
-      local sep = string.find(holder, '|', 1, true)
-      if not sep or stampOf(k + 1, ntags) ~= string.sub(holder, sep + 1) then holder = nil end
-    end
-    if holder then
-      reply = 'B' .. holder
-    else
-      -- The stamp is taken with the lease, not at the fill: a tag invalidated while this reader
-      -- computes changes the tag's version, and the fill (which compares) is refused.
-      local parts = {}
-      for t = 1, ntags do
-        local tag = KEYS[k + t]
-        local v = redis.call('GET', tag)
-        if not v then
-          v = token .. '.' .. t
-          redis.call('SET', tag, v, 'PX', tagTtl)
-        elseif redis.call('PTTL', tag) < tagTtl / 2 then
-          redis.call('PEXPIRE', tag, tagTtl)
-        end
-        parts[t] = v
-      end
-      redis.call('SET', lease, token .. '|' .. table.concat(parts, ','), 'PX', leaseTtl)
-      reply = 'L'
-    end
-  end
-  if withPending then
-    -- Changes queued for MongoDB (write-behind), read in the same snapshot as the value.
-    local pending = redis.call('HGETALL', KEYS[k + 1 + ntags])
-    if #pending > 0 then
-      local entry = { reply }
-      for j = 1, #pending do entry[#entry + 1] = pending[j] end
-      reply = entry
-    end
-  end
-  out[#out + 1] = reply
-  k = k + 1 + ntags + (withPending and 1 or 0)
-end
-return out
-`;
-
-// KEYS, per value: the key, its tag keys. ARGV: lease token (also the stored value's etag),
-//   lease suffix, then per value: number of tags, version, TTL (ms), codec payload.
-// Reply: per value 1 when stored, 0 when not (the lease is gone, a tag changed since the lease,
-//   or a newer version is stored).
-const SET_IF_LEASED = `${STAMP_OF}
-local token, suffix = ARGV[1], ARGV[2]
-local out = {}
-local k = 1
-for a = 3, #ARGV, 4 do
-  local ntags, version, ttl, payload = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3]
-  local key = KEYS[k]
-  local lease = key .. suffix
-  local ok = 0
-  local held = redis.call('GET', lease)
-  if held and string.sub(held, 1, #token + 1) == token .. '|' then
-    redis.call('DEL', lease)
-    local stamp = string.sub(held, #token + 2)
-    if stampOf(k + 1, ntags) == stamp then
-      local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
-      if not (stored and stored > version) then
-        -- ARGV[a + 1], not version: Lua prints large numbers in exponent form.
-        redis.call('SET', key, ARGV[a + 1] .. '|' .. stamp .. '|' .. token .. '|' .. payload, 'PX', ttl)
-        ok = 1
-      end
-    end
-  end
-  out[#out + 1] = ok
-  k = k + 1 + ntags
-end
-return out
-`;
-
-// KEYS: the values' keys. ARGV: the etag of the values, the lease suffix, then per value:
-//   version, TTL (ms; 0: no expiry), codec payload. Values written through have no tags.
-// Reply: per value 1 when stored, 0 when a newer version is stored. Leases taken before this
-//   write are voided either way.
-const REFRESH = `
-local etag, suffix = ARGV[1], ARGV[2]
-local out = {}
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  local version, ttl, payload = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
-  redis.call('DEL', key .. suffix)
-  local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
-  out[i] = 0
-  if not (stored and stored > version) then
-    -- The version as sent: Lua prints large numbers in exponent form.
-    local value = ARGV[3 * i] .. '||' .. etag .. '|' .. payload
-    if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
-    out[i] = 1
-  end
-end
-return out
-`;
-
-// KEYS: n value keys, then tag keys. ARGV: n, the lease suffix.
-// Deletes the values and their leases, and the tags (whose dependants then read as misses).
-// Reply: the number of keys deleted.
-const INVALIDATE = `
-local n, suffix = tonumber(ARGV[1]), ARGV[2]
-local deleted = 0
-for i = 1, n do deleted = deleted + redis.call('DEL', KEYS[i], KEYS[i] .. suffix) end
-for i = n + 1, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
-return deleted
-`;
+// The scripts, one module each with its KEYS, ARGV and reply: ./scripts/.
 
 type Arg = string | Buffer | number;
 interface ScriptCommands {

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { RequestTrace } from '../trace.js';
 import type { Keyspace } from './keys.js';
 import type { RedisStore } from './redis-store.js';
+import { RESPONSE_INVALIDATE } from './scripts/response-invalidate.js';
+import { RESPONSE_LOOKUP } from './scripts/response-lookup.js';
+import { RESPONSE_STORE } from './scripts/response-store.js';
 
 // Whole responses that are never stale, on one Redis or a Cluster.
 //
@@ -51,64 +54,7 @@ export interface ResponseStoreOptions {
   buckets: number;
 }
 
-/** The epoch test of a stored response or a computation, shared by the scripts (see above). */
-const FRESH = `
-local function fresh(shard, born, list)
-  if list == '' then return true end
-  local fields = {}
-  local function check()
-    local epochs = redis.call('HMGET', shard, unpack(fields))
-    for i = 1, #epochs do
-      if epochs[i] and tonumber(epochs[i]) > born then return false end
-    end
-    fields = {}
-    return true
-  end
-  for field in string.gmatch(list, '[^,]+') do
-    fields[#fields + 1] = field
-    if #fields == 500 and not check() then return false end
-  end
-  if #fields > 0 then return check() end
-  return true
-end
-`;
-
-/** KEYS: shard, response. ARGV: an incarnation for a shard that has none. */
-const LOOKUP = `${FRESH}
-local inc = redis.call('HGET', KEYS[1], '_inc')
-if not inc then
-  inc = ARGV[1]
-  redis.call('HSET', KEYS[1], '_inc', inc)
-end
-local clock = redis.call('HGET', KEYS[1], '_g') or '0'
-local value = redis.call('GET', KEYS[2])
-if value then
-  local a = string.find(value, '|', 1, true)
-  local b = a and string.find(value, '|', a + 1, true)
-  local c = b and string.find(value, '|', b + 1, true)
-  if c and string.sub(value, 1, a - 1) == inc and fresh(KEYS[1], tonumber(string.sub(value, a + 1, b - 1)), string.sub(value, b + 1, c - 1)) then
-    return {1, string.sub(value, c + 1)}
-  end
-  redis.call('DEL', KEYS[2])
-end
-return {0, inc, clock}
-`;
-
-/** KEYS: shard, response. ARGV: incarnation, clock, ttl ms, buckets (comma-separated), body. */
-const STORE = `${FRESH}
-if redis.call('HGET', KEYS[1], '_inc') ~= ARGV[1] then return 0 end
-if not fresh(KEYS[1], tonumber(ARGV[2]), ARGV[4]) then return 0 end
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5], 'PX', ARGV[3])
-return 1
-`;
-
-/** KEYS: shard. ARGV: an incarnation for a shard that has none, then the buckets. */
-const INVALIDATE = `
-if not redis.call('HGET', KEYS[1], '_inc') then redis.call('HSET', KEYS[1], '_inc', ARGV[1]) end
-local clock = redis.call('HINCRBY', KEYS[1], '_g', 1)
-for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], clock) end
-return clock
-`;
+// The scripts, one module each with its KEYS, ARGV and reply: ./scripts/response-*.ts.
 
 type Arg = string | number | Buffer;
 interface ResponseCommands {
@@ -135,9 +81,9 @@ export class ResponseStore {
     this.#shards = options.shards;
     this.#buckets = options.buckets;
     const client = options.store.client;
-    client.defineCommand('gfcResponseLookup', { numberOfKeys: 2, lua: LOOKUP });
-    client.defineCommand('gfcResponseStore', { numberOfKeys: 2, lua: STORE });
-    client.defineCommand('gfcResponseInvalidate', { numberOfKeys: 1, lua: INVALIDATE });
+    client.defineCommand('gfcResponseLookup', { numberOfKeys: 2, lua: RESPONSE_LOOKUP });
+    client.defineCommand('gfcResponseStore', { numberOfKeys: 2, lua: RESPONSE_STORE });
+    client.defineCommand('gfcResponseInvalidate', { numberOfKeys: 1, lua: RESPONSE_INVALIDATE });
     this.#client = client as unknown as ResponseCommands;
   }
 

@@ -1,3 +1,5 @@
+import { STORED_VERSION } from '../../scripts/lib.js';
+
 /**
  * SETTLE: acknowledges what a batch of the worker applied or dead-lettered, per entity, and
  * leaves each cached document no older than MongoDB's.
@@ -17,7 +19,7 @@
  *
  * @module
  */
-export const SETTLE = `
+export const SETTLE = `${STORED_VERSION}
 local group, suffix, floorTtl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a, settled = 4, 0
 for e = 3, #KEYS, 2 do
@@ -36,7 +38,7 @@ for e = 3, #KEYS, 2 do
   redis.call('DEL', key .. suffix)
   if floor > 0 then
     -- A value (or floor) of this version or newer was loaded after the write: it stays.
-    local stored = tonumber(string.match(redis.call('GETRANGE', key, 0, 20), '^(%d+)|'))
+    local stored = storedVersion(key)
     if not (stored and stored >= floor) then
       redis.call('SET', key, floor .. '|', 'PX', floorTtl)
     elseif redis.call('PTTL', key) == -1 then

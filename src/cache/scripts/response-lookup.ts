@@ -1,0 +1,32 @@
+import { FRESH } from './lib.js';
+
+/**
+ * RESPONSE_LOOKUP: a stored whole response, if still fresh; else the ticket of the computation
+ * that follows (see ../response-store.ts for the protocol).
+ *
+ * KEYS[1] the response shard's hash; KEYS[2] the response.
+ * ARGV[1] an incarnation for a shard that has none (it is created with it).
+ * Reply: `{1, body}` for a hit; `{0, incarnation, clock}` for a miss (a stored response that is
+ * no longer fresh, or of another incarnation, is deleted).
+ *
+ * @module
+ */
+export const RESPONSE_LOOKUP = `${FRESH}
+local inc = redis.call('HGET', KEYS[1], '_inc')
+if not inc then
+  inc = ARGV[1]
+  redis.call('HSET', KEYS[1], '_inc', inc)
+end
+local clock = redis.call('HGET', KEYS[1], '_g') or '0'
+local value = redis.call('GET', KEYS[2])
+if value then
+  local a = string.find(value, '|', 1, true)
+  local b = a and string.find(value, '|', a + 1, true)
+  local c = b and string.find(value, '|', b + 1, true)
+  if c and string.sub(value, 1, a - 1) == inc and fresh(KEYS[1], tonumber(string.sub(value, a + 1, b - 1)), string.sub(value, b + 1, c - 1)) then
+    return {1, string.sub(value, c + 1)}
+  end
+  redis.call('DEL', KEYS[2])
+end
+return {0, inc, clock}
+`;
