@@ -18,5 +18,5 @@ COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# A young generation of 64 MB semi-spaces: see README, "Production notes".
+# A young generation of 64 MB semi-spaces: see docs/embedded-services.md, Docker Compose.
 CMD ["node", "--max-semi-space-size=64", "dist/index.js"]

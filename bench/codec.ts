@@ -1,5 +1,5 @@
 // npm run bench:codec — sizes and CPU of the cache codec on this project's real documents,
-// to choose the compression algorithm and threshold (README: Compression).
+// to choose the compression algorithm and threshold (docs/cache-protocol.md, Compression).
 import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
 import { parse, stringify } from '../src/cache/codec.js';
 import { generateDemoData } from '../src/dev/seed.js';

@@ -15,7 +15,7 @@ export type Compression = 'none' | 'gzip' | 'brotli';
 
 /** Options of {@link createCodec}. */
 export interface CodecOptions {
-  /** Algorithm for values over the threshold; default gzip (see README: Compression). */
+  /** Algorithm for values over the threshold; default gzip (see docs/cache-protocol.md, Compression). */
   compression?: Compression;
   /** Compress JSON payloads of at least this many bytes; default 1024. */
   thresholdBytes?: number;

@@ -17,7 +17,7 @@ import { WriteBehindQueue, createWriteBehindMetrics, type Change } from './write
 export type { Versioned };
 export { EntityCache };
 
-/** The cache settings of the configuration (see README: Configuration). */
+/** The cache settings of the configuration (see docs/configuration.md). */
 export interface CacheSettings {
   /** Key namespace, e.g. `app`. */
   namespace: string;

@@ -33,7 +33,7 @@ export function redisServerAvailable(): boolean {
 }
 
 /**
- * Starts a private `redis-server` on 127.0.0.1 in a temporary directory, set as the README asks
+ * Starts a private `redis-server` on 127.0.0.1 in a temporary directory, set as docs/write-policies.md asks
  * of production (AOF with `appendfsync everysec`, a `maxmemory` with the `volatile-lru` policy,
  * which never evicts queued write-behind changes), and resolves once it answers PING. Its data
  * lives as long as it does: {@link EmbeddedRedis.stop} removes the directory, AOF included.

@@ -4,7 +4,7 @@ import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/inde
 import { isDuplicateKey } from '../services/mongo-errors.js';
 import { hashPassword } from '../services/password.js';
 
-/** How much demo data to make; the defaults are the README's demo catalog. */
+/** How much demo data to make; the defaults are the demo catalog of docs/api.md. */
 export interface SeedOptions {
   logger: Logger;
   admin: { email: string; password: string };

@@ -4,7 +4,7 @@ import type { Keyspace } from '../cache/keys.js';
 import type { RedisClient } from '../cache/redis-client.js';
 import { AppError, ErrorCode } from '../errors.js';
 
-/** The limits of the configuration (see README: Rate limits); every window is fixed, in seconds. */
+/** The limits of the configuration (see docs/api.md, Rate limits); every window is fixed, in seconds. */
 export interface RateLimitSettings {
   /** The window of the three login limits, in seconds. */
   loginWindowSeconds: number;
