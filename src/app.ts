@@ -1,5 +1,6 @@
 import { createCache, type Cache } from './cache/index.js';
 import { createRedisClient, type RedisClient } from './cache/redis-client.js';
+import { RESPONSE_FIELDS } from './caching/tags.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
 import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
@@ -10,7 +11,6 @@ import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
 import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
-import { RESPONSE_FIELDS } from './services/cache-tags.js';
 import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';

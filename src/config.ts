@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CacheSettings } from './cache/index.js';
+import { DEFAULT_WRITE_POLICIES, ENTITY_TYPES, WRITE_POLICIES, type WritePolicies } from './caching/policies.js';
 import type { RateLimitSettings } from './services/rate-limits.js';
 
 /** The process configuration, parsed once from the environment by {@link loadConfig}. */
@@ -109,8 +110,8 @@ const configSchema = z
     CACHE_WRITE_POLICIES: z
       .string()
       .regex(
-        /^\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*(,\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*)*$/,
-        'must look like User=write-behind,Product=refresh (types: User, Product; policies: invalidate, refresh, write-behind)',
+        writePoliciesPattern(),
+        `must look like User=write-behind,Product=refresh (types: ${ENTITY_TYPES.join(', ')}; policies: ${WRITE_POLICIES.join(', ')})`,
       )
       .optional(),
     /** Run the write-behind worker in the server process; default true (false when `npm run worker` runs it). */
@@ -222,7 +223,7 @@ const configSchema = z
         breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
         responses: env.CACHE_RESPONSES,
       } satisfies CacheSettings,
-      writePolicies: { User: 'refresh', Product: 'refresh', ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
+      writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
       writeBehind: {
         worker: env.WRITE_BEHIND_WORKER,
         batchSize: env.WRITE_BEHIND_BATCH_SIZE,
@@ -245,12 +246,13 @@ const configSchema = z
     }
   });
 
-/** How a type's updates reach the cache (see README: Write policies). */
-export type WritePolicy = 'invalidate' | 'refresh' | 'write-behind';
-/** The write policy of each entity type that has update mutations. */
-export interface WritePolicies {
-  User: WritePolicy;
-  Product: WritePolicy;
+/**
+ * `Type=policy` pairs, comma-separated, of the entity types and policies of
+ * src/caching/policies.ts: `^PAIR(,PAIR)*$`, PAIR being `\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*`.
+ */
+function writePoliciesPattern(): RegExp {
+  const pair = `\\s*(${ENTITY_TYPES.join('|')})\\s*=\\s*(${WRITE_POLICIES.join('|')})\\s*`;
+  return new RegExp(`^${pair}(,${pair})*$`);
 }
 
 /** `a=b,c=d` (already checked by the schema's pattern) as an object. */

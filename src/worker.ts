@@ -5,12 +5,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCache } from './cache/index.js';
 import { createRedisClient } from './cache/redis-client.js';
+import { RESPONSE_FIELDS } from './caching/tags.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createDocumentLock } from './services/document-lock.js';
-import { RESPONSE_FIELDS } from './services/cache-tags.js';
 import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
 
 let config: Config;

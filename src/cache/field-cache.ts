@@ -36,7 +36,11 @@ export interface FieldItem<P, A> {
   viewerId: string | undefined;
 }
 
-/** How the domain computes one cached field (the cache decides when). */
+/**
+ * How the domain computes one cached field (the cache decides when). `P` is the parent, `A` the
+ * arguments, `V` the value and `S` what `load` gets from the request (its loaders). A definition
+ * is also the field's handle: see {@link FieldHandle}.
+ */
 export interface FieldDefinition<P, A, V, S> {
   coordinate: string;
   /** The slot type of every owner of this field (checked against the known tags at start-up). */
@@ -140,8 +144,8 @@ export class FieldCache<S> {
       return { key, field, owner, parent, args, viewerId: viewer };
     };
     return {
-      load: <V>(coordinate: string, parent: unknown, args: unknown): Promise<V> => {
-        const field = this.#field(coordinate);
+      load: <P, A, V>(handle: FieldHandle<P, A, V>, parent: P, args: A): Promise<V> => {
+        const field = this.#field(handle.coordinate);
         if (field.policy.scope !== 'PRIVATE') return loader.load(request(field, parent, args, undefined)) as Promise<V>;
         return viewerId().then((viewer) => loader.load(request(field, parent, args, viewer ?? '_')) as Promise<V>);
       },
@@ -216,14 +220,28 @@ export class FieldCache<S> {
   }
 }
 
-/** What resolvers call: the value of a cached field for a parent and its arguments. */
+/**
+ * A cached field as call sites name it: its definition (from {@link defineField}), whose types
+ * give {@link FieldLoader.load} its parent, arguments and value. The cache finds the field by the
+ * handle's coordinate, so a handle loads whatever definition the cache was configured with for it.
+ */
+export type FieldHandle<P, A, V> = FieldDefinition<P, A, V, never>;
+
+/** What resolvers and services call: the value of a cached field for a parent and its arguments. */
 export interface FieldLoader {
-  load<V>(coordinate: string, parent: unknown, args: unknown): Promise<V>;
+  /**
+   * E.g. `fields.load(fields.productReviews, product, { first })`: `parent` and `args` are
+   * checked against the handle's types (not inferred from them), and the value has its type.
+   */
+  load<P, A, V>(field: FieldHandle<P, A, V>, parent: NoInfer<P>, args: NoInfer<A>): Promise<V>;
 }
 
-/** A helper that keeps a definition's types while storing it among others. */
-export function defineField<P, A, V, S>(definition: FieldDefinition<P, A, V, S>): FieldDefinition<never, never, unknown, S> {
-  return definition as unknown as FieldDefinition<never, never, unknown, S>;
+/**
+ * A definition with its types kept: the field's handle. Handles of different types fit in one
+ * `FieldCacheOptions.definitions` list as they are.
+ */
+export function defineField<P, A, V, S>(definition: FieldDefinition<P, A, V, S>): FieldDefinition<P, A, V, S> {
+  return definition;
 }
 
 /** Every `@cached` field of the schema with its TTL and scope from `@cacheControl`. */

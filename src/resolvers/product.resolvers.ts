@@ -1,6 +1,6 @@
+import { fields } from '../caching/fields.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { parseFirst } from '../services/validation.js';
-import type { ReviewDoc } from '../models/review.model.js';
 import { idOf } from './shared.js';
 
 /** The catalog: products, pages, admin writes, view counts and review aggregates. */
@@ -18,7 +18,7 @@ export const productResolvers: Resolvers = {
   Product: {
     id: idOf,
     description: (product) => product.description ?? null,
-    reviews: (product, { first }, ctx) => ctx.fields.load<ReviewDoc[]>('Product.reviews', product, { first: parseFirst(first, 10) }),
+    reviews: (product, { first }, ctx) => ctx.fields.load(fields.productReviews, product, { first: parseFirst(first, 10) }),
     // Kept on the product by the review writes (services/review-counts.ts).
     reviewCount: (product) => product.reviewCount ?? 0,
     averageRating: (product) => (product.reviewCount ? (product.ratingSum ?? 0) / product.reviewCount : null),

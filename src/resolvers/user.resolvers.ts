@@ -1,6 +1,6 @@
+import { fields } from '../caching/fields.js';
 import { badInput } from '../errors.js';
 import type { Resolvers } from '../generated/graphql.js';
-import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
 import { MAX_PAGE_SIZE, parseFirst, parseId } from '../services/validation.js';
 import { hydrate, idOf } from './shared.js';
@@ -30,13 +30,13 @@ export const userResolvers: Resolvers = {
   User: {
     id: idOf,
     email: async (user, _, ctx) => ((await ctx.viewer())?._id.equals(user._id) ? user.email : null),
-    reviews: (user, { first }, ctx) => ctx.fields.load<ReviewDoc[]>('User.reviews', user, { first: parseFirst(first, 10) }),
-    reviewCount: (user, _, ctx) => ctx.fields.load<number>('User.reviewCount', user, {}),
+    reviews: (user, { first }, ctx) => ctx.fields.load(fields.userReviews, user, { first: parseFirst(first, 10) }),
+    reviewCount: (user, _, ctx) => ctx.fields.load(fields.userReviewCount, user, {}),
     orders: async (user, { first }, ctx) => {
       const args = { first: parseFirst(first, 10) };
       if (!(await ctx.viewer())?._id.equals(user._id)) return [];
       // PRIVATE: cached per viewer as well as per user.
-      return hydrate(ctx.loaders.order, await ctx.fields.load<string[]>('User.orders', user, args));
+      return hydrate(ctx.loaders.order, await ctx.fields.load(fields.userOrders, user, args));
     },
   },
 };

@@ -6,7 +6,7 @@ import { OrderModel, ProductModel, ReservationModel } from '../models/index.js';
 import type { OrderDoc, OrderItemDoc } from '../models/order.model.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReservationDoc, ReservationLineDoc } from '../models/reservation.model.js';
-import { tags, type TagInvalidator } from './cache-tags.js';
+import { tags, type TagInvalidator } from '../caching/tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { updateByIdIf } from './update-by-id.js';
 import { afterUncertainWrite, databaseUnavailable, isMongoUnavailable, outcomeUnknown } from './mongo-errors.js';

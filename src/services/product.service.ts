@@ -1,18 +1,19 @@
 import { Types, type UpdateQuery } from 'mongoose';
 import type { Cache } from '../cache/index.js';
+import { fields } from '../caching/fields.js';
+import { tags, type TagInvalidator } from '../caching/tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
 import { PRODUCT_BOOKKEEPING, asLoaded, type ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
-import { decodeCursor, encodeCursor, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
-import { tags, type TagInvalidator } from './cache-tags.js';
+import { decodeCursor, encodeCursor, type ProductPageQuery } from '../loaders/product-pages.js';
 import type { DocumentLock } from './document-lock.js';
 import { updateByIdIf } from './update-by-id.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
 import type { Logger } from '../logger.js';
 import { afterUncertainWrite, writeThenInvalidate } from './mongo-errors.js';
-import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
+import { markDone, queueOnto, writePolicyStrategy, type Queued, type WritePolicy } from './write-policy.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
 export interface ProductPage {
@@ -51,7 +52,7 @@ export interface ProductServiceOptions {
   cache: Cache;
   fieldCache: TagInvalidator;
   logger: Logger;
-  /** How updateProduct reaches the cache: refresh (default), invalidate or write-behind. */
+  /** How updateProduct reaches the cache: invalidate, refresh or write-behind (the default: ENTITY_POLICIES in src/caching/policies.ts). */
   writePolicy: WritePolicy;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;
@@ -61,6 +62,7 @@ export interface ProductServiceOptions {
 export function createProductService(options: ProductServiceOptions) {
   const { documentLock, fieldCache } = options;
   const products = options.cache.entity<ProductDoc>('Product');
+  const writes = writePolicyStrategy('Product', options.writePolicy, products);
   const reviews = options.cache.entity<ReviewDoc>('Review');
   const hold = { holdMs: options.uncertainWriteHoldMs };
   /**
@@ -91,7 +93,7 @@ export function createProductService(options: ProductServiceOptions) {
       const query: ProductPageQuery = { first: parseFirst(args.first, 20), after, category };
       if (query.after !== null) decodeCursor(query.after);
       // The page is cached as ids (Query.products, tagged with its list) and hydrated through the entity cache.
-      const page = await scope.fields.load<ProductPageIds>('Query.products', null, query);
+      const page = await scope.fields.load(fields.products, null, query);
       const nodes = await scope.loaders.product.loadMany(page.ids);
       const edges = nodes
         .filter((node): node is ProductDoc => node !== null && !(node instanceof Error) && !node.deletedAt)
@@ -127,14 +129,14 @@ export function createProductService(options: ProductServiceOptions) {
       // stock and category are read by MongoDB queries (orders, category lists), which cannot see
       // a queued value: an update of either is written synchronously whatever the policy.
       let fallback: Queued = { queued: false };
-      if (options.writePolicy === 'write-behind' && changes.stock === undefined && changes.category === undefined) {
+      if (writes.writesBehind && changes.stock === undefined && changes.category === undefined) {
         const current = await this.find(scope, id);
         if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
         if (Object.keys(changes).length === 0) return current;
         const queued = await queueOnto({
           queue: options.cache.writeBehind,
           logger: options.logger,
-          type: 'Product',
+          type: writes.type,
           id,
           change: { set: changes },
           current,
@@ -148,7 +150,7 @@ export function createProductService(options: ProductServiceOptions) {
       let product: ProductDoc | null;
       if (changes.category === undefined) {
         product = await updateLive(productId.toHexString(), update);
-        if (product) await (options.writePolicy === 'refresh' ? products.refresh([product]) : products.invalidate([id]));
+        if (product) await writes.afterWrite(id, product);
       } else {
         // A category change moves the product between lists: both must drop their pages. The
         // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
@@ -158,7 +160,7 @@ export function createProductService(options: ProductServiceOptions) {
         product = before && (await ProductModel.findById(productId, PRODUCT_BOOKKEEPING).lean<ProductDoc>().exec());
         if (before)
           await Promise.all([
-            options.writePolicy === 'refresh' && product ? products.refresh([product]) : products.invalidate([id]),
+            writes.afterWrite(id, product),
             fieldCache.invalidate([...tags.catalog(before.category), ...tags.catalog(changes.category ?? before.category)]),
           ]);
       }

@@ -4,7 +4,7 @@ import { AppError, ErrorCode } from '../errors.js';
 import { ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
-import { tags, type TagInvalidator } from './cache-tags.js';
+import { tags, type TagInvalidator } from '../caching/tags.js';
 import type { DocumentLock } from './document-lock.js';
 import { settleReviewCount } from './review-counts.js';
 import { afterUncertainWrite, isOutcomeUnknown } from './mongo-errors.js';

@@ -5,7 +5,7 @@ import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import { settleReviewCount, type CountedReview } from './review-counts.js';
 import type { AuthService } from './auth.service.js';
-import { tags, type TagInvalidator } from './cache-tags.js';
+import { tags, type TagInvalidator } from '../caching/tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import type { DocumentLock } from './document-lock.js';
 import { updateByIdIf } from './update-by-id.js';
@@ -17,7 +17,7 @@ import type { RateLimits } from './rate-limits.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput, refuseReservedEmail } from './validation.js';
 import type { Logger } from '../logger.js';
-import { markDone, queueOnto, type Queued, type WritePolicy } from './write-policy.js';
+import { markDone, queueOnto, writePolicyStrategy, type Queued, type WritePolicy } from './write-policy.js';
 
 /** The user mutations' input shapes (from the generated GraphQL types). */
 export interface CreateUserArgs {
@@ -44,7 +44,7 @@ export interface UserServiceOptions {
   /** Counts sign-ups per client address. */
   rateLimits: RateLimits;
   logger: Logger;
-  /** How updateUser reaches the cache: invalidate, refresh (default) or write-behind. */
+  /** How updateUser reaches the cache: invalidate, refresh or write-behind (the default: ENTITY_POLICIES in src/caching/policies.ts). */
   writePolicy: WritePolicy;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;
@@ -54,6 +54,7 @@ export interface UserServiceOptions {
 export function createUserService(options: UserServiceOptions) {
   const { documentLock } = options;
   const users = options.cache.entity<UserDoc>('User');
+  const writes = writePolicyStrategy('User', options.writePolicy, users);
   const hold = { holdMs: options.uncertainWriteHoldMs };
   const reviews = options.cache.entity<ReviewDoc>('Review');
   const productCache = options.cache.entity<ProductDoc>('Product');
@@ -84,7 +85,7 @@ export function createUserService(options: UserServiceOptions) {
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
       if (changes.email) refuseReservedEmail(changes.email, 'input.email');
       let fallback: Queued = { queued: false };
-      if (options.writePolicy === 'write-behind') {
+      if (writes.writesBehind) {
         const current = await scope.loaders.user.load(id);
         if (!current || current.deletedAt) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
         if (Object.keys(changes).length === 0) return current;
@@ -96,7 +97,7 @@ export function createUserService(options: UserServiceOptions) {
         const queued = await queueOnto({
           queue: options.cache.writeBehind,
           logger: options.logger,
-          type: 'User',
+          type: writes.type,
           id,
           change: { set: changes },
           current,
@@ -117,7 +118,7 @@ export function createUserService(options: UserServiceOptions) {
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
       // refresh: the new version is cached at once; invalidate: the next read loads it.
-      await (options.writePolicy === 'invalidate' ? users.invalidate([id]) : users.refresh([user]));
+      await writes.afterWrite(id, user);
       const shown = show(user);
       scope.loaders.user.clear(id).prime(id, shown);
       return shown;

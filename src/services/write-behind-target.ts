@@ -9,18 +9,23 @@ import {
   type WriteBehindWorkerOptions,
   type WriteTarget,
 } from '../cache/write-behind/index.js';
+import { ENTITY_POLICIES, ENTITY_TYPES, type EntityType } from '../caching/policies.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';
 import { ProductModel, UserModel } from '../models/index.js';
-import { productWriteBehindFields } from '../models/product.model.js';
-import { userWriteBehindFields } from '../models/user.model.js';
 import type { DocumentLock } from './document-lock.js';
 import { isDuplicateKey, isMongoUnavailable } from './mongo-errors.js';
 import { fieldsOf, satisfies } from './update-by-id.js';
 
-/** The entity types whose changes can be written behind, and their models. */
-export const WRITE_BEHIND_TYPES = ['User', 'Product'] as const;
+/** The entity types whose changes can be written behind (src/caching/policies.ts). */
+export const WRITE_BEHIND_TYPES: readonly EntityType[] = ENTITY_TYPES;
+
+/** Where each type's queued changes go: its model, and the prefix of its documents' locks (the services' too). */
+const STORES: Record<EntityType, { model: Model<unknown>; lockPrefix: string }> = {
+  User: { model: UserModel as unknown as Model<unknown>, lockPrefix: 'users' },
+  Product: { model: ProductModel as unknown as Model<unknown>, lockPrefix: 'products' },
+};
 
 interface Stored extends WriteBehindState {
   _id: { toHexString(): string };
@@ -173,17 +178,14 @@ export function mongoWriteTarget(
   };
 }
 
-/** The targets of {@link WRITE_BEHIND_TYPES}. */
+/** The targets of {@link WRITE_BEHIND_TYPES}: what each may write is its `writeBehind` in {@link ENTITY_POLICIES}. */
 export function mongoWriteTargets(documentLock: DocumentLock): Record<string, WriteTarget> {
-  return {
-    User: mongoWriteTarget(UserModel as unknown as Model<unknown>, { set: userWriteBehindFields, inc: [] }, 'users', documentLock),
-    Product: mongoWriteTarget(
-      ProductModel as unknown as Model<unknown>,
-      { set: productWriteBehindFields, inc: ['viewCount'] },
-      'products',
-      documentLock,
-    ),
-  };
+  return Object.fromEntries(
+    WRITE_BEHIND_TYPES.map((type) => [
+      type,
+      mongoWriteTarget(STORES[type].model, ENTITY_POLICIES[type].writeBehind, STORES[type].lockPrefix, documentLock),
+    ]),
+  );
 }
 
 /** Options of {@link startWriteBehindWorker}. */

@@ -1,10 +1,51 @@
 import { randomBytes } from 'node:crypto';
 import type DataLoader from 'dataloader';
 import { BreakerOpenError } from '../cache/breaker.js';
+import type { EntityCache, Versioned } from '../cache/entity-cache.js';
 import { withChange, type Change, type WriteBehindQueue } from '../cache/write-behind/index.js';
+import { ENTITY_POLICIES, type EntityType, type WritePolicy } from '../caching/policies.js';
 import type { Logger } from '../logger.js';
 
-export type { WritePolicy, WritePolicies } from '../config.js';
+export type { WritePolicy, WritePolicies } from '../caching/policies.js';
+
+/**
+ * What an update of `type` that wrote MongoDB itself does to the cached document under `policy`:
+ * `refresh` stores the new document, `invalidate` deletes the key. Under `write-behind` the
+ * update wrote synchronously (a field that is never written behind, or no queue): the type's
+ * `writeBehind.synchronous` in src/caching/policies.ts.
+ */
+export function cacheAfterWrite(type: EntityType, policy: WritePolicy): 'refresh' | 'invalidate' {
+  return policy === 'write-behind' ? ENTITY_POLICIES[type].writeBehind.synchronous : policy;
+}
+
+/** One entity type's updates under its write policy, as every service applies them. */
+export interface WritePolicyStrategy<T extends Versioned> {
+  readonly type: EntityType;
+  readonly policy: WritePolicy;
+  /** Under `write-behind`: an update queues its change ({@link queueOnto}) rather than write MongoDB. */
+  readonly writesBehind: boolean;
+  /**
+   * After an update wrote MongoDB itself (and committed): stores `doc`, the document it wrote,
+   * when the policy refreshes ({@link cacheAfterWrite}), else invalidates `id`; also
+   * invalidates when `doc` is null (nothing to store).
+   */
+  afterWrite(id: string, doc: T | null): Promise<void>;
+}
+
+/** The strategy of `type`'s updates under `policy`, over the type's entity cache. */
+export function writePolicyStrategy<T extends Versioned>(
+  type: EntityType,
+  policy: WritePolicy,
+  entities: EntityCache<T>,
+): WritePolicyStrategy<T> {
+  const refreshes = cacheAfterWrite(type, policy) === 'refresh';
+  return {
+    type,
+    policy,
+    writesBehind: policy === 'write-behind',
+    afterWrite: (id, doc) => (refreshes && doc ? entities.refresh([doc]) : entities.invalidate([id])),
+  };
+}
 
 /** Options of {@link queueChange}. */
 export interface QueueChangeOptions {

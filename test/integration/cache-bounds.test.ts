@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productListId } from '../../src/caching/tags.js';
 import { encodeCursor } from '../../src/loaders/product-pages.js';
 import { ReviewModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
-import { productListId } from '../../src/services/cache-tags.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 

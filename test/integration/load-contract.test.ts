@@ -2,14 +2,14 @@ import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FieldCache, defineField, hashArgs } from '../../src/cache/field-cache.js';
+import { cachedFields, fields } from '../../src/caching/fields.js';
+import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { findByIds } from '../../src/loaders/batch.js';
-import { cachedFields } from '../../src/loaders/cached-fields.js';
 import type { Loaders } from '../../src/loaders/index.js';
 import { countReviews } from '../../src/loaders/review-stats.js';
 import { UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { buildSchema } from '../../src/schema.js';
-import { KNOWN_TAGS } from '../../src/services/cache-tags.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -143,9 +143,9 @@ describe('field cache: a batched field load that returns the wrong number of val
   }
 
   /** User.reviewCount of each user through a fresh per-request loader (one batch). */
-  function reviewCounts(fields: FieldCache<Loaders>, ids: readonly string[]) {
-    const loader = fields.createLoader({} as Loaders, async () => undefined);
-    return Promise.allSettled(ids.map((id) => loader.load<number>('User.reviewCount', { _id: new Types.ObjectId(id) }, {})));
+  function reviewCounts(cache: FieldCache<Loaders>, ids: readonly string[]) {
+    const loader = cache.createLoader({} as Loaders, async () => undefined);
+    return Promise.allSettled(ids.map((id) => loader.load(fields.userReviewCount, { _id: new Types.ObjectId(id) } as UserDoc, {})));
   }
 
   const counts = async (ids: readonly string[]) => (await countReviews('author', ids)).map((s) => s.count);

@@ -7,10 +7,10 @@ import { FieldCache, FieldCacheConfigError, defineField, hashArgs } from '../../
 import { createKeyspace } from '../../src/cache/keys.js';
 import { createCacheMetrics } from '../../src/cache/metrics.js';
 import { CacheStats } from '../../src/cache/stats.js';
-import { cachedFields } from '../../src/loaders/cached-fields.js';
+import { cachedFields } from '../../src/caching/fields.js';
+import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { createLogger } from '../../src/logger.js';
 import { buildSchema, loadTypeDefs } from '../../src/schema.js';
-import { KNOWN_TAGS } from '../../src/services/cache-tags.js';
 
 const core = new CacheCore({
   store: null,

@@ -1,11 +1,11 @@
 import { defineField, type FieldDefinition } from '../cache/field-cache.js';
+import type { Loaders } from '../loaders/index.js';
+import { findProductPage, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
 import type { OrderDoc } from '../models/order.model.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
-import { productListId } from '../services/cache-tags.js';
-import type { Loaders } from './index.js';
-import { findProductPage, type ProductPageIds, type ProductPageQuery } from './product-pages.js';
+import { productListId } from './tags.js';
 
 interface Identified {
   _id: { toHexString(): string };
@@ -20,12 +20,18 @@ const ids = (docs: readonly Identified[]): string[] => docs.map((d) => d._id.toH
  * `load` once per batch with every missing item. Lists of mutable entities (orders, catalog
  * pages) are stored as ids and hydrated through the entity cache by the resolvers; review pages
  * are stored whole (see Product.reviews).
+ *
+ * Each definition is also the field's typed handle, what resolvers and services load it with:
+ * `ctx.fields.load(fields.productReviews, product, { first })` (a ReviewDoc[]). The schema
+ * declares the fields by coordinate (`@cached` in schema/*.graphql); the field cache checks at
+ * start-up that every one has a definition here and that each definition has a `@cached` field.
  */
-export const cachedFields: readonly FieldDefinition<never, never, unknown, Loaders>[] = [
+export const fields = {
   // Review pages are stored whole, not as ids: a review never changes once written, and every
   // path that deletes one invalidates the `reviews` tags of its product and its author, so the
   // page is exactly as fresh as a page of ids, and a read saves a batch level and a key per review.
-  defineField<ProductDoc, { first: number }, ReviewDoc[], Loaders>({
+  /** Product.reviews: the product's newest reviews. */
+  productReviews: defineField<ProductDoc, { first: number }, ReviewDoc[], Loaders>({
     coordinate: 'Product.reviews',
     ownerType: 'Product',
     owner: ownedBy('Product'),
@@ -34,14 +40,16 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
         (page) => unwrap<ReviewDoc[]>(page),
       ),
   }),
-  defineField<UserDoc, unknown, number, Loaders>({
+  /** User.reviewCount: how many reviews the user wrote. */
+  userReviewCount: defineField<UserDoc, Record<string, never>, number, Loaders>({
     coordinate: 'User.reviewCount',
     ownerType: 'User',
     owner: ownedBy('User'),
     load: async (items, loaders) =>
       (await loaders.userReviewCount.loadMany(items.map((i) => i.parent._id.toHexString()))).map(unwrap<number>),
   }),
-  defineField<UserDoc, { first: number }, ReviewDoc[], Loaders>({
+  /** User.reviews: the user's newest reviews. */
+  userReviews: defineField<UserDoc, { first: number }, ReviewDoc[], Loaders>({
     coordinate: 'User.reviews',
     ownerType: 'User',
     owner: ownedBy('User'),
@@ -50,7 +58,8 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
         (page) => unwrap<ReviewDoc[]>(page),
       ),
   }),
-  defineField<UserDoc, { first: number }, string[], Loaders>({
+  /** User.orders: the ids of the user's newest orders (PRIVATE). */
+  userOrders: defineField<UserDoc, { first: number }, string[], Loaders>({
     coordinate: 'User.orders',
     ownerType: 'User',
     owner: ownedBy('User'),
@@ -59,14 +68,18 @@ export const cachedFields: readonly FieldDefinition<never, never, unknown, Loade
         ids(unwrap<OrderDoc[]>(page)),
       ),
   }),
-  defineField<null, ProductPageQuery, ProductPageIds, Loaders>({
+  /** Query.products: a catalog page, as ids, tagged with its product list. */
+  products: defineField<null, ProductPageQuery, ProductPageIds, Loaders>({
     coordinate: 'Query.products',
     ownerType: 'ProductList',
     owner: (_, args) => ({ type: 'ProductList', id: productListId(args.category) }),
     // Pages of different arguments cannot share a query; a request rarely asks for two.
     load: (items) => Promise.all(items.map((item) => findProductPage(item.args))),
   }),
-];
+};
+
+/** Every definition of {@link fields}: what the field cache is configured with. */
+export const cachedFields: readonly FieldDefinition<never, never, unknown, Loaders>[] = Object.values(fields);
 
 function unwrap<T>(value: T | Error): T {
   if (value instanceof Error) throw value;

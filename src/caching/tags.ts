@@ -21,7 +21,7 @@ export const KNOWN_TAGS = {
  * entity, the safe default.
  */
 export const RESPONSE_FIELDS = {
-  // A flush sets updatedAt besides what the views added (write-behind-target.ts): the responses
+  // A flush sets updatedAt besides what the views added (services/write-behind-target.ts): the responses
   // that show it go then, and only those.
   Product: { viewCount: ['viewCount'], updatedAt: ['updatedAt'] },
 } as const satisfies Record<string, Record<string, readonly string[]>>;
