@@ -6,7 +6,7 @@ import { ABSENT, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheMetrics } from './metrics.js';
-import type { LeaseReply, LeaseRequest, PendingEntry, RedisStore, VersionedValue } from './redis-store.js';
+import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 import type { ResponseStore } from './response-store.js';
 import type { CacheStats } from './stats.js';
 
@@ -57,7 +57,7 @@ export interface RefreshEntry<T> {
 /** Options of {@link CacheCore}. */
 export interface CacheCoreOptions {
   /** Null: no Redis; every fetch reads the source (and counts a miss). */
-  store: RedisStore | null;
+  store: LeaseStore | null;
   codec: Codec;
   metrics: CacheMetrics;
   stats: CacheStats;
@@ -140,7 +140,7 @@ const DELIVERY_CHUNK = 500;
  * a returned mutation replaced.
  */
 export class CacheCore {
-  readonly #store: RedisStore | null;
+  readonly #store: LeaseStore | null;
   readonly #codec: Codec;
   readonly #metrics: CacheMetrics;
   readonly #stats: CacheStats;

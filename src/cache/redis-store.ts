@@ -4,6 +4,7 @@ import { currentTrace, type RequestTrace } from '../trace.js';
 import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
+import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 import type { RedisClient } from './redis-client.js';
 import { GET_OR_LEASE } from './scripts/get-or-lease.js';
 import { INVALIDATE } from './scripts/invalidate.js';
@@ -12,61 +13,7 @@ import { SET_IF_LEASED } from './scripts/set-if-leased.js';
 
 export type { RedisClient };
 
-/** One value to read, with the tags it depends on. */
-export interface LeaseRequest {
-  key: string;
-  /** Tag keys (same Cluster slot as `key`), in a fixed order: the fill names them again in that order. */
-  tags?: readonly string[];
-  /** A hash of write-behind changes to read with the value (same slot), see write-behind.ts. */
-  pendingKey?: string;
-  /** The etag of the copy of the value the reader holds: if it is still the stored one, the reply is `same`. */
-  etag?: string;
-}
-
-/** A write-behind change not yet in MongoDB: its stream entry id and its encoded change. */
-export interface PendingEntry {
-  id: string;
-  change: Buffer;
-}
-
-/** What the store found for one key. */
-export type LeaseReply =
-  /** The stored value, named by `etag`. */
-  (
-    | { kind: 'hit'; version: number; etag: string; payload: Buffer }
-    /** The stored value is the one whose etag the reader sent (not sent again). */
-    | { kind: 'same' }
-    | { kind: 'lease' }
-    /** Another reader holds the lease; `token` is its lease token. */
-    | { kind: 'busy'; token: string }
-  ) & {
-    /** The key's write-behind changes, when asked for and there are any. */
-    pending?: PendingEntry[];
-  };
-
-/** A value to store with its version; `ttlMs` 0 stores it without expiry. */
-export interface VersionedValue {
-  key: string;
-  version: number;
-  payload: Buffer;
-  ttlMs: number;
-  /** The tag keys it depends on (fills only): the same, in the same order, as when its lease was taken. */
-  tags?: readonly string[];
-}
-
-/** Options of {@link getOrLease}. */
-export interface GetOrLeaseOptions {
-  /** The lease token for every miss of this call. */
-  token: string;
-  /** How long a lease holds, in milliseconds. */
-  leaseTtlMs: number;
-  /** On a hit, reset the key's expiry to this (sliding expiration); 0 leaves it. */
-  touchTtlMs?: number;
-  /** Tag sets live at least this long, in milliseconds (longer than anything they name). */
-  tagTtlMs?: number;
-  /** The request to count the round trip in (default: the traced request, if any). */
-  trace?: RequestTrace;
-}
+export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -112,7 +59,7 @@ const REPLY_BUSY = 0x42; // B
  * breaker and is timed, and counts as a round trip in the request's trace. Errors propagate:
  * the core decides what a failure means.
  */
-export class RedisStore {
+export class RedisStore implements LeaseStore {
   readonly #client: RedisClient & ScriptCommands;
   readonly #breaker: CircuitBreaker;
   readonly #metrics: CacheMetrics;
