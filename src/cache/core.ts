@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../logger.js';
+import type { CacheLogger } from './logger.js';
 import { currentTrace, type RequestTrace } from '../trace.js';
 import { at } from './at.js';
 import { ABSENT, type Codec } from './codec.js';
@@ -61,7 +61,7 @@ export interface CacheCoreOptions {
   codec: Codec;
   metrics: CacheMetrics;
   stats: CacheStats;
-  logger: Logger;
+  logger: CacheLogger;
   /** How long a fill lease holds, in milliseconds; default 3000. */
   leaseTtlMs?: number;
   /** Waits for another reader's lease before reading the source without filling; default 4 (5, 10, 20, 40 ms). */
@@ -144,7 +144,7 @@ export class CacheCore {
   readonly #codec: Codec;
   readonly #metrics: CacheMetrics;
   readonly #stats: CacheStats;
-  readonly #logger: Logger;
+  readonly #logger: CacheLogger;
   readonly #leaseTtlMs: number;
   readonly #leaseRetries: number;
   readonly #leaseWaitMs: number;

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { Cluster } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { CacheLogger } from './logger.js';
 import { CircuitBreaker } from './breaker.js';
 import { createCodec, type Compression } from './codec.js';
 import { CacheCore } from './core.js';
@@ -73,7 +73,7 @@ export interface CreateCacheOptions {
   /** Null runs without a cache: every read goes to MongoDB. */
   redis: RedisClient | null;
   settings: CacheSettings;
-  logger: Logger;
+  logger: CacheLogger;
   registry: Registry;
   /** Entity types that can be written behind: their reads apply queued changes. */
   writeBehindTypes?: readonly string[];

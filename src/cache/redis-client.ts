@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { CacheLogger } from './logger.js';
 
 /** A standalone Redis or a Redis Cluster client. */
 export type RedisClient = Redis | Cluster;
@@ -10,7 +10,7 @@ export interface RedisClientOptions {
   url: string;
   /** Seed nodes of a Redis Cluster (`host:port`); the client discovers the rest. */
   clusterNodes?: readonly string[];
-  logger: Logger;
+  logger: CacheLogger;
   /** Fail a command that has no reply after this long, in milliseconds; default 250. */
   commandTimeoutMs?: number;
   /** Fail connecting after this long, in milliseconds; default 2000. */

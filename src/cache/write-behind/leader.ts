@@ -1,4 +1,4 @@
-import type { Logger } from '../../logger.js';
+import type { CacheLogger } from '../logger.js';
 import type { Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import type { WriteBehindCommands } from './scripts/index.js';
@@ -15,7 +15,7 @@ export interface LeaderLeaseOptions {
   consumer: string;
   /** The lease, in milliseconds. */
   ttlMs: number;
-  logger: Logger;
+  logger: CacheLogger;
 }
 
 /**
@@ -29,7 +29,7 @@ export class LeaderLease {
   readonly #keys: Keyspace;
   readonly #consumer: string;
   readonly #ttlMs: number;
-  readonly #logger: Logger;
+  readonly #logger: CacheLogger;
   #held = false;
   /** This consumer took over what others left pending since it last won the lease. */
   #tookOver = false;

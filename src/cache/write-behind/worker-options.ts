@@ -1,4 +1,4 @@
-import type { Logger } from '../../logger.js';
+import type { CacheLogger } from '../logger.js';
 import type { Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import type { WriteBehindMetrics } from './metrics.js';
@@ -10,7 +10,7 @@ export interface WriteBehindWorkerOptions {
   keys: Keyspace;
   targets: Readonly<Record<string, WriteTarget>>;
   metrics: WriteBehindMetrics;
-  logger: Logger;
+  logger: CacheLogger;
   /** Most changes read per batch; default 500. */
   batchSize?: number;
   /** Pause between batches when the queue is drained, in milliseconds; default 100 (changes coalesce meanwhile). */

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
-import type { Logger } from '../../logger.js';
+import type { CacheLogger } from '../logger.js';
 import { isKeyPart, type Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import { coalesce, type WriteBehindState } from './change.js';
@@ -46,7 +46,7 @@ export class WriteBehindWorker {
   readonly #keys: Keyspace;
   readonly #targets: Readonly<Record<string, WriteTarget>>;
   readonly #metrics: WriteBehindMetrics;
-  readonly #logger: Logger;
+  readonly #logger: CacheLogger;
   readonly #lease: LeaderLease;
   readonly #reader: StreamReader;
   readonly #batchSize: number;
