@@ -1,3 +1,4 @@
+import { currentTrace } from './trace.js';
 import { createCache, type Cache } from './cache/index.js';
 import { createRedisClient, type RedisClient } from './cache/redis-client.js';
 import { RESPONSE_FIELDS } from './caching/tags.js';
@@ -93,6 +94,8 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       redisCommandTimeoutMs: config.redisCommandTimeoutMs,
       freezeLocalCopies: !config.production,
       responseFields: RESPONSE_FIELDS,
+      // The traced request being served (a mutation's writes, the MongoDB driver's events).
+      currentTrace,
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

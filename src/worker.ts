@@ -1,3 +1,4 @@
+import { currentTrace } from './trace.js';
 // npm run worker — the write-behind worker on its own (run the servers with WRITE_BEHIND_WORKER=false).
 // It needs MONGODB_URI and REDIS_URL (a standalone Redis); SIGTERM/SIGINT drain the queue, then exit.
 // WORKER_METRICS_PORT serves its Prometheus metrics (queue depth, flushes, retries, dead letters).
@@ -42,6 +43,7 @@ const cache = createCache({
   registry: metrics.registry,
   writeBehindTypes: WRITE_BEHIND_TYPES,
   responseFields: RESPONSE_FIELDS,
+  currentTrace,
 });
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');

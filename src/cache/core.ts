@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CacheLogger } from './logger.js';
-import { currentTrace, type RequestTrace } from '../trace.js';
+import { NO_TRACE, type CacheTrace, type CurrentTrace } from './trace.js';
 import { at } from './at.js';
 import { ABSENT, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
@@ -42,7 +42,7 @@ export interface FetchSpec<T> {
   /** Returns `value` with `pending` applied (a new value: `value` may be shared). */
   applyPending?(value: T, pending: readonly PendingEntry[]): T;
   /** The request whose hits, misses and Redis round trips these are (default: the traced request, if any; see trace.ts). */
-  trace?: RequestTrace;
+  trace?: CacheTrace;
 }
 
 /** A value to write through (refresh): stored unless Redis holds a newer version. */
@@ -90,6 +90,8 @@ export interface CacheCoreOptions {
    * `trace.dependencies`. Default none.
    */
   responses?: ResponseStore;
+  /** The trace a read that passes none is counted in (the request being served); default none. */
+  currentTrace?: CurrentTrace;
 }
 
 /** Per name, the bytes and absent values a batch read (counted once per batch). */
@@ -154,6 +156,7 @@ export class CacheCore {
   readonly #knownPending: KnownPending | undefined;
   readonly #local: LocalCopies | undefined;
   readonly #responses: ResponseStore | undefined;
+  readonly #currentTrace: CurrentTrace;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #pending: Pending = { keys: new Map(), tags: new Map() };
   /** Pending keys (`k:<key>`) and tags (`t:<tag>`) not to deliver before then (ms since the epoch). */
@@ -178,6 +181,7 @@ export class CacheCore {
     this.#knownPending = options.knownPending;
     this.#local = options.localCopies;
     this.#responses = options.responses;
+    this.#currentTrace = options.currentTrace ?? NO_TRACE;
   }
 
   /** The response store, if any. */
@@ -307,7 +311,7 @@ export class CacheCore {
    * The write-behind changes in each hash (same order); empty where none. Never throws: when
    * Redis fails, what this process knows to be queued ({@link KnownPending}).
    */
-  async pendingChanges(keys: readonly string[], trace?: RequestTrace): Promise<PendingEntry[][]> {
+  async pendingChanges(keys: readonly string[], trace?: CacheTrace): Promise<PendingEntry[][]> {
     if (!this.#store || keys.length === 0) return keys.map(() => []);
     const askedAt = Date.now();
     try {
@@ -669,7 +673,7 @@ export class CacheCore {
       if (count.misses) this.#metrics.misses.inc({ name }, count.misses);
       this.#stats.record(name, count.hits, count.misses);
     }
-    const trace = spec.trace ?? currentTrace();
+    const trace = spec.trace ?? this.#currentTrace();
     if (trace) {
       trace.cacheHits += hits.length;
       trace.cacheMisses += misses.length;

@@ -1,4 +1,4 @@
-import type { RequestTrace } from '../trace.js';
+import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
@@ -50,7 +50,7 @@ export class EntityCache<T extends Versioned> {
    * `load` must return one value per id it is given, in order (null where none): any other
    * length rejects with a TypeError naming the type and the counts, and nothing is cached.
    */
-  getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>, trace?: RequestTrace): Promise<(T | null)[]> {
+  getMany(ids: readonly string[], load: (ids: readonly string[]) => Promise<(T | null)[]>, trace?: CacheTrace): Promise<(T | null)[]> {
     return this.#core.fetch<T>({
       name: this.type,
       trace,

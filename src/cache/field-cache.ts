@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { getDirective } from '@graphql-tools/utils';
 import DataLoader from 'dataloader';
 import { isObjectType, type GraphQLSchema } from 'graphql';
-import type { RequestTrace } from '../trace.js';
+import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
@@ -134,7 +134,7 @@ export class FieldCache<S> {
    * The cached-field loader of one request; `viewerId` resolves the viewer for PRIVATE fields;
    * `trace` counts its hits, misses and Redis round trips.
    */
-  createLoader(scope: S, viewerId: () => Promise<string | undefined>, trace?: RequestTrace): FieldLoader {
+  createLoader(scope: S, viewerId: () => Promise<string | undefined>, trace?: CacheTrace): FieldLoader {
     const loader = new DataLoader<Request<S>, unknown, string>((requests) => this.#fetch(requests, scope, trace), {
       cacheKeyFn: (request) => request.key,
     });
@@ -164,7 +164,7 @@ export class FieldCache<S> {
     );
   }
 
-  async #fetch(requests: readonly Request<S>[], scope: S, trace: RequestTrace | undefined): Promise<unknown[]> {
+  async #fetch(requests: readonly Request<S>[], scope: S, trace: CacheTrace | undefined): Promise<unknown[]> {
     return this.#core.fetch<unknown>({
       name: (i) => at(requests, i, 'the batch').field.policy.coordinate,
       trace,

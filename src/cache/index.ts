@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import { Cluster } from 'ioredis';
 import type { CacheLogger } from './logger.js';
+import type { CurrentTrace } from './trace.js';
 import { CircuitBreaker } from './breaker.js';
 import { createCodec, type Compression } from './codec.js';
 import { CacheCore } from './core.js';
@@ -90,6 +91,8 @@ export interface CreateCacheOptions {
    * change of these fields only voids the responses that selected them. Default none.
    */
   responseFields?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+  /** The trace of the request being served, for calls that pass none (the app's AsyncLocalStorage); default none. */
+  currentTrace?: CurrentTrace;
 }
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -114,7 +117,10 @@ export function createCache(options: CreateCacheOptions): Cache {
   });
   // What this process knows to be queued for MongoDB: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
-  const store = options.redis ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease('') }) : null;
+  const { currentTrace } = options;
+  const store = options.redis
+    ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease(''), currentTrace })
+    : null;
   // One shard is enough on one Redis; on a Cluster, 16 spread the responses over its nodes.
   const responses =
     store && settings.responses
@@ -128,6 +134,7 @@ export function createCache(options: CreateCacheOptions): Cache {
     logger,
     leaseTtlMs: settings.leaseTtlMs,
     knownPending,
+    ...(currentTrace ? { currentTrace } : {}),
     ...(responses ? { responses } : {}),
     ...(settings.localEntries > 0
       ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }

@@ -1,4 +1,4 @@
-import type { RequestTrace } from '../trace.js';
+import type { CacheTrace } from './trace.js';
 
 // The store the cache core depends on: five operations of the lease protocol, each one round
 // trip for a whole batch. RedisStore implements it over Redis or a Redis Cluster with Lua
@@ -58,7 +58,7 @@ export interface GetOrLeaseOptions {
   /** Tag sets live at least this long, in milliseconds (longer than anything they name). */
   tagTtlMs?: number;
   /** The request to count the round trip in (default: the traced request, if any). */
-  trace?: RequestTrace;
+  trace?: CacheTrace;
 }
 
 /**
@@ -82,8 +82,8 @@ export interface GetOrLeaseOptions {
  */
 export interface LeaseStore {
   getOrLease(requests: readonly LeaseRequest[], options: GetOrLeaseOptions): Promise<LeaseReply[]>;
-  setIfLeased(token: string, values: readonly VersionedValue[], trace?: RequestTrace): Promise<boolean[]>;
+  setIfLeased(token: string, values: readonly VersionedValue[], trace?: CacheTrace): Promise<boolean[]>;
   refresh(values: readonly VersionedValue[], etag: string): Promise<boolean[]>;
   invalidate(keys: readonly string[], tags?: readonly string[]): Promise<void>;
-  pending(keys: readonly string[], trace?: RequestTrace): Promise<PendingEntry[][]>;
+  pending(keys: readonly string[], trace?: CacheTrace): Promise<PendingEntry[][]>;
 }

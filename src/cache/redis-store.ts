@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
-import { currentTrace, type RequestTrace } from '../trace.js';
+import { NO_TRACE, type CacheTrace, type CurrentTrace } from './trace.js';
 import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheMetrics } from './metrics.js';
@@ -22,6 +22,8 @@ export interface RedisStoreOptions {
   metrics: CacheMetrics;
   /** What the keyspace appends to a key to name its lease, e.g. `:lease`. */
   leaseSuffix: string;
+  /** The trace a call that passes none is counted in; default none. */
+  currentTrace?: CurrentTrace;
 }
 
 // Stored values are `<version>|<stamp>|<etag>|<codec payload>`, so that the scripts can compare
@@ -64,6 +66,7 @@ export class RedisStore implements LeaseStore {
   readonly #breaker: CircuitBreaker;
   readonly #metrics: CacheMetrics;
   readonly #leaseSuffix: string;
+  readonly #currentTrace: CurrentTrace;
 
   constructor(options: RedisStoreOptions) {
     const { client } = options;
@@ -75,6 +78,7 @@ export class RedisStore implements LeaseStore {
     this.#breaker = options.breaker;
     this.#metrics = options.metrics;
     this.#leaseSuffix = options.leaseSuffix;
+    this.#currentTrace = options.currentTrace ?? NO_TRACE;
   }
 
   /** The underlying client (for the queue and the session store's own commands). */
@@ -111,7 +115,7 @@ export class RedisStore implements LeaseStore {
   }
 
   /** Stores each value if `token` still holds its lease and no newer version is stored; true where stored. */
-  async setIfLeased(token: string, values: readonly VersionedValue[], trace?: RequestTrace): Promise<boolean[]> {
+  async setIfLeased(token: string, values: readonly VersionedValue[], trace?: CacheTrace): Promise<boolean[]> {
     return this.#bySlot(
       values,
       (v) => v.key,
@@ -161,7 +165,7 @@ export class RedisStore implements LeaseStore {
   }
 
   /** The write-behind changes in each hash (same order), for reads that do not go through get-or-lease. */
-  async pending(keys: readonly string[], trace?: RequestTrace): Promise<PendingEntry[][]> {
+  async pending(keys: readonly string[], trace?: CacheTrace): Promise<PendingEntry[][]> {
     return this.#bySlot(
       keys,
       (key) => key,
@@ -190,7 +194,7 @@ export class RedisStore implements LeaseStore {
   }
 
   /** Runs `fn` through the breaker, timed, counted as a round trip of `trace` (default: the traced request, if any). */
-  async call<T>(op: string, fn: () => Promise<T>, trace: RequestTrace | undefined = currentTrace()): Promise<T> {
+  async call<T>(op: string, fn: () => Promise<T>, trace: CacheTrace | undefined = this.#currentTrace()): Promise<T> {
     if (trace) trace.redisRoundTrips += 1;
     const stop = this.#metrics.redisDuration.startTimer({ op });
     try {
@@ -210,7 +214,7 @@ export class RedisStore implements LeaseStore {
     keyOf: (item: I) => string,
     op: string,
     fn: (group: I[]) => Promise<R[]>,
-    trace?: RequestTrace,
+    trace?: CacheTrace,
   ): Promise<R[]> {
     if (items.length === 0) return [];
     if (!(this.#client instanceof Cluster)) return this.call(op, async () => resultsOf(op, items, await fn([...items])), trace);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RequestTrace } from '../trace.js';
+import type { CacheTrace } from './trace.js';
 import type { Keyspace } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 import { RESPONSE_INVALIDATE } from './scripts/response-invalidate.js';
@@ -93,7 +93,7 @@ export class ResponseStore {
   }
 
   /** The stored response named `hash` (a hash of what it answers), or the ticket to compute and store it. One round trip. */
-  async lookup(hash: string, trace?: RequestTrace): Promise<ResponseLookup> {
+  async lookup(hash: string, trace?: CacheTrace): Promise<ResponseLookup> {
     const shard = fnv1a(hash) % this.#shards;
     const shardKey = this.#keys.responseShard(shard);
     const key = this.#keys.response(shard, hash);
@@ -118,7 +118,7 @@ export class ResponseStore {
     dependencies: Iterable<string>,
     body: string | Buffer,
     ttlMs: number,
-    trace?: RequestTrace,
+    trace?: CacheTrace,
   ): Promise<boolean> {
     const buckets = new Set<number>();
     for (const dependency of dependencies) buckets.add(this.bucketOf(dependency));
@@ -145,7 +145,7 @@ export class ResponseStore {
    * dependencies themselves. Throws when a shard cannot be reached (its responses may then be
    * stale: the caller must keep responses from being served until a retry succeeds).
    */
-  async invalidate(dependencies: readonly string[], trace?: RequestTrace): Promise<void> {
+  async invalidate(dependencies: readonly string[], trace?: CacheTrace): Promise<void> {
     if (dependencies.length === 0) return;
     const buckets = [...new Set(dependencies.map((dependency) => this.bucketOf(dependency)))];
     const incarnation = newIncarnation();
