@@ -2,6 +2,7 @@
 // to choose the compression algorithm and threshold (docs/cache-protocol.md, Compression).
 import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
 import { parse, stringify } from '../src/cache/codec.js';
+import { objectIdReviver } from '../src/models/object-id-reviver.js';
 import { generateDemoData } from '../src/dev/seed.js';
 
 const data = generateDemoData({ adminEmail: 'admin@example.com', adminHash: 'scrypt$x', userHash: 'scrypt$y' });
@@ -24,7 +25,7 @@ function microseconds(fn: () => unknown): number {
 }
 
 const rows = samples.map(([name, value]) => {
-  const json = stringify(value);
+  const json = stringify(value, [objectIdReviver]);
   const buffer = Buffer.from(json);
   const gz = gzipSync(buffer, { level: 6 });
   const br = brotliCompressSync(buffer, { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } });
@@ -33,8 +34,8 @@ const rows = samples.map(([name, value]) => {
     'JSON B': buffer.length,
     'gzip B': gz.length,
     'brotli4 B': br.length,
-    'stringify µs': +microseconds(() => stringify(value)).toFixed(1),
-    'parse µs': +microseconds(() => parse(json)).toFixed(1),
+    'stringify µs': +microseconds(() => stringify(value, [objectIdReviver])).toFixed(1),
+    'parse µs': +microseconds(() => parse(json, [objectIdReviver])).toFixed(1),
     'gzip µs': +microseconds(() => gzipSync(buffer, { level: 6 })).toFixed(1),
     'gunzip µs': +microseconds(() => gunzipSync(gz)).toFixed(1),
     'brotli4 µs': +microseconds(() => brotliCompressSync(buffer, { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } })).toFixed(1),

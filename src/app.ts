@@ -1,3 +1,4 @@
+import { objectIdReviver } from './models/object-id-reviver.js';
 import { currentTrace } from './trace.js';
 import { createCache, type Cache } from './cache/index.js';
 import { createRedisClient, type RedisClient } from './cache/redis-client.js';
@@ -96,6 +97,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       responseFields: RESPONSE_FIELDS,
       // The traced request being served (a mutation's writes, the MongoDB driver's events).
       currentTrace,
+      revivers: [objectIdReviver],
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

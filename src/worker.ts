@@ -1,3 +1,4 @@
+import { objectIdReviver } from './models/object-id-reviver.js';
 import { currentTrace } from './trace.js';
 // npm run worker — the write-behind worker on its own (run the servers with WRITE_BEHIND_WORKER=false).
 // It needs MONGODB_URI and REDIS_URL (a standalone Redis); SIGTERM/SIGINT drain the queue, then exit.
@@ -44,6 +45,7 @@ const cache = createCache({
   writeBehindTypes: WRITE_BEHIND_TYPES,
   responseFields: RESPONSE_FIELDS,
   currentTrace,
+  revivers: [objectIdReviver],
 });
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');

@@ -3,7 +3,7 @@ import { Cluster } from 'ioredis';
 import type { CacheLogger } from './logger.js';
 import type { CurrentTrace } from './trace.js';
 import { CircuitBreaker } from './breaker.js';
-import { createCodec, type Compression } from './codec.js';
+import { createCodec, type Compression, type Reviver } from './codec.js';
 import { CacheCore } from './core.js';
 import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
@@ -93,6 +93,8 @@ export interface CreateCacheOptions {
   responseFields?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
   /** The trace of the request being served, for calls that pass none (the app's AsyncLocalStorage); default none. */
   currentTrace?: CurrentTrace;
+  /** The classes of values the codec keeps across JSON besides Dates (the app's ObjectIds); default none. */
+  revivers?: readonly Reviver[];
 }
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -128,7 +130,11 @@ export function createCache(options: CreateCacheOptions): Cache {
       : undefined;
   const core = new CacheCore({
     store,
-    codec: createCodec({ compression: settings.compression, thresholdBytes: settings.compressionThresholdBytes }),
+    codec: createCodec({
+      compression: settings.compression,
+      thresholdBytes: settings.compressionThresholdBytes,
+      revivers: options.revivers ?? [],
+    }),
     metrics,
     stats,
     logger,

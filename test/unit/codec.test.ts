@@ -1,6 +1,9 @@
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
-import { ABSENT, CodecError, createCodec, parse, stringify } from '../../src/cache/codec.js';
+import { ABSENT, CodecError, createCodec, parse, stringify, type Reviver } from '../../src/cache/codec.js';
+import { objectIdReviver } from '../../src/models/object-id-reviver.js';
+
+const revivers = [objectIdReviver];
 
 const doc = {
   _id: new Types.ObjectId('5eed00010000000000000001'),
@@ -12,8 +15,8 @@ const doc = {
 };
 
 describe('codec', () => {
-  it('round-trips Dates, ObjectIds and NUL-led strings exactly', () => {
-    const back = parse(stringify(doc)) as typeof doc;
+  it('round-trips Dates, ObjectIds (a reviver) and NUL-led strings exactly', () => {
+    const back = parse(stringify(doc, revivers), revivers) as typeof doc;
     expect(back).toEqual(doc);
     expect(back._id).toBeInstanceOf(Types.ObjectId);
     expect(back.nested.at).toBeInstanceOf(Date);
@@ -22,13 +25,13 @@ describe('codec', () => {
   });
 
   it.each(['gzip', 'brotli'] as const)('compresses with %s past the threshold, and not below it', (compression) => {
-    const codec = createCodec({ compression, thresholdBytes: 200 });
+    const codec = createCodec({ compression, thresholdBytes: 200, revivers });
     const small = codec.encode({ a: 1 });
     expect(String.fromCharCode(small[0] ?? 0)).toBe('j');
     const big = { ...doc, description: 'lorem ipsum '.repeat(100) };
     const encoded = codec.encode(big);
     expect(String.fromCharCode(encoded[0] ?? 0)).toBe(compression === 'gzip' ? 'g' : 'b');
-    expect(encoded.length).toBeLessThan(stringify(big).length / 3);
+    expect(encoded.length).toBeLessThan(stringify(big, revivers).length / 3);
     expect(codec.decode(encoded)).toEqual(big);
   });
 
@@ -49,5 +52,18 @@ describe('codec', () => {
     expect(() => codec.decode(Buffer.from('?abc'))).toThrow(CodecError);
     expect(() => codec.decode(Buffer.from('g not gzip'))).toThrow(CodecError);
     expect(() => codec.decode(Buffer.from('j{not json'))).toThrow(CodecError);
+  });
+
+  it('a tag no reviver of this codec knows is unreadable (a miss), never a wrong value', () => {
+    const written = createCodec({ revivers }).encode(doc);
+    expect(() => createCodec().decode(written)).toThrow(CodecError);
+  });
+
+  it('takes revivers of its own tags only', () => {
+    const reviver = (tag: string): Reviver<never> => ({ ...objectIdReviver, tag }) as unknown as Reviver<never>;
+    expect(() => createCodec({ revivers: [reviver('d')] })).toThrow(TypeError); // Dates are the codec's
+    expect(() => createCodec({ revivers: [reviver('s')] })).toThrow(TypeError); // so are escaped strings
+    expect(() => createCodec({ revivers: [reviver('ab')] })).toThrow(TypeError);
+    expect(() => createCodec({ revivers: [objectIdReviver, reviver('o')] })).toThrow(TypeError);
   });
 });
