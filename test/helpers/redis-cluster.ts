@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, spawnChild, stopChild, waitUntil } from '../../src/dev/processes.js';
+import { freePort, spawnChild, stopChild } from '../../src/dev/processes.js';
+import { until } from './wait.js';
 
 /** A small Redis Cluster (three masters, no replicas) of a test's own, on loopback. */
 export interface TestRedisCluster {
@@ -41,24 +42,35 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   };
   try {
     for (const port of ports) {
-      await waitUntil(`cluster node ${port}`, async () => {
-        const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        client.on('error', () => undefined);
-        try {
-          await client.connect();
-          return (await client.ping()) === 'PONG';
-        } finally {
-          client.disconnect();
-        }
-      });
+      await until(
+        async () => {
+          const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+          client.on('error', () => undefined);
+          try {
+            await client.connect();
+            return (await client.ping()) === 'PONG';
+          } catch {
+            return false; // not listening yet
+          } finally {
+            client.disconnect();
+          }
+        },
+        { what: `cluster node ${port}`, timeoutMs: 30_000, intervalMs: 100 },
+      );
     }
     const nodes = ports.map((port) => `127.0.0.1:${port}`);
     execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
     for (const port of ports) {
-      await waitUntil(`cluster state ok on ${port}`, async () => {
-        const info = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' });
-        return /cluster_state:ok/.test(info);
-      });
+      await until(
+        () => {
+          try {
+            return /cluster_state:ok/.test(execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }));
+          } catch {
+            return false;
+          }
+        },
+        { what: `cluster state ok on ${port}`, timeoutMs: 30_000, intervalMs: 100 },
+      );
     }
     return { nodes, stop };
   } catch (error) {

@@ -25,22 +25,3 @@ export function manualWorker(t: TestApp, options: Partial<WriteBehindWorkerOptio
 export function inspectRedis(url: string = inject('redisUrl')): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1 });
 }
-
-/** The value of a counter of the app's metrics registry for one label set (0 when never counted). */
-export async function metricValue(t: TestApp, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = t.app.metrics.registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
-/** Waits until `check` is true, polling; fails after `timeoutMs`. */
-export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -4,6 +4,7 @@ import { ProductModel, SessionModel, UserModel } from '../../src/models/index.js
 import type { Role } from '../../src/models/user.model.js';
 import { hashPassword, verifyPassword } from '../../src/services/password.js';
 import { ADMIN, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { sleep } from '../helpers/wait.js';
 
 let t: TestApp;
 let admin: string;
@@ -87,7 +88,7 @@ describe('deleting an account ends every way into it', () => {
       const id = await insertUser(email, 'ADMIN');
       const own = await t.login(email, PASSWORD);
       const login = t.gql(LOGIN, { e: email, p: PASSWORD });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(delayMs);
       expect((await deleteUser(id, own)).body.data?.deleteUser).toBe(true);
       const token: string | undefined = (await login).body.data?.login.token;
       expect(await SessionModel.countDocuments({ user: new Types.ObjectId(id) }), `delay ${delayMs} ms`).toBe(0);

@@ -1,10 +1,11 @@
-import { payloadOf } from '../../src/cache/redis-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCodec } from '../../src/cache/codec.js';
+import { ABSENT } from '../../src/cache/codec.js';
 import { findByIds } from '../../src/loaders/batch.js';
 import { ProductModel, ReviewModel, UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
+import { storedValue } from '../helpers/stored.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { gate } from '../helpers/wait.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -12,18 +13,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-/** A promise and the function that settles it: a gate to pause a reader at a chosen point. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
-
 /** What Redis holds for a user (decoded), or null. */
 async function cachedUser(id: string): Promise<UserDoc | null> {
-  const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('User', id));
-  if (!raw) return null;
-  return createCodec().decode(payloadOf(raw) ?? Buffer.alloc(0)) as UserDoc;
+  const stored = await storedValue<UserDoc>(t.app.redis, t.app.cache.keys.entity('User', id));
+  if (stored?.value === ABSENT) throw new Error(`user ${id} is cached as absent`);
+  return stored?.value ?? null;
 }
 
 const users = () => t.app.cache.entity<UserDoc>('User');
@@ -32,15 +26,13 @@ describe('the stale-set race, forced', () => {
   it('a reader paused between its MongoDB read and its fill cannot store what a writer replaced (invalidate)', async () => {
     const id = '5eed00000000000000000002';
     await users().invalidate([id]);
-    const readDone = gate();
-    const resume = gate();
+    const paused = gate();
     const reader = users().getMany([id], async (ids) => {
       const docs = await findByIds(UserModel, ids); // the old document
-      readDone.open();
-      await resume.promise; // paused before its fill
+      await paused.pass(); // paused before its fill
       return docs;
     });
-    await readDone.promise;
+    await paused.reached;
     // The writer commits and invalidates while the reader is paused.
     const updated = await UserModel.findOneAndUpdate(
       { _id: id },
@@ -48,7 +40,7 @@ describe('the stale-set race, forced', () => {
       { returnDocument: 'after' },
     ).lean<UserDoc>();
     await users().invalidate([id]);
-    resume.open();
+    paused.open();
     const [stale] = await reader;
     expect(stale?.name).not.toBe('After invalidate'); // the reader itself read before the write
     expect(await cachedUser(id)).toBeNull(); // ...but could not store it
@@ -60,15 +52,13 @@ describe('the stale-set race, forced', () => {
   it('the same with a refreshing writer: the cache ends with the new version', async () => {
     const id = '5eed00000000000000000003';
     await users().invalidate([id]);
-    const readDone = gate();
-    const resume = gate();
+    const paused = gate();
     const reader = users().getMany([id], async (ids) => {
       const docs = await findByIds(UserModel, ids);
-      readDone.open();
-      await resume.promise;
+      await paused.pass();
       return docs;
     });
-    await readDone.promise;
+    await paused.reached;
     const updated = await UserModel.findOneAndUpdate(
       { _id: id },
       { $set: { name: 'After refresh' } },
@@ -76,7 +66,7 @@ describe('the stale-set race, forced', () => {
     ).lean<UserDoc>();
     if (!updated) throw new Error('no user');
     await users().refresh([updated]);
-    resume.open();
+    paused.open();
     await reader;
     expect(await cachedUser(id)).toMatchObject({ name: 'After refresh', version: updated.version });
   });
@@ -95,16 +85,14 @@ describe('the stale-set race, forced', () => {
     const id = '5eed00000000000000000005';
     await users().invalidate([id]);
     const leased = gate();
-    const resume = gate();
     const reader = users().getMany([id], async (ids) => {
-      leased.open();
-      await resume.promise;
+      await leased.pass();
       return findByIds(UserModel, ids); // reads the new document
     });
-    await leased.promise;
+    await leased.reached;
     await UserModel.updateOne({ _id: id }, { $set: { name: 'Written' } });
     await users().invalidate([id]);
-    resume.open();
+    leased.open();
     const [value] = await reader;
     expect(value?.name).toBe('Written');
     expect(await cachedUser(id)).toBeNull(); // harmless either way; the protocol stores only under a live lease
@@ -188,9 +176,9 @@ describe('no stale read after a returned mutation, under random concurrent load'
 
     // Load stopped: every cached value equals MongoDB's.
     for (const id of hotProducts) {
-      const raw = await t.app.redis?.getBuffer(t.app.cache.keys.entity('Product', id));
+      const stored = await storedValue(t.app.redis, t.app.cache.keys.entity('Product', id));
       const doc = await ProductModel.findById(id).lean();
-      if (raw) expect(createCodec().decode(payloadOf(raw) ?? Buffer.alloc(0))).toEqual(doc);
+      if (stored) expect(stored.value).toEqual(doc);
     }
     for (const { id } of hotUsers) {
       const cached = await cachedUser(id);

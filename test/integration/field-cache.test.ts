@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewModel } from '../../src/models/index.js';
+import { metricsText } from '../helpers/metrics.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 
@@ -64,7 +65,7 @@ describe('field-cached 50-product page', () => {
     const pages = stats.find((s: { name: string }) => s.name === 'Product.reviews');
     expect(pages.hits).toBeGreaterThanOrEqual(100);
     expect(pages.misses).toBe(50);
-    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    const metrics = await metricsText(`${t.url}/metrics`);
     expect(metrics).toMatch(/^cache_hits_total\{name="Product.reviews"\} \d+/m);
   });
 });

@@ -12,6 +12,7 @@ import type { UserDoc } from '../../src/models/user.model.js';
 import { buildSchema } from '../../src/schema.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { until } from '../helpers/wait.js';
 
 // DataLoader's contract, held by the cache: a load (batch) function returns one value per key,
 // in order. One that returns fewer or more fails the batch loudly, and nothing of that batch
@@ -54,11 +55,11 @@ async function expectNothingCached(keys: readonly string[]): Promise<void> {
 
 /** Waits until the leases a failed load left have expired. */
 async function leasesGone(keys: readonly string[]): Promise<void> {
-  const deadline = Date.now() + 5 * LEASE_TTL_MS;
-  while ((await redis.client.exists(...keys.map((key) => t.app.cache.keys.lease(key)))) > 0) {
-    if (Date.now() > deadline) throw new Error('the leases of the failed load did not expire');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(async () => (await redis.client.exists(...keys.map((key) => t.app.cache.keys.lease(key)))) === 0, {
+    what: 'the leases of the failed load to expire',
+    timeoutMs: 5 * LEASE_TTL_MS,
+    intervalMs: 20,
+  });
 }
 
 const loadUsers = (ids: readonly string[]) => findByIds(UserModel, ids);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCodec } from '../../src/cache/codec.js';
+import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 import { ProductModel } from '../../src/models/index.js';
-import { metricValue } from '../helpers/write-behind.js';
+import { metricValue } from '../helpers/metrics.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 // Local copies (CACHE_LOCAL_ENTRIES): a warm read sends the etag of the decoded copy it holds,
@@ -38,7 +39,7 @@ describe('local copies of cached values', () => {
     const key = t.app.cache.keys.entity('Product', id);
     await t.app.redis?.set(
       key,
-      Buffer.concat([Buffer.from(`${changed.version}||elsewhere-etag|`), createCodec().encode(changed)]),
+      Buffer.concat([Buffer.from(`${changed.version}||elsewhere-etag|`), createCodec({ revivers: [objectIdReviver] }).encode(changed)]),
       'PX',
       60_000,
     );

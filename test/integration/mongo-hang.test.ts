@@ -5,7 +5,7 @@ import { OrderModel, ProductModel, ReservationModel, ReviewModel } from '../../s
 import { recoverReservations } from '../../src/services/order.service.js';
 import { startMongoProxy, type MongoProxy } from '../helpers/mongo-proxy.js';
 import { USER_PASSWORD, errorCodes, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
-import { until } from '../helpers/write-behind.js';
+import { until } from '../helpers/wait.js';
 
 // A MongoDB that stops answering (a stalled server, a network partition) must not hang requests:
 // every operation fails within MONGODB_TIMEOUT_MS, and a write whose reply never came says its
@@ -98,11 +98,10 @@ describe('a hung MongoDB (SIGSTOP)', () => {
       process.kill(mongo.pid ?? 0, 'SIGCONT');
       stopped = false;
     }
-    await until(
-      async () => (await t.gql(`{ product(id: "${product(5)}") { id } }`)).body.data?.product?.id === product(5),
-      'reads to recover',
-      15_000,
-    );
+    await until(async () => (await t.gql(`{ product(id: "${product(5)}") { id } }`)).body.data?.product?.id === product(5), {
+      what: 'reads to recover',
+      timeoutMs: 15_000,
+    });
     expect((await t.login('user2@example.com', USER_PASSWORD)).length).toBeGreaterThan(10);
     const viewed = await t.gql(`mutation { recordProductView(id: "${product(6)}") { viewCount } }`);
     expect(viewed.body.errors).toBeUndefined();

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
-import { metricValue, until } from '../helpers/write-behind.js';
+import { metricValue } from '../helpers/metrics.js';
+import { until } from '../helpers/wait.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -35,7 +36,7 @@ describe('automatic persisted queries are bounded', () => {
     expect(normal.body.data).toEqual({ viewer: null });
 
     // Apollo stores without waiting; the normal one, sent second, shows the writes are done.
-    await until(async () => (await redis.exists(keyOf(normal.hash))) === 1, 'the normal query to be stored', 5_000);
+    await until(async () => (await redis.exists(keyOf(normal.hash))) === 1, { what: 'the normal query to be stored', timeoutMs: 5_000 });
     expect(await redis.exists(keyOf(oversized.hash))).toBe(0);
     expect(await metricValue(t, 'graphql_persisted_queries_not_stored_total', { reason: 'too_large' })).toBe(1);
     const ttlMs = await redis.pttl(keyOf(normal.hash));

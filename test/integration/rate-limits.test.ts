@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionModel } from '../../src/models/index.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
+import { sleep } from '../helpers/wait.js';
 
 // Small limits, so that a test reaches them in a few requests; a short login window, so that one
 // can outwait it. A Redis of this file's own, so that the last test can stop it.
@@ -100,8 +101,6 @@ function expectRateLimited(res: Sent, reason: string, maxSeconds: number): numbe
   expect(res.retryAfter).toBe(String(seconds));
   return seconds;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('login limits', () => {
   it('a flood of wrong passwords is refused (RATE_LIMITED, 429, Retry-After), then the right one too until the window passes', async () => {

@@ -5,6 +5,7 @@ import { ProductModel, UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
+import { gate } from '../helpers/wait.js';
 
 let cluster: TestRedisCluster;
 let t: TestApp;
@@ -50,20 +51,16 @@ describe('on a Redis Cluster', () => {
     const id = '5eed00000000000000000004';
     const users = t.app.cache.entity<UserDoc>('User');
     await users.invalidate([id]);
-    let readDone!: () => void;
-    const read = new Promise<void>((resolve) => (readDone = resolve));
-    let resume!: () => void;
-    const paused = new Promise<void>((resolve) => (resume = resolve));
+    const paused = gate();
     const reader = users.getMany([id], async (ids) => {
       const docs = await findByIds(UserModel, ids);
-      readDone();
-      await paused;
+      await paused.pass();
       return docs;
     });
-    await read;
+    await paused.reached;
     await UserModel.updateOne({ _id: id }, { $set: { name: 'Cluster writer' } });
     await users.invalidate([id]);
-    resume();
+    paused.open();
     await reader;
     expect(await t.app.redis?.exists(t.app.cache.keys.entity('User', id))).toBe(0);
     expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe('Cluster writer');

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { metricValue } from '../helpers/metrics.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
 
 let redis: PrivateRedis;
 let t: TestApp;
@@ -20,17 +22,8 @@ afterAll(async () => {
 
 const USER = '5eed00000000000000000009';
 const query = `{ user(id: "${USER}") { id name } }`;
-const metric = async (name: string): Promise<number> => {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
-};
-const until = async (what: string, probe: () => Promise<boolean>): Promise<void> => {
-  for (let i = 0; i < 100; i += 1) {
-    if (await probe()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+/** A metric of the server, summed over its labels, as its /metrics endpoint shows it. */
+const metric = (name: string): Promise<number> => metricValue(`${t.url}/metrics`, name);
 
 describe('a failing Redis never fails a request', () => {
   it('a hung Redis: queries are served from MongoDB, errors counted, the breaker opens; then it recovers', async () => {
@@ -52,10 +45,13 @@ describe('a failing Redis never fails a request', () => {
     } finally {
       process.kill(redis.pid, 'SIGCONT');
     }
-    await until('the breaker to close', async () => {
-      await t.gql(query);
-      return (await metric('cache_breaker_state')) === 0;
-    });
+    await until(
+      async () => {
+        await t.gql(query);
+        return (await metric('cache_breaker_state')) === 0;
+      },
+      { what: 'the breaker to close', timeoutMs: 10_000 },
+    );
     const warm = await t.gql(query);
     expect(warm.body.extensions?.cache).toMatchObject({ hits: 1, mongoCommands: 0 });
   });
@@ -78,7 +74,7 @@ describe('a failing Redis never fails a request', () => {
     // Redis still holds the old name, but this server will not serve it.
     const read = await t.gql(query);
     expect(read.body.data?.user.name).toBe('Renamed while Redis hung');
-    await until('delivery', async () => t.app.cache.core.pendingInvalidations === 0);
+    await until(() => t.app.cache.core.pendingInvalidations === 0, { what: 'delivery', timeoutMs: 10_000 });
     expect(await redis.client.exists(key)).toBe(0);
     expect((await t.gql(query)).body.data?.user.name).toBe('Renamed while Redis hung');
   });

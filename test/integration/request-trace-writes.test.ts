@@ -6,6 +6,7 @@ import { hashToken } from '../../src/services/auth.service.js';
 import { createTrace, currentTrace, runTraced, type RequestTrace } from '../../src/trace.js';
 import { startMongoProxy, type MongoProxy } from '../helpers/mongo-proxy.js';
 import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { gate, sleep } from '../helpers/wait.js';
 
 // REQUEST_TRACE=writes (trace.ts, server.ts), the cases a hostile review found: requests that
 // write although they are queries (a session renewal), and a traced request that outlives its
@@ -91,20 +92,15 @@ describe('REQUEST_TRACE=writes: every request that writes runs traced', () => {
     await t.gql(`{ product(id: "${product(2)}") { id } }`);
     let trace: RequestTrace | undefined;
     let after: RequestTrace | undefined;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let reached!: () => void;
-    const arrived = new Promise<void>((resolve) => (reached = resolve));
-    let inserted!: () => void;
-    const insertDone = new Promise<void>((resolve) => (inserted = resolve));
+    const held = gate();
+    const inserted = gate();
     const orig = ReviewModel.create.bind(ReviewModel);
     (ReviewModel as any).create = async (...args: any[]) => {
       trace = currentTrace();
-      reached();
-      await released;
+      await held.pass();
       const result = await (orig as any)(...args);
       after = currentTrace();
-      inserted();
+      inserted.reach();
       return result;
     };
     restores.push(() => delete (ReviewModel as any).create);
@@ -115,15 +111,15 @@ describe('REQUEST_TRACE=writes: every request that writes runs traced', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query: `mutation { createReview(input: { productId: "${product(2)}", rating: 2 }) { id } }` }),
     }).catch(() => undefined);
-    await arrived;
+    await held.reached;
     expect(trace?.traced).toBe(true);
     const writesBefore = trace!.mongoWrites;
     abort.abort();
     await request;
-    await new Promise((r) => setTimeout(r, 200)); // the server sees the socket close; the request goes on
-    release();
-    await insertDone;
-    await new Promise((r) => setTimeout(r, 500)); // the settle steps
+    await sleep(200); // the server sees the socket close; the request goes on
+    held.open();
+    await inserted.reached;
+    await sleep(500); // the settle steps
     // The insert and the settle were sent by this request, in its trace.
     expect(after).toBe(trace);
     expect(trace!.mongoWrites).toBeGreaterThan(writesBefore);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, metricsText } from '../helpers/metrics.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 // REQUEST_TRACE=writes (production's default): a read runs without AsyncLocalStorage, and the
@@ -15,9 +16,11 @@ beforeAll(async () => {
 afterAll(() => t.stop());
 
 const histogram = async (): Promise<{ mongo: number; requests: number }> => {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { mongo: value('graphql_request_mongodb_commands_count'), requests: value('graphql_request_redis_round_trips_count') };
+  const text = await metricsText(`${t.url}/metrics`);
+  return {
+    mongo: await metricValue(text, 'graphql_request_mongodb_commands_count'),
+    requests: await metricValue(text, 'graphql_request_redis_round_trips_count'),
+  };
 };
 
 describe('REQUEST_TRACE=writes', () => {

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResponseStore, ResponseTicket } from '../../src/cache/response-store.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
+import { metricsText } from '../helpers/metrics.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { gate, sleep } from '../helpers/wait.js';
 
 // The whole-response layer (CACHE_RESPONSES=true): a warm repeat is one Redis round trip and no
 // MongoDB command, and no query returns a response older than a mutation that had returned.
@@ -244,29 +246,21 @@ describe('whole responses', () => {
     const query = `{ product(id: "${product(8)}") { priceCents } }`;
     const responses = t.app.cache.core.responses as ResponseStore;
     const original = responses.store.bind(responses);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let reached!: () => void;
-    const paused = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
+    const held = gate();
     // The computation is held after its reads, just before it stores its response.
     responses.store = async (
       ticket: ResponseTicket,
       ...rest: Parameters<ResponseStore['store']> extends [unknown, ...infer R] ? R : never
     ) => {
-      reached();
-      await gate;
+      await held.pass();
       return original(ticket, ...rest);
     };
     try {
       const reading = t.gql(query);
-      await paused;
+      await held.reached;
       const updated = await t.gql(`mutation { updateProduct(id: "${product(8)}", input: { priceCents: 777 }) { priceCents } }`, {}, admin);
       expect(updated.body.data?.updateProduct.priceCents).toBe(777);
-      release();
+      held.open();
       expect((await reading).body.data?.product.priceCents).not.toBe(777); // it read before the write
     } finally {
       responses.store = original;
@@ -281,7 +275,7 @@ describe('whole responses', () => {
     const response = stats.find((s: { name: string }) => s.name === 'Response');
     expect(response.hits).toBeGreaterThan(5);
     expect(response.misses).toBeGreaterThan(5);
-    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    const metrics = await metricsText(`${t.url}/metrics`);
     expect(metrics).toMatch(/^cache_hits_total\{name="Response"\} \d+/m);
   });
 
@@ -296,7 +290,7 @@ describe('whole responses', () => {
       expect(res.body.data).toEqual(warmed.body.data);
       expect(responseOf(res)).not.toBe('HIT');
     } finally {
-      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      await sleep(1_600);
     }
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { gate, sleep } from '../helpers/wait.js';
 
 // The response fast path (responseFastPath, before Apollo) answers exactly what Apollo would,
 // and bad input is never a 500 (cases a hostile review found).
@@ -108,10 +109,7 @@ describe('fast path: single flight for the same response', () => {
   function holdLoadOf(id: string): { loading: Promise<void>; release: () => void; loads: () => number; restore: () => void } {
     const original = ProductModel.find.bind(ProductModel);
     let loads = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let reached!: () => void;
-    const loading = new Promise<void>((resolve) => (reached = resolve));
+    const held = gate();
     ProductModel.find = ((...args: Parameters<typeof ProductModel.find>) => {
       const query = original(...args);
       if (!JSON.stringify(args[0] ?? {}).includes(id)) return query;
@@ -120,13 +118,17 @@ describe('fast path: single flight for the same response', () => {
       const exec = query.exec.bind(query);
       query.exec = async () => {
         const loaded = await exec();
-        reached(); // read, and held before it is used
-        await gate;
+        await held.pass(); // read, and held before it is used
         return loaded;
       };
       return query;
     }) as typeof ProductModel.find;
-    return { loading, release, loads: () => loads, restore: () => (ProductModel.find = original as typeof ProductModel.find) };
+    return {
+      loading: held.reached,
+      release: () => held.open(),
+      loads: () => loads,
+      restore: () => (ProductModel.find = original as typeof ProductModel.find),
+    };
   }
 
   it('a miss while the same response is computed from the same state waits for it: one execution, two answers', async () => {
@@ -137,7 +139,7 @@ describe('fast path: single flight for the same response', () => {
       const first = post({ query });
       await held.loading; // the first computation is under way, holding its load
       const second = post({ query });
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the second has looked up and joined
+      await sleep(50); // the second has looked up and joined
       held.release();
       const [a, b] = await Promise.all([first, second]);
       expect(responseOf(a)).toBe('MISS');
@@ -160,7 +162,7 @@ describe('fast path: single flight for the same response', () => {
       const updated = await t.gql(`mutation { updateProduct(id: "${id}", input: { priceCents: 4242 }) { priceCents } }`, {}, admin);
       expect(updated.body.data?.updateProduct.priceCents).toBe(4242);
       const second = post({ query }); // not held: only the first load of the product is
-      await new Promise((resolve) => setTimeout(resolve, 50)); // it has looked up (a newer clock)
+      await sleep(50); // it has looked up (a newer clock)
       held.release(); // the first answers what it read: the old price
       const [old, fresh] = await Promise.all([first, second]);
       expect(JSON.parse(old.text)).not.toMatchObject({ data: { product: { priceCents: 4242 } } });

@@ -8,6 +8,7 @@ import { RedisStore } from '../../src/cache/redis-store.js';
 import { ResponseStore } from '../../src/cache/response-store.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { sleep } from '../helpers/wait.js';
 
 // The response store's protocol (src/cache/response-store.ts) on one Redis and on a three-node
 // Cluster: a response is served only while nothing it depends on was invalidated after its
@@ -111,7 +112,7 @@ for (const setup of ['one Redis', 'a three-node Cluster'] as const) {
       const ticket = await miss('h6');
       expect(await responses.store(ticket, [], '{"static":true}', 150)).toBe(true);
       expect((await responses.lookup('h6')).kind).toBe('hit');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       expect((await responses.lookup('h6')).kind).toBe('miss');
     });
   });

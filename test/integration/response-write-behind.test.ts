@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { sleep } from '../helpers/wait.js';
 import { manualWorker } from '../helpers/write-behind.js';
 
 // A view (write-behind) voids only the responses that select viewCount (RESPONSE_FIELDS); the
@@ -33,7 +34,7 @@ describe('write-behind flush vs stored responses', () => {
     const nameOnly = `{ product(id: "${id}") { name priceCents } }`;
     for (const q of [query, nameOnly]) for (let i = 0; i < 3 && responseOf(await t.gql(q)) !== 'HIT'; i += 1);
     const before = (await t.gql(query)).body.data?.product.updatedAt as string;
-    await new Promise((resolve) => setTimeout(resolve, 20)); // updatedAt has ms resolution
+    await sleep(20); // updatedAt has ms resolution
     const viewed = await t.gql(`mutation { recordProductView(id: "${id}") { viewCount } }`);
     expect(viewed.body.errors).toBeUndefined();
     const worker = manualWorker(t);

@@ -4,6 +4,7 @@ import { ReviewModel } from '../../src/models/index.js';
 import { settleReviewCount } from '../../src/services/review-counts.js';
 import { reviewCountState } from '../helpers/review-counts.js';
 import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { gate, type Gate } from '../helpers/wait.js';
 
 // Races of the review counts kept on the product (services/review-counts.ts and its callers),
 // found by a hostile review. Each test drives one exact interleaving, with gates patched into the
@@ -33,14 +34,6 @@ async function viewerId(token: string): Promise<string> {
   return res.body.data!.viewer.id;
 }
 
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  let reached!: () => void;
-  const arrived = new Promise<void>((resolve) => (reached = resolve));
-  return { open, opened, reached, arrived };
-}
-
 /** Patches a static of a model; restored after the test. */
 function patchStatic(model: any, name: string, wrap: (orig: (...args: any[]) => any) => (...args: any[]) => any): void {
   const had = Object.prototype.hasOwnProperty.call(model, name);
@@ -54,15 +47,14 @@ function patchStatic(model: any, name: string, wrap: (orig: (...args: any[]) => 
 }
 
 /** Holds createReview right after its review dropped `counting` (its count change is settled). */
-function pauseAfterSettled(paused: ReturnType<typeof gate>): void {
+function pauseAfterSettled(paused: Gate): void {
   patchStatic(ReviewModel, 'findOneAndUpdate', (orig) => (...args: any[]) => {
     const query = orig(...args);
     if (args[1]?.$unset?.counting) {
       const exec = query.exec.bind(query);
       query.exec = async () => {
         const result = await exec();
-        paused.reached();
-        await paused.opened;
+        await paused.pass();
         return result;
       };
     }
@@ -109,11 +101,11 @@ describe('review counts under racing writers', () => {
     const firstDeleted = gate();
     patchStatic(ReviewModel, 'deleteOne', (orig) => (...args: any[]) => {
       deletes += 1;
-      if (deletes === 1) firstDeleted.reached();
+      if (deletes === 1) firstDeleted.reach();
       return orig(...args);
     });
     const one = t.gql(`mutation { deleteUser(id: "${uid}") }`, {}, token);
-    await firstDeleted.arrived;
+    await firstDeleted.reached;
     const two = t.gql(`mutation { deleteUser(id: "${uid}") }`, {}, admin);
     const [r1, r2] = await Promise.all([one, two]);
     expect(r1.body.errors).toBeUndefined();
@@ -139,7 +131,7 @@ describe('review counts under racing writers', () => {
       {},
       token,
     );
-    await paused.arrived;
+    await paused.reached;
     const deleted = await t.gql(`mutation { deleteUser(id: "${uid}") }`, {}, admin);
     expect(deleted.body.data?.deleteUser).toBe(true);
     paused.open();
@@ -165,7 +157,7 @@ describe('review counts under racing writers', () => {
       {},
       token,
     );
-    await paused.arrived;
+    await paused.reached;
     expect((await t.gql(`mutation { deleteUser(id: "${uid}") }`, {}, admin)).body.data?.deleteUser).toBe(true);
     paused.open();
     const created = await creating;
@@ -182,8 +174,7 @@ describe('review counts under racing writers', () => {
     await t.gql(`{ product(id: "${id}") { id } }`); // cached: createReview's check passes from the cache
     const paused = gate();
     patchStatic(ReviewModel, 'create', (orig) => async (...args: any[]) => {
-      paused.reached();
-      await paused.opened;
+      await paused.pass();
       return orig(...args);
     });
     const creating = t.gql<{ createReview: { id: string } }>(
@@ -191,7 +182,7 @@ describe('review counts under racing writers', () => {
       {},
       token,
     );
-    await paused.arrived; // the product was found live; the insert is about to go
+    await paused.reached; // the product was found live; the insert is about to go
     const deletedRes = await t.gql(`mutation { deleteProduct(id: "${id}") }`, {}, admin);
     expect(deletedRes.body).toMatchObject({ data: { deleteProduct: true } });
     paused.open();

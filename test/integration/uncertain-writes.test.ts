@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
-import { until } from '../helpers/write-behind.js';
+import { until } from '../helpers/wait.js';
 
 // Issue 9, defect 7: after a write whose outcome is unknown (MongoDB did not answer in time),
 // the keys it may have changed bypass the cache until the write has surely landed or been
@@ -34,7 +34,7 @@ describe('keys held after a write of unknown outcome', () => {
     expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late');
 
     // After the hold: invalidated again, then cached as usual.
-    await until(async () => t.app.cache.core.pendingInvalidations === 0, 'the hold to end', 5_000);
+    await until(() => t.app.cache.core.pendingInvalidations === 0, { what: 'the hold to end', timeoutMs: 5_000 });
     expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late');
     const warm = await t.countMongoCommands(() => t.gql(READ, { id }));
     expect(warm.commands).toBe(0);
@@ -52,7 +52,7 @@ describe('keys held after a write of unknown outcome', () => {
     expect(await t.app.redis?.exists(products.key(id))).toBe(1);
     // …then the write lands (version + 1), and the hold's end drops the old value.
     await ProductModel.updateOne({ _id: id }, { $set: { name: 'Landed late too' } }).exec();
-    await until(async () => t.app.cache.core.pendingInvalidations === 0, 'the hold to end', 5_000);
+    await until(() => t.app.cache.core.pendingInvalidations === 0, { what: 'the hold to end', timeoutMs: 5_000 });
     expect(await t.app.redis?.exists(products.key(id))).toBe(0);
     expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Landed late too');
   });
@@ -66,9 +66,9 @@ describe('keys held after a write of unknown outcome', () => {
     await products.invalidate(['5eed00010000000000000023'], { holdMs: 1_500 });
     await core.deliverPending(); // only held entries, as the 1 s timer during a 10 s hold
     expect(core.pendingInvalidations).toBe(1);
-    await until(async () => core.pendingInvalidations === 0, 'the held key to be delivered', 6_000);
+    await until(() => core.pendingInvalidations === 0, { what: 'the held key to be delivered', timeoutMs: 6_000 });
     // And a later one is delivered too.
     await products.invalidate(['5eed00010000000000000024'], { holdMs: 200 });
-    await until(async () => core.pendingInvalidations === 0, 'the second held key to be delivered', 4_000);
+    await until(() => core.pendingInvalidations === 0, { what: 'the second held key to be delivered', timeoutMs: 4_000 });
   });
 });

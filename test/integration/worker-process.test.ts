@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
-import { until } from '../helpers/write-behind.js';
+import { metricValue, metricsText } from '../helpers/metrics.js';
+import { until, untilOutput } from '../helpers/wait.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -33,30 +34,23 @@ describe('npm run worker', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const metricsUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no metrics line in: ${output}`)), 30_000);
-      worker.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /worker metrics at (http:\/\/[\d.:]+\/metrics)/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-      worker.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+    const metricsUrl = await untilOutput(worker, /worker metrics at (http:\/\/[\d.:]+\/metrics)/, {
+      what: 'the metrics line',
+      timeoutMs: 30_000,
     });
     try {
-      await until(async () => (await stored()) === before + 4, 'the worker to apply the views');
+      await until(async () => (await stored()) === before + 4, { what: 'the worker to apply the views' });
       // Counted once acknowledged, which follows the MongoDB write by a Redis round trip.
       let metrics = '';
-      await until(async () => {
-        metrics = await (await fetch(metricsUrl)).text();
-        return /^write_behind_flushed_total\{type="Product"\} 4$/m.test(metrics);
-      }, 'the worker to count the views it applied');
-      expect(metrics).toMatch(/^write_behind_flushed_total\{type="Product"\} 4$/m);
-      expect(metrics).toMatch(/^write_behind_queue_depth 0$/m);
+      await until(
+        async () => {
+          metrics = await metricsText(metricsUrl);
+          return (await metricValue(metrics, 'write_behind_flushed_total', { type: 'Product' })) === 4;
+        },
+        { what: 'the worker to count the views it applied' },
+      );
+      expect(await metricValue(metrics, 'write_behind_flushed_total', { type: 'Product' })).toBe(4);
+      expect(await metricValue(metrics, 'write_behind_queue_depth')).toBe(0);
 
       // Queued while it runs, applied before it exits on SIGTERM (or by its next batch).
       for (let i = 0; i < 3; i += 1) await t.gql('mutation($id: ID!) { recordProductView(id: $id) { viewCount } }', { id });

@@ -8,7 +8,8 @@ import { ProductModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import { ADMIN } from '../helpers/test-app.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { inspectRedis, until } from '../helpers/write-behind.js';
+import { inspectRedis } from '../helpers/write-behind.js';
+import { sleep, until } from '../helpers/wait.js';
 
 // The server as its own process (what SIGKILL kills), over the test MongoDB and Redis.
 const dbName = `t_${randomBytes(6).toString('hex')}`;
@@ -92,7 +93,7 @@ describe('write-behind across SIGKILL and restart', () => {
     for (const delayMs of [0, 15, 40]) {
       server = await startServer({ WRITE_BEHIND_INTERVAL_MS: '5', WRITE_BEHIND_BATCH_SIZE: '20' });
       add(await views(server, 300));
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await sleep(delayMs);
       await kill(server);
     }
 
@@ -101,7 +102,7 @@ describe('write-behind across SIGKILL and restart', () => {
     const redis = inspectRedis();
     try {
       const stream = `${dbName}:{wb}:writes`;
-      await until(async () => (await redis.xlen(stream)) === 0, 'the queue to drain');
+      await until(async () => (await redis.xlen(stream)) === 0, { what: 'the queue to drain' });
       expect(await storedCounts()).toEqual(expected);
       expect(await redis.hlen(`${dbName}:{Product:${PRODUCTS[0]}}:wb`)).toBe(0);
 

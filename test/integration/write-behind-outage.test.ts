@@ -3,7 +3,8 @@ import { ProductModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
-import { manualWorker, until } from '../helpers/write-behind.js';
+import { manualWorker } from '../helpers/write-behind.js';
+import { until } from '../helpers/wait.js';
 
 // Issue 9, defect 3(b): views acknowledged and still queued in Redis must show in every later
 // read, also while Redis does not answer (reads are then served from MongoDB, which does not
@@ -54,14 +55,13 @@ describe('write-behind reads while Redis is frozen (SIGSTOP)', () => {
     const worker = manualWorker(t);
     try {
       // As the worker's loop does: a batch that meets the breaker still open is tried again.
-      await until(async () => (await worker.runOnce().catch(() => ({ flushed: 0 }))).flushed > 0, 'the queued views to flush');
+      await until(async () => (await worker.runOnce().catch(() => ({ flushed: 0 }))).flushed > 0, { what: 'the queued views to flush' });
     } finally {
       await worker.stop();
     }
     expect(await stored(id)).toBe(before + 4);
-    await until(
-      async () => (await viewsRead(id)) === before + 4 && (await t.gql(READ, { id })).body.data?.product.stock === 42,
-      'reads to agree',
-    );
+    await until(async () => (await viewsRead(id)) === before + 4 && (await t.gql(READ, { id })).body.data?.product.stock === 42, {
+      what: 'reads to agree',
+    });
   });
 });

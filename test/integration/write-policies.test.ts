@@ -9,9 +9,10 @@ import type { WriteBehindWorker, WriteBehindWorkerOptions } from '../../src/cach
 import { seqOf } from '../../src/cache/write-behind/index.js';
 import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { markDone } from '../../src/services/write-policy.js';
-import { inspectRedis, manualWorker, metricValue, until } from '../helpers/write-behind.js';
-import { createCodec } from '../../src/cache/codec.js';
-import { payloadOf } from '../../src/cache/redis-store.js';
+import { inspectRedis, manualWorker } from '../helpers/write-behind.js';
+import { metricValue } from '../helpers/metrics.js';
+import { storedValue } from '../helpers/stored.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const UPDATE_USER = 'mutation($id: ID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id name email } }';
 const UPDATE_PRODUCT =
@@ -25,11 +26,6 @@ async function userId(email: string): Promise<string> {
 }
 const storedUser = (id: string) => UserModel.findById(id).lean<UserDoc>().exec();
 const storedProduct = (id: string) => ProductModel.findById(id).lean<ProductDoc>().exec();
-/** The version a cached value was stored with (values are `<version>|<payload>`), or null when absent. */
-async function cachedVersion(redis: Redis, key: string): Promise<number | null> {
-  const value = await redis.getrange(key, 0, 20);
-  return value ? Number(value.split('|')[0]) : null;
-}
 
 describe('default policies: write-through on create, refresh on updateProduct and updateUser', () => {
   let t: TestApp;
@@ -52,11 +48,11 @@ describe('default policies: write-through on create, refresh on updateProduct an
       admin,
     );
     const productKey = t.app.cache.keys.entity('Product', product.body.data?.createProduct.id);
-    expect(await cachedVersion(redis, productKey)).toBe(1);
+    expect((await storedValue(redis, productKey))?.version).toBe(1);
     expect(await redis.pttl(productKey)).toBeGreaterThan(0);
     const user = await t.gql('mutation { createUser(input: { name: "New", email: "new@example.com", password: "password123" }) { id } }');
     const userKey = t.app.cache.keys.entity('User', user.body.data?.createUser.id);
-    expect(await cachedVersion(redis, userKey)).toBe(1);
+    expect((await storedValue(redis, userKey))?.version).toBe(1);
     const { commands } = await t.countMongoCommands(() => t.gql(`{ user(id: "${user.body.data?.createUser.id}") { name } }`));
     expect(commands).toBe(0);
   });
@@ -65,11 +61,11 @@ describe('default policies: write-through on create, refresh on updateProduct an
     const id = '5eed00010000000000000001';
     await t.gql(`{ product(id: "${id}") { name } }`); // cached
     const key = t.app.cache.keys.entity('Product', id);
-    expect(await cachedVersion(redis, key)).not.toBeNull();
+    expect(await storedValue(redis, key)).not.toBeNull();
     const res = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Renamed' } }, admin);
     expect(res.body.data?.updateProduct.name).toBe('Renamed');
     expect((await storedProduct(id))?.name).toBe('Renamed');
-    expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
+    expect((await storedValue(redis, key))?.version ?? null).toBe((await storedProduct(id))?.version);
     const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { name } }`));
     expect({ name: result.body.data?.product.name, commands }).toEqual({ name: 'Renamed', commands: 0 });
   });
@@ -84,8 +80,7 @@ describe('default policies: write-through on create, refresh on updateProduct an
     expect(review.body.errors).toBeUndefined();
     expect((await storedProduct(id))?.reviewsCounted?.length).toBeGreaterThan(0); // MongoDB keeps it
     await t.gql(UPDATE_PRODUCT, { id, input: { priceCents: 4_321 } }, admin);
-    const raw = await redis.getBuffer(t.app.cache.keys.entity('Product', id));
-    const cached = createCodec().decode(payloadOf(raw ?? Buffer.alloc(0)) ?? Buffer.alloc(0)) as ProductDoc;
+    const cached = (await storedValue(redis, t.app.cache.keys.entity('Product', id)))?.value as ProductDoc;
     expect(cached.priceCents).toBe(4_321);
     expect(cached).not.toHaveProperty('reviewsCounted');
   });
@@ -115,7 +110,7 @@ describe('default policies: write-through on create, refresh on updateProduct an
     expect(res.body.data?.updateUser.name).toBe('Refreshed');
     const stored = await storedUser(id);
     expect(stored?.name).toBe('Refreshed');
-    expect(await cachedVersion(redis, t.app.cache.keys.entity('User', id))).toBe(stored?.version);
+    expect((await storedValue(redis, t.app.cache.keys.entity('User', id)))?.version ?? null).toBe(stored?.version);
     const { result, commands } = await t.countMongoCommands(() => t.gql(`{ user(id: "${id}") { name } }`));
     expect(result.body.data?.user.name).toBe('Refreshed');
     expect(commands).toBe(0);
@@ -131,10 +126,10 @@ describe('default policies: write-through on create, refresh on updateProduct an
     const key = users.key(id);
     await users.refresh([newer]);
     await users.refresh([older]);
-    expect(await cachedVersion(redis, key)).toBe(newer.version);
+    expect((await storedValue(redis, key))?.version).toBe(newer.version);
     await users.invalidate([id]);
     await Promise.all([users.refresh([older]), users.refresh([newer])]);
-    expect(await cachedVersion(redis, key)).toBe(newer.version);
+    expect((await storedValue(redis, key))?.version).toBe(newer.version);
 
     // And through the API: concurrent updates of one user end with the cache equal to MongoDB.
     const token = await t.login('user3@example.com', USER_PASSWORD);
@@ -142,7 +137,7 @@ describe('default policies: write-through on create, refresh on updateProduct an
     const results = await Promise.all(names.map((name) => t.gql(UPDATE_USER, { id, input: { name } }, token)));
     expect(results.every((r) => r.body.errors === undefined)).toBe(true);
     const stored = await storedUser(id);
-    expect(await cachedVersion(redis, key)).toBe(stored?.version);
+    expect((await storedValue(redis, key))?.version ?? null).toBe(stored?.version);
     expect((await t.gql(`{ user(id: "${id}") { name } }`)).body.data?.user.name).toBe(stored?.name);
   });
 });
@@ -167,13 +162,13 @@ describe('invalidate (CACHE_WRITE_POLICIES=Product=invalidate)', () => {
     const id = '5eed00010000000000000001';
     await t.gql(`{ product(id: "${id}") { name } }`); // cached
     const key = t.app.cache.keys.entity('Product', id);
-    expect(await cachedVersion(redis, key)).not.toBeNull();
+    expect(await storedValue(redis, key)).not.toBeNull();
     const res = await t.gql(UPDATE_PRODUCT, { id, input: { name: 'Renamed' } }, admin);
     expect(res.body.data?.updateProduct.name).toBe('Renamed');
     expect((await storedProduct(id))?.name).toBe('Renamed');
     expect(await redis.exists(key)).toBe(0);
     expect((await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name).toBe('Renamed');
-    expect(await cachedVersion(redis, key)).toBe((await storedProduct(id))?.version);
+    expect((await storedValue(redis, key))?.version ?? null).toBe((await storedProduct(id))?.version);
   });
 });
 
@@ -401,7 +396,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe((before?.viewCount ?? 0) + 7);
 
     // Another worker takes over once the dead one's lease expires, and finds them applied.
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await sleep(400);
     const updatesBefore = await metricValue(t, 'mongodb_commands_total', { command: 'update' });
     const successor = await worker({ leaderTtlMs: 5_000 });
     expect(await successor.runOnce()).toMatchObject({ read: 7, flushed: 7 });
@@ -425,11 +420,11 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     // A refresh of the document as it was before the flush (say, from an updateProduct in
     // refresh mode that read it just before) arrives late: the version floor refuses it.
     await products.refresh([old]);
-    expect(await cachedVersion(redis, products.key(id))).toBe(old.version + 1);
+    expect((await storedValue(redis, products.key(id)))?.version).toBe(old.version + 1);
     const { result, commands } = await t.countMongoCommands(() => t.gql(`{ product(id: "${id}") { viewCount } }`));
     expect(result.body.data?.product.viewCount).toBe(old.viewCount + 1);
     expect(commands).toBe(1); // the floor reads as a miss
-    expect(await cachedVersion(redis, products.key(id))).toBe(old.version + 1);
+    expect((await storedValue(redis, products.key(id)))?.version).toBe(old.version + 1);
   });
 
   it('a change queued and also written synchronously (an enqueue that timed out) counts once', async () => {
@@ -493,8 +488,7 @@ describe('1,000 recordProductView calls from concurrent clients (worker in the s
     const stream = t.app.cache.keys.writeQueue.stream;
     const redis = inspectRedis();
     try {
-      const deadline = Date.now() + 20_000;
-      while ((await redis.xlen(stream)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await until(async () => (await redis.xlen(stream)) === 0, { what: 'the queue to drain', timeoutMs: 20_000 });
       expect(await redis.xlen(stream)).toBe(0);
     } finally {
       redis.disconnect();
@@ -598,9 +592,11 @@ describe('write-behind around a Redis write pause (CLIENT PAUSE WRITE)', () => {
       expect(paused.body.errors).toBeUndefined();
       expect(paused.body.data?.recordProductView.viewCount).toBe(before + 2);
       expect((await storedProduct(id))?.viewCount).toBe(before + 1);
-      await new Promise((resolve) => setTimeout(resolve, 1_700));
+      await sleep(1_700);
       expect(await redis.client.hlen(t.app.cache.keys.pending('Product', id))).toBe(1); // the late one was refused
-      await until(async () => (await t.gql(VIEW, { id })).body.data?.recordProductView.viewCount === before + 3, 'a view queued again');
+      await until(async () => (await t.gql(VIEW, { id })).body.data?.recordProductView.viewCount === before + 3, {
+        what: 'a view queued again',
+      });
       expect(await redis.client.hlen(t.app.cache.keys.pending('Product', id))).toBe(2);
       expect(await w.runOnce()).toMatchObject({ read: 2, flushed: 2, conflicts: 0 });
       expect((await storedProduct(id))?.viewCount).toBe(before + 3);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDocumentLock } from '../../src/services/document-lock.js';
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+import { sleep } from '../helpers/wait.js';
 
 describe('DocumentLock', () => {
   it('serializes read-modify-write sections on one key', async () => {
@@ -11,7 +10,7 @@ describe('DocumentLock', () => {
       Array.from({ length: 50 }, () =>
         lock.run(['a'], async () => {
           const read = value;
-          await tick();
+          await sleep(1);
           value = read + 1;
         }),
       ),
@@ -24,7 +23,7 @@ describe('DocumentLock', () => {
     const order: string[] = [];
     await Promise.all([
       lock.run(['x', 'y'], async () => {
-        await tick();
+        await sleep(1);
         order.push('xy');
       }),
       lock.run(['y', 'x'], async () => {
@@ -50,7 +49,7 @@ describe('DocumentLock', () => {
       Array.from({ length: 10 }, () =>
         lock.run(['a'], async () => {
           const read = value;
-          await tick();
+          await sleep(1);
           value = read + 1;
         }),
       ),

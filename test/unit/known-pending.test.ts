@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KnownPending } from '../../src/cache/known-pending.js';
+import { sleep } from '../helpers/wait.js';
 
 const entry = (id: string) => ({ id, change: Buffer.from(`{"inc":{"viewCount":1},"at":1,"u":"${id}"}`) });
 const ids = (known: KnownPending, key: string) => known.get(key).map((e) => e.id);
@@ -15,20 +16,19 @@ describe('KnownPending', () => {
   });
 
   it('a snapshot forgets what it no longer finds, unless that was queued after the snapshot was asked for', async () => {
-    const tick = () => new Promise((resolve) => setTimeout(resolve, 3));
     const known = new KnownPending();
     known.queued('h', entry('1-0'));
-    await tick();
+    await sleep(3);
     known.observed('h', [entry('2-0')], Date.now()); // sent after 1-0 was queued, found only 2-0: 1-0 was settled
     expect(ids(known, 'h')).toEqual(['2-0']);
 
-    await tick();
+    await sleep(3);
     const sentAt = Date.now(); // a read sent before 3-0 was queued, whose reply arrives after it
-    await tick();
+    await sleep(3);
     known.queued('h', entry('3-0'));
     known.observed('h', [], sentAt);
     expect(ids(known, 'h')).toEqual(['3-0']);
-    await tick();
+    await sleep(3);
     known.observed('h', [], Date.now());
     expect(ids(known, 'h')).toEqual([]);
     expect(known.size).toBe(0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTrace, currentTrace, mayWrite, runTraced } from '../../src/trace.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('which requests run traced', () => {
   it('every mutation may write, whatever its spelling; a document without the keyword may not', () => {
@@ -30,7 +31,7 @@ describe('which requests run traced', () => {
       runTraced(first, (done) => {
         endFirst = done;
         void Promise.resolve().then(async () => {
-          await new Promise((r) => setTimeout(r, 5));
+          await sleep(5);
           seen.push(currentTrace());
           resolve();
         });
