@@ -212,9 +212,10 @@ const configSchema = z
       persistedQueries: { maxBytes: env.PERSISTED_QUERY_MAX_BYTES, ttlSeconds: env.PERSISTED_QUERY_TTL_SECONDS },
       cache: {
         namespace: env.CACHE_NAMESPACE,
-        ttlSeconds: env.CACHE_TTL_SECONDS,
-        ttlByType: parseTtls(env.CACHE_TTLS),
-        negativeTtlSeconds: env.CACHE_NEGATIVE_TTL_SECONDS,
+        // The environment says seconds; the cache takes every duration in milliseconds.
+        ttlMs: env.CACHE_TTL_SECONDS * 1_000,
+        ttlByTypeMs: parseTtlsMs(env.CACHE_TTLS),
+        negativeTtlMs: env.CACHE_NEGATIVE_TTL_SECONDS * 1_000,
         leaseTtlMs: env.CACHE_LEASE_TTL_MS,
         compression: env.CACHE_COMPRESSION,
         compressionThresholdBytes: env.CACHE_COMPRESSION_THRESHOLD_BYTES,
@@ -261,8 +262,8 @@ function parsePairs(value: string | undefined): Record<string, string> {
   return Object.fromEntries(value.split(',').map((pair) => pair.split('=').map((part) => part.trim()) as [string, string]));
 }
 
-function parseTtls(value: string | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(parsePairs(value)).map(([type, seconds]) => [type, Number(seconds)]));
+function parseTtlsMs(value: string | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(parsePairs(value)).map(([type, seconds]) => [type, Number(seconds) * 1_000]));
 }
 
 /** Thrown by {@link loadConfig}; its message names every bad variable. */

@@ -114,7 +114,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
               store: cache.store,
               keys: cache.keys,
               metrics: cache.metrics,
-              defaultTtlSeconds: config.persistedQueries.ttlSeconds,
+              defaultTtlMs: config.persistedQueries.ttlSeconds * 1_000,
               maxBytes: config.persistedQueries.maxBytes,
               notStored: metrics.persistedQueriesNotStored,
             }),

@@ -17,10 +17,10 @@ export interface EntityCacheOptions {
   keys: Keyspace;
   /** The entity type, e.g. `User` (the key part and the stats name). */
   type: string;
-  /** How long a document stays cached, in seconds (±jitter). */
-  ttlSeconds: number;
-  /** How long "no document has this id" stays cached, in seconds (negative caching). */
-  negativeTtlSeconds: number;
+  /** How long a document stays cached, in milliseconds (±jitter). */
+  ttlMs: number;
+  /** How long "no document has this id" stays cached, in milliseconds (negative caching). */
+  negativeTtlMs: number;
   /** Reads apply the type's queued write-behind changes (see write-behind.ts). */
   writeBehind?: boolean;
 }
@@ -38,8 +38,8 @@ export class EntityCache<T extends Versioned> {
     this.type = options.type;
     this.#core = options.core;
     this.#keys = options.keys;
-    this.#ttlMs = options.ttlSeconds * 1_000;
-    this.#negativeTtlMs = options.negativeTtlSeconds * 1_000;
+    this.#ttlMs = options.ttlMs;
+    this.#negativeTtlMs = options.negativeTtlMs;
     this.#writeBehind = options.writeBehind ?? false;
   }
 

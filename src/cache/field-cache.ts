@@ -14,8 +14,8 @@ export type CacheScope = 'PUBLIC' | 'PRIVATE';
 export interface FieldPolicy {
   /** `Type.field`, e.g. `Product.averageRating`. */
   coordinate: string;
-  /** From the field's (else its type's) `@cacheControl(maxAge:)`, in seconds. */
-  ttlSeconds: number;
+  /** From the field's (else its type's) `@cacheControl(maxAge:)`, in milliseconds. */
+  ttlMs: number;
   scope: CacheScope;
   /** The owner's tags whose invalidation drops the value (`@cached(dependsOn:)`). */
   dependsOn: readonly string[];
@@ -209,7 +209,7 @@ export class FieldCache<S> {
         });
       },
       versionOf: () => 0,
-      ttlMs: (_value, index) => at(requests, index, 'the batch').field.policy.ttlSeconds * 1_000,
+      ttlMs: (_value, index) => at(requests, index, 'the batch').field.policy.ttlMs,
     });
   }
 
@@ -261,7 +261,7 @@ export function readFieldPolicies(schema: GraphQLSchema): Map<string, FieldPolic
       }
       policies.set(coordinate, {
         coordinate,
-        ttlSeconds: maxAge,
+        ttlMs: maxAge * 1_000,
         scope: hint?.scope ?? typeHint?.scope ?? 'PUBLIC',
         dependsOn: cached.dependsOn,
       });

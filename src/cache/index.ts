@@ -22,12 +22,12 @@ export { EntityCache };
 export interface CacheSettings {
   /** Key namespace, e.g. `app`. */
   namespace: string;
-  /** Default document TTL, in seconds. */
-  ttlSeconds: number;
-  /** TTL overrides per entity type, in seconds. */
-  ttlByType: Record<string, number>;
-  /** TTL of cached absences, in seconds. */
-  negativeTtlSeconds: number;
+  /** Default document TTL, in milliseconds (every duration of the cache is). */
+  ttlMs: number;
+  /** TTL overrides per entity type, in milliseconds. */
+  ttlByTypeMs: Record<string, number>;
+  /** TTL of cached absences, in milliseconds. */
+  negativeTtlMs: number;
   /** Fill lease lifetime, in milliseconds. */
   leaseTtlMs: number;
   compression: Compression;
@@ -95,6 +95,8 @@ export interface CreateCacheOptions {
   currentTrace?: CurrentTrace;
   /** The classes of values the codec keeps across JSON besides Dates (the app's ObjectIds); default none. */
   revivers?: readonly Reviver[];
+  /** Put before every metric name (e.g. `myapp_`); default none: `cache_hits_total`, `write_behind_…`. */
+  metricPrefix?: string;
 }
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -107,7 +109,7 @@ export const CACHE_SCHEMA_VERSION = 2;
 export function createCache(options: CreateCacheOptions): Cache {
   const { settings, logger } = options;
   const keys = createKeyspace({ namespace: settings.namespace, version: CACHE_SCHEMA_VERSION });
-  const metrics = createCacheMetrics(options.registry);
+  const metrics = createCacheMetrics(options.registry, options.metricPrefix);
   const stats = new CacheStats();
   const breaker = new CircuitBreaker({
     failureThreshold: settings.breakerThreshold,
@@ -153,7 +155,7 @@ export function createCache(options: CreateCacheOptions): Cache {
   const writeBehind = new WriteBehindQueue({
     store: options.writeBehindQueue === false ? null : store,
     keys,
-    metrics: createWriteBehindMetrics(options.registry),
+    metrics: createWriteBehindMetrics(options.registry, options.metricPrefix),
     maxPendingPerEntity: options.writeBehindMaxPending,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
@@ -178,8 +180,8 @@ export function createCache(options: CreateCacheOptions): Cache {
           core,
           keys,
           type,
-          ttlSeconds: settings.ttlByType[type] ?? settings.ttlSeconds,
-          negativeTtlSeconds: settings.negativeTtlSeconds,
+          ttlMs: settings.ttlByTypeMs[type] ?? settings.ttlMs,
+          negativeTtlMs: settings.negativeTtlMs,
           writeBehind: writeBehindTypes.has(type),
         });
         entities.set(type, cache);

@@ -24,10 +24,11 @@ export interface CacheMetrics {
   pendingInvalidations: Gauge;
 }
 
-/** Registers the cache metrics on `registry`. */
-export function createCacheMetrics(registry: Registry): CacheMetrics {
+/** Registers the cache metrics on `registry`, each named `<prefix>cache_…` (prefix default none). */
+export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetrics {
   const registers = [registry];
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) => new Counter<L>({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Counter<L>({ name: prefix + name, help, labelNames, registers });
   return {
     hits: counter('cache_hits_total', 'Cache hits, by entity type or field coordinate.', ['name']),
     misses: counter('cache_misses_total', 'Cache misses, by entity type or field coordinate.', ['name']),
@@ -41,15 +42,19 @@ export function createCacheMetrics(registry: Registry): CacheMetrics {
     bytesWritten: counter('cache_bytes_written_total', 'Bytes of cached values written.', ['name']),
     errors: counter('cache_errors_total', 'Failed cache operations, by operation.', ['op']),
     redisDuration: new Histogram({
-      name: 'cache_redis_duration_seconds',
+      name: `${prefix}cache_redis_duration_seconds`,
       help: 'Latency of cache round trips to Redis, by operation.',
       labelNames: ['op'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
       registers,
     }),
-    breakerState: new Gauge({ name: 'cache_breaker_state', help: 'Redis circuit breaker: 0 closed, 1 half-open, 2 open.', registers }),
+    breakerState: new Gauge({
+      name: `${prefix}cache_breaker_state`,
+      help: 'Redis circuit breaker: 0 closed, 1 half-open, 2 open.',
+      registers,
+    }),
     pendingInvalidations: new Gauge({
-      name: 'cache_pending_invalidations',
+      name: `${prefix}cache_pending_invalidations`,
       help: 'Invalidations not yet delivered to Redis.',
       registers,
     }),

@@ -9,8 +9,8 @@ export interface PersistedQueryCacheOptions {
   store: RedisStore;
   keys: Keyspace;
   metrics: CacheMetrics;
-  /** Used when Apollo gives no TTL, in seconds; default 3600 (a client re-registers a query it finds gone). */
-  defaultTtlSeconds?: number;
+  /** Used when Apollo gives no TTL, in milliseconds; default one hour (a client re-registers a query it finds gone). */
+  defaultTtlMs?: number;
   /** The largest document stored, in UTF-8 bytes; default 16384. Larger ones run, unstored. */
   maxBytes?: number;
   /** Counts documents not stored, by reason (`too_large`). */
@@ -29,7 +29,7 @@ export interface PersistedQueryCacheOptions {
  */
 export function createPersistedQueryCache(options: PersistedQueryCacheOptions): KeyValueCache<string> {
   const { store, keys, metrics } = options;
-  const defaultTtlMs = (options.defaultTtlSeconds ?? 3_600) * 1_000;
+  const defaultTtlMs = options.defaultTtlMs ?? 3_600_000;
   const maxBytes = options.maxBytes ?? 16_384;
   return {
     async get(key) {

@@ -31,8 +31,8 @@ describe('field cache declarations are checked at start-up', () => {
     expect([...cache.policies.keys()].sort()).toEqual(
       ['Product.reviews', 'Query.products', 'User.orders', 'User.reviewCount', 'User.reviews'].sort(),
     );
-    expect(cache.policies.get('User.orders')).toMatchObject({ scope: 'PRIVATE', ttlSeconds: 60, dependsOn: ['orders'] });
-    expect(cache.policies.get('Product.reviews')).toMatchObject({ scope: 'PUBLIC', ttlSeconds: 300 });
+    expect(cache.policies.get('User.orders')).toMatchObject({ scope: 'PRIVATE', ttlMs: 60_000, dependsOn: ['orders'] });
+    expect(cache.policies.get('Product.reviews')).toMatchObject({ scope: 'PUBLIC', ttlMs: 300_000 });
   });
 
   it('fails on a tag that nothing invalidates', () => {

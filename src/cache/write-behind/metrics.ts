@@ -14,10 +14,10 @@ export interface WriteBehindMetrics {
   queueDepth: Gauge;
 }
 
-/** Registers the write-behind metrics on `registry`. */
-export function createWriteBehindMetrics(registry: Registry): WriteBehindMetrics {
+/** Registers the write-behind metrics on `registry`, each named `<prefix>write_behind_…` (prefix default none). */
+export function createWriteBehindMetrics(registry: Registry, prefix = ''): WriteBehindMetrics {
   const registers = [registry];
-  const counter = (name: string, help: string) => new Counter<'type'>({ name, help, labelNames: ['type'], registers });
+  const counter = (name: string, help: string) => new Counter<'type'>({ name: prefix + name, help, labelNames: ['type'], registers });
   return {
     enqueued: counter('write_behind_enqueued_total', 'Changes queued for MongoDB, by entity type.'),
     fallbacks: counter('write_behind_fallbacks_total', 'Write-behind mutations written to MongoDB synchronously (queue unavailable).'),
@@ -26,11 +26,11 @@ export function createWriteBehindMetrics(registry: Registry): WriteBehindMetrics
     retries: counter('write_behind_retries_total', 'Failed attempts to apply a change (it is tried again).'),
     deadLetters: counter('write_behind_dead_letters_total', 'Changes moved to the dead-letter stream.'),
     flushDuration: new Histogram({
-      name: 'write_behind_flush_duration_seconds',
+      name: `${prefix}write_behind_flush_duration_seconds`,
       help: 'Time to apply and acknowledge one batch of queued changes.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
-    queueDepth: new Gauge({ name: 'write_behind_queue_depth', help: 'Changes queued and not yet acknowledged.', registers }),
+    queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
   };
 }
