@@ -1,8 +1,6 @@
-import { objectIdReviver } from './models/object-id-reviver.js';
-import { currentTrace } from './trace.js';
 import { createCache, type Cache } from './cache/index.js';
 import { createRedisClient, type RedisClient } from './cache/redis-client.js';
-import { RESPONSE_FIELDS } from './caching/tags.js';
+import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
 import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
@@ -15,7 +13,7 @@ import { sweepExpiredSessions } from './services/auth.service.js';
 import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
 import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
-import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
+import { startWriteBehindWorker } from './services/write-behind-target.js';
 
 /** A running application: server, connections and background jobs. */
 export interface App {
@@ -89,15 +87,11 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       settings: config.cache,
       logger,
       registry: metrics.registry,
-      writeBehindTypes: WRITE_BEHIND_TYPES,
+      ...DOMAIN_CACHE_OPTIONS,
       writeBehindQueue: !options.withoutWriteBehindQueue,
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
       redisCommandTimeoutMs: config.redisCommandTimeoutMs,
       freezeLocalCopies: !config.production,
-      responseFields: RESPONSE_FIELDS,
-      // The traced request being served (a mutation's writes, the MongoDB driver's events).
-      currentTrace,
-      revivers: [objectIdReviver],
     });
     cleanups.push(async () => cache.close());
     const documentLock = createDocumentLock(db.isFerretdb);

@@ -1,5 +1,3 @@
-import { objectIdReviver } from './models/object-id-reviver.js';
-import { currentTrace } from './trace.js';
 // npm run worker — the write-behind worker on its own (run the servers with WRITE_BEHIND_WORKER=false).
 // It needs MONGODB_URI and REDIS_URL (a standalone Redis); SIGTERM/SIGINT drain the queue, then exit.
 // WORKER_METRICS_PORT serves its Prometheus metrics (queue depth, flushes, retries, dead letters).
@@ -7,13 +5,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCache } from './cache/index.js';
 import { createRedisClient } from './cache/redis-client.js';
-import { RESPONSE_FIELDS } from './caching/tags.js';
+import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createDocumentLock } from './services/document-lock.js';
-import { WRITE_BEHIND_TYPES, startWriteBehindWorker } from './services/write-behind-target.js';
+import { startWriteBehindWorker } from './services/write-behind-target.js';
 
 let config: Config;
 try {
@@ -42,10 +40,7 @@ const cache = createCache({
   settings: config.cache,
   logger,
   registry: metrics.registry,
-  writeBehindTypes: WRITE_BEHIND_TYPES,
-  responseFields: RESPONSE_FIELDS,
-  currentTrace,
-  revivers: [objectIdReviver],
+  ...DOMAIN_CACHE_OPTIONS,
 });
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');
