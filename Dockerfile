@@ -2,9 +2,11 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/graphql-lease-cache/package.json ./packages/graphql-lease-cache/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json codegen.yml ./
 COPY schema ./schema
+COPY packages ./packages
 COPY src ./src
 RUN npm run build
 
@@ -12,8 +14,10 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/graphql-lease-cache/package.json ./packages/graphql-lease-cache/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY schema ./schema
+COPY --from=build /app/packages/graphql-lease-cache/dist ./packages/graphql-lease-cache/dist
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 4000

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -5,10 +6,18 @@ export default defineConfig({
     // graphql 16 ships CJS (main) and ESM (module) without an exports map: Node, and so every
     // dependency, loads the CJS build; make Vite resolve the same file, or schemas built by
     // @graphql-tools would be "from another module or realm" in tests.
-    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+    alias: [
+      { find: /^graphql$/, replacement: 'graphql/index.js' },
+      // The workspace package from its sources, as tsx runs it (tsconfig.json's paths); its
+      // build (dist/) is what `node dist/index.js` loads.
+      {
+        find: /^graphql-lease-cache$/,
+        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     // One MongoDB-compatible server and one Redis for the whole run, started by the same
     // embedded-services code as `npm start`; each test file gets its own database.
     globalSetup: ['test/helpers/global-setup.ts'],

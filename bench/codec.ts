@@ -1,7 +1,7 @@
 // npm run bench:codec — sizes and CPU of the cache codec on this project's real documents,
 // to choose the compression algorithm and threshold (docs/cache-protocol.md, Compression).
 import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
-import { parse, stringify } from '../src/cache/codec.js';
+import { parse, stringify } from 'graphql-lease-cache';
 import { objectIdReviver } from '../src/models/object-id-reviver.js';
 import { generateDemoData } from '../src/dev/seed.js';
 

@@ -62,7 +62,7 @@ const NOTES: Record<string, string> = {
   CACHE_LEASE_TTL_MS: "How long a fill lease holds: a crashed reader's lease frees itself.",
   CACHE_LOCAL_ENTRIES: 'See Local copies in [The read path](cache-protocol.md#the-read-path).',
   CACHE_RESPONSES:
-    'Whole responses of queries, never stale: a stored response is served with one Redis round trip and no execution, and every invalidation voids the responses that read what it names ([`src/cache/response-store.ts`](../src/cache/response-store.ts) has the protocol, tested on one Redis and a Cluster; see [The response cache](cache-protocol.md#the-response-cache)). Kept per token for authenticated requests; PRIVATE ones only for a live session, and never longer than it.',
+    'Whole responses of queries, never stale: a stored response is served with one Redis round trip and no execution, and every invalidation voids the responses that read what it names ([`packages/graphql-lease-cache/src/response-store.ts`](../packages/graphql-lease-cache/src/response-store.ts) has the protocol, tested on one Redis and a Cluster; see [The response cache](cache-protocol.md#the-response-cache)). Kept per token for authenticated requests; PRIVATE ones only for a live session, and never longer than it.',
   MONGODB_TIMEOUT_MS: 'Covers a hung server too; see [Failure model](cache-protocol.md#failure-model).',
   REDIS_COMMAND_TIMEOUT_MS: 'A Redis command without a reply by then fails, and is served from MongoDB.',
 };

@@ -1,5 +1,5 @@
-import { createCache, type Cache } from './cache/index.js';
-import { createRedisClient, type RedisClient } from './cache/redis-client.js';
+import { createCache, type Cache } from 'graphql-lease-cache';
+import { createRedisClient, type RedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';

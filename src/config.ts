@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CacheSettings } from './cache/index.js';
+import type { CacheSettings } from 'graphql-lease-cache';
 import { DEFAULT_WRITE_POLICIES, ENTITY_TYPES, WRITE_POLICIES, type WritePolicies } from './caching/policies.js';
 import type { RateLimitSettings } from './services/rate-limits.js';
 

@@ -1,5 +1,5 @@
-import type { FieldCache } from './cache/field-cache.js';
-import type { Cache } from './cache/index.js';
+import type { FieldCache } from 'graphql-lease-cache';
+import type { Cache } from 'graphql-lease-cache';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Logger } from './logger.js';
 import type { UserDoc } from './models/user.model.js';

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ResponseTicket } from './cache/response-store.js';
+import type { ResponseTicket } from 'graphql-lease-cache';
 
 /** What one request cost, shown in development as `extensions.cache` on the response. */
 export interface RequestTrace {

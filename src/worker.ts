@@ -3,8 +3,8 @@
 // WORKER_METRICS_PORT serves its Prometheus metrics (queue depth, flushes, retries, dead letters).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCache } from './cache/index.js';
-import { createRedisClient } from './cache/redis-client.js';
+import { createCache } from 'graphql-lease-cache';
+import { createRedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connectMongo } from './db.js';

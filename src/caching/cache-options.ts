@@ -1,4 +1,4 @@
-import type { CreateCacheOptions } from '../cache/index.js';
+import type { CreateCacheOptions } from 'graphql-lease-cache';
 import { objectIdReviver } from '../models/object-id-reviver.js';
 import { currentTrace } from '../trace.js';
 import { ENTITY_TYPES } from './policies.js';

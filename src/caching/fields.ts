@@ -1,4 +1,4 @@
-import { defineField, type FieldDefinition } from '../cache/field-cache.js';
+import { defineField, type FieldDefinition } from 'graphql-lease-cache';
 import type { Loaders } from '../loaders/index.js';
 import { findProductPage, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
 import type { OrderDoc } from '../models/order.model.js';

@@ -1,4 +1,4 @@
-import type { TagRef } from '../cache/field-cache.js';
+import type { TagRef } from 'graphql-lease-cache';
 
 /**
  * The tags the services invalidate, per owner type: `@cached(dependsOn:)` may name only these

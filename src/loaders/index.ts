@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { RequestTrace } from '../trace.js';
 import type { Model } from 'mongoose';
-import type { Cache, Versioned } from '../cache/index.js';
+import type { Cache, Versioned } from 'graphql-lease-cache';
 import type { OrderDoc } from '../models/order.model.js';
 import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/index.js';
 import { PRODUCT_BOOKKEEPING, type ProductDoc } from '../models/product.model.js';

@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import type { Reviver } from '../cache/codec.js';
+import type { Reviver } from 'graphql-lease-cache';
 
 /** Keeps mongoose's ObjectIds across the cache's JSON (`\0o:<hex>`), as documents hold them. */
 export const objectIdReviver: Reviver<Types.ObjectId> = {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import { TypeInfo, isAbstractType, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
-import type { Cache } from '../cache/index.js';
-import { stableStringify } from '../cache/field-cache.js';
+import type { Cache } from 'graphql-lease-cache';
+import { stableStringify } from 'graphql-lease-cache';
 import type { RequestHandler } from 'express';
 import Negotiator from 'negotiator';
-import type { ResponseTicket } from '../cache/response-store.js';
+import type { ResponseTicket } from 'graphql-lease-cache';
 import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -102,7 +102,7 @@ export class ResponseFlights {
 }
 
 /**
- * Whole responses of queries, never stale (src/cache/response-store.ts has the protocol).
+ * Whole responses of queries, never stale (packages/graphql-lease-cache/src/response-store.ts has the protocol).
  *
  * - A query whose response is stored is answered from it with one Redis round trip and no
  *   execution (Apollo caches the parsed and validated document by its hash already); the

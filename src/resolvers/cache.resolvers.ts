@@ -1,4 +1,4 @@
-import { hitRate } from '../cache/stats.js';
+import { hitRate } from 'graphql-lease-cache';
 import type { Resolvers } from '../generated/graphql.js';
 
 /** Cache effectiveness since start. */

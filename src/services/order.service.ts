@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import type { Cache } from '../cache/index.js';
+import type { Cache } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { OrderModel, ProductModel, ReservationModel } from '../models/index.js';

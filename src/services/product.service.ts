@@ -1,5 +1,5 @@
 import { Types, type UpdateQuery } from 'mongoose';
-import type { Cache } from '../cache/index.js';
+import type { Cache } from 'graphql-lease-cache';
 import { fields } from '../caching/fields.js';
 import { tags, type TagInvalidator } from '../caching/tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';

@@ -1,4 +1,4 @@
-import type { FieldLoader } from '../cache/field-cache.js';
+import type { FieldLoader } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Loaders } from '../loaders/index.js';
 import type { UserDoc } from '../models/user.model.js';

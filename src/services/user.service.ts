@@ -1,5 +1,5 @@
 import type { Types } from 'mongoose';
-import type { Cache } from '../cache/index.js';
+import type { Cache } from 'graphql-lease-cache';
 import { ReviewModel } from '../models/index.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';

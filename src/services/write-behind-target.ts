@@ -1,5 +1,5 @@
 import { Types, type Model } from 'mongoose';
-import type { Cache } from '../cache/index.js';
+import type { Cache } from 'graphql-lease-cache';
 import {
   WriteBehindWorker,
   type Change,
@@ -8,7 +8,7 @@ import {
   type WriteBehindState,
   type WriteBehindWorkerOptions,
   type WriteTarget,
-} from '../cache/write-behind/index.js';
+} from 'graphql-lease-cache';
 import { ENTITY_POLICIES, ENTITY_TYPES, type EntityType } from '../caching/policies.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type DataLoader from 'dataloader';
-import { BreakerOpenError } from '../cache/breaker.js';
-import type { EntityCache, Versioned } from '../cache/entity-cache.js';
-import { withChange, type Change, type WriteBehindQueue } from '../cache/write-behind/index.js';
+import { BreakerOpenError } from 'graphql-lease-cache';
+import type { EntityCache, Versioned } from 'graphql-lease-cache';
+import { withChange, type Change, type WriteBehindQueue } from 'graphql-lease-cache';
 import { ENTITY_POLICIES, type EntityType, type WritePolicy } from '../caching/policies.js';
 import type { Logger } from '../logger.js';
 

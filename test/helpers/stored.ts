@@ -1,5 +1,5 @@
-import { type ABSENT, createCodec } from '../../src/cache/codec.js';
-import { payloadOf, versionOf } from '../../src/cache/redis-store.js';
+import { type ABSENT, createCodec } from 'graphql-lease-cache';
+import { payloadOf, versionOf } from 'graphql-lease-cache';
 import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 
 /** A client that reads a key as bytes: an ioredis Redis or Cluster (e.g. `t.app.redis`, `inspectRedis()`). */

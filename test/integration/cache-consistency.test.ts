@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ABSENT } from '../../src/cache/codec.js';
+import { ABSENT } from 'graphql-lease-cache';
 import { findByIds } from '../../src/loaders/batch.js';
 import { ProductModel, ReviewModel, UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';

@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FieldCache, defineField, hashArgs } from '../../src/cache/field-cache.js';
+import { FieldCache, defineField, hashArgs } from 'graphql-lease-cache';
 import { cachedFields, fields } from '../../src/caching/fields.js';
 import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { findByIds } from '../../src/loaders/batch.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCodec } from '../../src/cache/codec.js';
+import { createCodec } from 'graphql-lease-cache';
 import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 import { ProductModel } from '../../src/models/index.js';
 import { metricValue } from '../helpers/metrics.js';

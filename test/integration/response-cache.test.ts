@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResponseStore, ResponseTicket } from '../../src/cache/response-store.js';
+import type { ResponseStore, ResponseTicket } from 'graphql-lease-cache';
 import { ADMIN, USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
 import { metricsText } from '../helpers/metrics.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';

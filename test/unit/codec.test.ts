@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import { describe, expect, it } from 'vitest';
-import { ABSENT, CodecError, createCodec, parse, stringify, type Reviver } from '../../src/cache/codec.js';
+import { ABSENT, CodecError, createCodec, parse, stringify, type Reviver } from 'graphql-lease-cache';
 import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 
 const revivers = [objectIdReviver];

@@ -1,12 +1,19 @@
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createCodec } from '../../src/cache/codec.js';
-import { CacheCore } from '../../src/cache/core.js';
-import { FieldCache, FieldCacheConfigError, defineField, hashArgs } from '../../src/cache/field-cache.js';
-import { createKeyspace } from '../../src/cache/keys.js';
-import { createCacheMetrics } from '../../src/cache/metrics.js';
-import { CacheStats } from '../../src/cache/stats.js';
+
+import {
+  CacheCore,
+  CacheStats,
+  FieldCache,
+  FieldCacheConfigError,
+  createCacheMetrics,
+  createCodec,
+  createKeyspace,
+  defineField,
+  hashArgs,
+} from 'graphql-lease-cache';
+
 import { cachedFields } from '../../src/caching/fields.js';
 import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { createLogger } from '../../src/logger.js';

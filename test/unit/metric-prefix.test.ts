@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createCacheMetrics } from '../../src/cache/metrics.js';
-import { createWriteBehindMetrics } from '../../src/cache/write-behind/index.js';
+import { createCacheMetrics } from 'graphql-lease-cache';
+import { createWriteBehindMetrics } from 'graphql-lease-cache';
 
 describe('metric names', () => {
   it('carry the configured prefix, every one of them', async () => {

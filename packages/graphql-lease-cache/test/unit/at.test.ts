@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { at } from '../../src/cache/at.js';
+import { at } from '../../src/at.js';
 
 describe('at', () => {
   it('returns the value at an index in range, null included', () => {

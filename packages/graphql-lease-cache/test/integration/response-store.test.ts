@@ -1,23 +1,22 @@
 import { Cluster, Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../../src/cache/breaker.js';
-import { createKeyspace } from '../../src/cache/keys.js';
-import { createCacheMetrics } from '../../src/cache/metrics.js';
-import { RedisStore } from '../../src/cache/redis-store.js';
-import { ResponseStore } from '../../src/cache/response-store.js';
-import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { sleep } from '../helpers/wait.js';
+import { CircuitBreaker } from '../../src/breaker.js';
+import { createKeyspace } from '../../src/keys.js';
+import { createCacheMetrics } from '../../src/metrics.js';
+import { RedisStore } from '../../src/redis-store.js';
+import { ResponseStore } from '../../src/response-store.js';
+import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
+import { sleep } from '../helpers/redis.js';
 
-// The response store's protocol (src/cache/response-store.ts) on one Redis and on a three-node
+// The response store's protocol (packages/graphql-lease-cache/src/response-store.ts) on one Redis and on a three-node
 // Cluster: a response is served only while nothing it depends on was invalidated after its
 // computation began, and a computation that overlapped such an invalidation is never stored.
 
-let single: PrivateRedis;
+let single: TestRedis;
 let cluster: TestRedisCluster;
 beforeAll(async () => {
-  [single, cluster] = await Promise.all([startPrivateRedis(), startRedisCluster()]);
+  [single, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
 });
 afterAll(async () => {
   await Promise.all([single.stop(), cluster.stop()]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyspace } from '../../src/cache/keys.js';
-import { changedDependencies } from '../../src/cache/index.js';
+import { createKeyspace } from '../../src/keys.js';
+import { changedDependencies } from '../../src/index.js';
 
 const hashTag = (key: string): string => /\{([^}]*)\}/.exec(key)?.[1] ?? '';
 

@@ -1,25 +1,24 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../../src/cache/breaker.js';
-import { createKeyspace } from '../../src/cache/keys.js';
-import type { LeaseReply, LeaseStore } from '../../src/cache/lease-store.js';
-import { createCacheMetrics } from '../../src/cache/metrics.js';
-import { createRedisClient, type RedisClient } from '../../src/cache/redis-client.js';
-import { RedisStore } from '../../src/cache/redis-store.js';
-import { createLogger } from '../../src/logger.js';
-import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { CircuitBreaker } from '../../src/breaker.js';
+import { createKeyspace } from '../../src/keys.js';
+import type { LeaseReply, LeaseStore } from '../../src/lease-store.js';
+import { createCacheMetrics } from '../../src/metrics.js';
+import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
+import { RedisStore } from '../../src/redis-store.js';
+import { silentLogger } from '../helpers/logger.js';
+import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
 
-// The contract of a LeaseStore (src/cache/lease-store.ts), the store the cache core depends on:
+// The contract of a LeaseStore (packages/graphql-lease-cache/src/lease-store.ts), the store the cache core depends on:
 // what any implementation must do, run here against the Redis one on a single Redis and on a
 // three-node Redis Cluster (where each entity's value, lease, tags and queued changes share the
 // entity's slot, and a batch spans slots).
 
-let single: PrivateRedis;
+let single: TestRedis;
 let cluster: TestRedisCluster;
 const clients: RedisClient[] = [];
 beforeAll(async () => {
-  [single, cluster] = await Promise.all([startPrivateRedis(), startRedisCluster()]);
+  [single, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
 });
 afterAll(async () => {
   for (const client of clients) client.disconnect();
@@ -31,7 +30,7 @@ const LEASE_MS = 2_000;
 let run = 0;
 
 async function connect(backend: 'single' | 'cluster'): Promise<{ store: LeaseStore; client: RedisClient }> {
-  const logger = createLogger({ level: 'silent' });
+  const logger = silentLogger;
   const client =
     backend === 'single'
       ? createRedisClient({ url: single.url, logger })

@@ -1,10 +1,10 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createCodec } from '../../src/cache/codec.js';
-import { CacheCore } from '../../src/cache/core.js';
-import { createCacheMetrics } from '../../src/cache/metrics.js';
-import { CacheStats } from '../../src/cache/stats.js';
-import { createLogger } from '../../src/logger.js';
+import { createCodec } from '../../src/codec.js';
+import { CacheCore } from '../../src/core.js';
+import { createCacheMetrics } from '../../src/metrics.js';
+import { CacheStats } from '../../src/stats.js';
+import { silentLogger } from '../helpers/logger.js';
 
 const make = (options: Partial<ConstructorParameters<typeof CacheCore>[0]> = {}) =>
   new CacheCore({
@@ -12,7 +12,7 @@ const make = (options: Partial<ConstructorParameters<typeof CacheCore>[0]> = {})
     codec: createCodec(),
     metrics: createCacheMetrics(new Registry()),
     stats: new CacheStats(),
-    logger: createLogger({ level: 'silent' }),
+    logger: silentLogger,
     ...options,
   });
 

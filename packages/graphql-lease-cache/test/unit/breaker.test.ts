@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BreakerOpenError, CircuitBreaker, type BreakerState } from '../../src/cache/breaker.js';
+import { BreakerOpenError, CircuitBreaker, type BreakerState } from '../../src/breaker.js';
 
 const fail = () => Promise.reject(new Error('redis down'));
 const ok = () => Promise.resolve('ok');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KnownPending } from '../../src/cache/known-pending.js';
-import { sleep } from '../helpers/wait.js';
+import { KnownPending } from '../../src/known-pending.js';
+import { sleep } from '../helpers/redis.js';
 
 const entry = (id: string) => ({ id, change: Buffer.from(`{"inc":{"viewCount":1},"at":1,"u":"${id}"}`) });
 const ids = (known: KnownPending, key: string) => known.get(key).map((e) => e.id);

@@ -1,0 +1,67 @@
+/**
+ * graphql-lease-cache: a Redis cache for GraphQL servers that is never stale after a write it
+ * was told of. Its one public entry; everything not exported here is internal.
+ *
+ * Layout (see docs/architecture.md and this package's README):
+ *   create-cache.ts     wires keyspace, codec, breaker, store and core: createCache()
+ *   core.ts             the lease protocol every layer uses (entities, fields, responses)
+ *   entity-cache.ts     documents by id, behind a DataLoader's batch function
+ *   field-cache.ts      per-field results declared in the SDL (@cached)
+ *   response-store.ts   whole responses voided by what they read
+ *   persisted-queries.ts  APQ storage in the same Redis
+ *   write-behind/       the durable queue, its worker and leader
+ *   redis-store.ts      LeaseStore on ioredis (single node or Cluster), scripts/ its Lua
+ *   keys.ts             every key the cache writes, under one namespace
+ *   events.ts           what the cache reports, on node:diagnostics_channel
+ */
+export {
+  CACHE_SCHEMA_VERSION,
+  changedDependencies,
+  createCache,
+  type Cache,
+  type CacheSettings,
+  type CreateCacheOptions,
+} from './create-cache.js';
+export { CacheCore, type CacheCoreOptions, type FetchSpec, type RefreshEntry } from './core.js';
+export { EntityCache, type EntityCacheOptions, type Versioned } from './entity-cache.js';
+export {
+  FieldCache,
+  FieldCacheConfigError,
+  defineField,
+  hashArgs,
+  readFieldPolicies,
+  stableStringify,
+  type CacheScope,
+  type FieldCacheOptions,
+  type FieldDefinition,
+  type FieldHandle,
+  type FieldItem,
+  type FieldLoader,
+  type FieldOwner,
+  type FieldPolicy,
+  type TagRef,
+} from './field-cache.js';
+export { ResponseStore, type ResponseLookup, type ResponseStoreOptions, type ResponseTicket } from './response-store.js';
+export { createPersistedQueryCache, type PersistedQueryCacheOptions } from './persisted-queries.js';
+export { createKeyspace, isKeyPart, type Keyspace, type KeyspaceOptions } from './keys.js';
+export {
+  ABSENT,
+  CodecError,
+  createCodec,
+  parse,
+  stringify,
+  type Codec,
+  type CodecOptions,
+  type Compression,
+  type Reviver,
+} from './codec.js';
+export { BreakerOpenError, CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './breaker.js';
+export { createRedisClient, pingRedis, type RedisClient, type RedisClientOptions } from './redis-client.js';
+export { RedisStore, payloadOf, versionOf, type RedisStoreOptions } from './redis-store.js';
+export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
+export { KnownPending, type KnownPendingOptions } from './known-pending.js';
+export { CacheStats, hitRate, type HitMissCount } from './stats.js';
+export type { CacheLogger } from './logger.js';
+export { NO_TRACE, type CacheTrace, type CurrentTrace } from './trace.js';
+export { createCacheMetrics, type CacheMetrics } from './metrics.js';
+export * from './write-behind/index.js';

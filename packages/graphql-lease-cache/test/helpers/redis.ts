@@ -1,0 +1,129 @@
+/**
+ * Private Redis servers for the package's own tests: one `redis-server`, or a three-node
+ * cluster, on free loopback ports in a temporary directory. Only `redis-server` and
+ * `redis-cli` on PATH are needed; nothing of the app is.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export { sleep };
+
+/** A private redis-server and a plain client to inspect it. */
+export interface TestRedis {
+  url: string;
+  client: Redis;
+  stop(): Promise<void>;
+}
+
+/** A three-master cluster, no replicas. */
+export interface TestRedisCluster {
+  /** `host:port` of every node. */
+  nodes: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts one `redis-server` without persistence. */
+export async function startRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'lease-cache-redis-'));
+  const port = await freePort();
+  const child = startServer(port, dir, []);
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(() => answers(port), `redis-server on ${port}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    client,
+    async stop() {
+      client.disconnect();
+      await stop();
+    },
+  };
+}
+
+/** Starts three `--cluster-enabled` nodes and joins them with `redis-cli --cluster create`. */
+export async function startRedisCluster(): Promise<TestRedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'lease-cache-cluster-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const children = ports.map((port) =>
+    startServer(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]),
+  );
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map(stopChild));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) await until(() => answers(port), `cluster node ${port}`);
+    const nodes = ports.map((port) => `127.0.0.1:${port}`);
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    for (const port of ports) {
+      const info = (): string => execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' });
+      await until(async () => info().includes('cluster_state:ok'), `cluster state ok on ${port}`);
+    }
+    return { nodes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function startServer(port: number, dir: string, extra: string[]): ChildProcess {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  const kill = (): void => void child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.removeListener('exit', kill));
+  return child;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function answers(port: number): Promise<boolean> {
+  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined); // not listening yet: the next try tells
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
