@@ -9,6 +9,10 @@ export interface PrivateRedis extends EmbeddedRedis {
   /** Round trips the cache made: script calls (evalsha/eval), not counting this client's own. */
   scriptCalls(): Promise<number>;
   resetStats(): Promise<void>;
+  /** Lets the server run again if a test froze it (SIGSTOP); nothing once it is stopped. */
+  resume(): void;
+  /** Disconnects the client and stops the server; a second call does nothing more. */
+  stop(): Promise<void>;
 }
 
 /** Starts a redis-server of this test's own. */
@@ -21,6 +25,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[match[1] ?? ''] = Number(match[2]);
     return calls;
   };
+  let stopped: Promise<void> | undefined;
   return {
     ...server,
     client,
@@ -32,9 +37,15 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     async resetStats() {
       await client.config('RESETSTAT');
     },
-    async stop() {
-      client.disconnect();
-      await server.stop();
+    resume() {
+      if (!stopped && server.pid > 0) process.kill(server.pid, 'SIGCONT');
+    },
+    stop() {
+      stopped ??= (async () => {
+        client.disconnect();
+        await server.stop();
+      })();
+      return stopped;
     },
   };
 }

@@ -1,23 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { productListId } from '../../src/caching/tags.js';
 import { encodeCursor } from '../../src/loaders/product-pages.js';
 import { ReviewModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
+import { USER_PASSWORD, errorCodes } from '../helpers/test-app.js';
 
 // What clients can make the cache hold is bounded, and losing any key to eviction is a miss,
 // never a stale read (issue 9, defect 4).
-let redis: PrivateRedis;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false' } });
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
-});
+const { redis, t } = usePrivateRedisApp({ env: { WRITE_BEHIND_WORKER: 'false' } });
 
 /** Every key of this app's namespace. */
 async function allKeys(): Promise<string[]> {

@@ -1,25 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { metricValue, metricsText } from '../helpers/metrics.js';
 import { storedValue } from '../helpers/stored.js';
-import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { ADMIN } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 
-let redis: PrivateRedis;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  // No write-behind worker here: its polling would add to the Redis calls these tests count; and
-  // no whole-response layer: it would answer the repeats whose entity and field work they count.
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false' },
-    seed: { users: 60, products: 120, reviews: 900, orders: 0 },
-  });
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
+// No write-behind worker here: its polling would add to the Redis calls these tests count; and
+// no whole-response layer: it would answer the repeats whose entity and field work they count.
+const { redis, t } = usePrivateRedisApp({
+  env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false' },
+  seed: { users: 60, products: 120, reviews: 900, orders: 0 },
 });
 
 /** MongoDB commands, Redis script calls (counted by Redis itself), and the response. */

@@ -1,26 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ReviewModel } from '../../src/models/index.js';
 import { metricsText } from '../helpers/metrics.js';
-import { ADMIN, USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { ADMIN, USER_PASSWORD } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 
-let redis: PrivateRedis;
-let t: TestApp;
+// No write-behind worker here: its polling would add to the Redis calls these tests count; and
+// no whole-response layer: it would answer the repeats whose entity and field work they count.
+const { redis, t } = usePrivateRedisApp({
+  env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false' },
+  seed: { users: 40, products: 120, reviews: 900, orders: 60 },
+});
 let admin: string;
 beforeAll(async () => {
-  redis = await startPrivateRedis();
-  // No write-behind worker here: its polling would add to the Redis calls these tests count; and
-  // no whole-response layer: it would answer the repeats whose entity and field work they count.
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false' },
-    seed: { users: 40, products: 120, reviews: 900, orders: 60 },
-  });
   admin = await t.login(ADMIN.email, ADMIN.password);
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
 });
 
 async function measure(query: string, token?: string) {

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FieldCache, defineField, hashArgs } from 'graphql-lease-cache';
 import { cachedFields, fields } from '../../src/caching/fields.js';
 import { KNOWN_TAGS } from '../../src/caching/tags.js';
@@ -10,8 +10,7 @@ import { countReviews } from '../../src/loaders/review-stats.js';
 import { UserModel } from '../../src/models/index.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { buildSchema } from '../../src/schema.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { until } from '../helpers/wait.js';
 
 // DataLoader's contract, held by the cache: a load (batch) function returns one value per key,
@@ -20,21 +19,11 @@ import { until } from '../helpers/wait.js';
 
 const LEASE_TTL_MS = 200;
 
-let redis: PrivateRedis;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  // A short lease: a failed load leaves its leases to expire (as when a load throws), and the
-  // correct load that follows should not wait three seconds to fill.
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false', CACHE_LEASE_TTL_MS: String(LEASE_TTL_MS) },
-    seed: { users: 12, products: 6, reviews: 40, orders: 0 },
-  });
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
+// A short lease: a failed load leaves its leases to expire (as when a load throws), and the
+// correct load that follows should not wait three seconds to fill.
+const { redis, t } = usePrivateRedisApp({
+  env: { WRITE_BEHIND_WORKER: 'false', CACHE_RESPONSES: 'false', CACHE_LEASE_TTL_MS: String(LEASE_TTL_MS) },
+  seed: { users: 12, products: 6, reviews: 40, orders: 0 },
 });
 
 const userId = (n: number) => `5eed0000${n.toString(16).padStart(16, '0')}`;

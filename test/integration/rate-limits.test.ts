@@ -1,9 +1,9 @@
 import { request } from 'node:http';
 import { Types } from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionModel } from '../../src/models/index.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
+import { USER_PASSWORD, type GqlResponse } from '../helpers/test-app.js';
 import { sleep } from '../helpers/wait.js';
 
 // Small limits, so that a test reaches them in a few requests; a short login window, so that one
@@ -15,27 +15,17 @@ const ATTEMPTS_PER_IP = 15;
 const SIGNUPS_PER_IP = 3;
 const SESSIONS_PER_USER = 3;
 
-let redis: PrivateRedis;
-let redisStopped = false;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  t = await startTestApp({
-    redisUrl: redis.url,
-    seed: { users: 10, products: 2, reviews: 2, orders: 1 },
-    env: {
-      LOGIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
-      LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP: String(FAILURES_PER_EMAIL_AND_IP),
-      LOGIN_MAX_FAILURES_PER_EMAIL: String(FAILURES_PER_EMAIL),
-      LOGIN_MAX_ATTEMPTS_PER_IP: String(ATTEMPTS_PER_IP),
-      SIGNUP_MAX_PER_IP: String(SIGNUPS_PER_IP),
-      SESSION_MAX_NEW_PER_USER: String(SESSIONS_PER_USER),
-    },
-  });
-});
-afterAll(async () => {
-  await t.stop();
-  if (!redisStopped) await redis.stop();
+// The last test stops the Redis; the fixture's own stop then does nothing more.
+const { redis, t } = usePrivateRedisApp({
+  seed: { users: 10, products: 2, reviews: 2, orders: 1 },
+  env: {
+    LOGIN_WINDOW_SECONDS: String(WINDOW_SECONDS),
+    LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP: String(FAILURES_PER_EMAIL_AND_IP),
+    LOGIN_MAX_FAILURES_PER_EMAIL: String(FAILURES_PER_EMAIL),
+    LOGIN_MAX_ATTEMPTS_PER_IP: String(ATTEMPTS_PER_IP),
+    SIGNUP_MAX_PER_IP: String(SIGNUPS_PER_IP),
+    SESSION_MAX_NEW_PER_USER: String(SESSIONS_PER_USER),
+  },
 });
 
 const LOGIN = 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }';
@@ -180,7 +170,6 @@ describe('sign-up limits', () => {
 describe('with Redis down', () => {
   it('the in-process counters still limit', async () => {
     await redis.stop();
-    redisStopped = true;
     const email = 'user7@example.com';
     const outcomes: string[] = [];
     for (let i = 0; i < FAILURES_PER_EMAIL_AND_IP + 2; i += 1) outcomes.push(outcome(await login('127.0.0.14', email, 'wrong-password')));

@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { USER_PASSWORD, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { describe, expect, it } from 'vitest';
+import { USER_PASSWORD } from '../helpers/test-app.js';
 import { metricValue } from '../helpers/metrics.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { until } from '../helpers/wait.js';
 
-let redis: PrivateRedis;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  // The entity path under failure (response-cache.test.ts: the whole-response layer's BYPASS).
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { CACHE_RESPONSES: 'false', CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
-  });
-});
-afterAll(async () => {
-  process.kill(redis.pid, 'SIGCONT');
-  await t.stop();
-  await redis.stop();
+// The entity path under failure (response-cache.test.ts: the whole-response layer's BYPASS).
+// The fixture lets a Redis left frozen (SIGSTOP) run again before it stops the app.
+const { redis, t } = usePrivateRedisApp({
+  env: { CACHE_RESPONSES: 'false', CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
 });
 
 const USER = '5eed00000000000000000009';

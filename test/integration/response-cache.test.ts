@@ -1,29 +1,21 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ResponseStore, ResponseTicket } from 'graphql-lease-cache';
-import { ADMIN, USER_PASSWORD, startTestApp, type GqlResponse, type TestApp } from '../helpers/test-app.js';
+import { ADMIN, USER_PASSWORD, type GqlResponse } from '../helpers/test-app.js';
 import { metricsText } from '../helpers/metrics.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { gate, sleep } from '../helpers/wait.js';
 
 // The whole-response layer (CACHE_RESPONSES=true): a warm repeat is one Redis round trip and no
 // MongoDB command, and no query returns a response older than a mutation that had returned.
 
-let redis: PrivateRedis;
-let t: TestApp;
+const { redis, t } = usePrivateRedisApp({
+  env: { CACHE_RESPONSES: 'true', WRITE_BEHIND_WORKER: 'false' },
+  seed: { users: 12, products: 30, reviews: 120, orders: 10 },
+});
 let admin: string;
 beforeAll(async () => {
-  redis = await startPrivateRedis();
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { CACHE_RESPONSES: 'true', WRITE_BEHIND_WORKER: 'false' },
-    seed: { users: 12, products: 30, reviews: 120, orders: 10 },
-  });
   admin = await t.login(ADMIN.email, ADMIN.password);
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
 });
 
 const product = (i: number): string => `5eed0001${i.toString(16).padStart(16, '0')}`;

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { sleep } from '../helpers/wait.js';
 import { manualWorker } from '../helpers/write-behind.js';
 
@@ -9,19 +8,9 @@ import { manualWorker } from '../helpers/write-behind.js';
 // worker's flush also sets `updatedAt` in MongoDB (write-behind-target.ts), and voids the stored
 // responses that show it (a case a hostile review found), and only those.
 
-let redis: PrivateRedis;
-let t: TestApp;
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  t = await startTestApp({
-    redisUrl: redis.url,
-    env: { CACHE_RESPONSES: 'true', WRITE_BEHIND_WORKER: 'false' },
-    seed: { users: 4, products: 8, reviews: 10, orders: 0 },
-  });
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
+const { t } = usePrivateRedisApp({
+  env: { CACHE_RESPONSES: 'true', WRITE_BEHIND_WORKER: 'false' },
+  seed: { users: 4, products: 8, reviews: 10, orders: 0 },
 });
 
 const product = (i: number): string => `5eed0001${i.toString(16).padStart(16, '0')}`;

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
+import { ADMIN } from '../helpers/test-app.js';
 import { manualWorker } from '../helpers/write-behind.js';
 import { until } from '../helpers/wait.js';
 
@@ -13,17 +13,10 @@ const VIEW = 'mutation($id: ID!) { recordProductView(id: $id) { viewCount } }';
 const UPDATE = 'mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { stock viewCount } }';
 const READ = 'query($id: ID!) { product(id: $id) { viewCount stock } }';
 
-let redis: PrivateRedis;
-let t: TestApp;
+const { redis, t } = usePrivateRedisApp({ env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '300' } });
 let admin: string;
 beforeAll(async () => {
-  redis = await startPrivateRedis();
-  t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '300' } });
   admin = await t.login(ADMIN.email, ADMIN.password);
-});
-afterAll(async () => {
-  await t.stop();
-  await redis.stop();
 });
 
 const stored = async (id: string) => (await ProductModel.findById(id).lean<ProductDoc>().exec())?.viewCount ?? Number.NaN;

@@ -4,9 +4,8 @@ import { ProductModel, UserModel } from '../../src/models/index.js';
 import type { ProductDoc } from '../../src/models/product.model.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
-import { startPrivateRedis } from '../helpers/redis.js';
-import type { WriteBehindWorker, WriteBehindWorkerOptions } from 'graphql-lease-cache';
-import { seqOf } from 'graphql-lease-cache';
+import { startPrivateRedisApp } from '../helpers/private-redis-app.js';
+import { seqOf, type WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache';
 import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { markDone } from '../../src/services/write-policy.js';
 import { inspectRedis, manualWorker } from '../helpers/write-behind.js';
@@ -504,9 +503,7 @@ describe('1,000 recordProductView calls from concurrent clients (worker in the s
 
 describe('write-behind with Redis stopped', () => {
   it('updateUser falls back to a synchronous MongoDB write and still succeeds', async () => {
-    const redis = await startPrivateRedis();
-    const t = await startTestApp({
-      redisUrl: redis.url,
+    const { redis, t, stop } = await startPrivateRedisApp({
       env: { CACHE_WRITE_POLICIES: 'User=write-behind', CACHE_BREAKER_OPEN_MS: '60000' },
     });
     try {
@@ -522,15 +519,14 @@ describe('write-behind with Redis stopped', () => {
       expect(views.body.errors).toBeUndefined();
       expect((await storedProduct('5eed00010000000000000006'))?.viewCount).toBe(views.body.data?.recordProductView.viewCount);
     } finally {
-      await t.stop();
+      await stop(); // the app; its Redis is stopped already
     }
   });
 });
 
 describe('write-behind and a read that bypasses the cache', () => {
   it('a key with an undelivered invalidation is read from MongoDB, with its queued changes applied', async () => {
-    const redis = await startPrivateRedis();
-    const t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false' } });
+    const { redis, t, stop } = await startPrivateRedisApp({ env: { WRITE_BEHIND_WORKER: 'false' } });
     try {
       const id = '5eed0001000000000000000a';
       const before = (await storedProduct(id))?.viewCount ?? 0;
@@ -548,8 +544,7 @@ describe('write-behind and a read that bypasses the cache', () => {
       expect(result.body.data?.product.viewCount).toBe(before + 2);
       expect((await storedProduct(id))?.viewCount).toBe(before);
     } finally {
-      await t.stop();
-      await redis.stop();
+      await stop();
     }
   });
 });
@@ -579,8 +574,7 @@ describe('write-behind backlog per entity (WRITE_BEHIND_MAX_PENDING=3)', () => {
 
 describe('write-behind around a Redis write pause (CLIENT PAUSE WRITE)', () => {
   it('an enqueue that Redis runs after its caller gave up is refused; later views flush; nothing counts twice', async () => {
-    const redis = await startPrivateRedis();
-    const t = await startTestApp({ redisUrl: redis.url, env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '100' } });
+    const { redis, t, stop } = await startPrivateRedisApp({ env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '100' } });
     const w = manualWorker(t);
     try {
       const id = '5eed00010000000000000010';
@@ -603,8 +597,7 @@ describe('write-behind around a Redis write pause (CLIENT PAUSE WRITE)', () => {
       expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 3);
     } finally {
       await w.stop();
-      await t.stop();
-      await redis.stop();
+      await stop();
     }
   });
 });
