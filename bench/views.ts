@@ -76,7 +76,7 @@ async function viewLoad(app: App, options: ViewsOptions, scenario: string): Prom
   const writeCommands = () => count(app.metrics.mongoCommands, ['update', 'findAndModify']);
   // Write-behind: documents the worker updated; synchronous: one findAndModify per view.
   const documents = async () =>
-    (await count(app.cache.writeBehind.metrics.writes, ['Product'])) + (await count(app.metrics.mongoCommands, ['findAndModify']));
+    (await count(app.cacheMetrics.writeBehind.write, ['Product'])) + (await count(app.metrics.mongoCommands, ['findAndModify']));
   const before = { commands: await writeCommands(), documents: await documents() };
   let next = 0;
   const result = await autocannon({

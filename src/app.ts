@@ -1,11 +1,12 @@
-import { createCache, type Cache } from 'graphql-lease-cache';
-import { createRedisClient, type RedisClient } from 'graphql-lease-cache';
+import { type Cache, createCache, createRedisClient, type RedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
 import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { observeCache, type CacheMetrics } from './cache-observer.js';
+import { currentTrace } from './trace.js';
 import { ensureIndexes } from './models/index.js';
 import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
@@ -24,6 +25,8 @@ export interface App {
   redis: RedisClient | null;
   cache: Cache;
   metrics: Metrics;
+  /** The cache's metrics, kept from its events (cache-observer.ts). */
+  cacheMetrics: CacheMetrics;
   /** Serializes document writes where MongoDB does not (FerretDB); shared by services and worker. */
   documentLock: DocumentLock;
   /** Stops the server, the background jobs, and closes the connections (not the services). */
@@ -86,7 +89,6 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       redis,
       settings: config.cache,
       logger,
-      registry: metrics.registry,
       ...DOMAIN_CACHE_OPTIONS,
       writeBehindQueue: !options.withoutWriteBehindQueue,
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
@@ -94,6 +96,8 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       freezeLocalCopies: !config.production,
     });
     cleanups.push(async () => cache.close());
+    const observer = observeCache({ cacheId: cache.events.id, registry: metrics.registry, currentTrace });
+    cleanups.push(async () => observer.stop());
     const documentLock = createDocumentLock(db.isFerretdb);
     // Products written before they kept their review counts get them before the server answers,
     // and before the write-behind worker starts (on FerretDB their updates would race it).
@@ -151,6 +155,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       redis,
       cache,
       metrics,
+      cacheMetrics: observer.metrics,
       documentLock,
       async stop() {
         for (const cleanup of cleanups.reverse()) {

@@ -8,10 +8,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
 import express, { type ErrorRequestHandler } from 'express';
-import { pingRedis, type RedisClient } from 'graphql-lease-cache';
-import { FieldCache } from 'graphql-lease-cache';
-import { createPersistedQueryCache } from 'graphql-lease-cache';
-import type { Cache } from 'graphql-lease-cache';
+import { type Cache, createPersistedQueryCache, FieldCache, pingRedis, type RedisClient } from 'graphql-lease-cache';
 import { cachedFields } from './caching/fields.js';
 import { KNOWN_TAGS } from './caching/tags.js';
 import type { Loaders } from './loaders/index.js';
@@ -113,10 +110,9 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
             cache: createPersistedQueryCache({
               store: cache.store,
               keys: cache.keys,
-              metrics: cache.metrics,
               defaultTtlMs: config.persistedQueries.ttlSeconds * 1_000,
               maxBytes: config.persistedQueries.maxBytes,
-              notStored: metrics.persistedQueriesNotStored,
+              notStored: (reason) => metrics.persistedQueriesNotStored.inc({ reason }),
             }),
           },
         }

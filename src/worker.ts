@@ -3,13 +3,13 @@
 // WORKER_METRICS_PORT serves its Prometheus metrics (queue depth, flushes, retries, dead letters).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCache } from 'graphql-lease-cache';
-import { createRedisClient } from 'graphql-lease-cache';
+import { createCache, createRedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { observeCache } from './cache-observer.js';
 import { createDocumentLock } from './services/document-lock.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 
@@ -39,9 +39,9 @@ const cache = createCache({
   redis,
   settings: config.cache,
   logger,
-  registry: metrics.registry,
   ...DOMAIN_CACHE_OPTIONS,
 });
+observeCache({ cacheId: cache.events.id, registry: metrics.registry });
 const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');
 

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import { TypeInfo, isAbstractType, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
-import type { Cache } from 'graphql-lease-cache';
-import { stableStringify } from 'graphql-lease-cache';
+import { type Cache, type CacheTrace, type ResponseTicket, stableStringify } from 'graphql-lease-cache';
 import type { RequestHandler } from 'express';
 import Negotiator from 'negotiator';
-import type { ResponseTicket } from 'graphql-lease-cache';
 import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -41,6 +39,9 @@ function responseKey(queryHash: string | undefined, operationName: unknown, vari
 
 /** The name of the response layer in hit metrics and `cacheStats`. */
 export const RESPONSE_STATS_NAME = 'Response';
+
+/** The trace of no request: the response cache's own counts are not the request's cache hits and misses. */
+const NO_REQUEST: CacheTrace = Object.freeze({});
 
 /** How long a miss waits for the same computation under way before it executes the query itself, in milliseconds. */
 const FLIGHT_WAIT_MS = 2_000;
@@ -130,8 +131,8 @@ export function responseCachePlugin(options: {
   const { cache, logger, flights } = options;
   const responses = cache.core.responses;
   const count = (hit: boolean): void => {
-    (hit ? cache.metrics.hits : cache.metrics.misses).inc({ name: RESPONSE_STATS_NAME });
-    cache.stats.record(RESPONSE_STATS_NAME, hit ? 1 : 0, hit ? 0 : 1);
+    // Counted in the stats and the metrics, not in the request's own cache hits and misses.
+    cache.events.lookup(RESPONSE_STATS_NAME, hit ? 1 : 0, hit ? 0 : 1, NO_REQUEST);
   };
   return {
     async requestDidStart() {
@@ -322,8 +323,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       }
       const { policy } = decoded;
       trace.response = 'HIT';
-      cache.metrics.hits.inc({ name: RESPONSE_STATS_NAME });
-      cache.stats.record(RESPONSE_STATS_NAME, 1, 0);
+      cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
       metrics.graphqlOperations.inc({ type: 'query', outcome: 'ok' });
       trace.end?.();
       if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestTrace } from '../trace.js';
 import type { Types } from 'mongoose';
-import { ABSENT } from 'graphql-lease-cache';
-import type { Cache } from 'graphql-lease-cache';
+import { ABSENT, type Cache } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 import { SessionModel, UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';

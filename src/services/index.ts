@@ -1,5 +1,4 @@
-import type { FieldCache } from 'graphql-lease-cache';
-import type { Cache } from 'graphql-lease-cache';
+import type { Cache, FieldCache } from 'graphql-lease-cache';
 import type { Loaders } from '../loaders/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Keyspace } from 'graphql-lease-cache';
-import type { RedisClient } from 'graphql-lease-cache';
+import type { Keyspace, RedisClient } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 
 /** The limits of the configuration (see docs/api.md, Rate limits); every window is fixed, in seconds. */

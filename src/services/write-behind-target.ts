@@ -1,11 +1,11 @@
 import { Types, type Model } from 'mongoose';
-import type { Cache } from 'graphql-lease-cache';
 import {
-  WriteBehindWorker,
+  type Cache,
   type Change,
   type TargetOutcome,
   type TargetUpdate,
   type WriteBehindState,
+  WriteBehindWorker,
   type WriteBehindWorkerOptions,
   type WriteTarget,
 } from 'graphql-lease-cache';
@@ -206,7 +206,6 @@ export function startWriteBehindWorker(options: StartWorkerOptions): WriteBehind
     store: cache.store,
     keys: cache.keys,
     targets: mongoWriteTargets(options.documentLock),
-    metrics: cache.writeBehind.metrics,
     logger: options.logger,
     batchSize: settings.batchSize,
     intervalMs: settings.intervalMs,

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type DataLoader from 'dataloader';
-import { BreakerOpenError } from 'graphql-lease-cache';
-import type { EntityCache, Versioned } from 'graphql-lease-cache';
-import { withChange, type Change, type WriteBehindQueue } from 'graphql-lease-cache';
+import { BreakerOpenError, type Change, type EntityCache, type Versioned, withChange, type WriteBehindQueue } from 'graphql-lease-cache';
 import { ENTITY_POLICIES, type EntityType, type WritePolicy } from '../caching/policies.js';
 import type { Logger } from '../logger.js';
 
@@ -86,7 +84,7 @@ export async function queueChange(options: QueueChangeOptions): Promise<Queued> 
       warnSometimes(options.logger, 'down', { err: error, type, id }, 'write-behind queue unavailable; writing MongoDB synchronously');
     }
   }
-  queue.metrics.fallbacks.inc({ type });
+  queue.countFallback(type);
   return done === undefined ? { queued: false } : { queued: false, done };
 }
 

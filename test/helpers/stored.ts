@@ -1,5 +1,4 @@
-import { type ABSENT, createCodec } from 'graphql-lease-cache';
-import { payloadOf, versionOf } from 'graphql-lease-cache';
+import { type ABSENT, createCodec, payloadOf, versionOf } from 'graphql-lease-cache';
 import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 
 /** A client that reads a key as bytes: an ioredis Redis or Cluster (e.g. `t.app.redis`, `inspectRedis()`). */

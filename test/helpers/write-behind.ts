@@ -7,13 +7,12 @@ import type { TestApp } from './test-app.js';
 
 /** A worker for `t` that runs only when the test calls `runOnce` (start the app with WRITE_BEHIND_WORKER=false). */
 export function manualWorker(t: TestApp, options: Partial<WriteBehindWorkerOptions> = {}): WriteBehindWorker {
-  const { store, keys, writeBehind } = t.app.cache;
+  const { store, keys } = t.app.cache;
   if (!store) throw new Error('the test app has no Redis');
   return new WriteBehindWorker({
     store,
     keys,
     targets: mongoWriteTargets(t.app.documentLock),
-    metrics: writeBehind.metrics,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     leaderTtlMs: 300,
     afterSettle: responsesAfterSettle(t.app.cache),

@@ -113,6 +113,7 @@ describe('no stale read after a returned mutation, under random concurrent load'
     const reads: Read[] = [];
     const deadline = Date.now() + 4_000;
     let counter = 0;
+    let readerRequests = 0;
 
     const productWriter = async (id: string) => {
       while (Date.now() < deadline) {
@@ -145,6 +146,7 @@ describe('no stale read after a returned mutation, under random concurrent load'
           .map((u, i) => `u${i}: user(id: "${u.id}") { id name }`)
           .join(' ')} }`;
         const res = await t.gql(query);
+        readerRequests += 1;
         const data = res.body.data ?? {};
         for (const [alias, value] of Object.entries(data)) {
           const doc = value as { id: string; priceCents?: number; name?: string };
@@ -170,9 +172,10 @@ describe('no stale read after a returned mutation, under random concurrent load'
       writes.some((write) => write.doc === read.doc && write.returnedAt < read.startedAt && read.value < write.value),
     );
     expect(stale).toEqual([]);
-    // The whole-response layer (on by default) was in the path of these reads.
+    // The whole-response layer (on by default) was in the path of every one of these reads
+    // (the stats also hold this file's earlier requests: a lower bound).
     const responseStats = t.app.cache.stats.snapshot().find((s) => s.name === 'Response');
-    expect((responseStats?.hits ?? 0) + (responseStats?.misses ?? 0)).toBeGreaterThan(100);
+    expect((responseStats?.hits ?? 0) + (responseStats?.misses ?? 0)).toBeGreaterThanOrEqual(readerRequests);
 
     // Load stopped: every cached value equals MongoDB's.
     for (const id of hotProducts) {

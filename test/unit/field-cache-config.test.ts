@@ -1,5 +1,4 @@
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -7,13 +6,12 @@ import {
   CacheStats,
   FieldCache,
   FieldCacheConfigError,
-  createCacheMetrics,
+  CacheEvents,
   createCodec,
   createKeyspace,
   defineField,
   hashArgs,
 } from 'graphql-lease-cache';
-
 import { cachedFields } from '../../src/caching/fields.js';
 import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { createLogger } from '../../src/logger.js';
@@ -22,8 +20,7 @@ import { buildSchema, loadTypeDefs } from '../../src/schema.js';
 const core = new CacheCore({
   store: null,
   codec: createCodec(),
-  metrics: createCacheMetrics(new Registry()),
-  stats: new CacheStats(),
+  events: new CacheEvents('test', new CacheStats()),
   logger: createLogger({ level: 'silent' }),
 });
 const keys = createKeyspace();

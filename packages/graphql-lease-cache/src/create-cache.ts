@@ -1,7 +1,5 @@
-import type { Registry } from 'prom-client';
 import { Cluster } from 'ioredis';
-import type { CacheLogger } from './logger.js';
-import type { CurrentTrace } from './trace.js';
+import { SILENT_LOGGER, type CacheLogger } from './logger.js';
 import { CircuitBreaker } from './breaker.js';
 import { createCodec, type Compression, type Reviver } from './codec.js';
 import { CacheCore } from './core.js';
@@ -9,11 +7,11 @@ import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
 import { KnownPending } from './known-pending.js';
 import { LocalCopies } from './local-copies.js';
-import { createCacheMetrics, type CacheMetrics } from './metrics.js';
+import { CacheEvents } from './events.js';
 import { ResponseStore } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
-import { WriteBehindQueue, createWriteBehindMetrics, type Change } from './write-behind/index.js';
+import { WriteBehindQueue, type Change } from './write-behind/index.js';
 
 export type { Versioned };
 export { EntityCache };
@@ -47,8 +45,10 @@ export interface CacheSettings {
 export interface Cache {
   core: CacheCore;
   keys: Keyspace;
+  /** What this cache reports (subscribe on CACHE_CHANNELS; its events carry `events.id`). */
+  events: CacheEvents;
+  /** Hits and misses per entity type and field coordinate since start (`events.stats`). */
   stats: CacheStats;
-  metrics: CacheMetrics;
   /** The Redis store, or null when running without Redis. */
   store: RedisStore | null;
   /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
@@ -73,9 +73,10 @@ export interface Cache {
 export interface CreateCacheOptions {
   /** Null runs without a cache: every read goes to MongoDB. */
   redis: RedisClient | null;
-  settings: CacheSettings;
-  logger: CacheLogger;
-  registry: Registry;
+  /** What is not given is taken from {@link DEFAULT_CACHE_SETTINGS}. */
+  settings?: Partial<CacheSettings>;
+  /** Default: none (nothing is logged). */
+  logger?: CacheLogger;
   /** Entity types that can be written behind: their reads apply queued changes. */
   writeBehindTypes?: readonly string[];
   /** False: no write-behind queue even with Redis (benchmarks of the synchronous path); default true. */
@@ -91,13 +92,24 @@ export interface CreateCacheOptions {
    * change of these fields only voids the responses that selected them. Default none.
    */
   responseFields?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
-  /** The trace of the request being served, for calls that pass none (the app's AsyncLocalStorage); default none. */
-  currentTrace?: CurrentTrace;
   /** The classes of values the codec keeps across JSON besides Dates (the app's ObjectIds); default none. */
   revivers?: readonly Reviver[];
-  /** Put before every metric name (e.g. `myapp_`); default none: `cache_hits_total`, `write_behind_…`. */
-  metricPrefix?: string;
 }
+
+/** The settings a cache takes where none are given. */
+export const DEFAULT_CACHE_SETTINGS: Readonly<CacheSettings> = Object.freeze({
+  namespace: 'app',
+  ttlMs: 300_000,
+  ttlByTypeMs: {},
+  negativeTtlMs: 30_000,
+  leaseTtlMs: 3_000,
+  compression: 'gzip',
+  compressionThresholdBytes: 1_024,
+  localEntries: 20_000,
+  breakerThreshold: 5,
+  breakerOpenMs: 5_000,
+  responses: false,
+});
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
 const RESPONSE_DEPENDENCY_BUCKETS = 16_384;
@@ -106,56 +118,30 @@ const RESPONSE_DEPENDENCY_BUCKETS = 16_384;
 export const CACHE_SCHEMA_VERSION = 2;
 
 /** Wires keyspace, codec, breaker, store and core together. */
-export function createCache(options: CreateCacheOptions): Cache {
-  const { settings, logger } = options;
+export function createCache(given: CreateCacheOptions): Cache {
+  const settings: CacheSettings = { ...DEFAULT_CACHE_SETTINGS, ...given.settings };
+  const options = { ...given, settings, logger: given.logger ?? SILENT_LOGGER };
+  const { logger } = options;
   const keys = createKeyspace({ namespace: settings.namespace, version: CACHE_SCHEMA_VERSION });
-  const metrics = createCacheMetrics(options.registry, options.metricPrefix);
-  const stats = new CacheStats();
+  const events = new CacheEvents(settings.namespace, new CacheStats());
   const breaker = new CircuitBreaker({
     failureThreshold: settings.breakerThreshold,
     openMs: settings.breakerOpenMs,
     onStateChange: (state) => {
-      metrics.breakerState.set(state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+      events.breaker(state);
       logger.warn({ state }, `Redis circuit breaker ${state}`);
     },
   });
   // What this process knows to be queued for MongoDB: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
-  const { currentTrace } = options;
-  const store = options.redis
-    ? new RedisStore({ client: options.redis, breaker, metrics, leaseSuffix: keys.lease(''), currentTrace })
-    : null;
-  // One shard is enough on one Redis; on a Cluster, 16 spread the responses over its nodes.
-  const responses =
-    store && settings.responses
-      ? new ResponseStore({ store, keys, shards: options.redis instanceof Cluster ? 16 : 1, buckets: RESPONSE_DEPENDENCY_BUCKETS })
-      : undefined;
-  const core = new CacheCore({
-    store,
-    codec: createCodec({
-      compression: settings.compression,
-      thresholdBytes: settings.compressionThresholdBytes,
-      revivers: options.revivers ?? [],
-    }),
-    metrics,
-    stats,
-    logger,
-    leaseTtlMs: settings.leaseTtlMs,
-    knownPending,
-    ...(currentTrace ? { currentTrace } : {}),
-    ...(responses ? { responses } : {}),
-    ...(settings.localEntries > 0
-      ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
-      : {}),
-  });
+  const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
+  const core = createCore(options, { keys, events, store, knownPending });
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());
-  const entities = new Map<string, EntityCache<Versioned>>();
-  const writeBehindTypes = new Set(options.writeBehindTypes ?? []);
   const writeBehind = new WriteBehindQueue({
     store: options.writeBehindQueue === false ? null : store,
     keys,
-    metrics: createWriteBehindMetrics(options.registry, options.metricPrefix),
+    events,
     maxPendingPerEntity: options.writeBehindMaxPending,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
@@ -165,30 +151,66 @@ export function createCache(options: CreateCacheOptions): Cache {
   return {
     core,
     keys,
-    stats,
-    metrics,
+    events,
+    stats: events.stats,
     store,
     writeBehind,
     responseFields: new Map(
       Object.entries(options.responseFields ?? {}).map(([type, fields]) => [type, new Set(Object.values(fields).flat())]),
     ),
     responseDependencies: (type, id, fields) => changedDependencies(keys, options.responseFields, type, id, fields),
-    entity<T extends Versioned>(type: string): EntityCache<T> {
-      let cache = entities.get(type);
-      if (!cache) {
-        cache = new EntityCache<Versioned>({
-          core,
-          keys,
-          type,
-          ttlMs: settings.ttlByTypeMs[type] ?? settings.ttlMs,
-          negativeTtlMs: settings.negativeTtlMs,
-          writeBehind: writeBehindTypes.has(type),
-        });
-        entities.set(type, cache);
-      }
-      return cache as unknown as EntityCache<T>;
-    },
+    entity: entityCaches(core, keys, settings, new Set(options.writeBehindTypes ?? [])),
     close: () => core.close(),
+  };
+}
+
+/** The core, with its codec, its local copies and (when enabled) the response store. */
+function createCore(
+  options: CreateCacheOptions & { settings: CacheSettings; logger: CacheLogger },
+  parts: { keys: Keyspace; events: CacheEvents; store: RedisStore | null; knownPending: KnownPending },
+): CacheCore {
+  const { settings } = options;
+  const { keys, store } = parts;
+  // One shard is enough on one Redis; on a Cluster, 16 spread the responses over its nodes.
+  const responses =
+    store && settings.responses
+      ? new ResponseStore({ store, keys, shards: options.redis instanceof Cluster ? 16 : 1, buckets: RESPONSE_DEPENDENCY_BUCKETS })
+      : undefined;
+  return new CacheCore({
+    store,
+    codec: createCodec({
+      compression: settings.compression,
+      thresholdBytes: settings.compressionThresholdBytes,
+      revivers: options.revivers ?? [],
+    }),
+    events: parts.events,
+    logger: options.logger,
+    leaseTtlMs: settings.leaseTtlMs,
+    knownPending: parts.knownPending,
+    ...(responses ? { responses } : {}),
+    ...(settings.localEntries > 0
+      ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
+      : {}),
+  });
+}
+
+/** `Cache.entity`: one entity cache per type, made on first use and shared by all requests. */
+function entityCaches(core: CacheCore, keys: Keyspace, settings: CacheSettings, writeBehindTypes: ReadonlySet<string>): Cache['entity'] {
+  const entities = new Map<string, EntityCache<Versioned>>();
+  return <T extends Versioned>(type: string): EntityCache<T> => {
+    let cache = entities.get(type);
+    if (!cache) {
+      cache = new EntityCache<Versioned>({
+        core,
+        keys,
+        type,
+        ttlMs: settings.ttlByTypeMs[type] ?? settings.ttlMs,
+        negativeTtlMs: settings.negativeTtlMs,
+        writeBehind: writeBehindTypes.has(type),
+      });
+      entities.set(type, cache);
+    }
+    return cache as unknown as EntityCache<T>;
   };
 }
 

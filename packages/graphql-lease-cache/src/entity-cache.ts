@@ -4,11 +4,21 @@ import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 import { applyQueued, type WriteBehindState } from './write-behind/index.js';
 
-/** What the entity cache needs of a document: an ObjectId-like `_id` and a `version`. */
+/**
+ * What the entity cache needs of a document: a `version`, incremented by every update (the cache
+ * never replaces a newer version with an older one), and an id: `_id` (a string, a number or an
+ * ObjectId-like value with `toHexString()`) or `id`, unless the type is given its own `idOf`.
+ */
 export interface Versioned {
-  _id: { toHexString(): string };
-  /** Incremented by every update (the cache never replaces a newer version with an older one). */
   version: number;
+}
+
+/** The id of a document: its `_id` (ObjectId-like, string or number), else its `id`. */
+export function defaultIdOf(doc: Versioned): string {
+  const { _id: id = (doc as { id?: unknown }).id } = doc as { _id?: unknown };
+  if (typeof id === 'string' || typeof id === 'number') return String(id);
+  if (typeof id === 'object' && id !== null && 'toHexString' in id && typeof id.toHexString === 'function') return String(id.toHexString());
+  throw new TypeError('a cached document needs an _id or an id (or pass idOf)');
 }
 
 /** Options of {@link EntityCache}. */
@@ -23,6 +33,8 @@ export interface EntityCacheOptions {
   negativeTtlMs: number;
   /** Reads apply the type's queued write-behind changes (see write-behind.ts). */
   writeBehind?: boolean;
+  /** The id of a document (for `refresh`); default {@link defaultIdOf}. */
+  idOf?: (doc: Versioned) => string;
 }
 
 /** Documents by id through the cache core: the batch function of a DataLoader, and the writes that keep it exact. */
@@ -33,6 +45,7 @@ export class EntityCache<T extends Versioned> {
   readonly #ttlMs: number;
   readonly #negativeTtlMs: number;
   readonly #writeBehind: boolean;
+  readonly #idOf: (doc: Versioned) => string;
 
   constructor(options: EntityCacheOptions) {
     this.type = options.type;
@@ -41,6 +54,7 @@ export class EntityCache<T extends Versioned> {
     this.#ttlMs = options.ttlMs;
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#writeBehind = options.writeBehind ?? false;
+    this.#idOf = options.idOf ?? defaultIdOf;
   }
 
   /**
@@ -96,7 +110,7 @@ export class EntityCache<T extends Versioned> {
     return this.#core.refresh(
       this.type,
       docs.map((doc) => ({
-        key: this.key(doc._id.toHexString()),
+        key: this.key(this.#idOf(doc)),
         value: doc,
         version: doc.version,
         ttlMs: options.persist ? 0 : this.#ttlMs,

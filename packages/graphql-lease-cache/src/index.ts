@@ -16,6 +16,7 @@
  */
 export {
   CACHE_SCHEMA_VERSION,
+  DEFAULT_CACHE_SETTINGS,
   changedDependencies,
   createCache,
   type Cache,
@@ -23,7 +24,7 @@ export {
   type CreateCacheOptions,
 } from './create-cache.js';
 export { CacheCore, type CacheCoreOptions, type FetchSpec, type RefreshEntry } from './core.js';
-export { EntityCache, type EntityCacheOptions, type Versioned } from './entity-cache.js';
+export { EntityCache, defaultIdOf, type EntityCacheOptions, type Versioned } from './entity-cache.js';
 export {
   FieldCache,
   FieldCacheConfigError,
@@ -61,7 +62,22 @@ export { RedisStore, payloadOf, versionOf, type RedisStoreOptions } from './redi
 export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 export { KnownPending, type KnownPendingOptions } from './known-pending.js';
 export { CacheStats, hitRate, type HitMissCount } from './stats.js';
-export type { CacheLogger } from './logger.js';
-export { NO_TRACE, type CacheTrace, type CurrentTrace } from './trace.js';
-export { createCacheMetrics, type CacheMetrics } from './metrics.js';
+export { SILENT_LOGGER, type CacheLogger } from './logger.js';
+export type { CacheTrace } from './trace.js';
+export {
+  CACHE_CHANNELS,
+  CacheEvents,
+  type BreakerEvent,
+  type DepthEvent,
+  type ErrorEvent,
+  type FillEvent,
+  type FlushEvent,
+  type LeaseEvent,
+  type LookupEvent,
+  type PendingEvent,
+  type ReadEvent,
+  type StoreEvent,
+  type WriteBehindEvent,
+  type WriteEvent,
+} from './events.js';
 export * from './write-behind/index.js';

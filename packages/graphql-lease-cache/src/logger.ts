@@ -10,3 +10,12 @@ export interface CacheLogger {
   /** A logger that adds `fields` to every line. */
   child(fields: object): CacheLogger;
 }
+
+/** A logger that drops every line (the default). */
+export const SILENT_LOGGER: CacheLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => SILENT_LOGGER,
+};

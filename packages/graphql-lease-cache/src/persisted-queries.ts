@@ -1,20 +1,17 @@
 import type { KeyValueCache, KeyValueCacheSetOptions } from '@apollo/utils.keyvaluecache';
-import type { Counter } from 'prom-client';
 import type { Keyspace } from './keys.js';
-import type { CacheMetrics } from './metrics.js';
 import type { RedisStore } from './redis-store.js';
 
 /** Options of {@link createPersistedQueryCache}. */
 export interface PersistedQueryCacheOptions {
   store: RedisStore;
   keys: Keyspace;
-  metrics: CacheMetrics;
   /** Used when Apollo gives no TTL, in milliseconds; default one hour (a client re-registers a query it finds gone). */
   defaultTtlMs?: number;
   /** The largest document stored, in UTF-8 bytes; default 16384. Larger ones run, unstored. */
   maxBytes?: number;
-  /** Counts documents not stored, by reason (`too_large`). */
-  notStored?: Counter<'reason'>;
+  /** Called for each document not stored, with the reason (`too_large`). */
+  notStored?: (reason: 'too_large') => void;
 }
 
 /**
@@ -28,30 +25,31 @@ export interface PersistedQueryCacheOptions {
  * pressure).
  */
 export function createPersistedQueryCache(options: PersistedQueryCacheOptions): KeyValueCache<string> {
-  const { store, keys, metrics } = options;
+  const { store, keys } = options;
+  const events = store.events;
   const defaultTtlMs = options.defaultTtlMs ?? 3_600_000;
   const maxBytes = options.maxBytes ?? 16_384;
   return {
     async get(key) {
       try {
         const value = await store.get(keys.persistedQuery(key));
-        (value ? metrics.hits : metrics.misses).inc({ name: 'PersistedQuery' });
+        events.lookup('PersistedQuery', value ? 1 : 0, value ? 0 : 1);
         return value?.toString();
-      } catch {
-        metrics.errors.inc({ op: 'apq-get' });
+      } catch (error) {
+        events.error('apq-get', error);
         return undefined;
       }
     },
     async set(key, value, setOptions?: KeyValueCacheSetOptions) {
       if (Buffer.byteLength(value) > maxBytes) {
-        options.notStored?.inc({ reason: 'too_large' });
+        options.notStored?.('too_large');
         return;
       }
       try {
         const ttl = setOptions?.ttl;
         await store.set(keys.persistedQuery(key), value, ttl === null ? 0 : ttl === undefined ? defaultTtlMs : ttl * 1_000);
-      } catch {
-        metrics.errors.inc({ op: 'apq-set' });
+      } catch (error) {
+        events.error('apq-set', error);
       }
     },
     async delete() {

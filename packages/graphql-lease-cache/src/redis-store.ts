@@ -1,9 +1,9 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
-import { NO_TRACE, type CacheTrace, type CurrentTrace } from './trace.js';
+import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
-import type { CacheMetrics } from './metrics.js';
+import type { CacheEvents } from './events.js';
 import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 import type { RedisClient } from './redis-client.js';
 import { GET_OR_LEASE } from './scripts/get-or-lease.js';
@@ -19,11 +19,10 @@ export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEn
 export interface RedisStoreOptions {
   client: RedisClient;
   breaker: CircuitBreaker;
-  metrics: CacheMetrics;
+  /** Where each round trip is reported, timed (events.ts). */
+  events: CacheEvents;
   /** What the keyspace appends to a key to name its lease, e.g. `:lease`. */
   leaseSuffix: string;
-  /** The trace a call that passes none is counted in; default none. */
-  currentTrace?: CurrentTrace;
 }
 
 // Stored values are `<version>|<stamp>|<etag>|<codec payload>`, so that the scripts can compare
@@ -58,15 +57,14 @@ const REPLY_BUSY = 0x42; // B
  * The cache's only contact with Redis: four Lua scripts, each one round trip for a whole batch
  * (per Cluster slot on a Cluster, sent in parallel). It stores opaque payloads with a version;
  * encoding, TTL choice and the read protocol live in the core. Every call passes the circuit
- * breaker and is timed, and counts as a round trip in the request's trace. Errors propagate:
+ * breaker and is reported, timed, as a round trip of the request it was made for. Errors propagate:
  * the core decides what a failure means.
  */
 export class RedisStore implements LeaseStore {
   readonly #client: RedisClient & ScriptCommands;
   readonly #breaker: CircuitBreaker;
-  readonly #metrics: CacheMetrics;
+  readonly #events: CacheEvents;
   readonly #leaseSuffix: string;
-  readonly #currentTrace: CurrentTrace;
 
   constructor(options: RedisStoreOptions) {
     const { client } = options;
@@ -76,9 +74,8 @@ export class RedisStore implements LeaseStore {
     client.defineCommand('gfcInvalidate', { lua: INVALIDATE });
     this.#client = client as RedisClient & ScriptCommands;
     this.#breaker = options.breaker;
-    this.#metrics = options.metrics;
+    this.#events = options.events;
     this.#leaseSuffix = options.leaseSuffix;
-    this.#currentTrace = options.currentTrace ?? NO_TRACE;
   }
 
   /** The underlying client (for the queue and the session store's own commands). */
@@ -193,14 +190,23 @@ export class RedisStore implements LeaseStore {
     await this.call('kv-set', () => (ttlMs > 0 ? this.#client.set(key, value, 'PX', ttlMs) : this.#client.set(key, value)));
   }
 
-  /** Runs `fn` through the breaker, timed, counted as a round trip of `trace` (default: the traced request, if any). */
-  async call<T>(op: string, fn: () => Promise<T>, trace: CacheTrace | undefined = this.#currentTrace()): Promise<T> {
-    if (trace) trace.redisRoundTrips += 1;
-    const stop = this.#metrics.redisDuration.startTimer({ op });
+  /** The publisher this store reports to (the queue and the worker report through it too). */
+  get events(): CacheEvents {
+    return this.#events;
+  }
+
+  /** Runs `fn` through the breaker and reports it, timed, as a round trip made for `trace`. */
+  async call<T>(op: string, fn: () => Promise<T>, trace?: CacheTrace): Promise<T> {
+    const events = this.#events;
+    if (!events.timingStore) return this.#breaker.run(fn);
+    const started = performance.now();
+    let ok = false;
     try {
-      return await this.#breaker.run(fn);
+      const result = await this.#breaker.run(fn);
+      ok = true;
+      return result;
     } finally {
-      stop();
+      events.store(op, performance.now() - started, ok, trace);
     }
   }
 

@@ -5,7 +5,6 @@
 //   worker.ts    the consumer: reads, folds, applies to the target, settles
 //   leader.ts    the worker's leader lease and its take-over of pending entries
 //   target.ts    what the worker asks of the database (WriteTarget)
-//   metrics.ts   queue depth, flush latency, retries, dead letters
 
 /**
  * Write-behind: a mutation records its change in Redis and returns; a worker applies the
@@ -47,7 +46,6 @@ export {
   type QueuedChange,
   type WriteBehindState,
 } from './change.js';
-export { createWriteBehindMetrics, type WriteBehindMetrics } from './metrics.js';
 export { WriteBehindQueue, type WriteBehindQueueOptions } from './queue.js';
 export type { TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
 export { WriteBehindWorker } from './worker.js';

@@ -3,7 +3,7 @@ import type { Keyspace } from '../keys.js';
 import type { KnownPending } from '../known-pending.js';
 import type { RedisStore } from '../redis-store.js';
 import type { Change } from './change.js';
-import type { WriteBehindMetrics } from './metrics.js';
+import type { CacheEvents } from '../events.js';
 import { defineQueueCommands } from './scripts/index.js';
 
 /** Options of {@link WriteBehindQueue}. */
@@ -11,7 +11,8 @@ export interface WriteBehindQueueOptions {
   /** Null (no Redis) or a Cluster: the queue is unavailable and callers write synchronously. */
   store: RedisStore | null;
   keys: Keyspace;
-  metrics: WriteBehindMetrics;
+  /** Where enqueues and fallbacks are reported. */
+  events: CacheEvents;
   /** The most changes one entity may have queued; default 1000 (see {@link WriteBehindQueue.enqueue}). */
   maxPendingPerEntity?: number;
   /**
@@ -33,7 +34,7 @@ export class WriteBehindQueue {
   readonly #store: RedisStore | null;
   readonly #client: ReturnType<typeof defineQueueCommands> | null;
   readonly #keys: Keyspace;
-  readonly #metrics: WriteBehindMetrics;
+  readonly #events: CacheEvents;
   readonly #maxPending: number;
   readonly #deadlineMs: number;
   readonly #afterEnqueue: ((type: string, id: string, change: Change) => Promise<void>) | undefined;
@@ -45,7 +46,7 @@ export class WriteBehindQueue {
     this.#store = options.store && !(options.store.client instanceof Cluster) ? options.store : null;
     this.#client = this.#store && defineQueueCommands(this.#store.client);
     this.#keys = options.keys;
-    this.#metrics = options.metrics;
+    this.#events = options.events;
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
     this.#deadlineMs = options.enqueueDeadlineMs ?? 250;
     this.#knownPending = options.knownPending;
@@ -57,9 +58,9 @@ export class WriteBehindQueue {
     return this.#store !== null;
   }
 
-  /** The metrics (for the services' fallback counts). */
-  get metrics(): WriteBehindMetrics {
-    return this.#metrics;
+  /** Reports a change of `type` written to MongoDB synchronously because it could not be queued. */
+  countFallback(type: string): void {
+    this.#events.writeBehind('fallback', type);
   }
 
   /**
@@ -86,7 +87,7 @@ export class WriteBehindQueue {
       ),
     );
     if (entry !== null) {
-      this.#metrics.enqueued.inc({ type });
+      this.#events.writeBehind('enqueued', type);
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
       await this.#afterEnqueue?.(type, id, change);
     }

@@ -1,7 +1,6 @@
 import type { CacheLogger } from '../logger.js';
 import type { Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
-import type { WriteBehindMetrics } from './metrics.js';
 import type { WriteTarget } from './target.js';
 
 /** Options of {@link WriteBehindWorker}. */
@@ -9,7 +8,6 @@ export interface WriteBehindWorkerOptions {
   store: RedisStore;
   keys: Keyspace;
   targets: Readonly<Record<string, WriteTarget>>;
-  metrics: WriteBehindMetrics;
   logger: CacheLogger;
   /** Most changes read per batch; default 500. */
   batchSize?: number;

@@ -6,7 +6,7 @@ import { isKeyPart, type Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import { coalesce, type WriteBehindState } from './change.js';
 import { GROUP, LeaderLease } from './leader.js';
-import type { WriteBehindMetrics } from './metrics.js';
+import type { CacheEvents } from '../events.js';
 import { defineWorkerCommands, type WriteBehindCommands } from './scripts/index.js';
 import type { TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
 import { StreamReader, type Settlement, type StreamEntry } from './stream.js';
@@ -38,14 +38,14 @@ interface EntityBatch {
  * guard and `wbSeq` make that harmless (whoever writes second finds it applied).
  *
  * Every Redis call goes through the store (`RedisStore.call`), so the breaker and the Redis
- * metrics see the worker's calls as they see the requests'.
+ * events see the worker's calls as they see the requests'.
  */
 export class WriteBehindWorker {
   readonly #store: RedisStore;
   readonly #client: RedisStore['client'] & WriteBehindCommands;
   readonly #keys: Keyspace;
   readonly #targets: Readonly<Record<string, WriteTarget>>;
-  readonly #metrics: WriteBehindMetrics;
+  readonly #events: CacheEvents;
   readonly #logger: CacheLogger;
   readonly #lease: LeaderLease;
   readonly #reader: StreamReader;
@@ -77,7 +77,7 @@ export class WriteBehindWorker {
     this.#client = defineWorkerCommands(options.store.client);
     this.#keys = options.keys;
     this.#targets = options.targets;
-    this.#metrics = options.metrics;
+    this.#events = options.store.events;
     this.#logger = options.logger.child({ component: 'write-behind' });
     this.#batchSize = options.batchSize ?? 500;
     this.#intervalMs = options.intervalMs ?? 100;
@@ -133,7 +133,7 @@ export class WriteBehindWorker {
   /** Changes queued and not yet acknowledged (the stream holds only those). */
   async depth(): Promise<number> {
     const depth = await this.#store.call('wb-depth', () => this.#client.xlen(this.#keys.writeQueue.stream));
-    this.#metrics.queueDepth.set(depth);
+    this.#events.depth(depth);
     return depth;
   }
 
@@ -147,7 +147,7 @@ export class WriteBehindWorker {
     const entries = await this.#read();
     report.read = entries.length;
     if (entries.length === 0) return report;
-    const stopTimer = this.#metrics.flushDuration.startTimer();
+    const started = performance.now();
     const settle: Settlement[] = [];
     const batches = this.#due(this.#byEntity(entries, settle));
     const byTarget = new Map<WriteTarget, EntityBatch[]>();
@@ -158,7 +158,7 @@ export class WriteBehindWorker {
     await this.#settle(settle);
     await this.#announce(entries, settle);
     this.#count(settle, report);
-    stopTimer();
+    this.#events.flush(performance.now() - started);
     await this.depth();
     return report;
   }
@@ -251,7 +251,7 @@ export class WriteBehindWorker {
     const { entries: ids } = settlementOf(item);
     const key = `${item.type}:${item.id}`;
     if (outcome.kind === 'applied') {
-      this.#metrics.writes.inc({ type: item.type });
+      this.#events.writeBehind('write', item.type);
       this.#isolated.delete(key);
       this.#conflicts.delete(key);
       for (const id of ids) this.#tries.delete(id);
@@ -273,7 +273,7 @@ export class WriteBehindWorker {
 
   #failed(type: string, id: string, entries: string[], error: string, settle: Settlement[], report: BatchReport): void {
     const key = `${type}:${id}`;
-    this.#metrics.retries.inc({ type });
+    this.#events.writeBehind('retry', type);
     const [head] = entries;
     if (entries.length > 1 || head === undefined) {
       // Several changes failed together: find the culprit by trying the oldest alone.
@@ -317,10 +317,10 @@ export class WriteBehindWorker {
     for (const s of settle) {
       if (s.reason === '') {
         report.flushed += s.entries.length;
-        this.#metrics.flushed.inc({ type: s.type }, s.entries.length);
+        this.#events.writeBehind('flushed', s.type, s.entries.length);
       } else {
         report.dead += s.entries.length;
-        this.#metrics.deadLetters.inc({ type: s.type }, s.entries.length);
+        this.#events.writeBehind('dead-letter', s.type, s.entries.length);
         this.#logger.error({ type: s.type, id: s.id, entries: s.entries, reason: s.reason }, 'write-behind change dead-lettered');
       }
     }

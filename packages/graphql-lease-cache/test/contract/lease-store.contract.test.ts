@@ -1,9 +1,9 @@
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/breaker.js';
 import { createKeyspace } from '../../src/keys.js';
 import type { LeaseReply, LeaseStore } from '../../src/lease-store.js';
-import { createCacheMetrics } from '../../src/metrics.js';
+import { CacheEvents } from '../../src/events.js';
+import { CacheStats } from '../../src/stats.js';
 import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
 import { RedisStore } from '../../src/redis-store.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -40,7 +40,7 @@ async function connect(backend: 'single' | 'cluster'): Promise<{ store: LeaseSto
   const store = new RedisStore({
     client,
     breaker: new CircuitBreaker(),
-    metrics: createCacheMetrics(new Registry()),
+    events: new CacheEvents('test', new CacheStats()),
     leaseSuffix: keys.lease(''),
   });
   return { store, client };

@@ -1,9 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/breaker.js';
 import { createKeyspace } from '../../src/keys.js';
-import { createCacheMetrics } from '../../src/metrics.js';
+import { CacheEvents } from '../../src/events.js';
+import { CacheStats } from '../../src/stats.js';
 import { RedisStore } from '../../src/redis-store.js';
 import { ResponseStore } from '../../src/response-store.js';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
@@ -29,7 +29,7 @@ function responseStore(client: Redis | Cluster, shards: number): ResponseStore {
   const store = new RedisStore({
     client,
     breaker: new CircuitBreaker({ failureThreshold: 5 }),
-    metrics: createCacheMetrics(new Registry()),
+    events: new CacheEvents('test', new CacheStats()),
     leaseSuffix: keys.lease(''),
   });
   return new ResponseStore({ store, keys, shards, buckets: 16_384 });

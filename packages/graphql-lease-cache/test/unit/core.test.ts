@@ -1,8 +1,8 @@
-import { Registry } from 'prom-client';
+import diagnostics from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { createCodec } from '../../src/codec.js';
 import { CacheCore } from '../../src/core.js';
-import { createCacheMetrics } from '../../src/metrics.js';
+import { CACHE_CHANNELS, CacheEvents, type LookupEvent } from '../../src/events.js';
 import { CacheStats } from '../../src/stats.js';
 import { silentLogger } from '../helpers/logger.js';
 
@@ -10,8 +10,7 @@ const make = (options: Partial<ConstructorParameters<typeof CacheCore>[0]> = {})
   new CacheCore({
     store: null,
     codec: createCodec(),
-    metrics: createCacheMetrics(new Registry()),
-    stats: new CacheStats(),
+    events: new CacheEvents('test', new CacheStats()),
     logger: silentLogger,
     ...options,
   });
@@ -26,9 +25,16 @@ describe('CacheCore without Redis', () => {
     expect(Math.max(...samples)).toBeGreaterThan(109_000);
   });
 
-  it('loads everything from the source and counts misses', async () => {
+  it('loads everything from the source, counts the misses and publishes them on the lookup channel', async () => {
     const stats = new CacheStats();
-    const core = make({ stats });
+    const events = new CacheEvents('test', stats);
+    const core = make({ events });
+    const published: LookupEvent[] = [];
+    const collect = (message: unknown): void => {
+      const event = message as LookupEvent;
+      if (event.cache === events.id) published.push(event);
+    };
+    diagnostics.subscribe(CACHE_CHANNELS.lookup, collect);
     const loaded: number[][] = [];
     const values = await core.fetch({
       name: 'Thing',
@@ -42,7 +48,9 @@ describe('CacheCore without Redis', () => {
     });
     expect(values).toEqual([{ i: 0 }, null, { i: 2 }]);
     expect(loaded).toEqual([[0, 1, 2]]);
+    diagnostics.unsubscribe(CACHE_CHANNELS.lookup, collect);
     expect(stats.snapshot()).toEqual([{ name: 'Thing', hits: 0, misses: 3 }]);
+    expect(published).toEqual([{ cache: events.id, name: 'Thing', hits: 0, misses: 3, trace: undefined }]);
   });
 
   it('validates its options with the bad value in the message', () => {

@@ -1,0 +1,197 @@
+import { channel, type Channel } from 'node:diagnostics_channel';
+import type { BreakerState } from './breaker.js';
+import type { CacheStats } from './stats.js';
+import type { CacheTrace } from './trace.js';
+
+/**
+ * What the cache reports, published on `node:diagnostics_channel` (as ioredis and undici do):
+ * subscribe with `diagnostics_channel.subscribe(CACHE_CHANNELS.lookup, fn)`. Nothing is built or
+ * sent while a channel has no subscriber. Every event names the `cache` that published it (see
+ * {@link CacheEvents.id}), so that subscribers of several caches in one process can tell them apart.
+ */
+export const CACHE_CHANNELS = {
+  /** {@link LookupEvent}: hits and misses of one fetch, per entity type or field coordinate. */
+  lookup: 'graphql-lease-cache:lookup',
+  /** {@link ReadEvent}: bytes of the cached values a fetch decoded, and its hits on cached absences. */
+  read: 'graphql-lease-cache:read',
+  /** {@link WriteEvent}: bytes of a value encoded to be stored (fills and refreshes). */
+  write: 'graphql-lease-cache:write',
+  /** {@link FillEvent}: a lease holder's fill, stored or lost to a write. */
+  fill: 'graphql-lease-cache:fill',
+  /** {@link LeaseEvent}: a read that found another reader's lease and waited, or gave up waiting. */
+  lease: 'graphql-lease-cache:lease',
+  /** {@link StoreEvent}: one round trip to Redis, timed. */
+  store: 'graphql-lease-cache:store',
+  /** {@link ErrorEvent}: a failed cache operation (the read was served without the cache). */
+  error: 'graphql-lease-cache:error',
+  /** {@link BreakerEvent}: the circuit breaker changed state. */
+  breaker: 'graphql-lease-cache:breaker',
+  /** {@link PendingEvent}: invalidations not yet delivered to Redis. */
+  pending: 'graphql-lease-cache:pending-invalidations',
+  /** {@link WriteBehindEvent}: write-behind changes queued, applied, retried, dead-lettered. */
+  writeBehind: 'graphql-lease-cache:write-behind',
+  /** {@link FlushEvent}: one write-behind batch applied and acknowledged. */
+  flush: 'graphql-lease-cache:write-behind-flush',
+  /** {@link DepthEvent}: the write-behind queue's depth, as the worker read it. */
+  depth: 'graphql-lease-cache:write-behind-depth',
+} as const;
+
+interface CacheEvent {
+  /** The cache that published it ({@link CacheEvents.id}). */
+  cache: string;
+}
+
+/** The request a read or round trip was made for, when the caller passed one. */
+interface TracedEvent extends CacheEvent {
+  trace: CacheTrace | undefined;
+}
+
+export interface LookupEvent extends TracedEvent {
+  /** An entity type (`User`) or a field coordinate (`Product.averageRating`). */
+  name: string;
+  hits: number;
+  misses: number;
+}
+export interface ReadEvent extends CacheEvent {
+  name: string;
+  bytes: number;
+  /** Hits on a cached "no such document" (negative caching), among the lookup's hits. */
+  absentHits: number;
+}
+export interface WriteEvent extends CacheEvent {
+  name: string;
+  bytes: number;
+}
+export interface FillEvent extends CacheEvent {
+  name: string;
+  /** `lost`: the lease was revoked by a write, or a newer version was there. */
+  outcome: 'stored' | 'lost';
+}
+export interface LeaseEvent extends CacheEvent {
+  name: string;
+  /** `wait`: found another reader's lease and waited; `timeout`: gave up and read the source without filling. */
+  outcome: 'wait' | 'timeout';
+}
+export interface StoreEvent extends TracedEvent {
+  /** The operation (`get`, `fill`, `invalidate`, `wb-enqueue`, …). */
+  op: string;
+  durationMs: number;
+  ok: boolean;
+}
+export interface ErrorEvent extends CacheEvent {
+  op: string;
+  error: unknown;
+}
+export interface BreakerEvent extends CacheEvent {
+  state: BreakerState;
+}
+export interface PendingEvent extends CacheEvent {
+  count: number;
+}
+export interface WriteBehindEvent extends CacheEvent {
+  /**
+   * `enqueued`; `fallback` (written synchronously, the queue being unavailable); `flushed`
+   * (applied and acknowledged); `write` (a document update sent, one per entity per batch);
+   * `retry`; `dead-letter`.
+   */
+  kind: 'enqueued' | 'fallback' | 'flushed' | 'write' | 'retry' | 'dead-letter';
+  /** The entity type. */
+  type: string;
+  count: number;
+}
+export interface FlushEvent extends CacheEvent {
+  /** Time to apply and acknowledge the batch. */
+  durationMs: number;
+}
+export interface DepthEvent extends CacheEvent {
+  /** Changes queued and not yet acknowledged. */
+  depth: number;
+}
+
+const channels = {
+  lookup: channel(CACHE_CHANNELS.lookup),
+  read: channel(CACHE_CHANNELS.read),
+  write: channel(CACHE_CHANNELS.write),
+  fill: channel(CACHE_CHANNELS.fill),
+  lease: channel(CACHE_CHANNELS.lease),
+  store: channel(CACHE_CHANNELS.store),
+  error: channel(CACHE_CHANNELS.error),
+  breaker: channel(CACHE_CHANNELS.breaker),
+  pending: channel(CACHE_CHANNELS.pending),
+  writeBehind: channel(CACHE_CHANNELS.writeBehind),
+  flush: channel(CACHE_CHANNELS.flush),
+  depth: channel(CACHE_CHANNELS.depth),
+} satisfies Record<keyof typeof CACHE_CHANNELS, Channel>;
+
+let instances = 0;
+
+/**
+ * One cache's publisher: the core, the store, the queue and the worker report through it. It
+ * keeps the running hit and miss counts ({@link CacheStats}) itself, so that they hold whether
+ * or not anyone subscribes.
+ */
+export class CacheEvents {
+  /** Unique in this process: `<namespace>#<n>`. */
+  readonly id: string;
+  readonly stats: CacheStats;
+
+  constructor(namespace: string, stats: CacheStats) {
+    instances += 1;
+    this.id = `${namespace}#${instances}`;
+    this.stats = stats;
+  }
+
+  lookup(name: string, hits: number, misses: number, trace?: CacheTrace): void {
+    this.stats.record(name, hits, misses);
+    if (channels.lookup.hasSubscribers) channels.lookup.publish({ cache: this.id, name, hits, misses, trace } satisfies LookupEvent);
+  }
+
+  read(name: string, bytes: number, absentHits: number): void {
+    if (channels.read.hasSubscribers) channels.read.publish({ cache: this.id, name, bytes, absentHits } satisfies ReadEvent);
+  }
+
+  write(name: string, bytes: number): void {
+    if (channels.write.hasSubscribers) channels.write.publish({ cache: this.id, name, bytes } satisfies WriteEvent);
+  }
+
+  fill(name: string, outcome: FillEvent['outcome']): void {
+    if (channels.fill.hasSubscribers) channels.fill.publish({ cache: this.id, name, outcome } satisfies FillEvent);
+  }
+
+  lease(name: string, outcome: LeaseEvent['outcome']): void {
+    if (channels.lease.hasSubscribers) channels.lease.publish({ cache: this.id, name, outcome } satisfies LeaseEvent);
+  }
+
+  /** Whether anyone times round trips (the store skips reading the clock otherwise). */
+  get timingStore(): boolean {
+    return channels.store.hasSubscribers;
+  }
+
+  store(op: string, durationMs: number, ok: boolean, trace?: CacheTrace): void {
+    if (channels.store.hasSubscribers) channels.store.publish({ cache: this.id, op, durationMs, ok, trace } satisfies StoreEvent);
+  }
+
+  error(op: string, error: unknown): void {
+    if (channels.error.hasSubscribers) channels.error.publish({ cache: this.id, op, error } satisfies ErrorEvent);
+  }
+
+  breaker(state: BreakerState): void {
+    if (channels.breaker.hasSubscribers) channels.breaker.publish({ cache: this.id, state } satisfies BreakerEvent);
+  }
+
+  pending(count: number): void {
+    if (channels.pending.hasSubscribers) channels.pending.publish({ cache: this.id, count } satisfies PendingEvent);
+  }
+
+  writeBehind(kind: WriteBehindEvent['kind'], type: string, count = 1): void {
+    if (channels.writeBehind.hasSubscribers) channels.writeBehind.publish({ cache: this.id, kind, type, count } satisfies WriteBehindEvent);
+  }
+
+  flush(durationMs: number): void {
+    if (channels.flush.hasSubscribers) channels.flush.publish({ cache: this.id, durationMs } satisfies FlushEvent);
+  }
+
+  depth(depth: number): void {
+    if (channels.depth.hasSubscribers) channels.depth.publish({ cache: this.id, depth } satisfies DepthEvent);
+  }
+}

@@ -1,0 +1,91 @@
+import type { CacheTrace } from './trace.js';
+import { at } from './at.js';
+import type { LeaseRequest, PendingEntry } from './lease-store.js';
+
+/** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
+export interface FetchSpec<T> {
+  /**
+   * For stats and metrics: an entity type (`User`) or a field coordinate
+   * (`Product.averageRating`); a function when one fetch mixes several (the field cache).
+   */
+  name: string | ((index: number) => string);
+  keys: readonly string[];
+  /** The tag keys of each key (same index): their versions are read into its lease, and a value is a miss once one changed. */
+  tags?: readonly (readonly string[])[];
+  /**
+   * Reads the items at `indexes` from the source of truth, in that order; null where there is
+   * none. Called at most once per fetch for the items this reader leased, so once per batch.
+   * Must return exactly one value per index (DataLoader's contract): any other length rejects
+   * the fetch with a TypeError naming the counts, and nothing of that batch is cached.
+   */
+  load(indexes: readonly number[]): Promise<(T | null)[]>;
+  /** The version of a loaded value (absent values have version 0). */
+  versionOf(value: T): number;
+  /** How long to keep the value of item `index`, in milliseconds, before jitter. */
+  ttlMs(value: T | null, index: number): number;
+  /** Reset the expiry of each hit to this, in milliseconds (sliding expiration); default: leave it. */
+  touchTtlMs?: number;
+  /**
+   * The write-behind hash of each key (same index), read in the same round trip. Its changes,
+   * which MongoDB does not have yet, are applied to the value read by `applyPending`; what is
+   * stored in the cache stays the value as loaded.
+   */
+  pendingKeys?: readonly string[];
+  /** Returns `value` with `pending` applied (a new value: `value` may be shared). */
+  applyPending?(value: T, pending: readonly PendingEntry[]): T;
+  /** The request these reads are for: the events name it, and its `dependencies` collect what it read (see trace.ts). */
+  trace?: CacheTrace;
+}
+
+/** A value to write through (refresh): stored unless Redis holds a newer version. */
+export interface RefreshEntry<T> {
+  key: string;
+  value: T;
+  version: number;
+  /** In milliseconds, before jitter; 0 keeps the value without expiry (write-behind). */
+  ttlMs: number;
+}
+
+/** Per name, the bytes and absent values a batch read (counted once per batch). */
+export type HitTally = Map<string, { bytes: number; absent: number }>;
+
+export function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
+  const request: LeaseRequest = { key: at(spec.keys, index, 'spec.keys') };
+  const tags = spec.tags?.[index];
+  if (tags && tags.length > 0) request.tags = tags;
+  if (spec.pendingKeys) request.pendingKey = at(spec.pendingKeys, index, 'spec.pendingKeys');
+  return request;
+}
+
+/**
+ * Value `i` of a load (checked to hold one per key, see SourceLoads's #load): an `undefined`
+ * the load returned in range counts as null ("none"), as it always has; past the end, throws.
+ */
+export function loadedAt<T>(values: readonly (T | null)[], i: number): T | null {
+  return at(values, i, 'a loaded value') ?? null;
+}
+
+/** The error of a load that did not return one value per key (DataLoader's TypeError). */
+export function loadContractError<T>(spec: FetchSpec<T>, indexes: readonly number[], values: unknown): TypeError {
+  const names = [...new Set(indexes.map((index) => nameOf(spec, index)))].join(', ');
+  const got = Array.isArray(values) ? `${values.length} values` : `${values === null ? 'null' : typeof values} instead of an array`;
+  return new TypeError(
+    `the load function of ${names} returned ${got} for ${indexes.length} keys: it must return one value per key, in the keys' order ` +
+      '(null where there is none); nothing of this batch was cached',
+  );
+}
+
+/** Adds one value read to a batch's tally. */
+export function tallyRead(tally: HitTally, name: string, bytes: number, absent: boolean): void {
+  const entry = tally.get(name);
+  if (entry) {
+    entry.bytes += bytes;
+    if (absent) entry.absent += 1;
+  } else {
+    tally.set(name, { bytes, absent: absent ? 1 : 0 });
+  }
+}
+
+export function nameOf<T>(spec: FetchSpec<T>, index: number): string {
+  return typeof spec.name === 'string' ? spec.name : spec.name(index);
+}

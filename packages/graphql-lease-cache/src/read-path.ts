@@ -1,0 +1,356 @@
+import type { CacheLogger } from './logger.js';
+import type { CacheTrace } from './trace.js';
+import { at } from './at.js';
+import { ABSENT, type Codec } from './codec.js';
+import type { KnownPending } from './known-pending.js';
+import type { LocalCopies, LocalCopy } from './local-copies.js';
+import type { CacheEvents } from './events.js';
+import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry } from './lease-store.js';
+import { nameOf, requestOf, tallyRead, type FetchSpec, type HitTally } from './fetch-spec.js';
+import { newToken, reportFailure, sleep } from './core-helpers.js';
+import type { PendingInvalidations } from './pending-invalidations.js';
+import type { SourceLoads } from './source-loads.js';
+
+/**
+ * What the read path asks of the core it serves: its public calls, made as any caller's are
+ * (an unreadable value is invalidated like any other, and write-behind changes read alike).
+ */
+export interface ReadHost {
+  invalidate(keys: readonly string[]): Promise<void>;
+  pendingChanges(keys: readonly string[], trace?: CacheTrace): Promise<PendingEntry[][]>;
+}
+
+/** Options of {@link ReadPath}. */
+export interface ReadPathOptions {
+  /** Null: no Redis; every fetch reads the source (and counts a miss). */
+  store: LeaseStore | null;
+  codec: Codec;
+  events: CacheEvents;
+  logger: CacheLogger;
+  leaseTtlMs: number;
+  leaseRetries: number;
+  leaseWaitMs: number;
+  tagTtlMs: number;
+  knownPending: KnownPending | undefined;
+  localCopies: LocalCopies | undefined;
+  /** The keys and tags that bypass the cache until their invalidation is delivered. */
+  pending: PendingInvalidations;
+  /** The source loads and fills, shared by readers of the same keys. */
+  loads: SourceLoads;
+  host: ReadHost;
+}
+
+/** The replies of one get-or-lease, sorted by what each item needs next (see {@link ReadPath}'s #sortReplies). */
+interface SortedReplies {
+  /** Served from the cache (a hit, or "same" as this process's copy). */
+  hits: number[];
+  /** Leased to this reader: load and fill. */
+  leased: number[];
+  /** Another reader's lease, not of this process: wait for its fill. */
+  busy: number[];
+  /** A value that does not decode: invalidated, and read from the source. */
+  unreadable: number[];
+  /** Another reader's lease of this process: its load, shared. */
+  joins: Promise<void>[];
+  tally: HitTally;
+}
+
+/**
+ * The read side of the lease protocol (CacheCore.fetch): get-or-lease each key, serve the hits,
+ * load and fill the leased, share a load of this process, and wait for other readers' leases.
+ */
+export class ReadPath {
+  readonly #store: LeaseStore | null;
+  readonly #codec: Codec;
+  readonly #events: CacheEvents;
+  readonly #logger: CacheLogger;
+  readonly #leaseTtlMs: number;
+  readonly #leaseRetries: number;
+  readonly #leaseWaitMs: number;
+  readonly #tagTtlMs: number;
+  readonly #knownPending: KnownPending | undefined;
+  readonly #local: LocalCopies | undefined;
+  readonly #pending: PendingInvalidations;
+  readonly #loads: SourceLoads;
+  readonly #host: ReadHost;
+
+  constructor(options: ReadPathOptions) {
+    this.#store = options.store;
+    this.#codec = options.codec;
+    this.#events = options.events;
+    this.#logger = options.logger;
+    this.#leaseTtlMs = options.leaseTtlMs;
+    this.#leaseRetries = options.leaseRetries;
+    this.#leaseWaitMs = options.leaseWaitMs;
+    this.#tagTtlMs = options.tagTtlMs;
+    this.#knownPending = options.knownPending;
+    this.#local = options.localCopies;
+    this.#pending = options.pending;
+    this.#loads = options.loads;
+    this.#host = options.host;
+  }
+
+  /** See CacheCore.fetch. */
+  async fetch<T>(spec: FetchSpec<T>): Promise<(T | null)[]> {
+    const out = new Array<T | null>(spec.keys.length).fill(null);
+    const dependencies = spec.trace?.dependencies;
+    if (dependencies) {
+      spec.keys.forEach((key, index) => {
+        dependencies.add(key);
+        for (const tag of spec.tags?.[index] ?? []) dependencies.add(tag);
+      });
+    }
+    const bypass: number[] = [];
+    const candidates: number[] = [];
+    spec.keys.forEach((key, index) => (!this.#store || this.#pending.bypasses(key, spec.tags?.[index]) ? bypass : candidates).push(index));
+    const work: Promise<void>[] = [];
+    const pending = new Map<number, PendingEntry[]>();
+    if (bypass.length) {
+      // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
+      this.#count(spec, [], bypass);
+      work.push(this.#loadWithPending(spec, bypass, out, pending));
+    }
+    if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out, pending));
+    await Promise.all(work);
+    if (spec.applyPending) {
+      for (const [index, entries] of pending) {
+        const value = out[index];
+        if (value !== null && value !== undefined && entries.length > 0) out[index] = spec.applyPending(value, entries);
+      }
+    }
+    return out;
+  }
+
+  /** Looks the items up in Redis in one get-or-lease, then serves each as its reply says. */
+  async #fetchCandidates<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const token = newToken();
+    let replies: LeaseReply[];
+    const askedAt = Date.now();
+    // The copies whose etags are sent: held here, so that a "same" finds its copy even if the
+    // copy is dropped from LocalCopies while the call is out.
+    const copies: (LocalCopy | undefined)[] = [];
+    try {
+      replies = await store.getOrLease(this.#requestsWithEtags(spec, indexes, copies), {
+        token,
+        leaseTtlMs: this.#leaseTtlMs,
+        touchTtlMs: spec.touchTtlMs,
+        tagTtlMs: this.#tagTtlMs,
+        trace: spec.trace,
+      });
+    } catch (error) {
+      // Served from MongoDB, with the queued write-behind changes all the same.
+      this.#failed('get', error);
+      this.#count(spec, [], indexes);
+      await this.#loadWithPending(spec, indexes, out, pending);
+      return;
+    }
+    this.#observePending(spec, indexes, replies, askedAt);
+
+    const { hits, leased, busy, unreadable, joins, tally } = this.#sortReplies(spec, indexes, replies, copies, out, pending);
+    this.#countRead(tally);
+    const hitSet = new Set(hits);
+    this.#count(spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
+
+    const work: Promise<void>[] = [...joins];
+    if (leased.length) work.push(this.#loads.loadAndFill(spec, leased, token, out));
+    if (unreadable.length) {
+      // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
+      work.push(this.#host.invalidate(unreadable.map((index) => at(spec.keys, index, 'spec.keys'))));
+      work.push(this.#loads.loadInto(spec, unreadable, out));
+    }
+    if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
+    await Promise.all(work);
+  }
+
+  /** The get-or-lease requests of `indexes`, each with the etag of this process's copy, if any (kept in `copies`, same position). */
+  #requestsWithEtags<T>(spec: FetchSpec<T>, indexes: readonly number[], copies: (LocalCopy | undefined)[]): LeaseRequest[] {
+    return indexes.map((index, i) => {
+      const request = requestOf(spec, index);
+      const copy = this.#local?.get(request.key);
+      copies[i] = copy;
+      if (copy) request.etag = copy.etag;
+      return request;
+    });
+  }
+
+  /**
+   * Serves the hits of a get-or-lease into `out` and sorts the other items by what they need
+   * next; records each reply's write-behind changes in `pending`.
+   */
+  #sortReplies<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    replies: readonly LeaseReply[],
+    copies: readonly (LocalCopy | undefined)[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): SortedReplies {
+    const sorted: SortedReplies = { hits: [], leased: [], busy: [], unreadable: [], joins: [], tally: new Map() };
+    replies.forEach((reply, i) => {
+      const index = at(indexes, i, 'get-or-lease: the index of a reply');
+      if (reply.pending) pending.set(index, reply.pending);
+      if (reply.kind === 'same') {
+        this.#readSame(spec, index, copies[i], out, sorted.tally);
+        sorted.hits.push(index);
+      } else if (reply.kind === 'hit') {
+        (this.#readHit(spec, index, reply.payload, out, sorted.tally, reply.etag) ? sorted.hits : sorted.unreadable).push(index);
+      } else if (reply.kind === 'lease') {
+        sorted.leased.push(index);
+      } else {
+        // Another reader is filling it. In this process? Then share its load (single flight).
+        const flight = this.#loads.inFlight(at(spec.keys, index, 'spec.keys'));
+        if (flight && flight.token === reply.token) {
+          sorted.joins.push(
+            flight.value.then((value) => {
+              out[index] = value as T | null;
+            }),
+          );
+        } else {
+          sorted.busy.push(index);
+        }
+      }
+    });
+    return sorted;
+  }
+
+  /** Serves `out[index]` from this process's copy, which Redis answered is still the stored value. */
+  #readSame<T>(spec: FetchSpec<T>, index: number, copy: LocalCopy | undefined, out: (T | null)[], tally: HitTally): void {
+    if (!copy) throw new Error(`the cache answered "same" for ${at(spec.keys, index, 'spec.keys')}, whose etag was not sent`);
+    out[index] = copy.value === ABSENT ? null : (copy.value as T);
+    if (copy.value === ABSENT) tallyRead(tally, nameOf(spec, index), 0, true);
+  }
+
+  /** Waits for other readers' leases with doubling pauses, retrying the cache; then loads without filling. */
+  async #waitForBusy<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
+    const store = this.#store;
+    let waiting = [...indexes];
+    for (let attempt = 0; store && waiting.length > 0 && attempt < this.#leaseRetries; attempt += 1) {
+      for (const index of waiting) this.#events.lease(nameOf(spec, index), 'wait');
+      await sleep(this.#leaseWaitMs * 2 ** attempt);
+      let replies: LeaseReply[];
+      const token = newToken();
+      const askedAt = Date.now();
+      try {
+        replies = await store.getOrLease(
+          waiting.map((index) => requestOf(spec, index)),
+          { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs, trace: spec.trace },
+        );
+      } catch (error) {
+        this.#failed('get', error);
+        break;
+      }
+      this.#observePending(spec, waiting, replies, askedAt);
+      const stillBusy: number[] = [];
+      const leased: number[] = [];
+      const tally: HitTally = new Map();
+      replies.forEach((reply, i) => {
+        const index = at(waiting, i, 'get-or-lease: the index of a reply');
+        // The newest snapshot of the changes goes with the newest read.
+        if (reply.pending) pending.set(index, reply.pending);
+        else pending.delete(index);
+        if (reply.kind === 'hit') {
+          if (!this.#readHit(spec, index, reply.payload, out, tally, reply.etag)) stillBusy.push(index);
+        } else if (reply.kind === 'lease') {
+          leased.push(index);
+        } else {
+          stillBusy.push(index);
+        }
+      });
+      this.#countRead(tally);
+      if (leased.length) await this.#loads.loadAndFill(spec, leased, token, out);
+      waiting = stillBusy;
+    }
+    if (waiting.length) {
+      for (const index of waiting) this.#events.lease(nameOf(spec, index), 'timeout');
+      await this.#loads.loadInto(spec, waiting, out);
+    }
+  }
+
+  /** Decodes a hit into `out[index]`; false (counted as a decode error) when the value is unreadable. */
+  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally, etag: string): boolean {
+    try {
+      const value = this.#codec.decode(payload);
+      this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value);
+      tallyRead(tally, nameOf(spec, index), payload.length, value === ABSENT);
+      out[index] = value === ABSENT ? null : (value as T);
+      return true;
+    } catch (error) {
+      this.#failed('decode', error);
+      return false;
+    }
+  }
+
+  /** Reports a batch's bytes read: once per name, not once per value. */
+  #countRead(tally: HitTally): void {
+    for (const [name, { bytes, absent }] of tally) this.#events.read(name, bytes, absent);
+  }
+
+  /**
+   * Reads items from the source without filling them, with their queued write-behind changes
+   * read first (from Redis, else as this process knows them): a flush in between then shows in
+   * the document, and its `wbSeq` skips what it applied, so nothing is lost or counted twice.
+   */
+  async #loadWithPending<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    pending: Map<number, PendingEntry[]>,
+  ): Promise<void> {
+    const pendingKeys = spec.pendingKeys;
+    if (this.#store && pendingKeys) {
+      const found = await this.#host.pendingChanges(
+        indexes.map((index) => at(pendingKeys, index, 'spec.pendingKeys')),
+        spec.trace,
+      );
+      found.forEach((entries, i) => {
+        if (entries.length > 0) pending.set(at(indexes, i, 'pendingChanges: the index of a reply'), entries);
+      });
+    }
+    await this.#loads.loadInto(spec, indexes, out);
+  }
+
+  /** Remembers the write-behind snapshot each reply brought (see {@link KnownPending.observed}). */
+  #observePending<T>(spec: FetchSpec<T>, indexes: readonly number[], replies: readonly LeaseReply[], askedAt: number): void {
+    const known = this.#knownPending;
+    const pendingKeys = spec.pendingKeys;
+    if (!known || !pendingKeys) return;
+    replies.forEach((reply, i) =>
+      known.observed(
+        at(pendingKeys, at(indexes, i, 'get-or-lease: the index of a reply'), 'spec.pendingKeys'),
+        reply.pending ?? [],
+        askedAt,
+      ),
+    );
+  }
+
+  /** Counts hits and misses per name (the items of one fetch may belong to several). */
+  #count<T>(spec: FetchSpec<T>, hits: readonly number[], misses: readonly number[]): void {
+    const byName = new Map<string, { hits: number; misses: number }>();
+    const add = (index: number, hit: boolean): void => {
+      const name = nameOf(spec, index);
+      const entry = byName.get(name) ?? { hits: 0, misses: 0 };
+      if (hit) entry.hits += 1;
+      else entry.misses += 1;
+      byName.set(name, entry);
+    };
+    for (const index of hits) add(index, true);
+    for (const index of misses) add(index, false);
+    for (const [name, count] of byName) this.#events.lookup(name, count.hits, count.misses, spec.trace);
+  }
+
+  #failed(op: string, error: unknown): void {
+    reportFailure(this.#events, this.#logger, op, error);
+  }
+}

@@ -1,0 +1,178 @@
+import diagnostics from 'node:diagnostics_channel';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import {
+  CACHE_CHANNELS,
+  type BreakerEvent,
+  type CacheTrace,
+  type DepthEvent,
+  type ErrorEvent,
+  type FillEvent,
+  type FlushEvent,
+  type LeaseEvent,
+  type LookupEvent,
+  type PendingEvent,
+  type ReadEvent,
+  type StoreEvent,
+  type WriteBehindEvent,
+  type WriteEvent,
+} from 'graphql-lease-cache';
+import type { RequestTrace } from './trace.js';
+
+/** The cache's Prometheus metrics. `name` is an entity type (`User`) or a field coordinate. */
+export interface CacheMetrics {
+  hits: Counter<'name'>;
+  misses: Counter<'name'>;
+  /** Hits on a cached "no such document" (negative caching); also counted in hits. */
+  absentHits: Counter<'name'>;
+  /** Reads that found another reader's lease and waited for it. */
+  leaseWaits: Counter<'name'>;
+  /** Reads that gave up waiting and read MongoDB without filling. */
+  leaseTimeouts: Counter<'name'>;
+  /** Fills by outcome: `stored`, or `lost` (the lease was revoked by a write, or a newer version was there). */
+  fills: Counter<'name' | 'outcome'>;
+  bytesRead: Counter<'name'>;
+  bytesWritten: Counter<'name'>;
+  /** Failed store operations (Redis errors, timeouts, breaker open, unreadable values), by operation. */
+  errors: Counter<'op'>;
+  /** Latency of each store round trip, in seconds. */
+  redisDuration: Histogram<'op'>;
+  /** 0 closed, 1 half-open, 2 open. */
+  breakerState: Gauge;
+  /** Invalidations that could not reach Redis yet (their keys bypass the cache meanwhile). */
+  pendingInvalidations: Gauge;
+  /** Write-behind changes by what happened to them (`enqueued`, `fallback`, `flushed`, `write`, `retry`, `dead-letter`). */
+  writeBehind: Record<WriteBehindEvent['kind'], Counter<'type'>>;
+  flushDuration: Histogram;
+  queueDepth: Gauge;
+}
+
+/** Options of {@link observeCache}. */
+export interface ObserveCacheOptions {
+  /** The cache to observe: `cache.events.id` (events of other caches in this process are ignored). */
+  cacheId: string;
+  registry: Registry;
+  /** Put before every metric name (e.g. `myapp_`); default none: `cache_hits_total`, `write_behind_…`. */
+  prefix?: string;
+  /** The request a read or round trip that names none was made for (a traced mutation's); default none. */
+  currentTrace?: () => RequestTrace | undefined;
+}
+
+/** What {@link observeCache} returns. */
+export interface CacheObserver {
+  metrics: CacheMetrics;
+  /** Stops listening (the metrics stay registered). */
+  stop(): void;
+}
+
+/**
+ * Listens to one cache's events (graphql-lease-cache publishes them on diagnostics_channel):
+ * keeps its Prometheus metrics, and counts each read and Redis round trip in the request it
+ * was made for (`extensions.cache`, the per-request histograms).
+ */
+export function observeCache(options: ObserveCacheOptions): CacheObserver {
+  const metrics = createCacheMetrics(options.registry, options.prefix);
+  const { cacheId } = options;
+  const requestOf = (trace: CacheTrace | undefined): RequestTrace | undefined => {
+    const found = trace ?? options.currentTrace?.();
+    return found && isRequestTrace(found) ? found : undefined;
+  };
+  const handlers: { [K in keyof typeof CACHE_CHANNELS]: (event: never) => void } = {
+    lookup: (e: LookupEvent) => {
+      if (e.hits) metrics.hits.inc({ name: e.name }, e.hits);
+      if (e.misses) metrics.misses.inc({ name: e.name }, e.misses);
+      const request = requestOf(e.trace);
+      if (request) {
+        request.cacheHits += e.hits;
+        request.cacheMisses += e.misses;
+      }
+    },
+    read: (e: ReadEvent) => {
+      metrics.bytesRead.inc({ name: e.name }, e.bytes);
+      if (e.absentHits) metrics.absentHits.inc({ name: e.name }, e.absentHits);
+    },
+    write: (e: WriteEvent) => metrics.bytesWritten.inc({ name: e.name }, e.bytes),
+    fill: (e: FillEvent) => metrics.fills.inc({ name: e.name, outcome: e.outcome }),
+    lease: (e: LeaseEvent) => (e.outcome === 'wait' ? metrics.leaseWaits : metrics.leaseTimeouts).inc({ name: e.name }),
+    store: (e: StoreEvent) => {
+      metrics.redisDuration.observe({ op: e.op }, e.durationMs / 1_000);
+      const request = requestOf(e.trace);
+      if (request) request.redisRoundTrips += 1;
+    },
+    error: (e: ErrorEvent) => metrics.errors.inc({ op: e.op }),
+    breaker: (e: BreakerEvent) => metrics.breakerState.set(e.state === 'closed' ? 0 : e.state === 'half-open' ? 1 : 2),
+    pending: (e: PendingEvent) => metrics.pendingInvalidations.set(e.count),
+    writeBehind: (e: WriteBehindEvent) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
+    flush: (e: FlushEvent) => metrics.flushDuration.observe(e.durationMs / 1_000),
+    depth: (e: DepthEvent) => metrics.queueDepth.set(e.depth),
+  };
+  const listeners = Object.entries(handlers).map(([channel, handle]) => {
+    const name = CACHE_CHANNELS[channel as keyof typeof CACHE_CHANNELS];
+    const listener = (message: unknown): void => {
+      if ((message as { cache: string }).cache === cacheId) (handle as (event: unknown) => void)(message);
+    };
+    diagnostics.subscribe(name, listener);
+    return { name, listener };
+  });
+  return {
+    metrics,
+    stop: () => listeners.forEach(({ name, listener }) => diagnostics.unsubscribe(name, listener)),
+  };
+}
+
+/** The app's request traces are the only traces it passes the cache; anything else (the response cache's own counts) is no request's. */
+function isRequestTrace(trace: CacheTrace): trace is RequestTrace {
+  return 'redisRoundTrips' in trace;
+}
+
+/** Registers the cache metrics on `registry`, each named `<prefix>cache_…` or `<prefix>write_behind_…` (prefix default none). */
+export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetrics {
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Counter<L>({ name: prefix + name, help, labelNames, registers });
+  const byType = (name: string, help: string) => counter(name, help, ['type']);
+  return {
+    hits: counter('cache_hits_total', 'Cache hits, by entity type or field coordinate.', ['name']),
+    misses: counter('cache_misses_total', 'Cache misses, by entity type or field coordinate.', ['name']),
+    absentHits: counter('cache_absent_hits_total', 'Hits on cached absences (negative caching).', ['name']),
+    leaseWaits: counter('cache_lease_waits_total', "Reads that waited for another reader's fill lease.", ['name']),
+    leaseTimeouts: counter('cache_lease_timeouts_total', 'Reads that stopped waiting for a lease and read MongoDB without filling.', [
+      'name',
+    ]),
+    fills: counter('cache_fills_total', 'Cache fills by outcome (stored, lost).', ['name', 'outcome']),
+    bytesRead: counter('cache_bytes_read_total', 'Bytes of cached values read.', ['name']),
+    bytesWritten: counter('cache_bytes_written_total', 'Bytes of cached values written.', ['name']),
+    errors: counter('cache_errors_total', 'Failed cache operations, by operation.', ['op']),
+    redisDuration: new Histogram({
+      name: `${prefix}cache_redis_duration_seconds`,
+      help: 'Latency of cache round trips to Redis, by operation.',
+      labelNames: ['op'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: `${prefix}cache_breaker_state`,
+      help: 'Redis circuit breaker: 0 closed, 1 half-open, 2 open.',
+      registers,
+    }),
+    pendingInvalidations: new Gauge({
+      name: `${prefix}cache_pending_invalidations`,
+      help: 'Invalidations not yet delivered to Redis.',
+      registers,
+    }),
+    writeBehind: {
+      enqueued: byType('write_behind_enqueued_total', 'Changes queued for MongoDB, by entity type.'),
+      fallback: byType('write_behind_fallbacks_total', 'Write-behind mutations written to MongoDB synchronously (queue unavailable).'),
+      flushed: byType('write_behind_flushed_total', 'Queued changes applied to MongoDB and acknowledged.'),
+      write: byType('write_behind_mongo_writes_total', 'Document updates the worker sent to MongoDB.'),
+      retry: byType('write_behind_retries_total', 'Failed attempts to apply a change (it is tried again).'),
+      'dead-letter': byType('write_behind_dead_letters_total', 'Changes moved to the dead-letter stream.'),
+    },
+    flushDuration: new Histogram({
+      name: `${prefix}write_behind_flush_duration_seconds`,
+      help: 'Time to apply and acknowledge one batch of queued changes.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
+  };
+}
