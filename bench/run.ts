@@ -46,7 +46,7 @@ import {
 import { calibrate, graphql, loadAmount, median } from './lib/load.js';
 import { openSessions, runMixed, type MixedResult, type Sessions, type StaleRead } from './lib/mixed.js';
 import { READ_QUERIES, seededId } from './lib/queries.js';
-import { markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
+import { MIN_REQUESTS, markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
 import { runViewsBenchmark } from './views.js';
 
 const PARTS = ['reads', 'cold', 'mixed', 'views'] as const;
@@ -238,6 +238,11 @@ async function runReads(contenders: Contender[], results: Results): Promise<void
   }
 }
 
+/** `12.3 reads/s`, or, when fewer than MIN_REQUESTS completed, `too few reads to time (3)`. */
+function perSecond(rate: number, completed: number, unit: string): string {
+  return completed >= MIN_REQUESTS ? `${rate.toFixed(1)} ${unit}/s` : `too few ${unit} to time (${completed})`;
+}
+
 /** Round r: the contenders rotated by 2r, every other round reversed, so that no one always follows the same neighbour. */
 function roundOrder<T>(items: readonly T[], round: number): T[] {
   const shift = (2 * round) % items.length;
@@ -303,16 +308,20 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
       if (costsBefore) {
         const after = await scrapeCosts(contender);
         const requests = Math.max(after.requests - costsBefore.requests, 1);
-        result.costs = { mongoPerRequest: (after.mongo - costsBefore.mongo) / requests, redisPerRequest: (after.redis - costsBefore.redis) / requests };
+        result.costs = {
+          mongoPerRequest: (after.mongo - costsBefore.mongo) / requests,
+          redisPerRequest: (after.redis - costsBefore.redis) / requests,
+        };
       }
       if (before) {
         const after = await scrapeResponses(contender);
         const total = responses.get(contender) ?? { hits: 0, misses: 0 };
         responses.set(contender, { hits: total.hits + after.hits - before.hits, misses: total.misses + after.misses - before.misses });
       }
+      const written = result.writes.price + result.writes.review + result.writes.view;
       console.log(
-        `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${result.readsPerSec.toFixed(1)} reads/s, ` +
-          `${result.writesPerSec.toFixed(1)} writes/s (${result.writes.price + result.writes.review + result.writes.view} of ${result.writesDue} due), ${result.stale.reads} stale reads of ${result.reads}` +
+        `mixed, round ${round}/${settings.mixedRounds}, ${contender.spec.label}: ${perSecond(result.readsPerSec, result.reads, 'reads')}, ` +
+          `${perSecond(result.writesPerSec, written, 'writes')} (${written} of ${result.writesDue} due), ${result.stale.reads} stale reads of ${result.reads}` +
           (result.costs
             ? `, per request ${result.costs.mongoPerRequest.toFixed(2)} MongoDB cmds and ${result.costs.redisPerRequest.toFixed(2)} Redis round trips`
             : '') +
@@ -329,6 +338,7 @@ async function runAllMixed(contenders: Contender[], results: Results): Promise<v
       spec: contender.spec,
       result: median,
       roundsReadsPerSec: all.map((r) => r.readsPerSec),
+      roundsReads: all.map((r) => r.reads),
       allRounds: { reads: all.reduce((sum, r) => sum + r.reads, 0), stale: all.reduce((sum, r) => sum + r.stale.reads, 0) },
       ...(responses.has(contender) ? { responses: responses.get(contender) } : {}),
     });

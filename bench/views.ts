@@ -7,12 +7,14 @@ import autocannon from 'autocannon';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
+import { MIN_REQUESTS, rateText } from './lib/report.js';
 
 /** One row of the views table. */
 export interface ViewRow {
   scenario: string;
   views: number;
-  'req/s': number;
+  /** Views per second; a note instead when the scenario completed too few to time (MIN_REQUESTS). */
+  'req/s': number | string;
   'p50 ms': number;
   'p99 ms': number;
   /** update and findAndModify commands. */
@@ -41,8 +43,9 @@ export async function runViewsBenchmark(options: ViewsOptions): Promise<ViewRow[
   console.log(`\nrecordProductView over ${VIEWED_PRODUCTS} products, ${options.seconds} s, ${options.connections} connections`);
   console.table(rows);
   const [behind, sync] = rows;
-  if (behind && sync)
-    console.log(`views: write-behind / synchronous $inc throughput ${(behind['req/s'] / Math.max(sync['req/s'], 1)).toFixed(1)}x`);
+  if (behind && sync && typeof behind['req/s'] === 'number' && typeof sync['req/s'] === 'number' && sync['req/s'] > 0)
+    console.log(`views: write-behind / synchronous $inc throughput ${(behind['req/s'] / sync['req/s']).toFixed(1)}x`);
+  else console.log('views: no throughput ratio (a scenario completed too few views to time)');
   return rows;
 }
 
@@ -107,7 +110,8 @@ async function viewLoad(app: App, options: ViewsOptions, scenario: string): Prom
   return {
     scenario,
     views,
-    'req/s': Math.round(result.requests.average),
+    // The views over the run's length (autocannon's own average counts whole seconds only).
+    'req/s': views >= MIN_REQUESTS ? Math.round(views / Math.max(result.duration, 1e-3)) : rateText(0, views, 'views'),
     'p50 ms': result.latency.p50,
     'p99 ms': result.latency.p99,
     'MongoDB write cmds': commands,

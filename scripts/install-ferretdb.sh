@@ -6,6 +6,9 @@
 # lacks build/version/version.txt, so that binary panics at start ("Invalid
 # build/version/version.txt file content"). We build the same module source with that file written,
 # and with one fix (below) that makes lookups by _id use the _id index.
+#
+# It says what it builds, then every FERRETDB_PROGRESS_SECONDS (10) how far go build got.
+# FERRETDB_DIR: where to build (default .cache/ferretdb); FERRETDB_VERSION: another version.
 set -euo pipefail
 
 version="${FERRETDB_VERSION:-v1.24.2}"
@@ -23,12 +26,18 @@ fi
 # --check: exit 0 when the binary is built and current, 1 when it must be (re)built.
 [[ "${1:-}" == "--check" ]] && exit 1
 command -v go >/dev/null || { echo "install-ferretdb: Go is needed to build FerretDB (https://go.dev/dl/)" >&2; exit 1; }
+# A progress line this often while go builds (seconds).
+interval="${FERRETDB_PROGRESS_SECONDS:-10}"
 
+echo "install-ferretdb: building FerretDB $build into $bin with $(go version | cut -d' ' -f3) (once; about two minutes on two cores)"
+echo "install-ferretdb: fetching the source of github.com/FerretDB/FerretDB@$version (go mod download)"
 src_dir="$(go mod download -json "github.com/FerretDB/FerretDB@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 [[ -d "$src_dir" ]] || { echo "install-ferretdb: go mod download gave no source directory" >&2; exit 1; }
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+build_pid=""
+trap '[[ -z "$build_pid" ]] || kill "$build_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 cp -R "$src_dir/." "$work/src"
 chmod -R u+w "$work/src"
 echo "$version" > "$work/src/build/version/version.txt"
@@ -41,7 +50,31 @@ metadata="$work/src/internal/backends/sqlite/metadata/metadata.go"
 sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
 grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata" || { echo "install-ferretdb: the _id index fix no longer applies to $version" >&2; exit 1; }
 mkdir -p "$dest/bin"
-(cd "$work/src" && go build -trimpath -o "$bin.tmp" ./cmd/ferretdb)
+# go build says nothing until it is done: it runs in the background with -v (a line per package
+# compiled, and one per module downloaded) into a log, and every $interval s we say how far it got.
+log="$work/build.log"
+echo "install-ferretdb: compiling ./cmd/ferretdb and its dependencies (go build; a progress line every ${interval} s)"
+(cd "$work/src" && exec go build -v -trimpath -o "$bin.tmp" ./cmd/ferretdb) >"$log" 2>&1 &
+build_pid=$!
+started=$SECONDS
+next=$((started + interval))
+while kill -0 "$build_pid" 2>/dev/null; do
+  sleep 1
+  if ((SECONDS >= next)) && kill -0 "$build_pid" 2>/dev/null; then
+    compiled="$(grep -vc '^go: ' "$log" || true)"
+    downloaded="$(grep -c '^go: downloading ' "$log" || true)"
+    ((downloaded == 0)) && downloaded="" || downloaded=", $downloaded modules downloaded"
+    echo "install-ferretdb: still building after $((SECONDS - started)) s: $compiled packages compiled$downloaded"
+    next=$((next + interval))
+  fi
+done
+if ! wait "$build_pid"; then
+  build_pid=""
+  cat "$log" >&2
+  echo "install-ferretdb: go build failed (its output above)" >&2
+  exit 1
+fi
+build_pid=""
 mv "$bin.tmp" "$bin"
 echo "$build" > "$stamp"
-echo "ferretdb $build built at $bin"
+echo "install-ferretdb: ferretdb $build built at $bin in $((SECONDS - started)) s"

@@ -42,6 +42,12 @@ const configSchema = z
     /** Serve schema introspection; default true outside production. */
     GRAPHQL_INTROSPECTION: booleanString.optional(),
     /**
+     * Serve GraphiQL at GET /explorer, entirely from this server (Apollo Sandbox at GET /graphql
+     * needs internet); default true outside production. In production it works only as far as
+     * GRAPHQL_INTROSPECTION allows (no schema docs without it) and shows no `extensions.cache`.
+     */
+    EXPLORER: booleanString.optional(),
+    /**
      * Which requests count their MongoDB commands (trace.ts): `all`, or only those that may write
      * (`writes`: mutations, and requests whose text is not sent), which spares the others the cost
      * of AsyncLocalStorage. Default: `writes` in production, `all` elsewhere.
@@ -188,6 +194,7 @@ const configSchema = z
       seedOnStart: env.SEED_ON_START ?? !production,
       seedAdmin: { email: env.SEED_ADMIN_EMAIL.toLowerCase(), password: env.SEED_ADMIN_PASSWORD },
       introspection: env.GRAPHQL_INTROSPECTION ?? !production,
+      explorer: env.EXPLORER ?? !production,
       requestTrace: env.REQUEST_TRACE ?? (production ? 'writes' : 'all'),
       limits: {
         maxDepth: env.GRAPHQL_MAX_DEPTH,

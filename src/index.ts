@@ -3,6 +3,7 @@ import { startApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startBackingServices } from './dev/backing-services.js';
 import { createLogger } from './logger.js';
+import { checkPortFree, portInUseMessage } from './port-in-use.js';
 
 // Start-up only: configuration, services, server, signals.
 let config;
@@ -17,30 +18,42 @@ try {
 }
 const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY && hasPinoPretty() });
 
+// A port already taken (another `npm start`?) fails here, in one line, before services start
+// and seed (and again below, should it be taken meanwhile). Other listen errors are the server's to report.
+await checkPortFree(config.port, config.host).catch((error: unknown) => {
+  const inUse = portInUseMessage(error, config.port);
+  if (!inUse) return;
+  console.error(inUse);
+  process.exit(1);
+});
+
 const services = await startBackingServices(config, logger).catch((error: unknown) => {
   logger.fatal({ err: error }, 'could not start MongoDB or Redis');
   process.exit(1);
 });
 const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, redisUrl: services.redisUrl }).catch(
   async (error: unknown) => {
-    logger.fatal({ err: error }, 'start-up failed');
+    const inUse = portInUseMessage(error, config.port);
+    if (inUse) console.error(inUse);
+    else logger.fatal({ err: error }, 'start-up failed');
     await services.stop();
     process.exit(1);
   },
 );
 
+// The addresses in use, those of the embedded services included: while this runs, the same
+// MONGODB_URI and REDIS_URL serve `npm run seed`, `npm run worker` or another server.
 logger.info(
   {
-    mongodb: services.embedded.mongodb ?? 'MONGODB_URI',
-    redis: config.redisClusterNodes
-      ? 'REDIS_CLUSTER_NODES'
-      : services.redisUrl
-        ? services.embedded.redis
-          ? 'embedded'
-          : 'REDIS_URL'
-        : 'none',
+    MONGODB_URI: withoutPassword(services.mongodbUri),
+    ...(config.redisClusterNodes
+      ? { REDIS_CLUSTER_NODES: config.redisClusterNodes.join(',') }
+      : { REDIS_URL: services.redisUrl ? withoutPassword(services.redisUrl) : 'none (no cache)' }),
+    embedded: [services.embedded.mongodb, services.embedded.redis ? 'redis-server' : null].filter(Boolean).join(', ') || 'none',
   },
-  `GraphQL server ready at ${app.url}/graphql${config.production ? '' : ' (open it in a browser for Apollo Sandbox)'}`,
+  `GraphQL server ready at ${app.url}/graphql${config.production ? '' : ' (Apollo Sandbox in a browser, online)'}${
+    config.explorer ? `; explorer, offline too, at ${app.url}/explorer` : ''
+  }`,
 );
 
 let stopping = false;
@@ -60,6 +73,11 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+/** A connection string with its password, if any, replaced by `***` (for the log). */
+function withoutPassword(uri: string): string {
+  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
 
 function hasPinoPretty(): boolean {
   try {

@@ -10,6 +10,7 @@ import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { observeCache } from './cache-observer.js';
+import { checkPortFree, portInUseMessage } from './port-in-use.js';
 import { createDocumentLock } from './services/document-lock.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 
@@ -26,6 +27,14 @@ try {
   throw error;
 }
 const logger = createLogger({ level: config.logLevel });
+/** A taken WORKER_METRICS_PORT: one line, and exit 1 (checked before the worker starts, and when its server listens). */
+function exitIfPortInUse(error: unknown): void {
+  const inUse = portInUseMessage(error, config.writeBehind.metricsPort ?? 0, 'WORKER_METRICS_PORT');
+  if (!inUse) throw error;
+  console.error(inUse);
+  process.exit(1);
+}
+if (config.writeBehind.metricsPort !== undefined) await checkPortFree(config.writeBehind.metricsPort, config.host).catch(exitIfPortInUse);
 const metrics = createMetrics();
 const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
 if (db.isFerretdb) {
@@ -59,7 +68,10 @@ const metricsServer =
         }
       });
 if (metricsServer) {
-  await new Promise<void>((resolve) => metricsServer.listen(config.writeBehind.metricsPort, config.host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject);
+    metricsServer.listen(config.writeBehind.metricsPort, config.host, resolve);
+  }).catch(exitIfPortInUse);
   const { port } = metricsServer.address() as AddressInfo;
   logger.info(`worker metrics at http://${config.host}:${port}/metrics`);
 }

@@ -47,6 +47,8 @@ export interface Results {
     spec: ContenderSpec;
     result: MixedResult;
     roundsReadsPerSec: number[];
+    /** The reads of every round (in order): a round with fewer than {@link MIN_REQUESTS} gets no rate. */
+    roundsReads: number[];
     allRounds: { reads: number; stale: number };
     /** The project's whole-response hits and misses over all its rounds (from its /metrics), when it has the layer. */
     responses?: { hits: number; misses: number };
@@ -54,17 +56,45 @@ export interface Results {
   mixedShape: string;
 }
 
+/**
+ * The fewest requests (or reads) a scenario must complete for the report to give its rate: a
+ * contender on a read query over all its rounds, a contender's median mixed round. Fewer (a run
+ * far too short, e.g. BENCH_SECONDS=0.05) would time mostly the first and the last answer: the
+ * report says how many completed instead, and prints no ratio with it.
+ */
+export const MIN_REQUESTS = 20;
+
 /** A ratio with two decimals, or two significant digits below 0.1. */
 function ratioText(ratio: number): string {
   return ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2);
 }
 
-/** The median req/s of a cell (0 when it has no rounds). */
-export function reqPerSec(cell: ReadCell | undefined): number {
-  return cell && cell.rounds.length ? median(cell.rounds.map((r) => r.reqPerSec)) : 0;
+/** A rate as the tables show it: no decimals from 100, one from 10, two below. */
+export function formatRate(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
-/** The ratios issue 10 asks for, as [label, value] pairs. */
+/** `rate` as the tables show it, or, when fewer than {@link MIN_REQUESTS} completed, e.g. `too few requests (12)`. */
+export function rateText(rate: number, completed: number, unit = 'requests'): string {
+  return completed >= MIN_REQUESTS ? formatRate(rate) : `too few ${unit} (${completed})`;
+}
+
+/** The requests a cell completed over all its rounds. */
+export function cellRequests(cell: ReadCell | undefined): number {
+  return cell ? cell.rounds.reduce((sum, r) => sum + r.requests, 0) : 0;
+}
+
+/** The median req/s of a cell; 0 when it has no rounds, or completed fewer than {@link MIN_REQUESTS} requests over them. */
+export function reqPerSec(cell: ReadCell | undefined): number {
+  return cell && cell.rounds.length && cellRequests(cell) >= MIN_REQUESTS ? median(cell.rounds.map((r) => r.reqPerSec)) : 0;
+}
+
+/** A mixed entry's reads/s; 0 when its round completed fewer than {@link MIN_REQUESTS} reads. */
+function mixedReadsPerSec(entry: Results['mixed'][number] | undefined): number {
+  return entry && entry.result.reads >= MIN_REQUESTS ? entry.result.readsPerSec : 0;
+}
+
+/** The ratios issue 10 asks for, as [label, value] pairs; none with a scenario of too few requests (a rate of 0). */
 export function ratios(results: Results): [string, number][] {
   const pairs: [string, number][] = [];
   const of = (query: string, key: ContenderKey) => reqPerSec(results.reads.find((r) => r.query.key === query)?.cells.get(key));
@@ -87,7 +117,7 @@ export function ratios(results: Results): [string, number][] {
       of(query.key, 'apollo-response-cache'),
     );
   }
-  const mixed = (key: ContenderKey) => results.mixed.find(({ spec }) => spec.key === key)?.result.readsPerSec ?? 0;
+  const mixed = (key: ContenderKey) => mixedReadsPerSec(results.mixed.find(({ spec }) => spec.key === key));
   add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
   add('mixed workload reads/s: project response cache / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
   add(
@@ -96,7 +126,10 @@ export function ratios(results: Results): [string, number][] {
     mixed('project'),
   );
   // The same, paired: both ran in each round, under that round's share of the machine's noise.
-  const rounds = (key: ContenderKey) => results.mixed.find(({ spec }) => spec.key === key)?.roundsReadsPerSec ?? [];
+  const rounds = (key: ContenderKey) => {
+    const entry = results.mixed.find(({ spec }) => spec.key === key);
+    return entry ? entry.roundsReadsPerSec.map((rate, i) => ((entry.roundsReads[i] ?? 0) >= MIN_REQUESTS ? rate : 0)) : [];
+  };
   const [responses, own] = [rounds('project-responses'), rounds('project')];
   const paired = responses.flatMap((r, i) => (r > 0 && (own[i] ?? 0) > 0 ? [r / (own[i] as number)] : []));
   if (paired.length > 0)
@@ -108,7 +141,7 @@ export function ratios(results: Results): [string, number][] {
 export function markdownTables(results: Results): string {
   const out: string[] = [];
   const contenders = results.contenders;
-  const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+  const fmt = formatRate;
   if (results.reads.length) {
     out.push('### Reads: requests/s (median of the rounds)', '');
     out.push(`| contender | ${results.reads.map((r) => r.query.label).join(' | ')} |`);
@@ -117,6 +150,7 @@ export function markdownTables(results: Results): string {
       const cells = results.reads.map(({ cells }) => {
         const cell = cells.get(spec.key);
         if (!cell?.rounds.length) return '–';
+        if (cellRequests(cell) < MIN_REQUESTS) return rateText(0, cellRequests(cell));
         const floor = reqPerSec(cells.get('apollo-memory'));
         const ratio = floor > 0 && spec.key !== 'apollo-memory' ? ` (${ratioText(reqPerSec(cell) / floor)}× floor)` : '';
         return `${fmt(reqPerSec(cell))}${ratio}`;
@@ -132,7 +166,8 @@ export function markdownTables(results: Results): string {
         if (!cell?.rounds.length) return '–';
         const p50 = median(cell.rounds.map((r) => r.p50Ms));
         const p99 = median(cell.rounds.map((r) => r.p99Ms));
-        return `${p50} / ${p99} (${cell.rounds.map((r) => fmt(r.reqPerSec)).join(', ')})`;
+        const enough = cellRequests(cell) >= MIN_REQUESTS;
+        return `${p50} / ${p99} (${cell.rounds.map((r) => (enough ? fmt(r.reqPerSec) : `${r.requests} requests`)).join(', ')})`;
       });
       out.push(`| ${spec.label} | ${cells.join(' | ')} |`);
     }
@@ -169,11 +204,13 @@ export function markdownTables(results: Results): string {
       '| contender | reads/s | every round’s reads/s | reads | writes (price / review / view) | writes/s | mutations | stale reads | stale price / reviewCount / viewCount | stale reads, all rounds | errors |',
       '|---|---:|---|---:|---|---:|---:|---:|---|---:|---:|',
     );
-    for (const { spec, result, roundsReadsPerSec, allRounds } of results.mixed) {
+    for (const { spec, result, roundsReadsPerSec, roundsReads, allRounds } of results.mixed) {
       const { stale, writes, errors } = result;
       const share = result.reads ? `${((stale.reads / result.reads) * 100).toFixed(1)}%` : '–';
+      const everyRound = roundsReadsPerSec.map((rate, i) => rateText(rate, roundsReads[i] ?? 0, 'reads')).join(', ');
+      const written = writes.price + writes.review + writes.view;
       out.push(
-        `| ${spec.label} | ${fmt(result.readsPerSec)} | ${roundsReadsPerSec.map(fmt).join(', ')} | ${result.reads} | ${writes.price} / ${writes.review} / ${writes.view} | ${fmt(result.writesPerSec)}${behind(result)} | ${(result.mutationShare * 100).toFixed(0)}% | **${stale.reads}** (${share}) | ${stale.price} / ${stale.reviewCount} / ${stale.viewCount} | **${allRounds.stale}** of ${allRounds.reads} | ${errors.writes + errors.reads + errors.acks} |`,
+        `| ${spec.label} | ${rateText(result.readsPerSec, result.reads, 'reads')} | ${everyRound} | ${result.reads} | ${writes.price} / ${writes.review} / ${writes.view} | ${rateText(result.writesPerSec, written, 'writes')}${behind(result)} | ${(result.mutationShare * 100).toFixed(0)}% | **${stale.reads}** (${share}) | ${stale.price} / ${stale.reviewCount} / ${stale.viewCount} | **${allRounds.stale}** of ${allRounds.reads} | ${errors.writes + errors.reads + errors.acks} |`,
       );
     }
     for (const { spec, responses } of results.mixed) {
@@ -229,7 +266,9 @@ export function svgChart(results: Results): string {
       return {
         title: `${query.label}: requests/s`,
         bars: results.contenders.map((spec) => {
-          const value = reqPerSec(cells.get(spec.key));
+          const cell = cells.get(spec.key);
+          const value = reqPerSec(cell);
+          if (cell?.rounds.length && !value) return { spec, value, note: rateText(0, cellRequests(cell)) };
           const note = spec.key === 'apollo-memory' ? 'floor' : floor > 0 ? `${ratioText(value / floor)}× floor` : '';
           return { spec, value, note };
         }),
@@ -239,10 +278,13 @@ export function svgChart(results: Results): string {
   if (results.mixed.length) {
     groups.push({
       title: 'mixed workload (reads + sequential writers): reads/s, and the reads that were stale',
-      bars: results.mixed.map(({ spec, result }) => ({
-        spec,
-        value: result.readsPerSec,
-        note: `${result.stale.reads ? ((result.stale.reads / Math.max(result.reads, 1)) * 100).toFixed(1) : 0}% stale`,
+      bars: results.mixed.map((entry) => ({
+        spec: entry.spec,
+        value: mixedReadsPerSec(entry),
+        note:
+          entry.result.reads < MIN_REQUESTS
+            ? rateText(0, entry.result.reads, 'reads')
+            : `${entry.result.stale.reads ? ((entry.result.stale.reads / Math.max(entry.result.reads, 1)) * 100).toFixed(1) : 0}% stale`,
       })),
     });
   }
@@ -280,7 +322,11 @@ export function svgChart(results: Results): string {
     group.bars.forEach(({ spec, value, note }, i) => {
       const y = y0 + 8 + i * (barHeight + barGap);
       parts.push(`<text x="${labelWidth}" y="${y + barHeight - 4}" text-anchor="end" fill="#333333">${esc(spec.label)}</text>`);
-      if (!value) return;
+      if (!value) {
+        // Too few requests to time: the note says so where the bar would be.
+        if (note) parts.push(`<text x="${plotLeft + 5}" y="${y + barHeight - 4}" fill="#666666">${esc(note)}</text>`);
+        return;
+      }
       const w = Math.max(x(value) - plotLeft, 1);
       parts.push(`<rect x="${plotLeft}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${COLORS[spec.key]}"/>`);
       const shown = value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);

@@ -1,8 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import mongoose from 'mongoose';
 import type { Logger } from '../logger.js';
@@ -33,7 +35,10 @@ export interface EmbeddedMongoOptions {
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cachedFerretdb = join(projectRoot, '.cache', 'ferretdb', 'bin', 'ferretdb');
+/** Where scripts/install-ferretdb.sh builds ferretdb: its FERRETDB_DIR, by default the project's .cache/ferretdb. */
+function cachedFerretdb(): string {
+  return join(process.env.FERRETDB_DIR || join(projectRoot, '.cache', 'ferretdb'), 'bin', 'ferretdb');
+}
 const installScript = join(projectRoot, 'scripts', 'install-ferretdb.sh');
 
 /**
@@ -63,34 +68,69 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise
       logger.info({ reason: firstLine(error) }, 'mongodb-memory-server could not get a mongod; trying FerretDB');
     }
   }
-  const bin = findFerretdb(options.ferretdbBin) ?? buildFerretdb(logger);
-  return startFerretdb(bin, logger);
+  const found = findFerretdb(options.ferretdbBin) ?? { bin: await buildFerretdb(logger), from: 'built just now' };
+  return startFerretdb(found, logger);
 }
 
-function findFerretdb(explicit: string | undefined): string | undefined {
+/** A ferretdb binary, and where it was found (for the log). */
+interface FoundFerretdb {
+  bin: string;
+  from: string;
+}
+
+function findFerretdb(explicit: string | undefined): FoundFerretdb | undefined {
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`FERRETDB_BIN=${explicit} does not exist`);
-    return explicit;
+    return { bin: explicit, from: 'FERRETDB_BIN' };
   }
-  if (spawnSync('ferretdb', ['--version'], { stdio: 'ignore' }).status === 0) return 'ferretdb';
+  const onPath = onPathSync('ferretdb');
+  if (onPath && spawnSync(onPath, ['--version'], { stdio: 'ignore' }).status === 0) return { bin: onPath, from: 'found on PATH' };
   // The project's build, when it is current (built with this version of the script's fixes).
-  return spawnSync('bash', [installScript, '--check'], { stdio: 'ignore' }).status === 0 ? cachedFerretdb : undefined;
+  return spawnSync('bash', [installScript, '--check'], { stdio: 'ignore' }).status === 0
+    ? { bin: cachedFerretdb(), from: "the project's build, scripts/install-ferretdb.sh" }
+    : undefined;
 }
 
-function buildFerretdb(logger: Logger): string {
+/** The first executable `name` on PATH, as a full path. */
+function onPathSync(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir || '.', name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return resolve(candidate);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Builds FerretDB with scripts/install-ferretdb.sh, which says what it builds and prints a line
+ * every few seconds while it compiles. Asynchronously, and every line through `logger`: a build
+ * run synchronously (spawnSync) held up the logger's output (pino-pretty's transport flushes on
+ * the event loop) until the build had ended, so its own lines came before the ones that announced
+ * it. stdout and stderr share one pipe (2>&1), so they stay in the order the script wrote them.
+ */
+async function buildFerretdb(logger: Logger): Promise<string> {
   if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) {
     throw new Error(
       'No MongoDB server is available: set MONGODB_URI to your MongoDB, or install one of ' +
         'mongod (MONGOMS_SYSTEM_BINARY=/path/to/mongod), ferretdb (FERRETDB_BIN=...), or Go (to build FerretDB).',
     );
   }
-  logger.info('building FerretDB with Go into .cache/ferretdb (once, about two minutes)');
-  const result = spawnSync('bash', [installScript], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.status !== 0 || !existsSync(cachedFerretdb)) throw new Error('building FerretDB failed (see the output above)');
-  return cachedFerretdb;
+  logger.info("no ferretdb binary (FERRETDB_BIN, PATH or the project's build): building one with Go (once, about two minutes)");
+  const child = spawn('bash', ['-c', 'exec bash "$0" 2>&1', installScript], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line.trim()) logger.info(line.startsWith('install-ferretdb:') ? line : `install-ferretdb: ${line}`);
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0 || !existsSync(cachedFerretdb())) throw new Error('building FerretDB failed (see the install-ferretdb lines above)');
+  return cachedFerretdb();
 }
 
-async function startFerretdb(bin: string, logger: Logger): Promise<EmbeddedMongo> {
+async function startFerretdb({ bin, from }: FoundFerretdb, logger: Logger): Promise<EmbeddedMongo> {
   const dir = await mkdtemp(join(tmpdir(), 'gfc-ferretdb-'));
   const port = await freePort();
   const { child, output } = spawnChild(bin, [
@@ -122,7 +162,7 @@ async function startFerretdb(bin: string, logger: Logger): Promise<EmbeddedMongo
     await stop();
     throw error;
   }
-  logger.info({ bin }, 'embedded MongoDB: FerretDB (SQLite) in a temporary directory');
+  logger.info({ bin, from }, `embedded MongoDB: FerretDB (SQLite) in a temporary directory, running ${bin} (${from})`);
   return { uri, kind: 'ferretdb', pid: child.pid ?? null, stop };
 }
 

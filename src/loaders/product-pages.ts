@@ -41,6 +41,6 @@ export function encodeCursor(product: ProductDoc): string {
 /** The position a cursor names; BAD_USER_INPUT for anything this server did not give out. */
 export function decodeCursor(value: string): { createdAt: Date; id: Types.ObjectId } {
   const match = /^(\d{1,15}):([0-9a-f]{24})$/.exec(Buffer.from(value, 'base64url').toString());
-  if (!match?.[1] || !match[2]) throw badInput('after', 'after is not a cursor this server gave out', 'MALFORMED_CURSOR');
+  if (!match?.[1] || !match[2]) throw badInput('after', 'after: must be a cursor this server gave out', 'MALFORMED_CURSOR');
   return { createdAt: new Date(Number(match[1])), id: new Types.ObjectId(match[2]) };
 }

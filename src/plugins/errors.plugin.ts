@@ -5,6 +5,9 @@ import type { Logger } from '../logger.js';
 import { databaseUnavailable, isMongoUnavailable, outcomeUnknown } from '../services/mongo-errors.js';
 import { currentTrace } from '../trace.js';
 
+/** What graphql-armor's blockFieldSuggestion puts in place of a suggestion (its default mask). */
+const SUGGESTION_MASK = '[Suggestion hidden]';
+
 /**
  * Apollo's `formatError`: our own errors and Apollo's (validation, bad variables) pass as they
  * are; MongoDB outages become DATABASE_UNAVAILABLE, saying "nothing was changed" only when the
@@ -14,6 +17,10 @@ import { currentTrace } from '../trace.js';
  */
 export function createFormatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // graphql-armor's blockFieldSuggestion (production) masks `Did you mean "name"` but leaves its `?`.
+    if (formatted.message.includes(`${SUGGESTION_MASK}?`)) {
+      formatted = { ...formatted, message: formatted.message.replaceAll(`${SUGGESTION_MASK}?`, SUGGESTION_MASK) };
+    }
     const original = unwrapResolverError(error);
     if (original instanceof AppError) return formatted;
     if (isMongoUnavailable(original)) {

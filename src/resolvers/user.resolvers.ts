@@ -13,7 +13,8 @@ export const userResolvers: Resolvers = {
   Query: {
     user: async (_, { id }, ctx) => live(await ctx.loaders.user.load(parseId(id).toHexString())),
     users: async (_, { ids }, ctx) => {
-      if (ids.length > MAX_PAGE_SIZE) throw badInput('ids', `ids takes at most ${MAX_PAGE_SIZE} ids (got ${ids.length})`, 'OUT_OF_RANGE');
+      if (ids.length > MAX_PAGE_SIZE)
+        throw badInput('ids', `ids: must have at most ${MAX_PAGE_SIZE} items (got ${ids.length})`, 'OUT_OF_RANGE');
       const hex = ids.map((id, index) => parseId(id, `ids.${index}`).toHexString());
       const users = await ctx.loaders.user.loadMany(hex);
       return users.map((user) => {

@@ -26,12 +26,15 @@ describe('bad input is a GraphQL error with a code, never a 500 or a stack trace
 
   it('more than 100 ids', async () => {
     const ids = Array.from({ length: 101 }, () => '5eed00000000000000000001');
-    expect(errorCodes(await t.gql('query($ids: [ID!]!) { users(ids: $ids) { id } }', { ids }))).toEqual(['BAD_USER_INPUT']);
+    const res = await t.gql('query($ids: [ID!]!) { users(ids: $ids) { id } }', { ids });
+    expect(errorCodes(res)).toEqual(['BAD_USER_INPUT']);
+    expect(res.body.errors?.[0]?.message).toBe('ids: must have at most 100 items (got 101)');
   });
 
   it.each([0, 101])('User.reviews(first: %i)', async (first) => {
     const res = await t.gql(`{ user(id: "5eed00000000000000000001") { reviews(first: ${first}) { id } } }`);
     expect(errorCodes(res)).toEqual(['BAD_USER_INPUT']);
+    expect(res.body.errors?.[0]?.message).toBe(`first: must be between 1 and 100 (got ${first})`);
   });
 
   it('a variable of the wrong type is a 400 with BAD_USER_INPUT', async () => {

@@ -36,14 +36,17 @@ describe('product mutations', () => {
   });
 
   it.each([
-    [{ ...product, priceCents: -1 }, 'input.priceCents'],
-    [{ ...product, stock: -3 }, 'input.stock'],
-    [{ ...product, name: '  ' }, 'input.name'],
-    [{ ...product, category: 'x'.repeat(51) }, 'input.category'],
-  ])('createProduct rejects %o', async (input, field) => {
+    [{ ...product, priceCents: -1 }, 'input.priceCents', 'must not be negative'],
+    [{ ...product, stock: -3 }, 'input.stock', 'must not be negative'],
+    [{ ...product, name: '  ' }, 'input.name', 'must not be empty'],
+    // Limits without a message of their own are worded alike (not zod's "Too big: expected string to have <=50 characters").
+    [{ ...product, category: 'x'.repeat(51) }, 'input.category', 'must have at most 50 characters'],
+    [{ ...product, name: 'x'.repeat(201) }, 'input.name', 'must have at most 200 characters'],
+  ])('createProduct rejects %o', async (input, field, message) => {
     const res = await t.gql(CREATE, { input }, admin);
     expect(errorCodes(res)).toEqual(['BAD_USER_INPUT']);
     expect(res.body.errors?.[0]?.extensions?.field).toBe(field);
+    expect(res.body.errors?.[0]?.message).toBe(`${field}: ${message}`);
   });
 
   it('updateProduct changes the fields given and no others', async () => {
@@ -51,6 +54,8 @@ describe('product mutations', () => {
     const res = await t.gql(UPDATE, { id, input: { priceCents: 1_999 } }, admin);
     expect(res.body.data?.updateProduct).toMatchObject({ id, name: 'Test Kettle', priceCents: 1_999, stock: 5 });
     expect(errorCodes(await t.gql(UPDATE, { id, input: { stock: -1 } }, admin))).toEqual(['BAD_USER_INPUT']);
+    expect((await t.gql(UPDATE, { id, input: { name: null } }, admin)).body.errors?.[0]?.message).toBe('input.name: must not be null');
+    expect((await t.gql(UPDATE, { id, input: {} }, admin)).body.errors?.[0]?.message).toBe('input: must have a field to change');
     expect(errorCodes(await t.gql(UPDATE, { id: 'aaaaaaaaaaaaaaaaaaaaaaaa', input: { stock: 1 } }, admin))).toEqual(['NOT_FOUND']);
   });
 

@@ -97,14 +97,22 @@ describe('placeOrder', () => {
   });
 
   it.each([
-    [[], 'items'],
-    [[{ productId: '5eed00010000000000000001', quantity: 0 }], 'items.0.quantity'],
-    [[{ productId: '5eed00010000000000000001', quantity: -2 }], 'items.0.quantity'],
-    [[{ productId: 'nope', quantity: 1 }], 'items.0.productId'],
-  ])('rejects items %j', async (items, field) => {
+    [[], 'items', 'items: must not be empty'],
+    [[{ productId: '5eed00010000000000000001', quantity: 0 }], 'items.0.quantity', 'items.0.quantity: must be at least 1'],
+    [[{ productId: '5eed00010000000000000001', quantity: -2 }], 'items.0.quantity', 'items.0.quantity: must be at least 1'],
+    // A limit given without a message of its own: worded alike, not zod's "Too big: expected number to be <=1000".
+    [[{ productId: '5eed00010000000000000001', quantity: 1_001 }], 'items.0.quantity', 'items.0.quantity: must be at most 1000'],
+    [
+      Array.from({ length: 51 }, () => ({ productId: '5eed00010000000000000001', quantity: 1 })),
+      'items',
+      'items: must have at most 50 items',
+    ],
+    [[{ productId: 'nope', quantity: 1 }], 'items.0.productId', 'items.0.productId: must be an id of 24 hex digits (got "nope")'],
+  ])('rejects items %j', async (items, field, message) => {
     const res = await t.gql(PLACE, { items }, customer);
     expect(errorCodes(res)).toEqual(['BAD_USER_INPUT']);
     expect(res.body.errors?.[0]?.extensions?.field).toBe(field);
+    expect(res.body.errors?.[0]?.message).toBe(message);
   });
 
   it('is NOT_FOUND for an unknown product, taking no stock from the others', async () => {

@@ -11,6 +11,9 @@ describe('production mode', () => {
       const res = await prod.gql('{ __schema { types { name } } }');
       expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
       expect(res.body.extensions?.cache).toBeUndefined();
+      // No field suggestions (they would reveal the schema), and no stray `?` where one was.
+      const typo = await prod.gql('{ products { edges { node { nam } } } }');
+      expect(typo.body.errors?.[0]?.message).toBe('Cannot query field "nam" on type "Product". [Suggestion hidden]');
     } finally {
       await prod.stop();
     }
