@@ -16,6 +16,7 @@ import type { Config } from './config.js';
 import { createContext, type GraphQLContext } from './context.js';
 import type { Database } from './db.js';
 import { ErrorCode } from './errors.js';
+import { explorerRouter } from './explorer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
@@ -57,7 +58,7 @@ const MAX_BODY_BYTES = 256 * 1024;
 
 /**
  * Builds the Apollo server and the HTTP routes (`/graphql`, `/healthz`, `/readyz`,
- * `/metrics`) and starts listening on `config.host:config.port`.
+ * `/metrics`, `/explorer`) and starts listening on `config.host:config.port`.
  */
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const { config, logger, metrics, db, redis, cache, documentLock } = deps;
@@ -156,6 +157,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  // GraphiQL served from this server (EXPLORER): works offline, unlike Sandbox at GET /graphql.
+  if (config.explorer) app.use(explorerRouter());
   app.use(
     '/graphql',
     cors<cors.CorsRequest>(),
