@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { startBackingServices } from './dev/backing-services.js';
 import { createLogger } from './logger.js';
 import { checkPortFree, portInUseMessage } from './port-in-use.js';
+import { isMongoUnavailable } from './services/mongo-errors.js';
 
 // Start-up only: configuration, services, server, signals.
 let config;
@@ -35,7 +36,10 @@ const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, re
   async (error: unknown) => {
     const inUse = portInUseMessage(error, config.port);
     if (inUse) console.error(inUse);
-    else logger.fatal({ err: error }, 'start-up failed');
+    else if (isMongoUnavailable(error)) {
+      // One line, not the driver's topology dump: what to check is the address.
+      console.error(`MongoDB at ${withoutPassword(services.mongodbUri)} did not answer: check MONGODB_URI and that the server runs`);
+    } else logger.fatal({ err: error }, 'start-up failed');
     await services.stop();
     process.exit(1);
   },

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,6 +32,8 @@ export interface EmbeddedMongoOptions {
   ferretdbBin?: string;
   /** Which server to start: `auto` tries mongodb-memory-server, then FerretDB; default auto. */
   prefer?: EmbeddedMongoPreference;
+  /** Where a failed mongod download is remembered (`auto` skips it for a day); default .cache/mongod-download-failed. */
+  downloadMarker?: string;
 }
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,7 +51,13 @@ const installScript = join(projectRoot, 'scripts', 'install-ferretdb.sh');
  */
 export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise<EmbeddedMongo> {
   const { logger } = options;
-  const prefer = options.prefer ?? 'auto';
+  const marker = options.downloadMarker ?? DOWNLOAD_MARKER;
+  let prefer = options.prefer ?? 'auto';
+  if (prefer === 'auto' && !process.env.MONGOMS_SYSTEM_BINARY && recentlyFailed(marker) && findFerretdb(options.ferretdbBin)) {
+    // Offline, the download fails every time, after seconds of silence: not again for a day.
+    logger.info(`skipping the mongod download, which failed less than a day ago (delete ${marker} to try again)`);
+    prefer = 'ferretdb';
+  }
   if (prefer !== 'ferretdb') {
     try {
       const { MongoBinary, MongoMemoryServer } = await import('mongodb-memory-server');
@@ -66,10 +74,23 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise
     } catch (error) {
       if (prefer === 'mongodb-memory-server') throw error;
       logger.info({ reason: firstLine(error) }, 'mongodb-memory-server could not get a mongod; trying FerretDB');
+      await mkdir(dirname(marker), { recursive: true });
+      await writeFile(marker, `${new Date().toISOString()} ${firstLine(error)}\n`).catch(() => undefined);
     }
   }
   const found = findFerretdb(options.ferretdbBin) ?? { bin: await buildFerretdb(logger), from: 'built just now' };
   return startFerretdb(found, logger);
+}
+
+/** Written when mongodb-memory-server could not get a mongod (offline): the next starts skip it for a day. */
+const DOWNLOAD_MARKER = join(projectRoot, '.cache', 'mongod-download-failed');
+
+function recentlyFailed(marker: string): boolean {
+  try {
+    return Date.now() - statSync(marker).mtimeMs < 86_400_000;
+  } catch {
+    return false; // never failed here
+  }
 }
 
 /** A ferretdb binary, and where it was found (for the log). */

@@ -114,3 +114,16 @@ esac
     expect(lines.at(-1)?.bin).toBe(built);
   }, 60_000);
 });
+
+describe('a mongod download that failed', () => {
+  it('is not tried again for a day: auto goes straight to FerretDB, and says how to try again', async () => {
+    const marker = join(dir, 'mongod-download-failed');
+    await writeFile(marker, 'offline\n');
+    const log = recordingLogger();
+    const mongo = await startEmbeddedMongo({ logger: log.logger, prefer: 'auto', ferretdbBin: realBin, downloadMarker: marker });
+    await mongo.stop();
+    expect(mongo.kind).toBe('ferretdb');
+    expect(log.messages()).toContain(`skipping the mongod download, which failed less than a day ago (delete ${marker} to try again)`);
+    expect(log.messages().some((m) => m.startsWith('mongodb-memory-server could not get a mongod'))).toBe(false);
+  });
+});

@@ -84,4 +84,18 @@ describe('a start on a port already in use', () => {
       taken.close();
     }
   }, 60_000);
+
+  it("a MongoDB that does not answer is one line naming its address, not the driver's topology dump", async () => {
+    const { code, output } = await failedServerStart({
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      MONGODB_URI: 'mongodb://127.0.0.1:1/process-unreachable',
+      MONGODB_TIMEOUT_MS: '1000',
+      REDIS_URL: inject('redisUrl'),
+    });
+    expect(code).toBe(1);
+    expect(output.trim()).toBe(
+      'MongoDB at mongodb://127.0.0.1:1/process-unreachable did not answer: check MONGODB_URI and that the server runs',
+    );
+  }, 60_000);
 });
