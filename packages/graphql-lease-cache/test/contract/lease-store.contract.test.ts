@@ -6,7 +6,7 @@ import { CacheEvents } from '../../src/events.js';
 import { CacheStats } from '../../src/stats.js';
 import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
 import { RedisStore } from '../../src/redis-store.js';
-import { silentLogger } from '../helpers/logger.js';
+import { SILENT_LOGGER } from '../../src/logger.js';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
 
 // The contract of a LeaseStore (packages/graphql-lease-cache/src/lease-store.ts), the store the cache core depends on:
@@ -30,7 +30,7 @@ const LEASE_MS = 2_000;
 let run = 0;
 
 async function connect(backend: 'single' | 'cluster'): Promise<{ store: LeaseStore; client: RedisClient }> {
-  const logger = silentLogger;
+  const logger = SILENT_LOGGER;
   const client =
     backend === 'single'
       ? createRedisClient({ url: single.url, logger })

@@ -4,14 +4,14 @@ import { createCodec } from '../../src/codec.js';
 import { CacheCore } from '../../src/core.js';
 import { CACHE_CHANNELS, CacheEvents, type LookupEvent } from '../../src/events.js';
 import { CacheStats } from '../../src/stats.js';
-import { silentLogger } from '../helpers/logger.js';
+import { SILENT_LOGGER } from '../../src/logger.js';
 
 const make = (options: Partial<ConstructorParameters<typeof CacheCore>[0]> = {}) =>
   new CacheCore({
     store: null,
     codec: createCodec(),
     events: new CacheEvents('test', new CacheStats()),
-    logger: silentLogger,
+    logger: SILENT_LOGGER,
     ...options,
   });
 
