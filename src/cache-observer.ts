@@ -1,21 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import {
-  CACHE_CHANNELS,
-  type BreakerEvent,
-  type CacheTrace,
-  type DepthEvent,
-  type ErrorEvent,
-  type FillEvent,
-  type FlushEvent,
-  type LeaseEvent,
-  type LookupEvent,
-  type PendingEvent,
-  type ReadEvent,
-  type StoreEvent,
-  type WriteBehindEvent,
-  type WriteEvent,
-} from 'graphql-lease-cache';
+import { CACHE_CHANNELS, type CacheEventMap, type CacheTrace, type WriteBehindEvent } from 'graphql-lease-cache';
 import type { RequestTrace } from './trace.js';
 
 /** The cache's Prometheus metrics. `name` is an entity type (`User`) or a field coordinate. */
@@ -76,8 +61,8 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
     const found = trace ?? options.currentTrace?.();
     return found && isRequestTrace(found) ? found : undefined;
   };
-  const handlers: { [K in keyof typeof CACHE_CHANNELS]: (event: never) => void } = {
-    lookup: (e: LookupEvent) => {
+  const handlers: { [K in keyof CacheEventMap]: (event: CacheEventMap[K]) => void } = {
+    lookup: (e) => {
       if (e.hits) metrics.hits.inc({ name: e.name }, e.hits);
       if (e.misses) metrics.misses.inc({ name: e.name }, e.misses);
       const request = requestOf(e.trace);
@@ -86,29 +71,32 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
         request.cacheMisses += e.misses;
       }
     },
-    read: (e: ReadEvent) => {
+    read: (e) => {
       metrics.bytesRead.inc({ name: e.name }, e.bytes);
       if (e.absentHits) metrics.absentHits.inc({ name: e.name }, e.absentHits);
     },
-    write: (e: WriteEvent) => metrics.bytesWritten.inc({ name: e.name }, e.bytes),
-    fill: (e: FillEvent) => metrics.fills.inc({ name: e.name, outcome: e.outcome }),
-    lease: (e: LeaseEvent) => (e.outcome === 'wait' ? metrics.leaseWaits : metrics.leaseTimeouts).inc({ name: e.name }),
-    store: (e: StoreEvent) => {
+    write: (e) => metrics.bytesWritten.inc({ name: e.name }, e.bytes),
+    fill: (e) => metrics.fills.inc({ name: e.name, outcome: e.outcome }),
+    lease: (e) => (e.outcome === 'wait' ? metrics.leaseWaits : metrics.leaseTimeouts).inc({ name: e.name }),
+    store: (e) => {
       metrics.redisDuration.observe({ op: e.op }, e.durationMs / 1_000);
       const request = requestOf(e.trace);
       if (request) request.redisRoundTrips += 1;
     },
-    error: (e: ErrorEvent) => metrics.errors.inc({ op: e.op }),
-    breaker: (e: BreakerEvent) => metrics.breakerState.set(e.state === 'closed' ? 0 : e.state === 'half-open' ? 1 : 2),
-    pending: (e: PendingEvent) => metrics.pendingInvalidations.set(e.count),
-    writeBehind: (e: WriteBehindEvent) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
-    flush: (e: FlushEvent) => metrics.flushDuration.observe(e.durationMs / 1_000),
-    depth: (e: DepthEvent) => metrics.queueDepth.set(e.depth),
+    error: (e) => metrics.errors.inc({ op: e.op }),
+    breaker: (e) => metrics.breakerState.set(e.state === 'closed' ? 0 : e.state === 'half-open' ? 1 : 2),
+    pending: (e) => metrics.pendingInvalidations.set(e.count),
+    writeBehind: (e) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
+    flush: (e) => metrics.flushDuration.observe(e.durationMs / 1_000),
+    depth: (e) => metrics.queueDepth.set(e.depth),
   };
-  const listeners = Object.entries(handlers).map(([channel, handle]) => {
-    const name = CACHE_CHANNELS[channel as keyof typeof CACHE_CHANNELS];
+  const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
+    const name = CACHE_CHANNELS[channel];
+    // Every event of the channel, of whichever cache: this one's go to its handler.
+    const handle = handlers[channel] as (event: CacheEventMap[keyof CacheEventMap]) => void;
     const listener = (message: unknown): void => {
-      if ((message as { cache: string }).cache === cacheId) (handle as (event: unknown) => void)(message);
+      const event = message as CacheEventMap[keyof CacheEventMap];
+      if (event.cache === cacheId) handle(event);
     };
     diagnostics.subscribe(name, listener);
     return { name, listener };

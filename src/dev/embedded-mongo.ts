@@ -53,7 +53,9 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise
   const { logger } = options;
   const marker = options.downloadMarker ?? DOWNLOAD_MARKER;
   let prefer = options.prefer ?? 'auto';
-  if (prefer === 'auto' && !process.env.MONGOMS_SYSTEM_BINARY && recentlyFailed(marker) && findFerretdb(options.ferretdbBin)) {
+  // Looked for once: the skip below needs one at hand, and FerretDB then runs it.
+  const onHand = findFerretdb(options.ferretdbBin);
+  if (prefer === 'auto' && !process.env.MONGOMS_SYSTEM_BINARY && recentlyFailed(marker) && onHand) {
     // Offline, the download fails every time, after seconds of silence: not again for a day.
     logger.info(`skipping the mongod download, which failed less than a day ago (delete ${marker} to try again)`);
     prefer = 'ferretdb';
@@ -78,7 +80,7 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions): Promise
       await writeFile(marker, `${new Date().toISOString()} ${firstLine(error)}\n`).catch(() => undefined);
     }
   }
-  const found = findFerretdb(options.ferretdbBin) ?? { bin: await buildFerretdb(logger), from: 'built just now' };
+  const found = onHand ?? { bin: await buildFerretdb(logger), from: 'built just now' };
   return startFerretdb(found, logger);
 }
 

@@ -108,6 +108,22 @@ export interface DepthEvent extends CacheEvent {
   depth: number;
 }
 
+/** Each channel's event, by the key of {@link CACHE_CHANNELS}: for typed subscribers. */
+export interface CacheEventMap {
+  lookup: LookupEvent;
+  read: ReadEvent;
+  write: WriteEvent;
+  fill: FillEvent;
+  lease: LeaseEvent;
+  store: StoreEvent;
+  error: ErrorEvent;
+  breaker: BreakerEvent;
+  pending: PendingEvent;
+  writeBehind: WriteBehindEvent;
+  flush: FlushEvent;
+  depth: DepthEvent;
+}
+
 const channels = {
   lookup: channel(CACHE_CHANNELS.lookup),
   read: channel(CACHE_CHANNELS.read),

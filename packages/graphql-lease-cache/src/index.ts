@@ -67,6 +67,7 @@ export type { CacheTrace } from './trace.js';
 export {
   CACHE_CHANNELS,
   CacheEvents,
+  type CacheEventMap,
   type BreakerEvent,
   type DepthEvent,
   type ErrorEvent,
