@@ -85,6 +85,19 @@ export async function startApp(options: StartAppOptions): Promise<App> {
         .connect()
         .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
     }
+    // Rate limits' counters in a Redis of their own when REDIS_STATE_URL names one (never evicted there).
+    let stateRedis = redis;
+    if (config.redisStateUrl) {
+      const client = createRedisClient({ url: config.redisStateUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+      stateRedis = client;
+      cleanups.push(async () => client.disconnect());
+      await client
+        .connect()
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'the state Redis is not reachable at start-up; rate limits count in process'),
+        );
+    }
+    if (stateRedis) void warnIfStateEvictable({ stateRedis, shared: stateRedis === redis, production: config.production, logger });
     const cache = createCache({
       redis,
       settings: config.cache,
@@ -145,7 +158,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     const recovery = setInterval(() => void recover(), RESERVATION_RECOVERY_INTERVAL_MS);
     recovery.unref();
     cleanups.push(async () => clearInterval(recovery));
-    const server = await createServer({ config, logger, metrics, db, redis, cache, documentLock });
+    const server = await createServer({ config, logger, metrics, db, redis, stateRedis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {
       url: server.url,
@@ -166,5 +179,34 @@ export async function startApp(options: StartAppOptions): Promise<App> {
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * Warns when the rate limits' counters sit in a Redis that may evict them (a lockout lifted by
+ * memory pressure): always for REDIS_STATE_URL, which exists for this; for the cache's own Redis
+ * only in production (the embedded one evicts, and says so in the docs).
+ */
+async function warnIfStateEvictable(options: {
+  stateRedis: RedisClient;
+  shared: boolean;
+  production: boolean;
+  logger: Logger;
+}): Promise<void> {
+  const { stateRedis, shared, production, logger } = options;
+  if (shared && !production) return;
+  try {
+    const info = await stateRedis.info('memory');
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    const maxmemory = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? '0');
+    if (!policy || policy === 'noeviction' || maxmemory === 0) return;
+    logger.warn(
+      { maxmemoryPolicy: policy },
+      shared
+        ? "the rate limits share the cache's Redis, which may evict their counters under memory pressure (lifting a lockout): set REDIS_STATE_URL to a Redis with maxmemory-policy noeviction"
+        : "REDIS_STATE_URL names a Redis that may evict the rate limits' counters under memory pressure: give it maxmemory-policy noeviction",
+    );
+  } catch {
+    // INFO may be refused (a managed Redis) or Redis away: nothing to say then.
   }
 }

@@ -29,6 +29,15 @@ const configSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .optional(),
+    /**
+     * The Redis of state that must survive memory pressure (the rate limits' counters): one with
+     * `maxmemory-policy noeviction`, or no maxmemory. Default: the cache's Redis, where under
+     * memory pressure an evicting policy may drop counters (and so lift a lockout).
+     */
+    REDIS_STATE_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
     /** Redis Cluster seed nodes, `host:port,host:port`; when set, the cache uses the cluster (REDIS_URL is not needed). */
     REDIS_CLUSTER_NODES: z
       .string()
@@ -71,8 +80,13 @@ const configSchema = z
     LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
     /** Failed logins per email from one client address per window (a success resets it); default 5. */
     LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP: z.coerce.number().int().min(1).default(5),
-    /** Failed logins per email per window, from any address; default 10. */
+    /**
+     * Failed logins per email per window from addresses the account has not logged in from within
+     * LOGIN_KNOWN_ADDRESS_DAYS (past it, such addresses are refused; known ones never); default 10.
+     */
     LOGIN_MAX_FAILURES_PER_EMAIL: z.coerce.number().int().min(1).default(10),
+    /** How long an address an account logged in from stays exempt from its per-email failure limit, in days; default 30. */
+    LOGIN_KNOWN_ADDRESS_DAYS: z.coerce.number().int().min(1).max(365).default(30),
     /** Login attempts, failed or not, per client address per window; default 100. */
     LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
     /** The window of the sign-up limit, in seconds; default 3600 (an hour). */
@@ -156,6 +170,13 @@ const configSchema = z
      * cache, plugins/response-cache.plugin.ts). Default true; false leaves the entity and field caches.
      */
     CACHE_RESPONSES: booleanString.default(true),
+    /** The largest response the response cache stores, in bytes (larger ones are sent, not stored); default 1048576 (1 MiB). */
+    CACHE_RESPONSE_MAX_BYTES: z.coerce.number().int().min(1).default(1_048_576),
+    /**
+     * Bytes of stored responses one client address may cause per minute, on each server (past it,
+     * its responses are sent, not stored); default 8388608 (8 MiB), 0 for no limit.
+     */
+    CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: z.coerce.number().int().min(0).default(8_388_608),
     /**
      * The deadline of one MongoDB operation, in milliseconds (server selection, connecting and the
      * reply, retries included: see db.ts driverTimeouts); default 5000. A hung server fails it
@@ -189,6 +210,7 @@ const configSchema = z
       host: env.HOST,
       mongodbUri: env.MONGODB_URI,
       redisUrl: env.REDIS_URL,
+      redisStateUrl: env.REDIS_STATE_URL,
       redisClusterNodes: env.REDIS_CLUSTER_NODES?.split(',') ?? null,
       logLevel: env.LOG_LEVEL,
       seedOnStart: env.SEED_ON_START ?? !production,
@@ -207,6 +229,7 @@ const configSchema = z
         loginWindowSeconds: env.LOGIN_WINDOW_SECONDS,
         loginFailuresPerEmailAndIp: env.LOGIN_MAX_FAILURES_PER_EMAIL_AND_IP,
         loginFailuresPerEmail: env.LOGIN_MAX_FAILURES_PER_EMAIL,
+        loginKnownAddressSeconds: env.LOGIN_KNOWN_ADDRESS_DAYS * 86_400,
         loginAttemptsPerIp: env.LOGIN_MAX_ATTEMPTS_PER_IP,
         signUpWindowSeconds: env.SIGNUP_WINDOW_SECONDS,
         signUpsPerIp: env.SIGNUP_MAX_PER_IP,
@@ -216,6 +239,7 @@ const configSchema = z
       trustProxy: env.TRUST_PROXY,
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
       mongodbTimeoutMs: env.MONGODB_TIMEOUT_MS,
+      responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
       persistedQueries: { maxBytes: env.PERSISTED_QUERY_MAX_BYTES, ttlSeconds: env.PERSISTED_QUERY_TTL_SECONDS },
       cache: {
         namespace: env.CACHE_NAMESPACE,

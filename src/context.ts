@@ -2,6 +2,7 @@ import type { Cache, FieldCache } from 'graphql-lease-cache';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Logger } from './logger.js';
 import type { UserDoc } from './models/user.model.js';
+import type { SessionInfo } from './services/auth.service.js';
 import type { Services } from './services/index.js';
 import type { RequestScope } from './services/scope.js';
 import type { RequestTrace } from './trace.js';
@@ -19,6 +20,8 @@ export interface GraphQLContext extends RequestScope {
    * response must not outlive it.
    */
   sessionExpiresAt(): number | null;
+  /** The live session of the request's token, resolved at most once per request; null without one. */
+  session(): Promise<SessionInfo | null>;
 }
 
 /** What {@link createContext} needs from the process. */
@@ -36,6 +39,8 @@ export interface ContextRequest {
   /** The client's address as Express sees it (`req.ip`: the socket's, or per `trust proxy` the forwarded one). */
   clientIp: string | undefined;
   trace: RequestTrace;
+  /** The session of the token, when the response fast path resolved it already (not again). */
+  session?: Promise<SessionInfo | null>;
 }
 
 /**
@@ -46,11 +51,15 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
   const loaders: Loaders = createLoaders({ cache: deps.cache, trace: request.trace });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
+  let session = request.session;
   let sessionExpiresAt: number | null = null;
+  const sessionOnce = (): Promise<SessionInfo | null> => {
+    session ??= token ? deps.services.auth.resolveSession(token, request.trace) : Promise.resolve(null);
+    return session;
+  };
   const viewerOnce = (): Promise<UserDoc | null> => {
     viewer ??= (async () => {
-      if (!token) return null;
-      const session = await deps.services.auth.resolveSession(token, request.trace);
+      const session = await sessionOnce();
       const user = session ? await loaders.user.load(session.userId.toHexString()) : null;
       if (!user || user.deletedAt) return null;
       sessionExpiresAt = session?.expiresAt.getTime() ?? null;
@@ -69,6 +78,7 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     clientIp: request.clientIp ?? null,
     viewer: viewerOnce,
     sessionExpiresAt: () => sessionExpiresAt,
+    session: sessionOnce,
     signIn(user) {
       viewer = Promise.resolve(user);
     },

@@ -13,6 +13,8 @@ export interface Metrics {
   requestRedisRoundTrips: Histogram;
   /** Automatic persisted queries not stored, by reason (`too_large`). */
   persistedQueriesNotStored: Counter<'reason'>;
+  /** Executed responses the response cache did not store, by reason (`too_large`, `client_budget`). */
+  responsesNotStored: Counter<'reason'>;
 }
 
 /** A registry with Node's default metrics and the server's own counters. */
@@ -48,6 +50,12 @@ export function createMetrics(): Metrics {
     persistedQueriesNotStored: new Counter({
       name: 'graphql_persisted_queries_not_stored_total',
       help: 'Automatic persisted queries not stored, by reason (too_large).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    responsesNotStored: new Counter({
+      name: 'graphql_responses_not_stored_total',
+      help: 'Executed responses the response cache did not store, by reason (too_large, client_budget).',
       labelNames: ['reason'],
       registers: [registry],
     }),

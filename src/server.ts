@@ -24,10 +24,13 @@ import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
+import { createResponseBudget } from './plugins/response-budget.js';
 import { ResponseFlights, responseCachePlugin, responseFastPath } from './plugins/response-cache.plugin.js';
+import { OperationShapes } from './plugins/response-key.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
+import type { SessionInfo } from './services/auth.service.js';
 import { createRateLimits } from './services/rate-limits.js';
 import { createTrace, mayWrite, runTraced, type RequestTrace } from './trace.js';
 
@@ -39,6 +42,8 @@ export interface ServerDeps {
   db: Database;
   /** Null when running without a cache. */
   redis: RedisClient | null;
+  /** The Redis of the rate limits' counters (REDIS_STATE_URL, else the cache's); null: in process. */
+  stateRedis: RedisClient | null;
   cache: Cache;
   /** Serializes document writes where the server needs it (shared with the write-behind worker). */
   documentLock: DocumentLock;
@@ -61,7 +66,7 @@ const MAX_BODY_BYTES = 256 * 1024;
  * `/metrics`, `/explorer`) and starts listening on `config.host:config.port`.
  */
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
-  const { config, logger, metrics, db, redis, cache, documentLock } = deps;
+  const { config, logger, metrics, db, redis, stateRedis, cache, documentLock } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
   const schema = buildSchema();
@@ -80,8 +85,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     writePolicies: config.writePolicies,
     cache,
     fieldCache,
-    // Counters in the cache's Redis (shared by every server), in-process while it is away.
-    rateLimits: createRateLimits({ redis, keys: cache.keys, settings: config.rateLimits }),
+    // Counters in the state Redis (shared by every server), in-process while it is away.
+    rateLimits: createRateLimits({ redis: stateRedis, keys: cache.keys, settings: config.rateLimits }),
     uncertainWriteHoldMs: 2 * config.mongodbTimeoutMs,
   });
   const armor = new ApolloArmor({
@@ -96,6 +101,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
 
   // Response computations under way, shared by the fast path (which leads them) and the plugin (which settles them).
   const flights = new ResponseFlights();
+  const budget = createResponseBudget(config.responseStore, (reason) => metrics.responsesNotStored.inc({ reason }));
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: config.introspection,
@@ -135,7 +141,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
       httpCachePlugin<GraphQLContext>(),
       // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
-      ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights })] : []),
+      ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights, budget })] : []),
       rateLimitPlugin<GraphQLContext>(),
     ],
   });
@@ -186,7 +192,20 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       next();
     },
     // A stored response is answered here, before Apollo's per-request work (CACHE_RESPONSES).
-    ...(cache.core.responses ? [responseFastPath({ cache, metrics, logger, exposeTrace: !config.production, flights })] : []),
+    ...(cache.core.responses
+      ? [
+          responseFastPath({
+            cache,
+            metrics,
+            logger,
+            schema,
+            shapes: new OperationShapes({ maxTokens: config.limits.maxTokens }),
+            resolveSession: (token, trace) => services.auth.resolveSession(token, trace),
+            exposeTrace: !config.production,
+            flights,
+          }),
+        ]
+      : []),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(
@@ -195,6 +214,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
             authorization: req.headers.authorization,
             clientIp: req.ip,
             trace: (res.locals.trace as RequestTrace | undefined) ?? createTrace(),
+            session: res.locals.session as Promise<SessionInfo | null> | undefined,
           },
         ),
     }),

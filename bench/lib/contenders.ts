@@ -102,6 +102,9 @@ export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
         REDIS_URL: env.redisUrl,
         CACHE_NAMESPACE: `${env.projectNamespace}-responses`,
         CACHE_RESPONSES: 'true',
+        // The bench's connections stand for many users behind one address: the per-client bound on
+        // what responses may be stored would otherwise cap the mixed workload's re-stores.
+        CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: '0',
       },
     },
     // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).

@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import { TypeInfo, isAbstractType, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
-import { type Cache, type CacheTrace, type ResponseTicket, stableStringify } from 'graphql-lease-cache';
+import type { Cache, CacheTrace, ResponseLookup, ResponseTicket } from 'graphql-lease-cache';
 import type { RequestHandler } from 'express';
 import Negotiator from 'negotiator';
 import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { SessionInfo } from '../services/auth.service.js';
 import { mayWrite, type RequestTrace } from '../trace.js';
+import type { ResponseBudget } from './response-budget.js';
+import { responseKey, type OperationShapes } from './response-key.js';
 
 /** The cache policy a stored response was computed with. */
 interface StoredPolicy {
@@ -28,13 +31,6 @@ function decodeStored(stored: Buffer | string): { policy: StoredPolicy; body: st
   const text = stored.toString();
   const newline = text.indexOf('\n');
   return { policy: JSON.parse(text.slice(0, newline)) as StoredPolicy, body: text.slice(newline + 1) };
-}
-
-/** The key of a response: the document's hash, the operation, the variables and the token (any viewer's own). */
-function responseKey(queryHash: string | undefined, operationName: unknown, variables: unknown, token: string | null): string {
-  return createHash('sha256')
-    .update(stableStringify([queryHash, operationName ?? null, variables ?? {}, token]))
-    .digest('base64url');
 }
 
 /** The name of the response layer in hit metrics and `cacheStats`. */
@@ -111,11 +107,16 @@ export class ResponseFlights {
  * - Otherwise the query runs, and every cache key and tag its reads go through is recorded
  *   (`trace.dependencies`). A response without errors whose policy has `maxAge > 0` is stored
  *   under the ticket its lookup returned, unless something it read was invalidated meanwhile.
- * - The key is the document's hash, the operation name, the variables and, when the request
- *   carries a token, the token: an authenticated request never shares a response with another.
+ * - The key (response-key.ts) is the document's hash, the operation name, the declared
+ *   variables as execution coerces them and, when the request's token opens a live session, the
+ *   token: an authenticated request never shares a response with another, and neither undeclared
+ *   variables nor a token that opens no session (such a request is anonymous) name another one.
  *   A PRIVATE response is stored only for a request that resolved a live session, and lives no
  *   longer than that session; it depends on the session's key (read through the cache core),
  *   so signing out, or the account's erasure, voids it. An anonymous request never stores one.
+ *   The session is resolved on every request that carries a token, hits included.
+ * - What one client can make the server store is bounded (response-budget.ts): a response over
+ *   a size, or past the client's bytes per minute, is sent but not stored.
  * - Field dependencies (`cache.responseFields`): for each entity type whose fields some writes
  *   name (a product's `viewCount`), a response that selects such a field also records
  *   `<entity key>#<field>` for each entity of the type it read. Those writes void only these.
@@ -127,8 +128,10 @@ export function responseCachePlugin(options: {
   cache: Cache;
   logger: Logger;
   flights: ResponseFlights;
+  /** Decides which executed responses may be stored, per client. */
+  budget: ResponseBudget;
 }): ApolloServerPlugin<GraphQLContext> {
-  const { cache, logger, flights } = options;
+  const { cache, logger, flights, budget } = options;
   const responses = cache.core.responses;
   const count = (hit: boolean): void => {
     // Counted in the stats and the metrics, not in the request's own cache hits and misses.
@@ -139,17 +142,25 @@ export function responseCachePlugin(options: {
       let ticket: ResponseTicket | undefined;
       let key: string | undefined;
       return {
-        async responseForOperation({ operation, queryHash, request, contextValue, overallCachePolicy }) {
+        async responseForOperation({ operation, queryHash, request, contextValue, overallCachePolicy, schema }) {
           // `operation` is missing when none could be chosen (several, no or a wrong name): Apollo
           // still asks, then answers OPERATION_RESOLUTION_FAILURE itself.
-          const kind = (operation as typeof operation | undefined)?.operation;
-          if (!responses || kind !== 'query') return null;
+          const chosen = operation as typeof operation | undefined;
+          if (!responses || chosen?.operation !== 'query' || !queryHash) return null;
           const trace = contextValue.trace;
           if (!cache.core.responsesUsable) {
             trace.response = 'BYPASS';
             return null;
           }
-          const hash = keyOf(queryHash, request, contextValue.token);
+          // A token is part of the key only when it opens a live session: anyone else is anonymous.
+          const liveToken = contextValue.token && (await contextValue.session()) ? contextValue.token : null;
+          const hash = responseKey(schema, {
+            queryHash,
+            operationName: request.operationName ?? null,
+            operation: chosen,
+            variables: request.variables,
+            liveToken,
+          });
           if (hash === null) {
             trace.response = 'BYPASS';
             return null;
@@ -204,6 +215,7 @@ export function responseCachePlugin(options: {
           flights.settle(key, ticket, storable?.stored ?? null);
           // An invalidation this process could not deliver may not have reached the responses.
           if (!storable || !dependencies || !document || !cache.core.responsesUsable) return;
+          if (!(await budget.admit(contextValue.clientIp, Buffer.byteLength(storable.stored)))) return;
           addFieldDependencies(cache, dependencies, selectedFields(schema, document, queryHash));
           try {
             await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace);
@@ -281,6 +293,12 @@ export interface ResponseFastPathOptions {
   cache: Cache;
   metrics: Metrics;
   logger: Logger;
+  /** The schema the variables are coerced by (as execution would). */
+  schema: GraphQLSchema;
+  /** The operations of the documents seen, parsed once. */
+  shapes: OperationShapes;
+  /** The live session of a token (the auth service's, through the session cache); null when none. */
+  resolveSession(token: string, trace: RequestTrace): Promise<SessionInfo | null>;
   /** Development: `extensions.cache` on every response, as the trace plugin adds it. */
   exposeTrace: boolean;
   /** Shared with {@link responseCachePlugin}, which settles what this path leads. */
@@ -291,14 +309,19 @@ export interface ResponseFastPathOptions {
  * Express middleware before Apollo: a JSON POST of a query whose response is stored is answered
  * here, with one Redis round trip and none of Apollo's per-request work (context, DataLoaders,
  * plugins, serializing). Only what is stored can be served, so only documents that Apollo parsed,
- * validated and ran as queries before; anything else (a GET, a persisted query, a document that
- * may hold a mutation, a miss) goes on to Apollo, which then stores it. A miss hands its ticket
- * on (`trace.responseLookup`), so the request is looked up once either way. The hit carries
- * what the executed response carries: the same body, `Cache-Control` from the stored policy,
- * the same counts and metrics; `extensions.cache` in development.
+ * validated and ran as queries before; anything else (a GET, a persisted query, a mutation, a
+ * miss) goes on to Apollo, which then stores it. A miss hands its ticket on
+ * (`trace.responseLookup`), so the request is looked up once either way. The hit carries what
+ * the executed response carries: the same body, `Cache-Control` from the stored policy, the same
+ * counts and metrics; `extensions.cache` in development.
+ *
+ * A request with a token has its session resolved on every hit: the response stored for the
+ * token is looked up at the same time (two calls in flight together, one round trip of waiting)
+ * and served only when the session is live now; otherwise the request is anonymous and looks up
+ * the anonymous response. The session found is handed to the request's context, not resolved again.
  */
 export function responseFastPath(options: ResponseFastPathOptions): RequestHandler {
-  const { cache, metrics, logger, exposeTrace, flights } = options;
+  const { cache, metrics, logger, schema, shapes, exposeTrace, flights } = options;
   return (req, res, next) => {
     const responses = cache.core.responses;
     const trace = res.locals.trace as RequestTrace | undefined;
@@ -307,8 +330,12 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
     // The content type Apollo would choose for this Accept; anything else is Apollo's to answer (406).
     const contentType = negotiatedType(req.headers.accept);
     if (!contentType) return next();
-    const hash = keyOf(createHash('sha256').update(request.query).digest('hex'), request, parseBearer(req.headers.authorization));
-    if (hash === null) return next();
+    const queryHash = createHash('sha256').update(request.query).digest('hex');
+    const operation = shapes.operation(queryHash, request.query, request.operationName);
+    if (operation?.operation !== 'query') return next();
+    const keyFor = (liveToken: string | null) =>
+      responseKey(schema, { queryHash, operationName: request.operationName, operation, variables: request.variables, liveToken });
+    const token = parseBearer(req.headers.authorization);
     /** Answers from a stored form; false when it is unreadable (then the query is executed). */
     const send = (stored: Buffer | string): boolean => {
       let decoded: { policy: StoredPolicy; body: string };
@@ -334,8 +361,23 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       res.send(sent);
       return true;
     };
-    responses.lookup(hash, trace).then(
-      (found) => {
+    /** The key this request is answered under and what its lookup found; null when it has none. */
+    const lookUp = async (): Promise<{ hash: string; found: ResponseLookup } | null> => {
+      if (token) {
+        const session = options.resolveSession(token, trace);
+        res.locals.session = session;
+        const tokenHash = keyFor(token);
+        if (tokenHash === null) return null;
+        const [live, found] = await Promise.all([session, responses.lookup(tokenHash, trace)]);
+        if (live) return { hash: tokenHash, found };
+      }
+      const hash = keyFor(null);
+      return hash === null ? null : { hash, found: await responses.lookup(hash, trace) };
+    };
+    lookUp().then(
+      (looked) => {
+        if (!looked) return next();
+        const { hash, found } = looked;
         if (found.kind === 'hit') {
           if (send(found.body)) return;
           trace.responseLookup = 'failed';
@@ -361,6 +403,8 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       },
       (error: unknown) => {
         logger.debug({ err: error }, 'response cache lookup failed; executing');
+        // The context resolves the session itself (and meets its failure there, if it is the session's).
+        res.locals.session = undefined;
         trace.responseLookup = 'failed';
         next();
       },
@@ -380,24 +424,8 @@ function negotiatedType(accept: string | undefined): string | null {
   return preferred === APPLICATION_JSON || preferred === GRAPHQL_RESPONSE_JSON ? preferred : null;
 }
 
-/**
- * {@link responseKey}, or null when the variables cannot be made a key (nested deeper than the
- * stack allows): such a request is executed as if the layer did not exist.
- */
-function keyOf(
-  queryHash: string | undefined,
-  request: { operationName?: unknown; variables?: unknown },
-  token: string | null,
-): string | null {
-  try {
-    return responseKey(queryHash, request.operationName, request.variables, token);
-  } catch {
-    return null;
-  }
-}
-
 /** `query`, `operationName` and `variables` of a JSON POST that may be a stored query; null for anything else. */
-function plainQuery(method: string, body: unknown): { query: string; operationName: unknown; variables: unknown } | null {
+function plainQuery(method: string, body: unknown): { query: string; operationName: string | null; variables: unknown } | null {
   if (method !== 'POST' || typeof body !== 'object' || body === null || Array.isArray(body) || mayWrite(body)) return null;
   const { query, operationName, variables, extensions } = body as Record<string, unknown>;
   if (typeof query !== 'string') return null;
@@ -405,7 +433,7 @@ function plainQuery(method: string, body: unknown): { query: string; operationNa
   if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return null;
   // A persisted-query extension is Apollo's to check and count.
   if (extensions !== undefined && extensions !== null) return null;
-  return { query, operationName, variables };
+  return { query, operationName: (operationName as string | null | undefined) ?? null, variables };
 }
 
 /** The body with `extensions.cache`, as the trace plugin shapes it (development only). */
