@@ -9,8 +9,13 @@ export interface RateLimitSettings {
   loginWindowSeconds: number;
   /** Failed logins per email from one client address per window; a successful login resets it. */
   loginFailuresPerEmailAndIp: number;
-  /** Failed logins per email per window, from any address (a guess spread over many addresses). */
+  /**
+   * Failed logins per email per window from the addresses it has not logged in from lately (a
+   * guess spread over many addresses); past it those addresses are refused, never a known one.
+   */
   loginFailuresPerEmail: number;
+  /** How long an address the account logged in from stays known to it, in seconds. */
+  loginKnownAddressSeconds: number;
   /** Login attempts, failed or not, per client address per window. */
   loginAttemptsPerIp: number;
   /** The window of the sign-up limit, in seconds. */
@@ -25,7 +30,10 @@ export interface RateLimitSettings {
 
 /** Options of {@link createRateLimits}. */
 export interface RateLimitsOptions {
-  /** The counters' Redis, shared by every server; null: in-process counters only. */
+  /**
+   * The counters' Redis, shared by every server (REDIS_STATE_URL, else the cache's); null:
+   * in-process counters only. A Redis that evicts them under memory pressure lifts limits.
+   */
   redis: RedisClient | null;
   keys: Keyspace;
   settings: RateLimitSettings;
@@ -49,6 +57,14 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
  * A login is counted before its password is checked: a flood of concurrent guesses cannot get
  * past the limit while the first ones are still being verified. The email counters' points are
  * given back when the password matches, so only failures stay counted against an email.
+ *
+ * Failures from elsewhere never lock the owner out (OWASP's advice against account lockout by
+ * anyone): an address the account logged in from within `loginKnownAddressSeconds` is known to
+ * it, and the per-email limit counts and refuses only the others. A known address has its own
+ * per-email-and-address limit. So an attacker off the owner's addresses gets at most
+ * `loginFailuresPerEmail` guesses per window in all, however many addresses it uses, and each
+ * known address `loginFailuresPerEmailAndIp`. A known address that was lost (evicted, Redis
+ * down) is unknown again: counted, never exempt.
  */
 export function createRateLimits(options: RateLimitsOptions) {
   const { settings } = options;
@@ -62,24 +78,33 @@ export function createRateLimits(options: RateLimitsOptions) {
   const loginIp = limiter('login-ip', settings.loginAttemptsPerIp, settings.loginWindowSeconds);
   const loginEmailIp = limiter('login-email-ip', settings.loginFailuresPerEmailAndIp, settings.loginWindowSeconds);
   const loginEmail = limiter('login-email', settings.loginFailuresPerEmail, settings.loginWindowSeconds);
+  // One point per (email, address) that logged in: present means known.
+  const loginKnown = limiter('login-known', 1, settings.loginKnownAddressSeconds);
   const signUpIp = limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds);
   const sessionsUser = limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds);
 
   return {
     /**
      * Counts a login attempt of `email` (normalized) from `clientIp`; RATE_LIMITED when the
-     * address or the email is over its limit. The address is counted first, so that an address
-     * already refused does not use up the email's failures.
+     * address, the email from this address, or (for an address the account has not logged in
+     * from lately) the email from such addresses is over its limit. The address is counted
+     * first, so that an address already refused does not use up the email's failures.
      */
     async loginAttempt(email: string, clientIp: string | null): Promise<LoginAttempt> {
       const ip = addressSubject(clientIp);
       const subject = digest(email);
+      const pair = `${subject}:${ip}`;
       await consume(loginIp, ip, 'TOO_MANY_ATTEMPTS', 'Too many login attempts from this address');
-      await consume(loginEmailIp, `${subject}:${ip}`, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
-      await consume(loginEmail, subject, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+      await consume(loginEmailIp, pair, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+      const known = (await loginKnown.get(pair)) !== null;
+      if (!known) await consume(loginEmail, subject, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
       return {
         async succeeded() {
-          await Promise.all([loginEmailIp.delete(`${subject}:${ip}`), loginEmail.reward(subject, 1)]);
+          await Promise.all([
+            loginEmailIp.delete(pair),
+            known ? undefined : loginEmail.reward(subject, 1),
+            loginKnown.set(pair, 1, settings.loginKnownAddressSeconds),
+          ]);
         },
       };
     },

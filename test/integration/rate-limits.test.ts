@@ -136,6 +136,26 @@ describe('login limits', () => {
     expect(outcome(await login('127.0.0.7', 'user5@example.com', USER_PASSWORD))).toBe('OK');
   });
 
+  it('failures from addresses the owner never used do not lock the owner out where it logged in; guessing stays bounded', async () => {
+    const email = 'user9@example.com';
+    // The owner logs in from its usual address: known to the account from now on.
+    expect(outcome(await login('127.0.0.20', email, USER_PASSWORD))).toBe('OK');
+    // An attacker spreads guesses over 20 addresses, two each: only FAILURES_PER_EMAIL of them are
+    // checked in the window; every other one is refused before the password is looked at.
+    const guesses: Sent[] = [];
+    for (let i = 0; i < 20; i += 1) for (let j = 0; j < 2; j += 1) guesses.push(await login(`127.0.1.${i + 1}`, email, `guess-${i}-${j}`));
+    const outcomes = guesses.map(outcome);
+    expect(outcomes.filter((o) => o === 'INVALID_CREDENTIALS')).toHaveLength(FAILURES_PER_EMAIL);
+    expect(outcomes.filter((o) => o === 'TOO_MANY_FAILURES')).toHaveLength(40 - FAILURES_PER_EMAIL);
+    // The owner, at its known address, is let in; at an address it never used, it waits like the attacker.
+    expect(outcome(await login('127.0.0.20', email, USER_PASSWORD))).toBe('OK');
+    expectRateLimited(await login('127.0.0.21', email, USER_PASSWORD), 'TOO_MANY_FAILURES', WINDOW_SECONDS);
+    // A known address still has its own limit: the owner's typos (or someone behind the same address).
+    for (let i = 0; i < FAILURES_PER_EMAIL_AND_IP; i += 1)
+      expect(outcome(await login('127.0.0.20', email, `typo-${i}`))).toBe('INVALID_CREDENTIALS');
+    expectRateLimited(await login('127.0.0.20', email, USER_PASSWORD), 'TOO_MANY_FAILURES', WINDOW_SECONDS);
+  });
+
   it('each address has a budget of attempts, whichever emails they name', async () => {
     for (let i = 0; i < ATTEMPTS_PER_IP; i += 5) {
       const batch = await Promise.all([0, 1, 2, 3, 4].map((j) => login('127.0.0.8', `nobody${i + j}@example.com`, 'wrong-password')));

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       loginWindowSeconds: 900,
       loginFailuresPerEmailAndIp: 5,
       loginFailuresPerEmail: 10,
+      loginKnownAddressSeconds: 30 * 86_400,
       loginAttemptsPerIp: 100,
       signUpWindowSeconds: 3_600,
       signUpsPerIp: 20,
