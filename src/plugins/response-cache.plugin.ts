@@ -153,7 +153,14 @@ export function responseCachePlugin(options: {
             return null;
           }
           // A token is part of the key only when it opens a live session: anyone else is anonymous.
-          const liveToken = contextValue.token && (await contextValue.session()) ? contextValue.token : null;
+          let liveToken: string | null = null;
+          try {
+            liveToken = contextValue.token && (await contextValue.session()) ? contextValue.token : null;
+          } catch {
+            // The session could not be resolved: the resolvers that need it meet (and report) the failure.
+            trace.response = 'BYPASS';
+            return null;
+          }
           const hash = responseKey(schema, {
             queryHash,
             operationName: request.operationName ?? null,
@@ -403,8 +410,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       },
       (error: unknown) => {
         logger.debug({ err: error }, 'response cache lookup failed; executing');
-        // The context resolves the session itself (and meets its failure there, if it is the session's).
-        res.locals.session = undefined;
+        // A session that failed to resolve fails the request's context the same way: it is not resolved again.
         trace.responseLookup = 'failed';
         next();
       },
