@@ -1,4 +1,6 @@
-import { type Cache, createCache, createRedisClient, type RedisClient } from 'graphql-lease-cache';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { type Cache, createCache, createRedisClient, Leadership, type RedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
@@ -11,10 +13,13 @@ import { ensureIndexes } from './models/index.js';
 import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
-import { createDocumentLock, type DocumentLock } from './services/document-lock.js';
+import { startBackgroundJobs } from './services/background-jobs.js';
+import type { DocumentLock } from './services/document-lock.js';
 import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
+import { startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
+import { ProductModel } from './models/index.js';
 
 /** A running application: server, connections and background jobs. */
 export interface App {
@@ -49,6 +54,9 @@ const RESERVATION_RECOVERY_INTERVAL_MS = 60_000;
 /** How often expired sessions are swept where the server has no TTL indexes, in milliseconds. */
 const SESSION_SWEEP_INTERVAL_MS = 10 * 60_000;
 
+/** How often an instance that does not run the jobs looks whether the review-count backfill is done, at start, in milliseconds. */
+const BACKFILL_WAIT_POLL_MS = 200;
+
 /**
  * Connects MongoDB and Redis, creates the indexes, seeds an empty database outside
  * production, and starts the HTTP server.
@@ -60,13 +68,6 @@ export async function startApp(options: StartAppOptions): Promise<App> {
   const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
   try {
     const indexes = await ensureIndexes(logger);
-    if (!indexes.sessionTtl) {
-      const timer = setInterval(() => {
-        sweepExpiredSessions().catch((error: unknown) => logger.warn({ err: error }, 'sweeping expired sessions failed'));
-      }, SESSION_SWEEP_INTERVAL_MS);
-      timer.unref();
-      cleanups.push(async () => clearInterval(timer));
-    }
     if (config.seedOnStart && !config.production && (await databaseIsEmpty())) {
       logger.info('the database is empty: seeding demo data');
       await seedDemoData({ logger, admin: config.seedAdmin });
@@ -111,25 +112,17 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     cleanups.push(async () => cache.close());
     const observer = observeCache({ cacheId: cache.events.id, registry: metrics.registry, currentTrace });
     cleanups.push(async () => observer.stop());
-    const documentLock = createDocumentLock(db.isFerretdb);
-    // Products written before they kept their review counts get them before the server answers,
-    // and before the write-behind worker starts (on FerretDB their updates would race it).
-    const products = cache.entity<ProductDoc>('Product');
-    const backfilled = await backfillReviewCounts();
-    if (backfilled.length) {
-      await products.invalidate(backfilled);
-      logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
-    }
-    if (!cache.writeBehind.available) {
-      logger.warn(
-        { policies: config.writePolicies },
-        `write-behind is unavailable (${redis ? (options.withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
-      );
-    } else if (config.writeBehind.worker) {
-      const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
-      // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
-      cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
-    }
+    const locks = await startDocumentLock({
+      isFerretdb: db.isFerretdb,
+      mode: config.ferretdbDocumentLock,
+      redis,
+      cache,
+      logger,
+      waitMs: config.mongodbTimeoutMs,
+      leaseTtlMs: config.jobsLeaseTtlMs,
+    });
+    cleanups.push(() => locks.stop());
+    const { documentLock } = locks;
     // placeOrder calls and review count changes that died half-way (a crash, MongoDB lost
     // mid-call): settled now and every minute.
     const recover = () =>
@@ -154,10 +147,56 @@ export async function startApp(options: StartAppOptions): Promise<App> {
             ),
         }).catch((error: unknown) => logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute')),
       ]);
-    await recover();
-    const recovery = setInterval(() => void recover(), RESERVATION_RECOVERY_INTERVAL_MS);
-    recovery.unref();
-    cleanups.push(async () => clearInterval(recovery));
+    // Products written before they kept their review counts get them before the server answers.
+    const products = cache.entity<ProductDoc>('Product');
+    const backfill = async (): Promise<void> => {
+      const backfilled = await backfillReviewCounts(documentLock);
+      if (backfilled.length) {
+        await products.invalidate(backfilled);
+        logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
+      }
+    };
+    // The jobs that write run on one instance of those sharing this Redis: with two, each would
+    // write the same documents (on FerretDB, outside the other's in-process lock).
+    const jobs = await startBackgroundJobs({
+      leadership: cache.store
+        ? new Leadership({
+            store: cache.store,
+            key: cache.keys.lock('jobs'),
+            holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+            ttlMs: config.jobsLeaseTtlMs,
+          })
+        : null,
+      renewMs: config.jobsLeaseTtlMs / 3,
+      logger,
+      onLead: async () => {
+        await backfill();
+        await recover();
+      },
+      jobs: [
+        { name: 'recovery', everyMs: RESERVATION_RECOVERY_INTERVAL_MS, run: recover },
+        ...(indexes.sessionTtl ? [] : [{ name: 'session sweep', everyMs: SESSION_SWEEP_INTERVAL_MS, run: sweepExpiredSessions }]),
+      ],
+    });
+    cleanups.push(() => jobs.stop());
+    // Another instance runs them: this one answers once that one has backfilled (or it takes over).
+    if (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
+      logger.info('waiting for the instance that runs the background jobs to set the review counts of products that have none');
+      while (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
+        await new Promise((resolve) => setTimeout(resolve, BACKFILL_WAIT_POLL_MS));
+        await jobs.tick();
+      }
+    }
+    if (!cache.writeBehind.available) {
+      logger.warn(
+        { policies: config.writePolicies },
+        `write-behind is unavailable (${redis ? (options.withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+      );
+    } else if (config.writeBehind.worker) {
+      const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
+      // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
+      cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
+    }
     const server = await createServer({ config, logger, metrics, db, redis, stateRedis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {

@@ -146,6 +146,22 @@ const configSchema = z
     WRITE_BEHIND_MAX_TRIES: z.coerce.number().int().min(1).default(5),
     /** The worker leader's lease, in milliseconds: how soon another worker takes over from a dead one; default 10000. */
     WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
+    /**
+     * On FerretDB (whose updates are not atomic), how document writes are serialized. `redis`
+     * (default): per document, in this process and by a lock in Redis shared by every instance
+     * and `npm run worker`, about two Redis round trips per write; while Redis does not answer, a
+     * write fails with DATABASE_UNAVAILABLE (reason LOCK_UNAVAILABLE) and writes nothing.
+     * `process`: in this process only, which declares it the only writer: writes go on while Redis
+     * is down, and a second instance (or worker) on the same Redis refuses to start while this one
+     * runs. No effect on MongoDB.
+     */
+    FERRETDB_DOCUMENT_LOCK: z.enum(['redis', 'process']).default('redis'),
+    /**
+     * The lease of the background jobs (order and review-count recovery, the review-count
+     * backfill, the session sweep), which one instance on a Redis runs, in milliseconds: how soon
+     * another takes over from a dead one; default 10000.
+     */
+    JOBS_LEASE_TTL_MS: z.coerce.number().int().min(100).default(10_000),
     /** `npm run worker` only: serve Prometheus metrics at /metrics on this port (0: any free one); unset: none. */
     WORKER_METRICS_PORT: port.optional(),
     /** The most write-behind changes one entity may have queued; more are written synchronously; default 1000. */
@@ -267,6 +283,8 @@ const configSchema = z
         metricsPort: env.WORKER_METRICS_PORT,
         maxPendingPerEntity: env.WRITE_BEHIND_MAX_PENDING,
       },
+      ferretdbDocumentLock: env.FERRETDB_DOCUMENT_LOCK,
+      jobsLeaseTtlMs: env.JOBS_LEASE_TTL_MS,
       ferretdbBin: env.FERRETDB_BIN,
       embeddedMongodb: env.EMBEDDED_MONGODB,
       embeddedRedisMaxMemory: env.EMBEDDED_REDIS_MAXMEMORY,

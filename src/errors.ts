@@ -13,7 +13,8 @@ export enum ErrorCode {
   /**
    * MongoDB could not be reached or did not answer within MONGODB_TIMEOUT_MS: nothing was
    * written, retry later; except with `reason: OUTCOME_UNKNOWN`, when a write was sent and not
-   * answered, and may have been applied.
+   * answered, and may have been applied; or with `reason: LOCK_UNAVAILABLE` (FerretDB), when the
+   * document's lock in Redis could not be taken: nothing was written.
    */
   DatabaseUnavailable = 'DATABASE_UNAVAILABLE',
   /**

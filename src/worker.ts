@@ -11,7 +11,7 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { observeCache } from './cache-observer.js';
 import { checkPortFree, portInUseMessage } from './port-in-use.js';
-import { createDocumentLock } from './services/document-lock.js';
+import { AnotherWriterError, startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 
 let config: Config;
@@ -37,11 +37,6 @@ function exitIfPortInUse(error: unknown): void {
 if (config.writeBehind.metricsPort !== undefined) await checkPortFree(config.writeBehind.metricsPort, config.host).catch(exitIfPortInUse);
 const metrics = createMetrics();
 const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
-if (db.isFerretdb) {
-  logger.warn(
-    'FerretDB: updates are serialized per process only; run the worker in the one server process instead (WRITE_BEHIND_WORKER=true)',
-  );
-}
 const redis = createRedisClient({ url: config.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
 await redis.connect();
 const cache = createCache({
@@ -51,7 +46,22 @@ const cache = createCache({
   ...DOMAIN_CACHE_OPTIONS,
 });
 observeCache({ cacheId: cache.events.id, registry: metrics.registry });
-const worker = startWriteBehindWorker({ cache, documentLock: createDocumentLock(db.isFerretdb), logger, settings: config.writeBehind });
+// On FerretDB the worker's writes take the servers' document locks in Redis (FERRETDB_DOCUMENT_LOCK=redis);
+// with `process`, a server is the only writer and this refuses to start beside it.
+const locks = await startDocumentLock({
+  isFerretdb: db.isFerretdb,
+  mode: config.ferretdbDocumentLock,
+  redis,
+  cache,
+  logger,
+  waitMs: config.mongodbTimeoutMs,
+  leaseTtlMs: config.jobsLeaseTtlMs,
+}).catch((error: unknown) => {
+  if (!(error instanceof AnotherWriterError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+});
+const worker = startWriteBehindWorker({ cache, documentLock: locks.documentLock, logger, settings: config.writeBehind });
 logger.info({ consumer: worker.consumer }, 'write-behind worker running');
 
 const metricsServer =
@@ -83,6 +93,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'draining the write-behind queue');
   metricsServer?.close();
   await worker.stop({ drainMs: config.writeBehind.drainMs });
+  await locks.stop();
   cache.close();
   redis.disconnect();
   await db.close();

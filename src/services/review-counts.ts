@@ -114,24 +114,30 @@ export async function recoverReviewCounts(options: RecoverReviewCountsOptions): 
 /**
  * Sets `reviewCount` and `ratingSum` on the products that have none (written before they
  * existed), from their reviews; returns their ids (for the caller to drop from the cache). Runs
- * at start-up, before the server answers: a review write on such a product would otherwise
- * start its count from zero.
+ * on the instance that runs the background jobs, when it takes their lease, before it answers
+ * (the others wait for it at start): a review write on such a product would otherwise start its
+ * count from zero.
  */
-export async function backfillReviewCounts(): Promise<string[]> {
+export async function backfillReviewCounts(lock: DocumentLock): Promise<string[]> {
   const missing = await ProductModel.find({ reviewCount: { $exists: false } }, { _id: 1 })
     .lean<{ _id: Types.ObjectId }[]>()
     .exec();
   for (let start = 0; start < missing.length; start += 100) {
     const ids = missing.slice(start, start + 100).map((p) => p._id.toHexString());
     const stats = await countReviews('product', ids);
-    await ProductModel.bulkWrite(
-      ids.map((id, i) => ({
-        updateOne: {
-          filter: { _id: id, reviewCount: { $exists: false } },
-          update: { $set: { reviewCount: stats[i]?.count ?? 0, ratingSum: stats[i]?.ratingSum ?? 0 }, $inc: { version: 1 } },
-        },
-      })),
-      { ordered: false },
+    // Under the documents' lock: on FerretDB an unlocked update races the other writers of the product.
+    await lock.run(
+      ids.map((id) => `products:${id}`),
+      () =>
+        ProductModel.bulkWrite(
+          ids.map((id, i) => ({
+            updateOne: {
+              filter: { _id: id, reviewCount: { $exists: false } },
+              update: { $set: { reviewCount: stats[i]?.count ?? 0, ratingSum: stats[i]?.ratingSum ?? 0 }, $inc: { version: 1 } },
+            },
+          })),
+          { ordered: false },
+        ),
     );
   }
   return missing.map((p) => p._id.toHexString());

@@ -6,8 +6,16 @@ import { until } from '../helpers/wait.js';
 
 // The entity path under failure (response-cache.test.ts: the whole-response layer's BYPASS).
 // The fixture lets a Redis left frozen (SIGSTOP) run again before it stops the app.
+// FERRETDB_DOCUMENT_LOCK=process: one instance, whose writes need no Redis lock (with the
+// default, a write on FerretDB while Redis is down is refused: two-instances.test.ts).
 const { redis, t } = usePrivateRedisApp({
-  env: { CACHE_RESPONSES: 'false', CACHE_BREAKER_THRESHOLD: '3', CACHE_BREAKER_OPEN_MS: '300', REDIS_COMMAND_TIMEOUT_MS: '100' },
+  env: {
+    FERRETDB_DOCUMENT_LOCK: 'process',
+    CACHE_RESPONSES: 'false',
+    CACHE_BREAKER_THRESHOLD: '3',
+    CACHE_BREAKER_OPEN_MS: '300',
+    REDIS_COMMAND_TIMEOUT_MS: '100',
+  },
 });
 
 const USER = '5eed00000000000000000009';

@@ -123,10 +123,10 @@ describe('review counts kept on the product', () => {
   it('products written before the counts existed get them from their reviews at start-up', async () => {
     const id = product(8);
     await ProductModel.collection.updateOne({ _id: new Types.ObjectId(id) }, { $unset: { reviewCount: '', ratingSum: '' } });
-    const changed = await backfillReviewCounts();
+    const changed = await backfillReviewCounts(t.app.documentLock);
     expect(changed).toEqual([id]);
     const after = await state(id);
     expect(after.kept).toEqual(after.truth);
-    expect(await backfillReviewCounts()).toEqual([]);
+    expect(await backfillReviewCounts(t.app.documentLock)).toEqual([]);
   });
 });

@@ -503,8 +503,9 @@ describe('1,000 recordProductView calls from concurrent clients (worker in the s
 
 describe('write-behind with Redis stopped', () => {
   it('updateUser falls back to a synchronous MongoDB write and still succeeds', async () => {
+    // One instance declared (FERRETDB_DOCUMENT_LOCK=process): its writes need no lock in Redis.
     const { redis, t, stop } = await startPrivateRedisApp({
-      env: { CACHE_WRITE_POLICIES: 'User=write-behind', CACHE_BREAKER_OPEN_MS: '60000' },
+      env: { FERRETDB_DOCUMENT_LOCK: 'process', CACHE_WRITE_POLICIES: 'User=write-behind', CACHE_BREAKER_OPEN_MS: '60000' },
     });
     try {
       const id = await userId('user9@example.com');
@@ -520,6 +521,24 @@ describe('write-behind with Redis stopped', () => {
       expect((await storedProduct('5eed00010000000000000006'))?.viewCount).toBe(views.body.data?.recordProductView.viewCount);
     } finally {
       await stop(); // the app; its Redis is stopped already
+    }
+  });
+});
+
+describe('FerretDB with Redis stopped, FERRETDB_DOCUMENT_LOCK=redis (the default)', () => {
+  it('a document write is refused, LOCK_UNAVAILABLE, and writes nothing: another instance may be writing the document', async () => {
+    const { redis, t, stop } = await startPrivateRedisApp({ env: { CACHE_WRITE_POLICIES: 'User=refresh' } });
+    try {
+      expect(t.app.documentLock.shared).toBe(t.app.db.isFerretdb);
+      if (!t.app.db.isFerretdb) return; // MongoDB: no lock, the write goes on
+      const id = await userId('user9@example.com');
+      const token = await t.login('user9@example.com', USER_PASSWORD);
+      await redis.stop();
+      const res = await t.gql(UPDATE_USER, { id, input: { name: 'Written without a lock' } }, token);
+      expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'DATABASE_UNAVAILABLE', reason: 'LOCK_UNAVAILABLE' });
+      expect((await storedUser(id))?.name).not.toBe('Written without a lock');
+    } finally {
+      await stop();
     }
   });
 });
@@ -574,7 +593,10 @@ describe('write-behind backlog per entity (WRITE_BEHIND_MAX_PENDING=3)', () => {
 
 describe('write-behind around a Redis write pause (CLIENT PAUSE WRITE)', () => {
   it('an enqueue that Redis runs after its caller gave up is refused; later views flush; nothing counts twice', async () => {
-    const { redis, t, stop } = await startPrivateRedisApp({ env: { WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '100' } });
+    // One instance declared (FERRETDB_DOCUMENT_LOCK=process): the fallback write takes no lock in the paused Redis.
+    const { redis, t, stop } = await startPrivateRedisApp({
+      env: { FERRETDB_DOCUMENT_LOCK: 'process', WRITE_BEHIND_WORKER: 'false', CACHE_BREAKER_OPEN_MS: '100' },
+    });
     const w = manualWorker(t);
     try {
       const id = '5eed00010000000000000010';

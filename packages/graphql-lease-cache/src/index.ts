@@ -10,6 +10,7 @@
  *   response-store.ts   whole responses voided by what they read
  *   persisted-queries.ts  APQ storage in the same Redis
  *   write-behind/       the durable queue, its worker and leader
+ *   leadership.ts       a Redis-held lease one holder has at a time (the worker's, the app's jobs)
  *   redis-store.ts      LeaseStore on ioredis (single node or Cluster), scripts/ its Lua
  *   keys.ts             every key the cache writes, under one namespace
  *   events.ts           what the cache reports, on node:diagnostics_channel
@@ -60,6 +61,7 @@ export { BreakerOpenError, CircuitBreaker, type BreakerState, type CircuitBreake
 export { createRedisClient, pingRedis, type RedisClient, type RedisClientOptions } from './redis-client.js';
 export { RedisStore, payloadOf, versionOf, type RedisStoreOptions } from './redis-store.js';
 export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
+export { Leadership, type LeadershipOptions, type LeadershipReply } from './leadership.js';
 export { KnownPending, type KnownPendingOptions } from './known-pending.js';
 export { CacheStats, hitRate, type HitMissCount } from './stats.js';
 export { SILENT_LOGGER, type CacheLogger } from './logger.js';

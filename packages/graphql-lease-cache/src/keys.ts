@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
  *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in MongoDB
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
+ *   {ns}:{lock}:<name>                           a lock or lease of the application's (e.g. `products:65f0…`)
  *   {ns}:v{n}:{session:<sha256 of token>}        a session
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
@@ -38,6 +39,12 @@ export interface Keyspace {
   readonly writeQueue: { stream: string; dead: string; leader: string; unnamed: string };
   /** The lease of any value key. */
   lease(key: string): string;
+  /**
+   * A cross-process lock or lease the application names (`:`-separated parts, e.g.
+   * `products:65f0…`): all in one slot, so that a script can take several at once; no version,
+   * so that instances of two deploys share them.
+   */
+  lock(name: string): string;
   /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
   session(tokenHash: string): string;
   /** A key of the application's own that has no entity (queues, counters), e.g. `writes`. */
@@ -125,6 +132,11 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       unnamed: `${namespace}:{wb}:unnamed`,
     },
     lease: (key) => `${key}:lease`,
+    lock: (name) =>
+      `${namespace}:{lock}:${name
+        .split(':')
+        .map((p) => part(p, 'lock name part'))
+        .join(':')}`,
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
     persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,

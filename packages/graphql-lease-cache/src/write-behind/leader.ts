@@ -1,3 +1,4 @@
+import { Leadership } from '../leadership.js';
 import type { CacheLogger } from '../logger.js';
 import type { Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
@@ -19,7 +20,7 @@ export interface LeaderLeaseOptions {
 }
 
 /**
- * The worker's leader lease (scripts/leader.ts): one worker applies the queue at a time. A
+ * The worker's leader lease (a {@link Leadership} under `writeQueue.leader`): one worker applies the queue at a time. A
  * worker that newly holds it takes over every entry other consumers left pending before it
  * reads anything, so that the changes of an entity stay in order across leaders.
  */
@@ -28,8 +29,8 @@ export class LeaderLease {
   readonly #client: RedisStore['client'] & WriteBehindCommands;
   readonly #keys: Keyspace;
   readonly #consumer: string;
-  readonly #ttlMs: number;
   readonly #logger: CacheLogger;
+  readonly #lease: Leadership;
   #held = false;
   /** This consumer took over what others left pending since it last won the lease. */
   #tookOver = false;
@@ -39,8 +40,13 @@ export class LeaderLease {
     this.#client = options.client;
     this.#keys = options.keys;
     this.#consumer = options.consumer;
-    this.#ttlMs = options.ttlMs;
     this.#logger = options.logger;
+    this.#lease = new Leadership({
+      store: options.store,
+      key: options.keys.writeQueue.leader,
+      holder: options.consumer,
+      ttlMs: options.ttlMs,
+    });
   }
 
   /** True while this worker holds the lease (as of its last renewal or read). */
@@ -56,18 +62,16 @@ export class LeaderLease {
   /** Takes or renews the lease; true when this worker holds it (and has taken over what others left pending). */
   async acquire(): Promise<boolean> {
     try {
-      const reply = await this.#store.call('wb-lead', () =>
-        this.#client.gfcLead(this.#keys.writeQueue.leader, this.#consumer, this.#ttlMs),
-      );
-      if (reply === 2 || reply === 0) this.#tookOver = false;
+      const reply = await this.#lease.acquire();
+      if (reply !== 'renewed') this.#tookOver = false;
       // Also after a take-over that failed half-way: until it succeeds, nothing is read.
-      if (reply > 0 && !this.#tookOver) {
+      if (reply !== 'lost' && !this.#tookOver) {
         await this.#ensureGroup();
         await this.#claimAll();
         this.#tookOver = true;
         this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
       }
-      this.#held = reply > 0;
+      this.#held = reply !== 'lost';
     } catch (error) {
       this.#held = false;
       throw error;
@@ -78,8 +82,8 @@ export class LeaderLease {
   /** Gives the lease up, if held (best effort: it expires anyway). */
   async resign(): Promise<void> {
     if (!this.#held) return;
-    await this.#store.call('wb-resign', () => this.#client.gfcResign(this.#keys.writeQueue.leader, this.#consumer)).catch(() => 0);
     this.#held = false;
+    await this.#lease.resign();
   }
 
   async #ensureGroup(): Promise<void> {
