@@ -8,6 +8,7 @@ import { parseBearer, type GraphQLContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { mayWrite, type RequestTrace } from '../trace.js';
+import { cacheControlHeader } from './http-cache.plugin.js';
 
 /** The cache policy a stored response was computed with. */
 interface StoredPolicy {
@@ -330,7 +331,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
       res.status(200);
       res.setHeader('content-type', contentType);
-      res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
+      res.setHeader('cache-control', cacheControlHeader(policy));
       res.send(sent);
       return true;
     };

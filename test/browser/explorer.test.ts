@@ -1,20 +1,12 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
-// GET /explorer (src/explorer.ts) in a real headless Chromium: Debian's, driven by playwright-core
-// (no browser download). Without it the browser part is skipped, except in CI (.ci/run installs it).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM && process.env.CI) {
-  throw new Error(`${CHROMIUM} not found: the explorer's browser test needs Chromium (apt-get install -y chromium; .ci/run does it).`);
-}
-if (!HAVE_CHROMIUM) console.warn(`Skipping the explorer's browser test: no ${CHROMIUM} (apt-get install chromium).`);
+// GET /explorer (src/explorer.ts) in a real headless Chromium (test/helpers/chromium.ts).
 
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'explorer.png');
@@ -66,7 +58,7 @@ function editorText(page: Page, selector: string): Promise<string> {
 
 describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? '' : ' (skipped: apt-get install chromium)'}`, () => {
   let context: BrowserContext;
-  let profile: string;
+  let close: (() => Promise<void>) | undefined;
   let page: Page;
   let origin: string;
   /** Every URL the browser requested, and the page's errors. */
@@ -76,22 +68,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
 
   beforeAll(async () => {
     origin = new URL(t.url).origin;
-    profile = await mkdtemp(join(tmpdir(), 'explorer-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1400, height: 900 },
-    });
+    ({ context, close } = await launchChromium());
     context.on('request', (request) => requests.push(request.url()));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -99,10 +76,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
       if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
     });
   }, 60_000);
-  afterAll(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-  });
+  afterAll(() => close?.());
 
   it('runs the catalog page and shows the products with extensions.cache, with no request off the machine', async () => {
     const expected = await t.gql<{ products: { edges: { node: { name: string } }[] } }>(CATALOG_PAGE);
