@@ -35,7 +35,7 @@ function assetUrl(name: keyof typeof ASSETS): string {
   return `${EXPLORER_PATH}/assets/${name}?v=${ASSETS[name].version}`;
 }
 
-/** The demo operations, one tab each (GraphiQL keeps a visitor's tabs in localStorage after that). */
+/** The demo operations, one tab each (GraphiQL keeps a visitor's tabs in localStorage after that, without headers or variables). */
 export const DEMO_TABS = [
   {
     query: `# A catalog page: the newest products, with a few reviews.
@@ -98,10 +98,69 @@ query Viewer {
 /**
  * The boot script, as the browser runs it (plain ES2020: it is not compiled). The fetcher puts
  * `extensions` first in the result, so that the cost of a long result shows without scrolling.
+ *
+ * GraphiQL's storage is a wrapper over localStorage that never writes headers nor variables:
+ * GraphiQL keeps its tabs, its history and favorites (`graphiql:queries`, `graphiql:favorites`)
+ * and the last `graphiql:headers` and `graphiql:variables` there, and its history keeps the
+ * headers whatever `shouldPersistHeaders` says. The bearer token (headers) and the Login tab's
+ * password (variables) would outlive the session in the browser for the next user of it. The
+ * wrapper drops those two keys, and sets every `headers` and `variables` in a JSON value it
+ * saves to null (GraphiQL's own way of not keeping headers: its tab check wants the keys); the
+ * queries, the tabs and the theme stay. What an earlier version of the page saved is cleaned
+ * the same way when the page loads.
  */
 const BOOT_SCRIPT = `'use strict';
 (function () {
   var settings = ${JSON.stringify({ endpoint: '/graphql', tabs: DEMO_TABS })};
+  function graphiqlKeys() {
+    var keys = [];
+    for (var i = 0; i < localStorage.length; i += 1) {
+      var key = localStorage.key(i);
+      if (key !== null && key.indexOf('graphiql:') === 0) keys.push(key);
+    }
+    return keys;
+  }
+  /** The value to keep under key, or null to keep nothing. */
+  function withoutSecrets(key, value) {
+    if (key === 'graphiql:headers' || key === 'graphiql:variables') return null;
+    var parsed;
+    try {
+      parsed = JSON.parse(value);
+    } catch (error) {
+      return value;
+    }
+    if (parsed === null || typeof parsed !== 'object') return value;
+    return JSON.stringify(parsed, function (name, inner) {
+      return name === 'headers' || name === 'variables' ? null : inner;
+    });
+  }
+  var storage = {
+    getItem: function (key) {
+      return localStorage.getItem(key);
+    },
+    setItem: function (key, value) {
+      var kept = withoutSecrets(key, String(value));
+      if (kept === null) localStorage.removeItem(key);
+      else localStorage.setItem(key, kept);
+    },
+    removeItem: function (key) {
+      localStorage.removeItem(key);
+    },
+    key: function (index) {
+      return graphiqlKeys()[index] ?? null;
+    },
+    clear: function () {
+      graphiqlKeys().forEach(function (key) {
+        localStorage.removeItem(key);
+      });
+    },
+    get length() {
+      return graphiqlKeys().length;
+    },
+  };
+  graphiqlKeys().forEach(function (key) {
+    storage.setItem(key, localStorage.getItem(key));
+  });
   var fetchGraphQL = GraphiQL.createFetcher({
     url: new URL(settings.endpoint, location.href).href,
     // One JSON response per request (the server has no @defer/@stream), which the fetcher below can reorder.
@@ -118,7 +177,13 @@ const BOOT_SCRIPT = `'use strict';
   root.render(
     h(
       GraphiQL,
-      { fetcher: fetcher, defaultTabs: settings.tabs, defaultEditorToolsVisibility: true, shouldPersistHeaders: false },
+      {
+        fetcher: fetcher,
+        defaultTabs: settings.tabs,
+        defaultEditorToolsVisibility: true,
+        shouldPersistHeaders: false,
+        storage: storage,
+      },
       h(GraphiQL.Logo, null, 'Explorer'),
       h(
         GraphiQL.Footer,

@@ -20,7 +20,7 @@ import { explorerRouter } from './explorer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
-import { httpCachePlugin } from './plugins/http-cache.plugin.js';
+import { httpCachePlugin, varyByAuthorization } from './plugins/http-cache.plugin.js';
 import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
@@ -136,9 +136,10 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       // Subscriptions: a 400 with a code (see also persistedQueryGuard below).
       requestGuardPlugin<GraphQLContext>(),
       requestTracePlugin({ metrics, exposeTrace: !config.production }),
-      // Cache-Control from the @cacheControl hints: max-age is the smallest of the fields', and a
-      // response that touched a PRIVATE field (email, orders, viewer) is private or no-store.
-      ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: true }),
+      // The cache policy from the @cacheControl hints: max-age is the smallest of the fields', and a
+      // response that touched a PRIVATE field (email, orders, viewer) is private or not cacheable.
+      // httpCachePlugin writes the header from it (private ones `private, no-cache`).
+      ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: false }),
       httpCachePlugin<GraphQLContext>(),
       // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
       ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights, budget })] : []),
@@ -167,6 +168,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   if (config.explorer) app.use(explorerRouter());
   app.use(
     '/graphql',
+    // Every response may depend on the token: no browser cache may answer another token with it.
+    varyByAuthorization,
     cors<cors.CorsRequest>(),
     express.json({ limit: MAX_BODY_BYTES }),
     // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).

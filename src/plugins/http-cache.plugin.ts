@@ -1,9 +1,46 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestHandler } from 'express';
+
+/** A response's cache policy as Apollo computes it (`policyIfCacheable()`); scope PUBLIC when missing. */
+export interface HttpCachePolicy {
+  /** In seconds; 0 is not cacheable. */
+  maxAge: number;
+  scope?: 'PUBLIC' | 'PRIVATE';
+}
 
 /**
- * HTTP caching beyond Apollo's Cache-Control plugin:
+ * The `Cache-Control` of a response with this policy (null: not cacheable, `no-store`). The one
+ * place it is written, for executed responses ({@link httpCachePlugin}) and stored ones sent
+ * before Apollo (the response fast path) alike:
  *
+ * - PUBLIC: `max-age=<maxAge>, public`.
+ * - PRIVATE: `private, no-cache`. A browser's cache is shared by whoever uses the browser next;
+ *   with a max-age it would answer the next user's request for the same URL from the previous
+ *   user's response without asking. `no-cache` makes it revalidate (If-None-Match: a 304 only
+ *   when the data, computed for the new request's token, is the same).
+ * - Not cacheable (maxAge 0): `no-store`.
+ */
+export function cacheControlHeader(policy: HttpCachePolicy | null): string {
+  if (!policy || policy.maxAge <= 0) return 'no-store';
+  return policy.scope === 'PRIVATE' ? 'private, no-cache' : `max-age=${policy.maxAge}, public`;
+}
+
+/**
+ * Express middleware for every /graphql response (errors, 304s and stored responses sent before
+ * Apollo included): `Vary: Authorization`, since any of them may depend on the caller's token.
+ * Without it a browser may answer a GET with another token from the response to the first.
+ */
+export const varyByAuthorization: RequestHandler = (_req, res, next) => {
+  res.vary('Authorization');
+  next();
+};
+
+/**
+ * HTTP caching beyond Apollo's Cache-Control plugin (which computes the policy from the hints
+ * but leaves the header to this plugin, `calculateHttpHeaders: false`):
+ *
+ * - `Cache-Control` by {@link cacheControlHeader}; `no-store` for a response with errors.
  * - Mutations are `no-store`. Apollo would otherwise derive a policy from the returned type's
  *   hints (a mutation returning a Product would say `max-age=60, public`).
  * - GET queries get a strong `ETag`, a hash of the response's `data`, and Express answers a
@@ -22,8 +59,10 @@ export function httpCachePlugin<C extends object>(): ApolloServerPlugin<C> {
           // then answers OPERATION_RESOLUTION_FAILURE.
           if (operation?.operation !== 'query') overallCachePolicy.restrict({ maxAge: 0 });
         },
-        async willSendResponse({ response }) {
-          if (!isGet || response.body.kind !== 'single' || response.body.singleResult.errors) return;
+        async willSendResponse({ response, overallCachePolicy }) {
+          const clean = response.body.kind === 'single' && !response.body.singleResult.errors;
+          response.http.headers.set('cache-control', cacheControlHeader(clean ? overallCachePolicy.policyIfCacheable() : null));
+          if (!isGet || !clean || response.body.kind !== 'single') return;
           const digest = createHash('sha256').update(JSON.stringify(response.body.singleResult.data)).digest('base64url');
           response.http.headers.set('etag', `"${digest.slice(0, 32)}"`);
         },

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { SessionInfo } from '../services/auth.service.js';
 import { mayWrite, type RequestTrace } from '../trace.js';
+import { cacheControlHeader } from './http-cache.plugin.js';
 import type { ResponseBudget } from './response-budget.js';
 import { responseKey, type OperationShapes } from './response-key.js';
 
@@ -364,7 +365,7 @@ export function responseFastPath(options: ResponseFastPathOptions): RequestHandl
       metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
       res.status(200);
       res.setHeader('content-type', contentType);
-      res.setHeader('cache-control', `max-age=${policy.maxAge}, ${policy.scope.toLowerCase()}`);
+      res.setHeader('cache-control', cacheControlHeader(policy));
       res.send(sent);
       return true;
     };

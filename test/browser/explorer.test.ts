@@ -1,20 +1,13 @@
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
 
-// GET /explorer (src/explorer.ts) in a real headless Chromium: Debian's, driven by playwright-core
-// (no browser download). Without it the browser part is skipped, except in CI (.ci/run installs it).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM && process.env.CI) {
-  throw new Error(`${CHROMIUM} not found: the explorer's browser test needs Chromium (apt-get install -y chromium; .ci/run does it).`);
-}
-if (!HAVE_CHROMIUM) console.warn(`Skipping the explorer's browser test: no ${CHROMIUM} (apt-get install chromium).`);
+// GET /explorer (src/explorer.ts) in a real headless Chromium (test/helpers/chromium.ts).
 
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'explorer.png');
@@ -66,7 +59,7 @@ function editorText(page: Page, selector: string): Promise<string> {
 
 describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? '' : ' (skipped: apt-get install chromium)'}`, () => {
   let context: BrowserContext;
-  let profile: string;
+  let close: (() => Promise<void>) | undefined;
   let page: Page;
   let origin: string;
   /** Every URL the browser requested, and the page's errors. */
@@ -76,22 +69,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
 
   beforeAll(async () => {
     origin = new URL(t.url).origin;
-    profile = await mkdtemp(join(tmpdir(), 'explorer-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1400, height: 900 },
-    });
+    ({ context, close } = await launchChromium());
     context.on('request', (request) => requests.push(request.url()));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -99,10 +77,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
       if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
     });
   }, 60_000);
-  afterAll(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-  });
+  afterAll(() => close?.());
 
   it('runs the catalog page and shows the products with extensions.cache, with no request off the machine', async () => {
     const expected = await t.gql<{ products: { edges: { node: { name: string } }[] } }>(CATALOG_PAGE);
@@ -138,39 +113,123 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
     expect(problems).toEqual([]);
   }, 120_000);
 
-  it('logs in from the Login tab and sends the token as Authorization: Bearer from the Viewer tab', async () => {
-    const tab = (name: string) => page.locator('.graphiql-tab', { hasText: name }).locator('button').first();
-    const execute = page.locator('.graphiql-execute-button');
-    const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
-    // GraphiQL takes the operation's name from the editor 100 ms (debounced) after a tab switch;
-    // running sooner sends the previous tab's name.
-    const switchTo = async (name: string) => {
-      await tab(name).click();
-      await page.waitForTimeout(500);
-    };
+  const tab = (name: string) => page.locator('.graphiql-tab', { hasText: name }).locator('button').first();
+  const execute = () => page.locator('.graphiql-execute-button').click();
+  const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
+  // GraphiQL takes the operation's name from the editor 100 ms (debounced) after a tab switch;
+  // running sooner sends the previous tab's name.
+  const switchTo = async (name: string) => {
+    await tab(name).click();
+    await page.waitForTimeout(500);
+  };
 
+  /** Sets the text of the visible CodeMirror editor under `selector`. */
+  const setEditorText = (selector: string, value: string) =>
+    page.evaluate(
+      ([css, text]) => {
+        const wrapper = (globalThis as unknown as { document: { querySelector(s: string): unknown } }).document.querySelector(css);
+        (wrapper as { CodeMirror: { setValue(v: string): void } }).CodeMirror.setValue(text);
+      },
+      [`${selector} .CodeMirror`, value] as const,
+    );
+
+  /**
+   * Runs the Login tab (by default with its demo variables, the admin's; or with these credentials
+   * typed in its Variables pane), then the Viewer tab with the token in its Headers pane; the token.
+   */
+  async function logInAndRunViewer(credentials: { email: string; password: string } = ADMIN): Promise<string> {
     await switchTo('Login');
-    await execute.click();
+    if (credentials !== ADMIN) {
+      await page.locator('.graphiql-editor-tools button', { hasText: 'Variables' }).click();
+      await expect.poll(() => editorText(page, headersEditor)).toContain('admin@example.com');
+      await setEditorText(headersEditor, JSON.stringify(credentials));
+    }
+    await execute();
     await expect.poll(() => editorText(page, '.result-window'), { timeout: 20_000 }).toMatch(/"token"/);
     const login = JSON.parse(await editorText(page, '.result-window')) as { data: { login: { token: string; user: { role: string } } } };
-    expect(login.data.login.user.role).toBe('ADMIN');
+    expect(login.data.login.user.role).toBe(credentials === ADMIN ? 'ADMIN' : 'CUSTOMER');
 
     await switchTo('Viewer');
     await page.locator('.graphiql-editor-tools button', { hasText: 'Headers' }).click();
     // The hint of the header's form, then the real token in its place.
     await expect.poll(() => editorText(page, headersEditor)).toContain('"Authorization": "Bearer <token from the Login tab>"');
-    await page.evaluate(
-      ([css, value]) => {
-        const wrapper = (globalThis as unknown as { document: { querySelector(s: string): unknown } }).document.querySelector(css);
-        (wrapper as { CodeMirror: { setValue(v: string): void } }).CodeMirror.setValue(value);
-      },
-      [`${headersEditor} .CodeMirror`, JSON.stringify({ Authorization: `Bearer ${login.data.login.token}` })] as const,
-    );
-    await execute.click();
-    await expect.poll(() => editorText(page, '.result-window'), { timeout: 20_000 }).toMatch(/"email": "admin@example.com"/);
+    await setEditorText(headersEditor, JSON.stringify({ Authorization: `Bearer ${login.data.login.token}` }));
+    await execute();
+    await expect.poll(() => editorText(page, '.result-window'), { timeout: 20_000 }).toContain(`"email": "${credentials.email}"`);
+    return login.data.login.token;
+  }
+
+  /** Everything the page's origin keeps: localStorage and sessionStorage (key and value), and the names of its IndexedDB databases. */
+  function browserStorage(): Promise<{ local: Record<string, string>; session: Record<string, string>; indexedDb: string[] }> {
+    return page.evaluate(async () => {
+      interface StorageLike {
+        length: number;
+        key(index: number): string | null;
+        getItem(key: string): string | null;
+      }
+      const scope = globalThis as unknown as {
+        localStorage: StorageLike;
+        sessionStorage: StorageLike;
+        indexedDB: { databases(): Promise<{ name?: string }[]> };
+      };
+      const all = (storage: StorageLike) => {
+        const entries: Record<string, string> = {};
+        for (let i = 0; i < storage.length; i += 1) {
+          const key = storage.key(i);
+          if (key !== null) entries[key] = storage.getItem(key) ?? '';
+        }
+        return entries;
+      };
+      const databases = await scope.indexedDB.databases();
+      return { local: all(scope.localStorage), session: all(scope.sessionStorage), indexedDb: databases.map((d) => d.name ?? '') };
+    });
+  }
+
+  it('logs in from the Login tab and sends the token as Authorization: Bearer from the Viewer tab', async () => {
+    await logInAndRunViewer();
     await page.screenshot({ path: join(ARTIFACTS, 'explorer-viewer.png') });
 
     expect(offMachine()).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it('keeps no header (the token) and no variable (the password) in the browser, history and tabs included', async () => {
+    // A password of its own: the demo ones are in the Login tab's comment, which may stay.
+    const OLD_SECRET = `old-${randomBytes(8).toString('hex')}`;
+    const credentials = { email: 'kept-nowhere@example.com', password: `secret-${randomBytes(8).toString('hex')}` };
+    const created = await t.gql('mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }', {
+      input: { name: 'Kept Nowhere', ...credentials },
+    });
+    expect(created.body.errors).toBeUndefined();
+    await page.goto(`${t.url}/explorer`);
+    // What a page before this storage kept: cleaned when the page loads.
+    await page.evaluate((old) => {
+      const local = (globalThis as unknown as { localStorage: { clear(): void; setItem(k: string, v: string): void } }).localStorage;
+      local.clear();
+      local.setItem('graphiql:headers', JSON.stringify({ Authorization: `Bearer ${old}` }));
+      local.setItem('graphiql:queries', JSON.stringify({ queries: [{ query: '{ viewer { id } }', headers: old, variables: old }] }));
+    }, OLD_SECRET);
+    await page.reload();
+    await expect.poll(() => page.locator('.graphiql-tab').allInnerTexts(), { timeout: 20_000 }).toContain('Viewer');
+    expect(JSON.stringify(await browserStorage())).not.toContain(OLD_SECRET);
+    const token = await logInAndRunViewer(credentials);
+    // GraphiQL saves a run in its history (graphiql:queries) as it runs, and the tabs 500 ms after a change.
+    await expect
+      .poll(async () => Object.keys((await browserStorage()).local))
+      .toEqual(expect.arrayContaining(['graphiql:queries', 'graphiql:tabState']));
+    await expect.poll(async () => (await browserStorage()).local['graphiql:queries'] ?? '').toMatch(/query Viewer/);
+    await page.reload();
+    await expect.poll(() => page.locator('.graphiql-tab').allInnerTexts(), { timeout: 20_000 }).toContain('Viewer');
+
+    const kept = JSON.stringify(await browserStorage());
+    // The queries themselves may stay: they are what a visitor comes back for.
+    expect(kept).toMatch(/query Viewer/);
+    expect(kept).toMatch(/mutation Login/);
+    expect({ token: kept.includes(token), password: kept.includes(credentials.password), old: kept.includes(OLD_SECRET) }).toEqual({
+      token: false,
+      password: false,
+      old: false,
+    });
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -17,18 +17,58 @@ function get(params: Record<string, unknown>, headers: Record<string, string> = 
 }
 
 describe('HTTP caching', () => {
-  it('Cache-Control follows the hints: public for public data, private once a PRIVATE field is touched', async () => {
+  it('Cache-Control follows the hints: public for public data, private and revalidated once a PRIVATE field is touched', async () => {
     const publicRes = await t.gql('{ product(id: "5eed00010000000000000001") { name reviewCount } }');
     expect(publicRes.headers.get('cache-control')).toBe('max-age=60, public');
     const token = await t.login('user1@example.com', USER_PASSWORD);
     const privateRes = await t.gql('{ user(id: "5eed00000000000000000001") { name email } }', {}, token);
-    expect(privateRes.headers.get('cache-control')).toBe('max-age=60, private');
+    // No max-age: a browser asks again (If-None-Match) rather than answer the next user from it.
+    expect(privateRes.headers.get('cache-control')).toBe('private, no-cache');
     const viewer = await t.gql('{ viewer { name } }', {}, token);
     expect(viewer.headers.get('cache-control')).toBe('no-store');
     const mutation = await t.gql('mutation { recordProductView(id: "5eed00010000000000000001") { viewCount } }');
     expect(mutation.headers.get('cache-control')).toBe('no-store');
     const withOrders = await t.gql('{ user(id: "5eed00000000000000000001") { orders { id } } }', {}, token);
     expect(withOrders.headers.get('cache-control')).toMatch(/private|no-store/);
+  });
+
+  it('every /graphql response varies by Authorization: executed, stored (the fast path), 304, errors', async () => {
+    const token = await t.login('user1@example.com', USER_PASSWORD);
+    const privateQuery = '{ user(id: "5eed00000000000000000001") { email orders { id } } }';
+    const executed = await get({ query: privateQuery }, { authorization: `Bearer ${token}` });
+    expect(executed.headers.get('cache-control')).toBe('private, no-cache');
+    const etag = executed.headers.get('etag') ?? '';
+    const notModified = await get(
+      { query: privateQuery },
+      { authorization: `Bearer ${token}`, 'if-none-match': etag, 'cache-control': 'max-age=0' },
+    );
+    expect(notModified.status).toBe(304);
+    // POSTed twice: the second is a stored response, sent by the fast path before Apollo.
+    const publicQuery = '{ product(id: "5eed00010000000000000004") { name } }';
+    await t.gql(publicQuery);
+    const stored = await t.gql(publicQuery);
+    expect(stored.body.extensions?.cache?.response).toBe('HIT');
+    const storedPrivate = await t.gql(privateQuery, {}, token);
+    const storedPrivateAgain = await t.gql(privateQuery, {}, token);
+    expect(storedPrivateAgain.body.extensions?.cache?.response).toBe('HIT');
+    const failed = await get({ query: '{ nope }' });
+    const unprotected = await fetch(`${t.url}/graphql?query=${encodeURIComponent(publicQuery)}`);
+    const responses = { executed, notModified, stored, storedPrivate, storedPrivateAgain, failed, unprotected };
+    const seen = Object.fromEntries(
+      Object.entries(responses).map(([name, res]) => [name, { status: res.status, vary: res.headers.get('vary') }]),
+    );
+    expect(seen).toEqual({
+      executed: { status: 200, vary: 'Authorization' },
+      notModified: { status: 304, vary: 'Authorization' },
+      stored: { status: 200, vary: 'Authorization' },
+      storedPrivate: { status: 200, vary: 'Authorization' },
+      storedPrivateAgain: { status: 200, vary: 'Authorization' },
+      failed: { status: 400, vary: 'Authorization' },
+      unprotected: { status: 400, vary: 'Authorization' },
+    });
+    // A stored private response says what the executed one says.
+    expect(storedPrivateAgain.headers.get('cache-control')).toBe('private, no-cache');
+    expect(notModified.headers.get('cache-control')).toBe('private, no-cache');
   });
 
   it('GET queries get an ETag, and If-None-Match is answered 304 until the data changes', async () => {
