@@ -5,7 +5,8 @@
 # Why not a plain `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`: the module zip
 # lacks build/version/version.txt, so that binary panics at start ("Invalid
 # build/version/version.txt file content"). We build the same module source with that file written,
-# and with one fix (below) that makes lookups by _id use the _id index.
+# and with two fixes (below): lookups by _id use the _id index, and a lookup by one other field's
+# value (`{product: id}`) uses an index on that field.
 #
 # It says what it builds, then every FERRETDB_PROGRESS_SECONDS (10) how far go build got.
 # FERRETDB_DIR: where to build (default .cache/ferretdb); FERRETDB_VERSION: another version.
@@ -16,7 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${FERRETDB_DIR:-$root/.cache/ferretdb}"
 bin="$dest/bin/ferretdb"
 # What was built: the version and the fixes applied. A binary with another stamp is built again.
-build="$version+sqlite-id-index"
+build="$version+sqlite-id-index+field-eq-index"
 stamp="$bin.build"
 
 if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$build" ]]; then
@@ -49,6 +50,70 @@ echo "$version" > "$work/src/build/version/version.txt"
 metadata="$work/src/internal/backends/sqlite/metadata/metadata.go"
 sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
 grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata" || { echo "install-ferretdb: the _id index fix no longer applies to $version" >&2; exit 1; }
+# The second fix: the SQLite backend pushes down no filter but `{_id: value}`, so a find by any
+# other field (`{product: id}`, the reviews of one product) parsed every document of the
+# collection (0.3 s for 20,000 reviews) though an index on `_ferretdb_sjson->"product"` was there.
+# For a filter that is exactly `{field: <ObjectId or string>}` on a plain top-level name, the
+# query gets `WHERE (E = ? OR (E >= '[' AND E < '\'))` with E = `_ferretdb_sjson->'field'`,
+# the index's expression (see the _id fix for `->'f'` and `->"f"`), so SQLite searches the index
+# instead of scanning.
+# - It narrows and never decides: FerretDB's handler still applies the whole filter to the rows
+#   that come back (explain keeps filterPushdown false for it; its queryPlanner.Plan shows the
+#   index SQLite uses). Rows the SQL lets through that MongoDB would not match (the ObjectId's hex
+#   as a string, or the other way round; arrays without the value) are dropped there.
+# - It must not drop a row MongoDB would match. `{f: x}` also matches an array that holds x, and
+#   `->` gives an array as its JSON text, which never equals x's: hence the second term, every
+#   value whose JSON text starts with '[' (all arrays, and only them: the text of a string starts
+#   with '"'), a range on the same index. A nested path (`a.b`, which also looks into arrays of
+#   documents) and other types (numbers: 1 equals 1.0 in MongoDB, not in JSON text) are left as
+#   they were: no pushdown.
+cat >"$work/src/internal/backends/sqlite/field_pushdown.go" <<'GO'
+package sqlite
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+	"github.com/FerretDB/FerretDB/internal/handler/sjson"
+	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/must"
+)
+
+// plainField is a top-level field name (no dot, no $) that needs no quoting in SQL.
+var plainField = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// fieldEqualityWhere narrows `{field: <ObjectId|string>}` to the rows whose field has that value
+// or is an array, through an index on the field if there is one; "" for any other filter.
+// It is a superset of MongoDB's matches: the caller still filters every row.
+func fieldEqualityWhere(filter *types.Document) (string, []any) {
+	if filter.Len() != 1 {
+		return "", nil
+	}
+
+	field := filter.Keys()[0]
+	if field == "_id" || !plainField.MatchString(field) {
+		return "", nil
+	}
+
+	v := must.NotFail(filter.Get(field))
+	switch v.(type) {
+	case string, types.ObjectID:
+	default:
+		return "", nil
+	}
+
+	e := fmt.Sprintf("%s->'%s'", metadata.DefaultColumn, field)
+	where := fmt.Sprintf(` WHERE (%[1]s = ? OR (%[1]s >= ? AND %[1]s < ?))`, e)
+
+	return where, []any{string(must.NotFail(sjson.MarshalSingleValue(v))), "[", "\\"}
+}
+GO
+collection="$work/src/internal/backends/sqlite/collection.go"
+# In Query and in Explain, when the _id pushdown did not apply (filterPushdown stays as it was).
+sed -i 's|^\tq += whereClause$|\tif whereClause == "" {\n\t\twhereClause, args = fieldEqualityWhere(params.Filter)\n\t}\n\n&|' "$collection"
+sed -i 's|^\torderByClause := prepareOrderByClause(params.Sort)$|\tif whereClause == "" {\n\t\twhereClause, args = fieldEqualityWhere(params.Filter)\n\t}\n\n&|' "$collection"
+[[ "$(grep -c 'fieldEqualityWhere(params.Filter)' "$collection")" == 2 ]] || { echo "install-ferretdb: the field index fix no longer applies to $version" >&2; exit 1; }
 mkdir -p "$dest/bin"
 # go build says nothing until it is done: it runs in the background with -v (a line per package
 # compiled, and one per module downloaded) into a log, and every $interval s we say how far it got.

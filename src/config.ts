@@ -199,6 +199,16 @@ const configSchema = z
      * with DATABASE_UNAVAILABLE.
      */
     MONGODB_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+    /**
+     * MongoDB reads of queries (the loaders' batches) running at once in this process; default 8.
+     * More wait (MONGODB_READ_QUEUE_MS, MONGODB_MAX_QUEUED_READS), then fail with SERVER_BUSY.
+     * Writes do not count: a storm of reads leaves them the rest of the driver's pool.
+     */
+    MONGODB_MAX_CONCURRENT_READS: z.coerce.number().int().min(1).default(8),
+    /** How long a read beyond MONGODB_MAX_CONCURRENT_READS waits for a slot, in milliseconds, before SERVER_BUSY; default 1000. */
+    MONGODB_READ_QUEUE_MS: z.coerce.number().int().min(0).default(1_000),
+    /** Reads that may wait for a slot at once; one more fails with SERVER_BUSY without waiting; default 64, 0 for none. */
+    MONGODB_MAX_QUEUED_READS: z.coerce.number().int().min(0).default(64),
     /** Largest automatic persisted query stored, in bytes (larger ones run, unstored); default 16384. */
     PERSISTED_QUERY_MAX_BYTES: z.coerce.number().int().min(256).default(16_384),
     /** How long an automatic persisted query stays stored, in seconds; default 3600. */
@@ -256,6 +266,11 @@ const configSchema = z
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
       mongodbTimeoutMs: env.MONGODB_TIMEOUT_MS,
       responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
+      mongodbReads: {
+        capacity: env.MONGODB_MAX_CONCURRENT_READS,
+        queueMs: env.MONGODB_READ_QUEUE_MS,
+        maxQueued: env.MONGODB_MAX_QUEUED_READS,
+      },
       persistedQueries: { maxBytes: env.PERSISTED_QUERY_MAX_BYTES, ttlSeconds: env.PERSISTED_QUERY_TTL_SECONDS },
       cache: {
         namespace: env.CACHE_NAMESPACE,

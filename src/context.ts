@@ -1,5 +1,6 @@
 import type { Cache, FieldCache } from 'graphql-lease-cache';
 import { createLoaders, type Loaders } from './loaders/index.js';
+import type { ReadBulkhead, ReadGate } from './loaders/read-bulkhead.js';
 import type { Logger } from './logger.js';
 import type { UserDoc } from './models/user.model.js';
 import type { SessionInfo } from './services/auth.service.js';
@@ -22,6 +23,12 @@ export interface GraphQLContext extends RequestScope {
   sessionExpiresAt(): number | null;
   /** The live session of the request's token, resolved at most once per request; null without one. */
   session(): Promise<SessionInfo | null>;
+  /**
+   * From now on the request's MongoDB reads skip the read bulkhead: called for a mutation, whose
+   * reads (the viewer, the entity it changes, its answer) are part of a write, which is never
+   * refused for want of a read slot (plugins/read-bulkhead.plugin.ts).
+   */
+  exemptFromReadBulkhead(): void;
 }
 
 /** What {@link createContext} needs from the process. */
@@ -30,6 +37,8 @@ export interface ContextDeps {
   cache: Cache;
   fieldCache: FieldCache<Loaders>;
   services: Services;
+  /** The process's read bulkhead, which the request's loaders read MongoDB through. */
+  reads: ReadBulkhead;
 }
 
 /** Options of {@link createContext}: the parts of the HTTP request it reads. */
@@ -48,7 +57,9 @@ export interface ContextRequest {
  * viewer looked up lazily, at most once, only when a resolver asks for it.
  */
 export function createContext(deps: ContextDeps, request: ContextRequest): GraphQLContext {
-  const loaders: Loaders = createLoaders({ cache: deps.cache, trace: request.trace });
+  let exempt = false;
+  const reads: ReadGate = { run: (read) => (exempt ? read() : deps.reads.run(read)) };
+  const loaders: Loaders = createLoaders({ cache: deps.cache, trace: request.trace, reads });
   const token = parseBearer(request.authorization);
   let viewer: Promise<UserDoc | null> | undefined;
   let session = request.session;
@@ -81,6 +92,9 @@ export function createContext(deps: ContextDeps, request: ContextRequest): Graph
     session: sessionOnce,
     signIn(user) {
       viewer = Promise.resolve(user);
+    },
+    exemptFromReadBulkhead() {
+      exempt = true;
     },
   };
 }

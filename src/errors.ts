@@ -22,6 +22,12 @@ export enum ErrorCode {
    * nothing was done; retry after `extensions.retryAfterSeconds` (HTTP 429 with `Retry-After`).
    */
   RateLimited = 'RATE_LIMITED',
+  /**
+   * Too many MongoDB reads under way on this server (MONGODB_MAX_CONCURRENT_READS, and the queue
+   * behind it): the read was not run; retry after `extensions.retryAfterSeconds` (HTTP 503 with
+   * `Retry-After` when nothing of the response was answered). Writes are never refused so.
+   */
+  ServerBusy = 'SERVER_BUSY',
   /** Anything unexpected; details are logged, never sent. */
   InternalServerError = 'INTERNAL_SERVER_ERROR',
   /** Apollo's: the document does not parse (or has too many tokens). HTTP 400. */

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The Prometheus metrics of one server (a registry each, so tests can run several). */
 export interface Metrics {
@@ -15,6 +15,12 @@ export interface Metrics {
   persistedQueriesNotStored: Counter<'reason'>;
   /** Executed responses the response cache did not store, by reason (`too_large`, `client_budget`). */
   responsesNotStored: Counter<'reason'>;
+  /** MongoDB reads refused by the read bulkhead (SERVER_BUSY), by reason (`queue_full`, `timeout`). */
+  mongoReadsRejected: Counter<'reason'>;
+  /** MongoDB reads of queries running now (at most MONGODB_MAX_CONCURRENT_READS). */
+  mongoReadsInFlight: Gauge;
+  /** MongoDB reads of queries waiting for a slot now (at most MONGODB_MAX_QUEUED_READS). */
+  mongoReadsWaiting: Gauge;
 }
 
 /** A registry with Node's default metrics and the server's own counters. */
@@ -57,6 +63,22 @@ export function createMetrics(): Metrics {
       name: 'graphql_responses_not_stored_total',
       help: 'Executed responses the response cache did not store, by reason (too_large, client_budget).',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    mongoReadsRejected: new Counter({
+      name: 'mongodb_reads_rejected_total',
+      help: 'MongoDB reads of queries refused with SERVER_BUSY, by reason (queue_full, timeout).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    mongoReadsInFlight: new Gauge({
+      name: 'mongodb_reads_in_flight',
+      help: 'MongoDB reads of queries running now (at most MONGODB_MAX_CONCURRENT_READS).',
+      registers: [registry],
+    }),
+    mongoReadsWaiting: new Gauge({
+      name: 'mongodb_reads_waiting',
+      help: 'MongoDB reads of queries waiting for a slot now (at most MONGODB_MAX_QUEUED_READS).',
       registers: [registry],
     }),
   };

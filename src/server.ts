@@ -21,7 +21,9 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
 import { httpCachePlugin, varyByAuthorization } from './plugins/http-cache.plugin.js';
-import { rateLimitPlugin } from './plugins/rate-limit.plugin.js';
+import { retryAfterPlugin } from './plugins/retry-after.plugin.js';
+import { ReadBulkhead } from './loaders/read-bulkhead.js';
+import { readBulkheadPlugin } from './plugins/read-bulkhead.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
 import { createResponseBudget } from './plugins/response-budget.js';
@@ -77,6 +79,15 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     schema,
     definitions: cachedFields,
     knownTags: KNOWN_TAGS,
+  });
+  // One per process: the MongoDB reads of every request's loaders take turns here (not the writes).
+  const reads = new ReadBulkhead({
+    ...config.mongodbReads,
+    onReject: (reason) => metrics.mongoReadsRejected.inc({ reason }),
+    onChange: ({ inFlight, waiting }) => {
+      metrics.mongoReadsInFlight.set(inFlight);
+      metrics.mongoReadsWaiting.set(waiting);
+    },
   });
   const services = createServices({
     logger,
@@ -135,6 +146,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
         : ApolloServerPluginLandingPageLocalDefault({ footer: false, includeCookies: false }),
       // Subscriptions: a 400 with a code (see also persistedQueryGuard below).
       requestGuardPlugin<GraphQLContext>(),
+      // A mutation's reads skip the read bulkhead: a write is never refused for a read slot.
+      readBulkheadPlugin<GraphQLContext>(),
       requestTracePlugin({ metrics, exposeTrace: !config.production }),
       // The cache policy from the @cacheControl hints: max-age is the smallest of the fields', and a
       // response that touched a PRIVATE field (email, orders, viewer) is private or not cacheable.
@@ -143,7 +156,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       httpCachePlugin<GraphQLContext>(),
       // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
       ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights, budget })] : []),
-      rateLimitPlugin<GraphQLContext>(),
+      // 429 or 503 and Retry-After for a request refused whole (RATE_LIMITED, SERVER_BUSY).
+      retryAfterPlugin<GraphQLContext>(),
     ],
   });
   await apollo.start();
@@ -212,7 +226,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(
-          { logger, services, cache, fieldCache },
+          { logger, services, cache, fieldCache, reads },
           {
             authorization: req.headers.authorization,
             clientIp: req.ip,

@@ -1,6 +1,6 @@
 import { defineField, type FieldDefinition } from 'graphql-lease-cache';
 import type { Loaders } from '../loaders/index.js';
-import { findProductPage, type ProductPageIds, type ProductPageQuery } from '../loaders/product-pages.js';
+import type { ProductPageIds, ProductPageQuery } from '../loaders/product-pages.js';
 import type { OrderDoc } from '../models/order.model.js';
 import type { ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
@@ -74,7 +74,7 @@ export const fields = {
     ownerType: 'ProductList',
     owner: (_, args) => ({ type: 'ProductList', id: productListId(args.category) }),
     // Pages of different arguments cannot share a query; a request rarely asks for two.
-    load: (items) => Promise.all(items.map((item) => findProductPage(item.args))),
+    load: async (items, loaders) => (await loaders.productPages.loadMany(items.map((item) => item.args))).map(unwrap<ProductPageIds>),
   }),
 };
 
