@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLContext } from '../context.js';
+import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
 /** Options of {@link requestTracePlugin}. */
@@ -15,7 +16,7 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
     async requestDidStart() {
       return {
         async willSendResponse({ contextValue, response, operation, errors }) {
-          options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'ok' });
+          options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: outcomeOf(errors) });
           const { trace } = contextValue;
           // Apollo is done with the request (also when its client went away): its tracing ends.
           trace.end?.();
@@ -37,4 +38,15 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
       };
     },
   };
+}
+
+/**
+ * The `outcome` label of an operation: `ok`, `error`, or `persisted_query_not_found` for the
+ * first request of an automatic persisted query (its hash alone, which the client then sends
+ * again with the query): every Apollo Client begins that way, so it is normal traffic, not an
+ * error to put in the dashboard's error ratio.
+ */
+export function outcomeOf(errors: readonly { extensions?: Record<string, unknown> }[] | undefined): string {
+  if (!errors?.length) return 'ok';
+  return errors.every((error) => error.extensions?.code === ErrorCode.PersistedQueryNotFound) ? 'persisted_query_not_found' : 'error';
 }

@@ -44,3 +44,27 @@ describe('automatic persisted queries are bounded', () => {
     expect(ttlMs).toBeLessThanOrEqual(3_600_000);
   });
 });
+
+describe('the persisted-query handshake in the metrics', () => {
+  it('a hash-only first request (PERSISTED_QUERY_NOT_FOUND) is counted under its own outcome, not as an error', async () => {
+    const query = '{ viewer { id email } }';
+    const hash = createHash('sha256').update(query).digest('hex');
+    const errorsBefore = await metricValue(t, 'graphql_operations_total', { outcome: 'error' });
+    const handshake = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }),
+    });
+    const body = (await handshake.json()) as { errors?: { extensions?: { code?: string } }[] };
+    expect(body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    expect(await metricValue(t, 'graphql_operations_total', { outcome: 'persisted_query_not_found' })).toBe(1);
+    expect(await metricValue(t, 'graphql_operations_total', { outcome: 'error' })).toBe(errorsBefore);
+    // A real error still is one.
+    await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ nope }' }),
+    });
+    expect(await metricValue(t, 'graphql_operations_total', { outcome: 'error' })).toBe(errorsBefore + 1);
+  });
+});
