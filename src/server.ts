@@ -7,7 +7,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
-import express, { type ErrorRequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { type Cache, createPersistedQueryCache, FieldCache, pingRedis, type RedisClient } from 'graphql-lease-cache';
 import { cachedFields } from './caching/fields.js';
 import { KNOWN_TAGS } from './caching/tags.js';
@@ -163,6 +163,9 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   await apollo.start();
 
   app.disable('x-powered-by');
+  // No weak ETag of Express's on every body: GET queries get a strong one of their own
+  // (httpCachePlugin), and a POST answer is not cached by anyone.
+  app.set('etag', false);
   // req.ip, the address the rate limits count: the socket's unless TRUST_PROXY names the proxies.
   app.set('trust proxy', config.trustProxy);
   app.get('/healthz', (_req, res) => {
@@ -182,6 +185,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   if (config.explorer) app.use(explorerRouter());
   app.use(
     '/graphql',
+    onlyGraphqlMethods,
     // Every response may depend on the token: no browser cache may answer another token with it.
     varyByAuthorization,
     cors<cors.CorsRequest>(),
@@ -250,6 +254,26 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     stop: () => apollo.stop(),
   };
 }
+
+/** The methods /graphql answers; anything else (HEAD, DELETE, PUT…) is a 405 naming them, not a CSRF 400. */
+const GRAPHQL_METHODS = ['GET', 'POST', 'OPTIONS'];
+
+const onlyGraphqlMethods: RequestHandler = (req, res, next) => {
+  if (GRAPHQL_METHODS.includes(req.method)) return next();
+  res.setHeader('allow', GRAPHQL_METHODS.join(', '));
+  if (req.method === 'HEAD') {
+    res.status(405).end();
+    return;
+  }
+  res.status(405).json({
+    errors: [
+      {
+        message: `${req.method} is not allowed on /graphql: use ${GRAPHQL_METHODS.join(', ')}.`,
+        extensions: { code: ErrorCode.BadRequest },
+      },
+    ],
+  });
+};
 
 /** Malformed or oversized bodies get a GraphQL-shaped 400/413, never an HTML 500. */
 const bodyErrorHandler: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {

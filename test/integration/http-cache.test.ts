@@ -89,6 +89,20 @@ describe('HTTP caching', () => {
   });
 });
 
+describe('POST answers', () => {
+  it('carry no ETag, executed or stored (Express would add a weak one to every body)', async () => {
+    const query = '{ product(id: "5eed00010000000000000004") { id name } }';
+    const post = () =>
+      fetch(`${t.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    const executed = await post();
+    const stored = await post();
+    expect(((await stored.json()) as { extensions?: { cache?: { response?: string } } }).extensions?.cache?.response).toBe('HIT');
+    expect([executed.headers.get('etag'), stored.headers.get('etag')]).toEqual([null, null]);
+    // A GET still has its strong one.
+    expect((await get({ query })).headers.get('etag')).toMatch(/^"[\w-]{32}"$/);
+  });
+});
+
 describe('automatic persisted queries in Redis', () => {
   it('registers a query by hash, then serves it by hash alone, over GET too', async () => {
     const query = '{ product(id: "5eed00010000000000000003") { id name } }';

@@ -31,6 +31,15 @@ describe('HTTP endpoints', () => {
     expect(text).toMatch(/^mongodb_commands_total\{command="\w+"\} [1-9]/m);
   });
 
+  it('other methods on /graphql are 405 with Allow (not a CSRF 400)', async () => {
+    for (const method of ['HEAD', 'DELETE', 'PUT', 'PATCH']) {
+      const res = await fetch(`${t.url}/graphql`, { method, headers: { 'content-type': 'application/json' } });
+      expect({ method, status: res.status, allow: res.headers.get('allow') }).toEqual({ method, status: 405, allow: 'GET, POST, OPTIONS' });
+      if (method !== 'HEAD')
+        expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('BAD_REQUEST');
+    }
+  });
+
   it('GET /graphql from a browser shows the Sandbox landing page outside production', async () => {
     const res = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
