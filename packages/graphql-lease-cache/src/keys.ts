@@ -47,8 +47,6 @@ export interface Keyspace {
   lock(name: string): string;
   /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
   session(tokenHash: string): string;
-  /** A key of the application's own that has no entity (queues, counters), e.g. `writes`. */
-  system(name: string): string;
   /** An automatic persisted query, by Apollo's cache key (`apq:<sha256>`), hashed to stay key-safe. */
   persistedQuery(key: string): string;
   /** The key prefix of the rate limiter `name` (e.g. `login-ip`); the limiter appends `:<subject>`. No hash tag: each counter is one key. */
@@ -64,7 +62,7 @@ export interface Keyspace {
   fieldDependency(entityKey: string, field: string): string;
   /**
    * The type of an entity key (`User` of `{ns}:v{n}:{User:65f0…}`), or null for any other key.
-   * Keys of the same layout (`{session:…}`, `{sys:…}`) answer their slot type.
+   * Keys of the same layout (`{session:…}`, `{lock}`) answer their slot type.
    */
   entityType(key: string): string | null;
 }
@@ -138,7 +136,6 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
         .map((p) => part(p, 'lock name part'))
         .join(':')}`,
     session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
-    system: (name) => `${prefix}:{sys:${part(name, 'name')}}`,
     persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,
     rateLimit: (name) => `${prefix}:rl:${part(name, 'rate limiter name')}`,
     responseShard: (shard) => `${prefix}:{resp:${shardNumber(shard)}}`,
