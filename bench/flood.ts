@@ -59,6 +59,7 @@ async function scenario(mongodbUri: string, separateState: boolean): Promise<Flo
   const stateRedis = separateState ? await startEmbeddedRedis({ appendOnly: false }) : null;
   const config = loadConfig({
     NODE_ENV: 'production',
+    METRICS_PORT: '0',
     PORT: '0',
     LOG_LEVEL: 'warn',
     MONGODB_URI: mongodbUri,

@@ -383,7 +383,7 @@ async function report(results: Results): Promise<void> {
  * write count theirs per request (REQUEST_TRACE); background jobs add a few a minute.
  */
 async function scrapeCosts(contender: Contender): Promise<{ requests: number; mongo: number; redis: number }> {
-  const text = await (await fetch(`${contender.url}/metrics`)).text();
+  const text = await (await fetch(`${contender.metricsUrl}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   const mongo = [...text.matchAll(/^mongodb_commands_total\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   return {
@@ -395,7 +395,7 @@ async function scrapeCosts(contender: Contender): Promise<{ requests: number; mo
 
 /** The project's whole-response hits and misses so far (its /metrics). */
 async function scrapeResponses(contender: Contender): Promise<{ hits: number; misses: number }> {
-  const text = await (await fetch(`${contender.url}/metrics`)).text();
+  const text = await (await fetch(`${contender.metricsUrl}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name}\\{name="Response"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { hits: value('cache_hits_total'), misses: value('cache_misses_total') };
 }

@@ -56,6 +56,7 @@ async function withApp<T>(
 ): Promise<T> {
   const config = loadConfig({
     NODE_ENV: 'production',
+    METRICS_PORT: '0',
     PORT: '0',
     LOG_LEVEL: 'warn',
     MONGODB_URI: options.mongodbUri,

@@ -601,6 +601,7 @@ function appConfig(mongodbUri: string, redisUrl: string): Config {
   return loadConfig({
     ...process.env,
     NODE_ENV: 'production',
+    METRICS_PORT: '0',
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',

@@ -12,6 +12,9 @@ const booleanString = z
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
+/** Where production serves /metrics when METRICS_PORT is unset (the port Prometheus's Node exporters use). */
+const DEFAULT_PRODUCTION_METRICS_PORT = 9464;
+
 const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -19,6 +22,14 @@ const configSchema = z
     PORT: port.default(4000),
     /** Interface to listen on; default 127.0.0.1 (the container image sets 0.0.0.0). */
     HOST: z.string().min(1).default('127.0.0.1'),
+    /**
+     * Serve GET /metrics (and a detailed GET /readyz) on this port only, not on PORT (0 picks a
+     * free one). Default: 9464 in production, where the app's port is public; unset elsewhere
+     * (/metrics on PORT).
+     */
+    METRICS_PORT: port.optional(),
+    /** The interface of METRICS_PORT; default HOST. */
+    METRICS_HOST: z.string().min(1).optional(),
     /** MongoDB connection string; unset outside production starts an embedded server. */
     MONGODB_URI: z
       .string()
@@ -234,6 +245,10 @@ const configSchema = z
       production,
       port: env.PORT,
       host: env.HOST,
+      metrics: {
+        port: env.METRICS_PORT ?? (production ? DEFAULT_PRODUCTION_METRICS_PORT : null),
+        host: env.METRICS_HOST ?? env.HOST,
+      },
       mongodbUri: env.MONGODB_URI,
       redisUrl: env.REDIS_URL,
       redisStateUrl: env.REDIS_STATE_URL,

@@ -21,12 +21,23 @@ const logger = createLogger({ level: config.logLevel, pretty: !config.production
 
 // A port already taken (another `npm start`?) fails here, in one line, before services start
 // and seed (and again below, should it be taken meanwhile). Other listen errors are the server's to report.
-await checkPortFree(config.port, config.host).catch((error: unknown) => {
-  const inUse = portInUseMessage(error, config.port);
-  if (!inUse) return;
-  console.error(inUse);
-  process.exit(1);
-});
+/** The one line of a taken PORT or METRICS_PORT (a listen error names its port), or null for any other error. */
+const portTaken = (error: unknown): string | null =>
+  config.metrics.port !== null && config.metrics.port !== 0 && (error as { port?: number } | null)?.port === config.metrics.port
+    ? portInUseMessage(error, config.metrics.port, 'METRICS_PORT')
+    : portInUseMessage(error, config.port);
+for (const [port, host] of [
+  [config.port, config.host],
+  [config.metrics.port, config.metrics.host],
+] as const) {
+  if (port === null) continue;
+  await checkPortFree(port, host).catch((error: unknown) => {
+    const inUse = portTaken(error);
+    if (!inUse) return;
+    console.error(inUse);
+    process.exit(1);
+  });
+}
 
 const services = await startBackingServices(config, logger).catch((error: unknown) => {
   logger.fatal({ err: error }, 'could not start MongoDB or Redis');
@@ -34,7 +45,7 @@ const services = await startBackingServices(config, logger).catch((error: unknow
 });
 const app = await startApp({ config, logger, mongodbUri: services.mongodbUri, redisUrl: services.redisUrl }).catch(
   async (error: unknown) => {
-    const inUse = portInUseMessage(error, config.port);
+    const inUse = portTaken(error);
     if (inUse) console.error(inUse);
     else if (isMongoUnavailable(error)) {
       // One line, not the driver's topology dump: what to check is the address.
@@ -57,7 +68,7 @@ logger.info(
   },
   `GraphQL server ready at ${app.url}/graphql${config.production ? '' : ' (Apollo Sandbox in a browser, online)'}${
     config.explorer ? `; explorer, offline too, at ${app.url}/explorer` : ''
-  }`,
+  }${app.server.metricsUrl ? `; metrics at ${app.server.metricsUrl}/metrics` : ''}`,
 );
 
 let stopping = false;

@@ -8,7 +8,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { type Cache, createPersistedQueryCache, FieldCache, pingRedis, type RedisClient } from 'graphql-lease-cache';
+import { type Cache, createPersistedQueryCache, FieldCache, type RedisClient } from 'graphql-lease-cache';
 import { cachedFields } from './caching/fields.js';
 import { KNOWN_TAGS } from './caching/tags.js';
 import type { Loaders } from './loaders/index.js';
@@ -17,6 +17,7 @@ import { createContext, type GraphQLContext } from './context.js';
 import type { Database } from './db.js';
 import { ErrorCode } from './errors.js';
 import { explorerRouter } from './explorer.js';
+import { listenMetrics, opsRoutes } from './ops-routes.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
@@ -56,6 +57,8 @@ export interface AppServer {
   httpServer: Server;
   /** The base URL it listens on, e.g. http://127.0.0.1:4000. */
   url: string;
+  /** The base URL of GET /metrics when it has a port of its own (METRICS_PORT), else null (it is on `url`). */
+  metricsUrl: string | null;
   /** Stops taking requests, drains the ones in flight, and resolves when closed. */
   stop(): Promise<void>;
 }
@@ -171,16 +174,14 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const [mongoOk, redisOk] = await Promise.all([db.ping(), pingRedis(redis)]);
-    const redisState = redis ? (redisOk ? 'up' : 'down') : 'disabled';
-    // Redis down is degraded, not unready: every query is then served from MongoDB.
-    const status = mongoOk ? (redisState === 'up' ? 'ready' : 'degraded') : 'unavailable';
-    res.status(mongoOk ? 200 : 503).json({ status, mongodb: mongoOk ? 'up' : 'down', redis: redisState });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  // /metrics on a port of its own when METRICS_PORT says so (production's default), and then the
+  // public /readyz says only the status.
+  const separateMetrics = config.metrics.port !== null;
+  app.use(opsRoutes({ db, redis, metrics: separateMetrics ? null : metrics, details: !config.production || !separateMetrics }));
+  const metricsServer =
+    config.metrics.port === null
+      ? null
+      : await listenMetrics(opsRoutes({ db, redis, metrics, details: true }), config.metrics.host, config.metrics.port);
   // GraphiQL served from this server (EXPLORER): works offline, unlike Sandbox at GET /graphql.
   if (config.explorer) app.use(explorerRouter());
   app.use(
@@ -251,7 +252,11 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   return {
     httpServer,
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
-    stop: () => apollo.stop(),
+    metricsUrl: metricsServer?.url ?? null,
+    stop: async () => {
+      await apollo.stop();
+      await metricsServer?.close();
+    },
   };
 }
 

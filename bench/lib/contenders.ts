@@ -29,6 +29,8 @@ export interface Contender {
   spec: ContenderSpec;
   /** e.g. http://127.0.0.1:41234 */
   url: string;
+  /** Where the project serves /metrics (production: METRICS_PORT, a port of its own). */
+  metricsUrl: string;
   /** The last lines the process printed (for error messages). */
   output(): string;
 }
@@ -137,9 +139,11 @@ const children = new Set<ChildProcess>();
 /** Starts a contender on a free port and resolves once its /healthz answers; throws with its output if it dies or times out. */
 export async function startContender(spec: ContenderSpec): Promise<Contender> {
   const port = await freePort();
+  // Production serves /metrics on a port of its own (METRICS_PORT): each contender its own.
+  const metricsPort = await freePort();
   const child = spawn(process.execPath, spec.args, {
     cwd: projectRoot,
-    env: { ...process.env, ...spec.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, ...spec.env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -165,7 +169,7 @@ export async function startContender(spec: ContenderSpec): Promise<Contender> {
     await stopChild(child);
     throw new Error(`${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { spec, url, output: () => output };
+  return { spec, url, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => output };
 }
 
 /** SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves when all exited. */

@@ -62,6 +62,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     CACHE_NAMESPACE: dbName,
     // TEST_CACHE_RESPONSES=false runs every test app without the whole-response layer (on by default).
     ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
+    // Production serves /metrics on a port of its own (9464 by default): any free one here.
+    ...(options.env?.NODE_ENV === 'production' ? { METRICS_PORT: '0' } : {}),
     ...options.env,
   });
   const logger = createLogger({ level: config.logLevel });

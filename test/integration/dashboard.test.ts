@@ -109,10 +109,10 @@ function environment(service: ComposeService): Record<string, string> {
   return Object.fromEntries(env.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
-/** The port a compose service serves /metrics on: the worker's WORKER_METRICS_PORT, else the server's PORT. */
+/** The port a compose service serves /metrics on: the worker's WORKER_METRICS_PORT, the server's METRICS_PORT, else its PORT. */
 function metricsPort(service: ComposeService): number | undefined {
   const env = environment(service);
-  const port = env.WORKER_METRICS_PORT ?? env.PORT;
+  const port = env.WORKER_METRICS_PORT ?? env.METRICS_PORT ?? env.PORT;
   return port === undefined ? undefined : Number(port);
 }
 

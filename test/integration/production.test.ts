@@ -18,4 +18,23 @@ describe('production mode', () => {
       await prod.stop();
     }
   });
+
+  it('serves /metrics on METRICS_PORT only, and says on its public port only whether it is ready', async () => {
+    const prod = await startTestApp({ seed: false, env: { NODE_ENV: 'production' } });
+    try {
+      expect((await fetch(`${prod.url}/metrics`)).status).toBe(404);
+      expect(await (await fetch(`${prod.url}/readyz`)).json()).toEqual({ status: 'ready' });
+      const metricsUrl = prod.app.server.metricsUrl;
+      expect(metricsUrl).not.toBeNull();
+      expect(metricsUrl).not.toBe(prod.url);
+      const metrics = await fetch(`${metricsUrl}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^# HELP graphql_operations_total /m);
+      expect(await (await fetch(`${metricsUrl}/readyz`)).json()).toEqual({ status: 'ready', mongodb: 'up', redis: 'up' });
+      // The GraphQL endpoint is not on the metrics port.
+      expect((await fetch(`${metricsUrl}/graphql`, { method: 'POST' })).status).toBe(404);
+    } finally {
+      await prod.stop();
+    }
+  });
 });
