@@ -6,6 +6,7 @@
 import autocannon from 'autocannon';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { BENCH_VIEW_LIMITS } from './lib/contenders.js';
 import type { Logger } from '../src/logger.js';
 import { MIN_REQUESTS, rateText } from './lib/report.js';
 
@@ -57,6 +58,7 @@ async function withApp<T>(
   const config = loadConfig({
     NODE_ENV: 'production',
     METRICS_PORT: '0',
+    ...BENCH_VIEW_LIMITS,
     PORT: '0',
     LOG_LEVEL: 'warn',
     MONGODB_URI: options.mongodbUri,

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
+import { BENCH_VIEW_LIMITS } from './lib/contenders.js';
 import { startEmbeddedMongo } from '../src/dev/embedded-mongo.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../src/dev/embedded-redis.js';
 import { seedDemoData } from '../src/dev/seed.js';
@@ -602,6 +603,7 @@ function appConfig(mongodbUri: string, redisUrl: string): Config {
     ...process.env,
     NODE_ENV: 'production',
     METRICS_PORT: '0',
+    ...BENCH_VIEW_LIMITS,
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',

@@ -108,6 +108,13 @@ const configSchema = z
     SESSION_NEW_WINDOW_SECONDS: z.coerce.number().int().min(1).default(86_400),
     /** New sessions (successful logins) per user per window; default 50. */
     SESSION_MAX_NEW_PER_USER: z.coerce.number().int().min(1).default(50),
+    /** `recordProductView` calls per client address per minute (past it: RATE_LIMITED); default 120. */
+    VIEWS_PER_CLIENT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+    /**
+     * A client address's views of one product count once per this window, in seconds (repeats are
+     * answered, not counted); default 60, 0 counts every view (a load test from one address).
+     */
+    VIEW_DEDUP_WINDOW_SECONDS: z.coerce.number().int().min(0).default(60),
     /**
      * Express's `trust proxy`: which proxies' `X-Forwarded-For` gives the client address that the
      * rate limits count. `false` (default: the socket's address), `true` (any: only behind a proxy
@@ -276,6 +283,8 @@ const configSchema = z
         signUpsPerIp: env.SIGNUP_MAX_PER_IP,
         sessionWindowSeconds: env.SESSION_NEW_WINDOW_SECONDS,
         sessionsPerUser: env.SESSION_MAX_NEW_PER_USER,
+        viewsPerClientPerMinute: env.VIEWS_PER_CLIENT_PER_MINUTE,
+        viewDedupWindowSeconds: env.VIEW_DEDUP_WINDOW_SECONDS,
       } satisfies RateLimitSettings,
       trustProxy: env.TRUST_PROXY,
       redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,

@@ -60,6 +60,7 @@ export function createServices(options: ServicesOptions): Services {
       documentLock: options.documentLock,
       cache: options.cache,
       fieldCache: options.fieldCache,
+      rateLimits: options.rateLimits,
       logger: options.logger,
       writePolicy: options.writePolicies.Product,
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,

@@ -8,6 +8,7 @@ import { PRODUCT_BOOKKEEPING, asLoaded, type ProductDoc } from '../models/produc
 import type { ReviewDoc } from '../models/review.model.js';
 import { decodeCursor, encodeCursor, type ProductPageQuery } from '../loaders/product-pages.js';
 import type { DocumentLock } from './document-lock.js';
+import type { RateLimits } from './rate-limits.js';
 import { updateByIdIf } from './update-by-id.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
@@ -51,6 +52,8 @@ export interface ProductServiceOptions {
   documentLock: DocumentLock;
   cache: Cache;
   fieldCache: TagInvalidator;
+  /** Counts views per client address, and one per product per window (recordProductView). */
+  rateLimits: RateLimits;
   logger: Logger;
   /** How updateProduct reaches the cache: invalidate, refresh or write-behind (the default: ENTITY_POLICIES in src/caching/policies.ts). */
   writePolicy: WritePolicy;
@@ -213,7 +216,9 @@ export function createProductService(options: ProductServiceOptions) {
     /**
      * Counts one view and returns the product with the new count. Always write-behind: the
      * count is queued in Redis and reaches MongoDB with the other views of the batch, in one
-     * `$inc`; without a queue (Redis down), it is a synchronous `$inc`.
+     * `$inc`; without a queue (Redis down), it is a synchronous `$inc`. A client address counts
+     * once per product per window: a repeat returns the product as it is and writes nothing
+     * (so voids no stored response); past its views per minute it is RATE_LIMITED.
      */
     async recordView(scope: RequestScope, rawId: string): Promise<ProductDoc> {
       const productId = parseId(rawId);
@@ -221,6 +226,7 @@ export function createProductService(options: ProductServiceOptions) {
       const id = productId.toHexString();
       const current = await this.find(scope, id);
       if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
+      if (!(await options.rateLimits.productView(scope.clientIp, id))) return current;
       const queued = await queueOnto({
         queue: options.cache.writeBehind,
         logger: options.logger,

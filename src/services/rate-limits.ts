@@ -26,6 +26,10 @@ export interface RateLimitSettings {
   sessionWindowSeconds: number;
   /** New sessions (successful logins) per user per window: bounds what login floods add to Redis and MongoDB. */
   sessionsPerUser: number;
+  /** `recordProductView` calls per client address per minute. */
+  viewsPerClientPerMinute: number;
+  /** A client address's views of one product count once per this window, in seconds; 0: every view counts. */
+  viewDedupWindowSeconds: number;
 }
 
 /** Options of {@link createRateLimits}. */
@@ -82,6 +86,9 @@ export function createRateLimits(options: RateLimitsOptions) {
   const loginKnown = limiter('login-known', 1, settings.loginKnownAddressSeconds);
   const signUpIp = limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds);
   const sessionsUser = limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds);
+  const viewsClient = limiter('views-ip', settings.viewsPerClientPerMinute, 60);
+  // One point per (address, product) and window: present means this client's view is counted already.
+  const viewCounted = settings.viewDedupWindowSeconds > 0 ? limiter('view-ip-product', 1, settings.viewDedupWindowSeconds) : null;
 
   return {
     /**
@@ -112,6 +119,24 @@ export function createRateLimits(options: RateLimitsOptions) {
     /** Counts a sign-up from `clientIp`; RATE_LIMITED over the limit. */
     async signUp(clientIp: string | null): Promise<void> {
       await consume(signUpIp, addressSubject(clientIp), 'TOO_MANY_SIGN_UPS', 'Too many sign-ups from this address');
+    },
+
+    /**
+     * Counts a `recordProductView` of `productId` (hex) from `clientIp`: RATE_LIMITED past the
+     * address's views per minute; false when this address's view of the product was counted
+     * already in the window (the view is not counted again), true when it counts.
+     */
+    async productView(clientIp: string | null, productId: string): Promise<boolean> {
+      const ip = addressSubject(clientIp);
+      await consume(viewsClient, ip, 'TOO_MANY_VIEWS', 'Too many product views from this address');
+      if (!viewCounted) return true;
+      try {
+        await viewCounted.consume(`${ip}:${productId}`);
+        return true;
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw error;
+        return false;
+      }
     },
 
     /** Counts a new session of the user `userId` (hex); RATE_LIMITED over the limit. */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { TEST_VIEW_LIMITS } from './test-app.js';
 import { untilOutput } from './wait.js';
 
 /** The server as a process of its own (what signals reach), and the URL it printed. */
@@ -13,7 +14,7 @@ export interface ServerProcess {
 /** Runs `src/index.ts` as `npm start` does, with `env` over this process's, and waits for its ready line. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...TEST_VIEW_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -27,7 +28,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 /** Runs `src/index.ts` as {@link startServerProcess} does, for a start that must fail: its exit code and all it printed. */
 export async function failedServerStart(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...TEST_VIEW_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -22,6 +22,9 @@ export interface GqlResponse<T = Record<string, unknown>> {
   };
 }
 
+/** recordProductView limits that count every view a test sends from its one address. */
+export const TEST_VIEW_LIMITS = { VIEW_DEDUP_WINDOW_SECONDS: '0', VIEWS_PER_CLIENT_PER_MINUTE: '1000000' } as const;
+
 /** Options of {@link startTestApp}. */
 export interface TestAppOptions {
   /** Extra environment for loadConfig (NODE_ENV defaults to test). */
@@ -62,6 +65,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     CACHE_NAMESPACE: dbName,
     // TEST_CACHE_RESPONSES=false runs every test app without the whole-response layer (on by default).
     ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
+    // Tests count every view they send, from one address (views.test.ts tests the limits).
+    ...TEST_VIEW_LIMITS,
     // Production serves /metrics on a port of its own (9464 by default): any free one here.
     ...(options.env?.NODE_ENV === 'production' ? { METRICS_PORT: '0' } : {}),
     ...options.env,
