@@ -20,7 +20,9 @@ COPY schema ./schema
 COPY --from=build /app/packages/graphql-lease-cache/dist ./packages/graphql-lease-cache/dist
 COPY --from=build /app/dist ./dist
 USER node
-EXPOSE 4000
+# 4000: GraphQL, /healthz, /readyz (status only). 9464: /metrics and a detailed /readyz
+# (METRICS_PORT, production's default): publish it only where Prometheus scrapes.
+EXPOSE 4000 9464
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # A young generation of 64 MB semi-spaces: see docs/embedded-services.md, Docker Compose.
 CMD ["node", "--max-semi-space-size=64", "dist/index.js"]

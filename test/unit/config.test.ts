@@ -49,6 +49,13 @@ describe('loadConfig', () => {
       signUpsPerIp: 20,
       sessionWindowSeconds: 86_400,
       sessionsPerUser: 50,
+      viewsPerClientPerMinute: 120,
+      viewDedupWindowSeconds: 60,
+    });
+    expect(loadConfig({}).metrics).toEqual({ port: null, host: '127.0.0.1' });
+    expect(loadConfig({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db/x', HOST: '0.0.0.0' }).metrics).toEqual({
+      port: 9464,
+      host: '0.0.0.0',
     });
     expect(() => loadConfig({ LOGIN_MAX_FAILURES_PER_EMAIL: '0' })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL/);
     expect(loadConfig({}).trustProxy).toBe(false);
