@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestTrace } from '../trace.js';
 import type { Types } from 'mongoose';
-import { ABSENT, type Cache } from 'graphql-lease-cache';
+import type { Cache } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 import { SessionModel, UserModel } from '../models/index.js';
 import type { UserDoc } from '../models/user.model.js';
@@ -32,7 +32,7 @@ export interface AuthServiceOptions {
   rateLimits: RateLimits;
 }
 
-/** A session as the cache keeps it (`session:{tokenHash}`). */
+/** A session as the cache keeps it (`{session:<tokenHash>}`). */
 interface CachedSession {
   userId: Types.ObjectId;
   /** When MongoDB expires it; also its cache version (a renewal never loses to an older one). */
@@ -52,7 +52,8 @@ const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAA
  * once a minute per session, and the cached copy refreshed with it.
  */
 export function createAuthService(options: AuthServiceOptions) {
-  const { cache } = options;
+  // Keys `{session:<token hash>}`; tokens themselves never reach Redis.
+  const sessions = options.cache.values<CachedSession>('session');
   const ttlMs = options.sessionTtlSeconds * 1_000;
   const negativeTtlMs = 30_000;
   // Renew a session's expiry at most this often, so an active client costs no write per request.
@@ -62,10 +63,7 @@ export function createAuthService(options: AuthServiceOptions) {
   // late refresh (a login's or a renewal's) can bring one back.
   // Tombstones first (see logout): a delete left unanswered cannot leave the tokens working from the cache.
   const endSessions = async (tokenHashes: string[]): Promise<void> => {
-    await cache.core.refresh(
-      'Session',
-      tokenHashes.map((tokenHash) => ({ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs })),
-    );
+    await sessions.tombstone(tokenHashes, ttlMs);
     await SessionModel.deleteMany({ tokenHash: { $in: tokenHashes } }).exec();
   };
 
@@ -98,9 +96,7 @@ export function createAuthService(options: AuthServiceOptions) {
         await endSessions([tokenHash]);
         throw invalidCredentials();
       }
-      await cache.core.refresh('Session', [
-        { key: cache.keys.session(tokenHash), value: { userId: live._id, expiresAt }, version: expiresAt.getTime(), ttlMs },
-      ]);
+      await sessions.set(tokenHash, { userId: live._id, expiresAt }, expiresAt.getTime(), ttlMs);
       scope.signIn(live);
       return { token, user: live, expiresAt };
     },
@@ -119,7 +115,7 @@ export function createAuthService(options: AuthServiceOptions) {
       // so a concurrent request's renewal (a refresh) or fill of this session can never bring it back.
       // Written before MongoDB's delete: if that one goes unanswered (it may still be applied),
       // the token is already refused rather than left working from the cache for its lifetime.
-      await cache.core.refresh('Session', [{ key: cache.keys.session(tokenHash), value: ABSENT, version: Number.MAX_SAFE_INTEGER, ttlMs }]);
+      await sessions.tombstone([tokenHash], ttlMs);
       const result = await SessionModel.deleteOne({ tokenHash }).exec();
       return result.deletedCount > 0;
     },
@@ -127,16 +123,13 @@ export function createAuthService(options: AuthServiceOptions) {
     /** The live session of a token, its expiry slid forward on use; null when unknown or expired. */
     async resolveSession(token: string, trace?: RequestTrace): Promise<SessionInfo | null> {
       const tokenHash = hashToken(token);
-      const key = cache.keys.session(tokenHash);
-      const [session] = await cache.core.fetch<CachedSession>({
-        name: 'Session',
+      const session = await sessions.get(tokenHash, {
         trace,
-        keys: [key],
         load: async () => {
           const doc = await SessionModel.findOne({ tokenHash, expiresAt: { $gt: new Date() } })
             .lean()
             .exec();
-          return [doc ? { userId: doc.user, expiresAt: doc.expiresAt } : null];
+          return doc ? { userId: doc.user, expiresAt: doc.expiresAt } : null;
         },
         versionOf: (s) => s.expiresAt.getTime(),
         ttlMs: (s) => (s ? Math.max(1, s.expiresAt.getTime() - Date.now()) : negativeTtlMs),
@@ -148,7 +141,7 @@ export function createAuthService(options: AuthServiceOptions) {
       if (expiresAt.getTime() - session.expiresAt.getTime() < renewAfterMs) return session;
       const renewed = await SessionModel.updateOne({ tokenHash, expiresAt: { $gt: new Date(now) } }, { $set: { expiresAt } }).exec();
       if (renewed.matchedCount !== 1) return null; // logged out (or expired) meanwhile
-      await cache.core.refresh('Session', [{ key, value: { userId: session.userId, expiresAt }, version: expiresAt.getTime(), ttlMs }]);
+      await sessions.set(tokenHash, { userId: session.userId, expiresAt }, expiresAt.getTime(), ttlMs);
       return { userId: session.userId, expiresAt };
     },
   };

@@ -54,7 +54,7 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
 
 /**
  * Rate limits on rate-limiter-flexible: fixed-window counters in Redis (one key per subject,
- * under `keys.rateLimit(name)`, expiring with its window), so every server shares them; when
+ * under {@link rateLimitPrefix}, expiring with its window), so every server shares them; when
  * Redis fails or is not connected, each limiter falls back to in-process counters with the
  * same limits (its `insuranceLimiter`), so a Redis outage never lifts them.
  *
@@ -73,7 +73,7 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
 export function createRateLimits(options: RateLimitsOptions) {
   const { settings } = options;
   const limiter = (name: string, points: number, durationSeconds: number): RateLimiterAbstract => {
-    const common = { keyPrefix: options.keys.rateLimit(name), points, duration: durationSeconds };
+    const common = { keyPrefix: rateLimitPrefix(options.keys, name), points, duration: durationSeconds };
     const local = new RateLimiterMemory(common);
     if (!options.redis) return local;
     // Not ready (reconnecting): straight to the local counters, without waiting for a timeout.
@@ -181,4 +181,13 @@ export function addressSubject(ip: string | null): string {
     .slice(0, 4)
     .map((group) => Number.parseInt(group || '0', 16).toString(16))
     .join(':')}::/64`;
+}
+
+/**
+ * Where the counters of limit `name` live: `<cache prefix>:rl:<name>`, then `:<subject>` as
+ * rate-limiter-flexible appends it. The one place these keys are named (the tests read them).
+ */
+export function rateLimitPrefix(keys: Keyspace, name: string): string {
+  if (!/^[a-z-]+$/.test(name)) throw new TypeError(`a rate limit name is lower-case letters and dashes, got ${JSON.stringify(name)}`);
+  return `${keys.prefix}:rl:${name}`;
 }

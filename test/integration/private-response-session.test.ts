@@ -62,7 +62,7 @@ describe('a private response after its session ended elsewhere', () => {
     redis.resume();
 
     // What the review saw: the tombstone landed, the responses were not voided.
-    const sessionKey = reader.app.cache.keys.session(hashToken(token));
+    const sessionKey = reader.app.cache.values('session').key(hashToken(token));
     await until(async () => (await storedValue(redis.client, sessionKey))?.value === ABSENT, { what: 'the tombstone to land' });
     expect((await redis.client.keys(`${reader.app.cache.keys.prefix}:{resp:*}:r:*`)).length).toBeGreaterThan(0);
 

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { Types } from 'mongoose';
+import { rateLimitPrefix } from '../../src/services/rate-limits.js';
 import { describe, expect, it } from 'vitest';
 import { SessionModel } from '../../src/models/index.js';
 import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
@@ -116,9 +117,9 @@ describe('login limits', () => {
     expect(outcome(await login('127.0.0.3', email, USER_PASSWORD))).toBe('OK');
 
     // The counters are in Redis, under the keyspace's rate-limit prefix; no email in any key.
-    expect(await redis.client.exists(`${t.app.cache.keys.rateLimit('login-ip')}:127.0.0.2`)).toBe(1);
+    expect(await redis.client.exists(`${rateLimitPrefix(t.app.cache.keys, 'login-ip')}:127.0.0.2`)).toBe(1);
     const keys = await redis.client.keys(`${t.app.cache.keys.prefix}:rl:*`);
-    expect(keys.some((k) => k.startsWith(t.app.cache.keys.rateLimit('login-email-ip')))).toBe(true);
+    expect(keys.some((k) => k.startsWith(rateLimitPrefix(t.app.cache.keys, 'login-email-ip')))).toBe(true);
     expect(keys.some((k) => k.includes('@'))).toBe(false);
 
     await sleep(wait * 1_000 + 300);

@@ -34,7 +34,7 @@ describe('REQUEST_TRACE=writes: traces are not shared', () => {
     const age = async () => {
       for (const token of readers) {
         await SessionModel.updateOne({ tokenHash: hashToken(token) }, { $set: { expiresAt: new Date(Date.now() + 60_000) } });
-        await t.app.cache.core.invalidate([t.app.cache.keys.session(hashToken(token))]);
+        await t.app.cache.core.invalidate([t.app.cache.values('session').key(hashToken(token))]);
       }
     };
     const counts: number[] = [];

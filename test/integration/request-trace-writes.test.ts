@@ -43,7 +43,7 @@ async function ageSession(token: string): Promise<Date> {
   const tokenHash = hashToken(token);
   const old = new Date(Date.now() + 60_000);
   await SessionModel.updateOne({ tokenHash }, { $set: { expiresAt: old } });
-  await t.app.cache.core.invalidate([t.app.cache.keys.session(tokenHash)]);
+  await t.app.cache.core.invalidate([t.app.cache.values('session').key(tokenHash)]);
   return old;
 }
 

@@ -1,3 +1,4 @@
+import { rateLimitPrefix } from '../../src/services/rate-limits.js';
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,7 +199,7 @@ describe('a flood that makes the cache Redis evict', () => {
 
     // Still locked, and still counted where nothing is evicted.
     expect(outcome(await post(t.url, ATTACKER, { query: LOGIN, variables: { e: VICTIM, p: USER_PASSWORD } }))).toBe('TOO_MANY_FAILURES');
-    expect((await stateRedis.client.keys(`${t.app.cache.keys.rateLimit('login-email-ip')}:*`)).length).toBe(1);
+    expect((await stateRedis.client.keys(`${rateLimitPrefix(t.app.cache.keys, 'login-email-ip')}:*`)).length).toBe(1);
     expect(await cacheRedis.client.keys(`${t.app.cache.keys.prefix}:rl:*`)).toEqual([]);
   });
 });

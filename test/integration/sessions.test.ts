@@ -10,7 +10,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-const sessionKey = (token: string) => t.app.cache.keys.session(hashToken(token));
+const sessionKey = (token: string) => t.app.cache.values('session').key(hashToken(token));
 
 describe('sessions in Redis on the cache core', () => {
   it('login caches the session with the session TTL, and expiresAt follows it', async () => {
@@ -54,9 +54,7 @@ describe('sessions in Redis on the cache core', () => {
     const token = await t.login('user7@example.com', USER_PASSWORD);
     expect((await t.gql('mutation { logout }', {}, token)).body.data?.logout).toBe(true);
     const late = { userId: new Types.ObjectId('5eed00000000000000000007'), expiresAt: new Date(Date.now() + 3_600_000) };
-    await t.app.cache.core.refresh('Session', [
-      { key: sessionKey(token), value: late, version: late.expiresAt.getTime(), ttlMs: 3_600_000 },
-    ]);
+    await t.app.cache.values('session').set(hashToken(token), late, late.expiresAt.getTime(), 3_600_000);
     expect((await t.gql('{ viewer { id } }', {}, token)).body.data?.viewer).toBeNull();
   });
 

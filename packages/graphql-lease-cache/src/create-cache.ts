@@ -5,6 +5,7 @@ import { createCodec, type Compression, type Reviver } from './codec.js';
 import { CacheCore } from './core.js';
 import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
+import { KeyedValues } from './keyed-values.js';
 import { KnownPending } from './known-pending.js';
 import { LocalCopies } from './local-copies.js';
 import { CacheEvents } from './events.js';
@@ -65,6 +66,8 @@ export interface Cache {
   responseDependencies(type: string, id: string, fields: readonly string[]): string[];
   /** The entity cache of a type (one per type, shared by all requests). */
   entity<T extends Versioned>(type: string): EntityCache<T>;
+  /** Values of one kind by id that are not entities (sessions, say): see {@link KeyedValues}. */
+  values<T>(kind: string): KeyedValues<T>;
   /** Stops background retries. */
   close(): void;
 }
@@ -160,6 +163,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     ),
     responseDependencies: (type, id, fields) => changedDependencies(keys, options.responseFields, type, id, fields),
     entity: entityCaches(core, keys, settings, new Set(options.writeBehindTypes ?? [])),
+    values: <T>(kind: string) => new KeyedValues<T>({ core, keys, kind }),
     close: () => core.close(),
   };
 }

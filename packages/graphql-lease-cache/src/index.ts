@@ -26,6 +26,7 @@ export {
 } from './create-cache.js';
 export { CacheCore, type CacheCoreOptions, type FetchSpec, type RefreshEntry } from './core.js';
 export { EntityCache, defaultIdOf, type EntityCacheOptions, type Versioned } from './entity-cache.js';
+export type { KeyedValueLoad, KeyedValues } from './keyed-values.js';
 export {
   FieldCache,
   FieldCacheConfigError,

@@ -7,12 +7,11 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
  *   {ns}:v{n}:{Product:65f0…}:f:reviews:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
- *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in MongoDB
+ *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in the source
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
  *   {ns}:{lock}:<name>                           a lock or lease of the application's (e.g. `products:65f0…`)
- *   {ns}:v{n}:{session:<sha256 of token>}        a session
+ *   {ns}:v{n}:{<kind>:<id>}                      a keyed value (cache.values(kind)), e.g. the app's sessions
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
- *   {ns}:v{n}:rl:<name>:<subject>                a rate-limit counter (rate-limiter-flexible appends `:<subject>`)
  *   {ns}:v{n}:{resp:<shard>}                     a response shard: its incarnation, clock and dependency epochs
  *   {ns}:v{n}:{resp:<shard>}:r:<hash>            a whole response, in its shard's slot
  *   {ns}:v{n}:{Product:65f0…}#viewCount          not a key: a response dependency on one field of an entity
@@ -21,7 +20,7 @@ import { createHash } from 'node:crypto';
  * share one slot, so the Lua scripts that touch them together stay atomic under Cluster. The
  * prefix carries a namespace and the stored-shape version, so a deploy that changes what is
  * stored bumps the version and never reads old values (they expire on their own). Write-behind
- * keys have no version: they hold changes MongoDB does not have yet, which a deploy that
+ * keys have no version: they hold changes the source does not have yet, which a deploy that
  * changes the cached shape must still find and apply.
  */
 export interface Keyspace {
@@ -45,12 +44,8 @@ export interface Keyspace {
    * so that instances of two deploys share them.
    */
   lock(name: string): string;
-  /** A session, by the SHA-256 of its token (tokens themselves never reach Redis). */
-  session(tokenHash: string): string;
   /** An automatic persisted query, by Apollo's cache key (`apq:<sha256>`), hashed to stay key-safe. */
   persistedQuery(key: string): string;
-  /** The key prefix of the rate limiter `name` (e.g. `login-ip`); the limiter appends `:<subject>`. No hash tag: each counter is one key. */
-  rateLimit(name: string): string;
   /** The hash of response shard `shard` (see response-store.ts). */
   responseShard(shard: number): string;
   /** A whole response, by the hash of what it answers, in the slot of its shard. */
@@ -135,9 +130,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
         .split(':')
         .map((p) => part(p, 'lock name part'))
         .join(':')}`,
-    session: (tokenHash) => `${prefix}:{session:${part(tokenHash, 'token hash')}}`,
     persistedQuery: (key) => `${prefix}:{apq:${createHash('sha256').update(key).digest('base64url')}}`,
-    rateLimit: (name) => `${prefix}:rl:${part(name, 'rate limiter name')}`,
     responseShard: (shard) => `${prefix}:{resp:${shardNumber(shard)}}`,
     response: (shard, hash) => `${prefix}:{resp:${shardNumber(shard)}}:r:${part(hash, 'response hash')}`,
     fieldDependency: (entityKey, field) => `${entityKey}#${part(field, 'field')}`,

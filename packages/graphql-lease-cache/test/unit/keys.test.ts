@@ -9,7 +9,7 @@ describe('keyspace', () => {
 
   it('prefixes every key with the namespace and version', () => {
     expect(keys.entity('User', 'abc')).toBe('shop:v3:{User:abc}');
-    expect(keys.session('h_1')).toBe('shop:v3:{session:h_1}');
+    expect(keys.entity('session', 'h_1')).toBe('shop:v3:{session:h_1}');
     expect(keys.field('Product', 'p1', 'averageRating', 'x1')).toBe('shop:v3:{Product:p1}:f:averageRating:x1');
     expect(keys.field('User', 'u1', 'orders', 'x2', 'u1')).toBe('shop:v3:{User:u1}:f:orders:x2:u:u1');
   });
@@ -49,7 +49,7 @@ describe('keyspace', () => {
       expect({ other, type: keys.entityType(other) }).toEqual({ other, type: null });
     }
     // Keys of the same layout answer their slot type (no entity type is named so).
-    expect(keys.entityType(keys.session('h_1'))).toBe('session');
+    expect(keys.entityType(keys.entity('session', 'h_1'))).toBe('session');
   });
 
   it('refuses parts that could break the layout', () => {
