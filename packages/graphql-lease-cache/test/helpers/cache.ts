@@ -30,6 +30,7 @@ export interface TestCore {
   redis: RedisStore;
   client: RedisClient;
   events: CacheEvents;
+  keys: Keyspace;
   /** The entity cache of `User` documents on this core (TTL one minute). */
   users: EntityCache<User>;
   close(): void;
@@ -59,6 +60,7 @@ export async function createTestCore(options: TestCoreOptions): Promise<TestCore
     redis,
     client,
     events,
+    keys: options.keys,
     users,
     close() {
       store.heal();
