@@ -14,17 +14,32 @@ export default defineConfig({
         find: /^graphql-lease-cache$/,
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
       },
+      {
+        find: /^graphql-lease-cache\/testing$/,
+        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/testing/index.ts', import.meta.url)),
+      },
     ],
   },
   test: {
-    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
-    // One MongoDB-compatible server and one Redis for the whole run, started by the same
-    // embedded-services code as `npm start`; each test file gets its own database.
-    globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
     testTimeout: 30_000,
-    // The first run on a fresh machine may build FerretDB (about two minutes).
-    hookTimeout: 300_000,
     reporters: ['default'],
+    // Two projects, one run: the app's tests, and the caching package's own (its config, with
+    // no MongoDB: `npm test --workspace packages/graphql-lease-cache` runs it alone).
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'app',
+          include: ['test/**/*.test.ts'],
+          // One MongoDB-compatible server and one Redis for the app's tests, started by the same
+          // embedded-services code as `npm start`; each test file gets its own database.
+          globalSetup: ['test/helpers/global-setup.ts'],
+          // The first run on a fresh machine may build FerretDB (about two minutes).
+          hookTimeout: 300_000,
+        },
+      },
+      'packages/graphql-lease-cache/vitest.config.ts',
+    ],
   },
 });

@@ -2,8 +2,9 @@ import type { CacheTrace } from './trace.js';
 
 // The store the cache core depends on: five operations of the lease protocol, each one round
 // trip for a whole batch. RedisStore implements it over Redis or a Redis Cluster with Lua
-// scripts (./scripts/); test/contract/lease-store.contract.test.ts states the contract every
-// implementation must keep, and runs it against a single Redis and a three-node cluster.
+// scripts (./scripts/); ./testing/lease-store-contract.ts states the contract every
+// implementation must keep (graphql-lease-cache/testing), and the package's tests run it against
+// a single Redis and a three-node cluster.
 
 /** One value to read, with the tags it depends on. */
 export interface LeaseRequest {
