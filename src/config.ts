@@ -143,7 +143,8 @@ const configSchema = z
       .optional(),
     /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
-     * `User=write-behind,Product=refresh`. Defaults: User=refresh, Product=refresh.
+     * `User=write-behind,Product=refresh`. Defaults: each type's `@entity(writePolicy:)` in the
+     * schema (User=refresh, Product=refresh).
      */
     CACHE_WRITE_POLICIES: z
       .string()
@@ -336,7 +337,7 @@ const configSchema = z
   });
 
 /**
- * `Type=policy` pairs, comma-separated, of the entity types and policies of
+ * `Type=policy` pairs, comma-separated, of the entity types (`@entity` in the schema) and policies of
  * src/caching/policies.ts: `^PAIR(,PAIR)*$`, PAIR being `\s*(User|Product)\s*=\s*(invalidate|refresh|write-behind)\s*`.
  */
 function writePoliciesPattern(): RegExp {
