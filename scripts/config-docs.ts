@@ -1,20 +1,23 @@
 /**
  * Writes docs/configuration.md from the zod schema in src/config.ts: one table row per environment
- * variable, in the schema's order, with its default and its JSDoc.
+ * variable, one table per area of the schema, in its order, with its default and its JSDoc.
  *
  *   npx tsx scripts/config-docs.ts           writes docs/configuration.md
  *   npx tsx scripts/config-docs.ts --check   exits 1 when docs/configuration.md is not what it would write
  *
- * src/config.ts does not export its schema, so this reads the file's text with the TypeScript
- * compiler API instead of importing it: the properties of the object literal passed to `z.object`
- * in the initializer of `configSchema`. The output goes through Prettier with the repository's
- * settings, so `prettier --check` leaves it alone.
+ * The doc comments are not in the schema at run time, so this reads the file's text with the
+ * TypeScript compiler API: the areas of `configAreas` (one table each, under the area's doc
+ * comment) and the properties of the object literal passed to each area's `z.object`. A default
+ * written as a literal is shown as written (`7 * 24 * 3600`); one computed from a constant (the
+ * package's `DEFAULT_CACHE_SETTINGS`) is shown as the value the schema gives. The output goes
+ * through Prettier with the repository's settings, so `prettier --check` leaves it alone.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import ts from 'typescript';
+import { configAreas } from '../src/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const configFile = join(root, 'src', 'config.ts');
@@ -30,9 +33,12 @@ Every setting is an environment variable, parsed and validated once, in
 variable and the value. An empty value counts as unset. Boolean variables take \`true\`, \`false\`,
 \`1\`, \`0\`, \`yes\` or \`no\`.
 
-The table is generated from the schema: **Default** is the schema's default as written in the source
-(\`unset\`: the variable is optional, and **Meaning** says what happens without it), **Meaning** is
-the variable's doc comment. [Notes](#notes) below the table add what the comments leave out.
+The tables are generated from the schema, one per area (each area is one sub-schema, and no
+variable is in two): **Default** is the schema's default as written in the source, or its value
+where the source takes it from a constant (the cache's defaults are the package's
+\`DEFAULT_CACHE_SETTINGS\`); \`unset\`: the variable is optional, and **Meaning** says what
+happens without it. **Meaning** is the variable's doc comment. [Notes](#notes) below the tables
+add what the comments leave out.
 `;
 
 /**
@@ -66,6 +72,24 @@ const NOTES: Record<string, string> = {
   MONGODB_TIMEOUT_MS: 'Covers a hung server too; see [Failure model](cache-protocol.md#failure-model).',
   REDIS_COMMAND_TIMEOUT_MS: 'A Redis command without a reply by then fails, and is served from MongoDB.',
 };
+
+/** The heading of each area of `configAreas`, in its order. */
+const AREA_TITLES: Record<string, string> = {
+  server: 'Server',
+  mongo: 'MongoDB',
+  redis: 'Redis',
+  cache: 'Cache',
+  writeBehind: 'Write-behind',
+  limits: 'Operation limits',
+  rateLimits: 'Rate limits',
+  embedded: 'Embedded services',
+};
+
+interface Area {
+  name: string;
+  doc: string;
+  variables: Variable[];
+}
 
 interface Variable {
   name: string;
@@ -125,37 +149,68 @@ function jsDoc(node: ts.Node): string {
   return (ts.getTextOfJSDocComment(last.comment) ?? '').replace(/\s+/g, ' ').trim();
 }
 
-function readSchema(): Variable[] {
+function readSchema(): Area[] {
   const text = readFileSync(configFile, 'utf8');
   const source = ts.createSourceFile(configFile, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
-  const declaration = findVariable(source, 'configSchema');
-  if (!declaration?.initializer) throw new Error(`no \`configSchema\` declaration in ${relative(root, configFile)}`);
-
-  const objectCall = chainCalls(declaration.initializer).find((call) => {
-    const argument = call.arguments[0];
-    return calleeName(call) === 'object' && argument !== undefined && ts.isObjectLiteralExpression(argument);
-  });
-  const shape = objectCall?.arguments[0];
-  if (!shape || !ts.isObjectLiteralExpression(shape)) {
-    throw new Error(`\`configSchema\` in ${relative(root, configFile)} is not a z.object({...}) chain`);
+  const declaration = findVariable(source, 'configAreas');
+  const areas = declaration?.initializer;
+  if (!areas || !ts.isObjectLiteralExpression(areas)) {
+    throw new Error(`no \`configAreas = { ... }\` declaration in ${relative(root, configFile)}`);
   }
-
-  return shape.properties.map((property): Variable => {
-    if (!ts.isPropertyAssignment(property)) {
-      throw new Error(`unsupported member of configSchema: ${property.getText(source)}`);
-    }
-    const name = ts.isIdentifier(property.name) || ts.isStringLiteral(property.name) ? property.name.text : property.name.getText(source);
-    const calls = chainCalls(property.initializer);
-    const defaultCall = calls.find((call) => calleeName(call) === 'default');
-    const defaultArgument = defaultCall?.arguments[0];
-    return {
-      name,
-      doc: jsDoc(property),
-      defaultText: defaultArgument ? defaultArgument.getText(source).replace(/\s+/g, ' ') : null,
-      optional: calls.some((call) => calleeName(call) === 'optional'),
-      enumValues: enumValues(property.initializer),
-    };
+  return areas.properties.map((area): Area => {
+    if (!ts.isPropertyAssignment(area) || !ts.isIdentifier(area.name))
+      throw new Error(`unsupported member of configAreas: ${area.getText(source)}`);
+    const name = area.name.text;
+    const objectCall = chainCalls(area.initializer).find((call) => {
+      const argument = call.arguments[0];
+      return calleeName(call) === 'object' && argument !== undefined && ts.isObjectLiteralExpression(argument);
+    });
+    const shape = objectCall?.arguments[0];
+    if (!shape || !ts.isObjectLiteralExpression(shape)) throw new Error(`area ${name} of configAreas is not a z.object({...}) chain`);
+    return { name, doc: jsDoc(area), variables: shape.properties.map((property) => readVariable(name, property, source)) };
   });
+}
+
+function readVariable(area: string, property: ts.ObjectLiteralElementLike, source: ts.SourceFile): Variable {
+  if (!ts.isPropertyAssignment(property)) {
+    throw new Error(`unsupported member of configAreas.${area}: ${property.getText(source)}`);
+  }
+  const name = ts.isIdentifier(property.name) || ts.isStringLiteral(property.name) ? property.name.text : property.name.getText(source);
+  const calls = chainCalls(property.initializer);
+  const defaultCall = calls.find((call) => calleeName(call) === 'default');
+  const defaultArgument = defaultCall?.arguments[0];
+  return {
+    name,
+    doc: jsDoc(property),
+    defaultText: defaultArgument
+      ? isLiteral(defaultArgument)
+        ? defaultArgument.getText(source).replace(/\s+/g, ' ')
+        : defaultValue(area, name)
+      : null,
+    optional: calls.some((call) => calleeName(call) === 'optional'),
+    enumValues: enumValues(property.initializer),
+  };
+}
+
+/** A literal, or arithmetic of literals (`7 * 24 * 3600`): shown as written. */
+function isLiteral(node: ts.Expression): boolean {
+  if (ts.isParenthesizedExpression(node)) return isLiteral(node.expression);
+  if (ts.isBinaryExpression(node)) return isLiteral(node.left) && isLiteral(node.right);
+  if (ts.isPrefixUnaryExpression(node)) return isLiteral(node.operand);
+  return (
+    ts.isNumericLiteral(node) ||
+    ts.isStringLiteral(node) ||
+    node.kind === ts.SyntaxKind.TrueKeyword ||
+    node.kind === ts.SyntaxKind.FalseKeyword
+  );
+}
+
+/** The default the schema gives `variable` of `area` when it is unset, as source text (`'gzip'`, `300`). */
+function defaultValue(area: string, variable: string): string {
+  const schemas = configAreas as unknown as Record<string, { in: { shape: Record<string, { parse(value: unknown): unknown }> } }>;
+  const value = schemas[area]?.in.shape[variable]?.parse(undefined);
+  if (value === undefined) throw new Error(`configAreas.${area}.${variable}: no default at run time`);
+  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
 }
 
 /** Text for a table cell: one line, pipes escaped. */
@@ -171,14 +226,17 @@ function code(text: string): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
-function render(variables: Variable[]): string {
+function render(areas: Area[]): string {
+  const missing = areas.filter((area) => AREA_TITLES[area.name] === undefined).map((area) => area.name);
+  if (missing.length > 0) throw new Error(`scripts/config-docs.ts has no title for the areas ${missing.join(', ')}`);
+  const variables = areas.flatMap((area) => area.variables);
   const names = new Set(variables.map((variable) => variable.name));
   const unknown = Object.keys(NOTES).filter((name) => !names.has(name));
   if (unknown.length > 0) {
     throw new Error(`scripts/config-docs.ts has notes for variables src/config.ts no longer has: ${unknown.join(', ')}`);
   }
 
-  const rows = variables.map((variable) => {
+  const row = (variable: Variable): string => {
     const defaultCell = variable.defaultText !== null ? code(variable.defaultText) : variable.optional ? 'unset' : 'required';
     let meaning = variable.doc;
     // The accepted values, unless the comment already names them all.
@@ -188,25 +246,23 @@ function render(variables: Variable[]): string {
     }
     if (!meaning) meaning = 'See [Notes](#notes).';
     return `| ${code(variable.name)} | ${cell(defaultCell)} | ${cell(meaning)} |`;
-  });
+  };
+  const tables = areas.flatMap((area) => [
+    `### ${AREA_TITLES[area.name]}`,
+    '',
+    area.doc,
+    '',
+    '| Variable | Default | Meaning |',
+    '| --- | --- | --- |',
+    ...area.variables.map(row),
+    '',
+  ]);
 
   const notes = variables
     .filter((variable) => NOTES[variable.name] !== undefined)
     .map((variable) => `- ${code(variable.name)}: ${NOTES[variable.name]}`);
 
-  return [
-    INTRO,
-    '## Variables',
-    '',
-    '| Variable | Default | Meaning |',
-    '| --- | --- | --- |',
-    ...rows,
-    '',
-    '## Notes',
-    '',
-    ...notes,
-    '',
-  ].join('\n');
+  return [INTRO, '## Variables', '', ...tables, '## Notes', '', ...notes, ''].join('\n');
 }
 
 async function main(): Promise<void> {

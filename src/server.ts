@@ -9,7 +9,9 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { type Cache, createPersistedQueryCache, FieldCache, type RedisClient } from 'graphql-lease-cache';
+import { checkEntityDeclarations } from './caching/entity-declarations.js';
 import { cachedFields } from './caching/fields.js';
+import { ENTITY_POLICIES } from './caching/policies.js';
 import { KNOWN_TAGS } from './caching/tags.js';
 import type { Loaders } from './loaders/index.js';
 import type { Config } from './config.js';
@@ -24,6 +26,7 @@ import { createFormatError } from './plugins/errors.plugin.js';
 import { httpCachePlugin, varyByAuthorization } from './plugins/http-cache.plugin.js';
 import { retryAfterPlugin } from './plugins/retry-after.plugin.js';
 import { ReadBulkhead } from './loaders/read-bulkhead.js';
+import { ENTITY_MODELS } from './models/index.js';
 import { readBulkheadPlugin } from './plugins/read-bulkhead.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
 import { requestTracePlugin } from './plugins/trace.plugin.js';
@@ -75,7 +78,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const app = express();
   const httpServer = createHttpServer(app);
   const schema = buildSchema();
-  // Fails start-up with every mismatch between the schema's @cached declarations and the code.
+  // Fail start-up with every mismatch between the schema's @entity and @cached declarations and the code.
+  checkEntityDeclarations({ schema, models: ENTITY_MODELS, generated: ENTITY_POLICIES });
   const fieldCache = new FieldCache<Loaders>({
     core: cache.core,
     keys: cache.keys,

@@ -5,10 +5,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCache, createRedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
+import { checkEntityDeclarations } from './caching/entity-declarations.js';
+import { ENTITY_POLICIES } from './caching/policies.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { connectMongo } from './db.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { ENTITY_MODELS } from './models/index.js';
+import { buildSchema } from './schema.js';
 import { observeCache } from './cache-observer.js';
 import { checkPortFree, portInUseMessage } from './port-in-use.js';
 import { AnotherWriterError, startDocumentLock } from './services/shared-writes.js';
@@ -26,6 +30,8 @@ try {
   }
   throw error;
 }
+// What the worker may write behind is the schema's @entity: the same check as the server's start-up.
+checkEntityDeclarations({ schema: buildSchema(), models: ENTITY_MODELS, generated: ENTITY_POLICIES });
 const logger = createLogger({ level: config.logLevel });
 /** A taken WORKER_METRICS_PORT: one line, and exit 1 (checked before the worker starts, and when its server listens). */
 function exitIfPortInUse(error: unknown): void {

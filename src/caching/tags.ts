@@ -15,7 +15,7 @@ export const KNOWN_TAGS = {
 
 /**
  * Stored fields whose queued write-behind changes void only the whole responses that show them
- * (see README: Response cache), per entity type: stored field → the GraphQL fields of the type
+ * (see docs/cache-protocol.md, The response cache), per entity type: stored field → the GraphQL fields of the type
  * that show it. A view of a product then leaves every catalog page that does not select
  * `viewCount` cached. A queued change of any other field voids every response that read the
  * entity, the safe default.

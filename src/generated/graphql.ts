@@ -81,6 +81,36 @@ export type CreateUserInput = {
   password: Scalars['String']['input'];
 };
 
+/** What an update that writes the database itself does to the cached document. */
+export type EntitySynchronousWrite =
+  | 'INVALIDATE'
+  | 'REFRESH';
+
+/** What a queued (write-behind) change of an entity type may touch; the worker refuses anything else. */
+export type EntityWriteBehind = {
+  /** The counters a queued change may increment. */
+  inc?: Array<Scalars['String']['input']>;
+  /**
+   * The fields a queued change may set. Never a field that database queries read: a queued value
+   * is invisible to a query, so an update of such a field is written synchronously.
+   */
+  set: Array<Scalars['String']['input']>;
+  /**
+   * Under WRITE_BEHIND, what an update that writes the database itself (a field not in set, or
+   * no queue) does to the cached document.
+   */
+  synchronous: EntitySynchronousWrite;
+};
+
+/** An entity type's write policy (docs/write-policies.md). */
+export type EntityWritePolicy =
+  /** Write the database, then delete the cached document. */
+  | 'INVALIDATE'
+  /** Write the database, then store the new document in the cache. */
+  | 'REFRESH'
+  /** Queue the change in Redis and return; a worker writes the database later. */
+  | 'WRITE_BEHIND';
+
 export type Mutation = {
   __typename?: 'Mutation';
   /** Product mutations need a session of an ADMIN. */
@@ -105,7 +135,7 @@ export type Mutation = {
   placeOrder: Order;
   /** Write-behind: returns at once with the new count. */
   recordProductView: Product;
-  /** Invalidates by default. */
+  /** Write policy per configuration (refresh by default). */
   updateProduct: Product;
   /** Only the user themself. Write policy per configuration (refresh by default). */
   updateUser: User;
@@ -411,6 +441,9 @@ export type ResolversTypes = {
   CreateReviewInput: CreateReviewInput;
   CreateUserInput: CreateUserInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  EntitySynchronousWrite: EntitySynchronousWrite;
+  EntityWriteBehind: EntityWriteBehind;
+  EntityWritePolicy: EntityWritePolicy;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -441,6 +474,7 @@ export type ResolversParentTypes = {
   CreateReviewInput: CreateReviewInput;
   CreateUserInput: CreateUserInput;
   DateTime: Scalars['DateTime']['output'];
+  EntityWriteBehind: EntityWriteBehind;
   Float: Scalars['Float']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
@@ -473,6 +507,13 @@ export type CachedDirectiveArgs = {
 };
 
 export type CachedDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = CachedDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type EntityDirectiveArgs = {
+  writeBehind: EntityWriteBehind;
+  writePolicy: EntityWritePolicy;
+};
+
+export type EntityDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = EntityDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
   expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -607,4 +648,5 @@ export type Resolvers<ContextType = GraphQLContext> = {
 export type DirectiveResolvers<ContextType = GraphQLContext> = {
   cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
   cached?: CachedDirectiveResolver<any, any, ContextType>;
+  entity?: EntityDirectiveResolver<any, any, ContextType>;
 };

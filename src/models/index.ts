@@ -8,6 +8,12 @@ import { UserModel } from './user.model.js';
 
 export { OrderModel, ProductModel, ReservationModel, ReviewModel, SessionModel, UserModel };
 
+/**
+ * The models of the entity types, by type name: what start-up checks the schema's `@entity`
+ * declarations against (caching/entity-declarations.ts), both ways.
+ */
+export const ENTITY_MODELS = { Product: ProductModel, User: UserModel } as const;
+
 /** What {@link ensureIndexes} found out about the server. */
 export interface IndexReport {
   /** False when the server refused the TTL index (FerretDB 1.x): expired sessions must be swept. */

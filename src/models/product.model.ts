@@ -1,14 +1,14 @@
 import { Schema, model, type Types } from 'mongoose';
+import { ENTITY_POLICIES } from '../generated/entities.js';
 import { versionedPlugin } from './versioned.plugin.js';
 import { writeBehindPlugin } from './write-behind.plugin.js';
 
 /**
- * The fields of a product that a write-behind `updateProduct` may set. Not `stock` nor
- * `category`: MongoDB queries read them (the conditional stock decrement of placeOrder, the
- * category lists), and a queued value is invisible to a query. An update of those is written
- * synchronously whatever the policy. `viewCount` is a counter (`$inc`), never fenced.
+ * The fields of a product that a write-behind `updateProduct` may set: `@entity(writeBehind:)` on
+ * Product in schema/products.graphql, which says why not `stock` nor `category`. An update of
+ * those is written synchronously whatever the policy. `viewCount` is a counter (`$inc`), never fenced.
  */
-export const productWriteBehindFields = ['name', 'description', 'priceCents'] as const;
+export const productWriteBehindFields = ENTITY_POLICIES.Product.writeBehind.set;
 export type ProductWriteBehindField = (typeof productWriteBehindFields)[number];
 
 /** A product as stored (lean), and as resolvers and the cache see it. */

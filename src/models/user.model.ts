@@ -1,4 +1,5 @@
 import { Schema, model, type Types } from 'mongoose';
+import { ENTITY_POLICIES } from '../generated/entities.js';
 import { versionedPlugin } from './versioned.plugin.js';
 import { writeBehindPlugin } from './write-behind.plugin.js';
 
@@ -6,8 +7,8 @@ import { writeBehindPlugin } from './write-behind.plugin.js';
 export const roles = ['CUSTOMER', 'ADMIN'] as const;
 export type Role = (typeof roles)[number];
 
-/** The fields of a user that a write-behind `updateUser` may set. */
-export const userWriteBehindFields = ['name', 'email'] as const;
+/** The fields of a user that a write-behind `updateUser` may set: `@entity(writeBehind:)` on User in schema/users.graphql. */
+export const userWriteBehindFields = ENTITY_POLICIES.User.writeBehind.set;
 export type UserWriteBehindField = (typeof userWriteBehindFields)[number];
 
 /** A user as stored (lean), and as resolvers and the cache see it. */

@@ -1,6 +1,6 @@
 import type { Schema, UpdateQuery } from 'mongoose';
 
-/** The fields a write-behind change may set on documents of a model (see cache/write-behind.ts). */
+/** The fields a write-behind change may set on documents of a model (`@entity(writeBehind:)` in the schema; the worker is in graphql-lease-cache's write-behind/). */
 export interface WriteBehindPluginOptions {
   fields: readonly string[];
 }

@@ -55,7 +55,7 @@ export interface ProductServiceOptions {
   /** Counts views per client address, and one per product per window (recordProductView). */
   rateLimits: RateLimits;
   logger: Logger;
-  /** How updateProduct reaches the cache: invalidate, refresh or write-behind (the default: ENTITY_POLICIES in src/caching/policies.ts). */
+  /** How updateProduct reaches the cache: invalidate, refresh or write-behind (the default: `@entity` on Product in schema/products.graphql). */
   writePolicy: WritePolicy;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;

@@ -44,7 +44,7 @@ export interface UserServiceOptions {
   /** Counts sign-ups per client address. */
   rateLimits: RateLimits;
   logger: Logger;
-  /** How updateUser reaches the cache: invalidate, refresh or write-behind (the default: ENTITY_POLICIES in src/caching/policies.ts). */
+  /** How updateUser reaches the cache: invalidate, refresh or write-behind (the default: `@entity` on User in schema/users.graphql). */
   writePolicy: WritePolicy;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;

@@ -18,7 +18,7 @@ import type { DocumentLock } from './document-lock.js';
 import { isDuplicateKey, isMongoUnavailable } from './mongo-errors.js';
 import { fieldsOf, satisfies } from './update-by-id.js';
 
-/** The entity types whose changes can be written behind (src/caching/policies.ts). */
+/** The entity types whose changes can be written behind (`@entity` in the schema, src/caching/policies.ts). */
 export const WRITE_BEHIND_TYPES: readonly EntityType[] = ENTITY_TYPES;
 
 /** Where each type's queued changes go: its model, and the prefix of its documents' locks (the services' too). */

@@ -10,7 +10,7 @@ export type { WritePolicy, WritePolicies } from '../caching/policies.js';
  * What an update of `type` that wrote MongoDB itself does to the cached document under `policy`:
  * `refresh` stores the new document, `invalidate` deletes the key. Under `write-behind` the
  * update wrote synchronously (a field that is never written behind, or no queue): the type's
- * `writeBehind.synchronous` in src/caching/policies.ts.
+ * `@entity(writeBehind: {synchronous:})` in the schema (src/caching/policies.ts).
  */
 export function cacheAfterWrite(type: EntityType, policy: WritePolicy): 'refresh' | 'invalidate' {
   return policy === 'write-behind' ? ENTITY_POLICIES[type].writeBehind.synchronous : policy;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { DEFAULT_CACHE_SETTINGS } from 'graphql-lease-cache';
+import { ConfigError, configAreas, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('gives development defaults', () => {
@@ -63,5 +64,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadConfig({ TRUST_PROXY: 'a b' })).toThrow(/TRUST_PROXY/);
+  });
+});
+
+describe('configAreas', () => {
+  it('names each variable in one area only, and takes the cache defaults from the package', () => {
+    const variables = Object.values(configAreas).flatMap((area) => Object.keys(area.in.shape));
+    expect(variables.length).toBeGreaterThan(60);
+    expect(new Set(variables).size).toBe(variables.length);
+    const { cache } = loadConfig({});
+    expect(cache).toEqual({ ...DEFAULT_CACHE_SETTINGS, responses: true });
   });
 });

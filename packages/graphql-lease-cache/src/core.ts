@@ -60,7 +60,7 @@ export interface CacheCoreOptions {
 }
 
 /**
- * The one cache protocol, shared by the entity cache, the field cache and the session store:
+ * The one cache protocol, shared by the entity cache, the field cache and the app's own keyed values (its sessions):
  * get-or-lease, load the misses once, set-if-leased, with versions and tags.
  *
  * Why leases: plain cache-aside lets a reader that read the old document fill it after a writer

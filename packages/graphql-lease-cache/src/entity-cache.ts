@@ -31,7 +31,7 @@ export interface EntityCacheOptions {
   ttlMs: number;
   /** How long "no document has this id" stays cached, in milliseconds (negative caching). */
   negativeTtlMs: number;
-  /** Reads apply the type's queued write-behind changes (see write-behind.ts). */
+  /** Reads apply the type's queued write-behind changes (see write-behind/queue.ts). */
   writeBehind?: boolean;
   /** The id of a document (for `refresh`); default {@link defaultIdOf}. */
   idOf?: (doc: Versioned) => string;

@@ -22,7 +22,7 @@ interface Known {
  * the worker flushes them, and MongoDB alone does not have them.
  *
  * Remembering too much is harmless: a change already flushed is skipped by the document's
- * `wbSeq`, and one also written synchronously by its `wbDone` (see write-behind.ts). So a
+ * `wbSeq`, and one also written synchronously by its `wbDone` (see write-behind/target.ts). So a
  * snapshot only forgets entries that Redis had before the snapshot was asked for and no longer
  * has; an entry this process queued after that is kept, whatever the order of the replies.
  *

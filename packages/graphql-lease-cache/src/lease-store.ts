@@ -11,7 +11,7 @@ export interface LeaseRequest {
   key: string;
   /** Tag keys (same Cluster slot as `key`), in a fixed order: the fill names them again in that order. */
   tags?: readonly string[];
-  /** A hash of write-behind changes to read with the value (same slot), see write-behind.ts. */
+  /** A hash of write-behind changes to read with the value (same slot), see write-behind/queue.ts. */
   pendingKey?: string;
   /** The etag of the copy of the value the reader holds: if it is still the stored one, the reply is `same`. */
   etag?: string;

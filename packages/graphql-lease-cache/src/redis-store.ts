@@ -78,7 +78,7 @@ export class RedisStore implements LeaseStore {
     this.#leaseSuffix = options.leaseSuffix;
   }
 
-  /** The underlying client (for the queue and the session store's own commands). */
+  /** The underlying client (for the write-behind queue's own commands). */
   get client(): RedisClient {
     return this.#client;
   }
