@@ -162,7 +162,7 @@ export function createCache(given: CreateCacheOptions): Cache {
       Object.entries(options.responseFields ?? {}).map(([type, fields]) => [type, new Set(Object.values(fields).flat())]),
     ),
     responseDependencies: (type, id, fields) => changedDependencies(keys, options.responseFields, type, id, fields),
-    entity: entityCaches(core, keys, settings, new Set(options.writeBehindTypes ?? [])),
+    entity: entityCaches(core, keys, settings, new Set(options.writeBehindTypes ?? []), logger),
     values: <T>(kind: string) => new KeyedValues<T>({ core, keys, kind }),
     close: () => core.close(),
   };
@@ -199,7 +199,13 @@ function createCore(
 }
 
 /** `Cache.entity`: one entity cache per type, made on first use and shared by all requests. */
-function entityCaches(core: CacheCore, keys: Keyspace, settings: CacheSettings, writeBehindTypes: ReadonlySet<string>): Cache['entity'] {
+function entityCaches(
+  core: CacheCore,
+  keys: Keyspace,
+  settings: CacheSettings,
+  writeBehindTypes: ReadonlySet<string>,
+  logger: CacheLogger,
+): Cache['entity'] {
   const entities = new Map<string, EntityCache<Versioned>>();
   return <T extends Versioned>(type: string): EntityCache<T> => {
     let cache = entities.get(type);
@@ -211,6 +217,7 @@ function entityCaches(core: CacheCore, keys: Keyspace, settings: CacheSettings, 
         ttlMs: settings.ttlByTypeMs[type] ?? settings.ttlMs,
         negativeTtlMs: settings.negativeTtlMs,
         writeBehind: writeBehindTypes.has(type),
+        logger,
       });
       entities.set(type, cache);
     }

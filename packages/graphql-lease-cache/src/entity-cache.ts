@@ -2,6 +2,7 @@ import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
+import { SILENT_LOGGER, type CacheLogger } from './logger.js';
 import { applyQueued, type WriteBehindState } from './write-behind/index.js';
 
 /**
@@ -35,6 +36,8 @@ export interface EntityCacheOptions {
   writeBehind?: boolean;
   /** The id of a document (for `refresh`); default {@link defaultIdOf}. */
   idOf?: (doc: Versioned) => string;
+  /** Where a document without a numeric `version` is reported (once per type); default silent. */
+  logger?: CacheLogger;
 }
 
 /** Documents by id through the cache core: the batch function of a DataLoader, and the writes that keep it exact. */
@@ -46,6 +49,8 @@ export class EntityCache<T extends Versioned> {
   readonly #negativeTtlMs: number;
   readonly #writeBehind: boolean;
   readonly #idOf: (doc: Versioned) => string;
+  readonly #logger: CacheLogger;
+  #warnedVersion = false;
 
   constructor(options: EntityCacheOptions) {
     this.type = options.type;
@@ -55,6 +60,24 @@ export class EntityCache<T extends Versioned> {
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#writeBehind = options.writeBehind ?? false;
     this.#idOf = options.idOf ?? defaultIdOf;
+    this.#logger = options.logger ?? SILENT_LOGGER;
+  }
+
+  /**
+   * A document's version. Without a numeric `version` (JavaScript callers, `any`), 0 with a
+   * warning once per type: such documents are cached, but a fill racing a write is then caught
+   * only by the lease, not by the version.
+   */
+  #versionOf(doc: Versioned): number {
+    if (typeof doc.version === 'number' && Number.isFinite(doc.version)) return doc.version;
+    if (!this.#warnedVersion) {
+      this.#warnedVersion = true;
+      this.#logger.warn(
+        { type: this.type },
+        `a cached ${this.type} has no numeric \`version\`: give every document one, incremented by each update (cached as version 0 until then)`,
+      );
+    }
+    return 0;
   }
 
   /**
@@ -70,7 +93,7 @@ export class EntityCache<T extends Versioned> {
       trace,
       keys: ids.map((id) => this.key(id)),
       load: (indexes) => load(indexes.map((i) => at(ids, i, 'ids'))),
-      versionOf: (doc) => doc.version,
+      versionOf: (doc) => this.#versionOf(doc),
       ttlMs: (doc) => (doc === null ? this.#negativeTtlMs : this.#ttlMs),
       ...(this.#writeBehind
         ? {
@@ -112,7 +135,7 @@ export class EntityCache<T extends Versioned> {
       docs.map((doc) => ({
         key: this.key(this.#idOf(doc)),
         value: doc,
-        version: doc.version,
+        version: this.#versionOf(doc),
         ttlMs: options.persist ? 0 : this.#ttlMs,
       })),
     );
