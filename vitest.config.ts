@@ -14,6 +14,10 @@ export default defineConfig({
         find: /^graphql-lease-cache$/,
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
       },
+      {
+        find: /^graphql-lease-cache\/(apollo|envelop)$/,
+        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/$1/index.ts', import.meta.url)),
+      },
     ],
   },
   test: {

@@ -201,7 +201,7 @@ const configSchema = z
     CACHE_LOCAL_ENTRIES: z.coerce.number().int().min(0).default(20_000),
     /**
      * Whole responses of queries, served with one Redis round trip and never stale (the response
-     * cache, plugins/response-cache.plugin.ts). Default true; false leaves the entity and field caches.
+     * cache, graphql-lease-cache/apollo). Default true; false leaves the entity and field caches.
      */
     CACHE_RESPONSES: booleanString.default(true),
     /** The largest response the response cache stores, in bytes (larger ones are sent, not stored); default 1048576 (1 MiB). */
