@@ -15,8 +15,8 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
       },
       {
-        find: /^graphql-lease-cache\/testing$/,
-        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/testing/index.ts', import.meta.url)),
+        find: /^graphql-lease-cache\/(apollo|envelop|testing)$/,
+        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/$1/index.ts', import.meta.url)),
       },
     ],
   },

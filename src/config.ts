@@ -227,7 +227,7 @@ export const configAreas = {
       CACHE_BREAKER_OPEN_MS: z.coerce.number().int().min(1).default(DEFAULT_CACHE_SETTINGS.breakerOpenMs),
       /**
        * Whole responses of queries, served with one Redis round trip and never stale (the response
-       * cache, plugins/response-cache.plugin.ts). Default true; false leaves the entity and field caches.
+       * cache, graphql-lease-cache/apollo). Default true; false leaves the entity and field caches.
        */
       CACHE_RESPONSES: booleanString.default(true),
       /** The largest response the response cache stores, in bytes (larger ones are sent, not stored); default 1048576 (1 MiB). */

@@ -7,15 +7,16 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { type Cache, createPersistedQueryCache, FieldCache, type RedisClient } from 'graphql-lease-cache';
 import { checkEntityDeclarations } from './caching/entity-declarations.js';
+import { ResponseFlights, responseCachePlugin, responseFastPath } from 'graphql-lease-cache/apollo';
 import { cachedFields } from './caching/fields.js';
 import { ENTITY_POLICIES } from './caching/policies.js';
 import { KNOWN_TAGS } from './caching/tags.js';
 import type { Loaders } from './loaders/index.js';
 import type { Config } from './config.js';
-import { createContext, type GraphQLContext } from './context.js';
+import { createContext, parseBearer, type GraphQLContext } from './context.js';
 import type { Database } from './db.js';
 import { ErrorCode } from './errors.js';
 import { explorerRouter } from './explorer.js';
@@ -23,21 +24,18 @@ import { listenMetrics, opsRoutes } from './ops-routes.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
-import { httpCachePlugin, varyByAuthorization } from './plugins/http-cache.plugin.js';
+import { cacheControlHeader, httpCachePlugin, varyByAuthorization } from './plugins/http-cache.plugin.js';
 import { retryAfterPlugin } from './plugins/retry-after.plugin.js';
 import { ReadBulkhead } from './loaders/read-bulkhead.js';
 import { ENTITY_MODELS } from './models/index.js';
 import { readBulkheadPlugin } from './plugins/read-bulkhead.plugin.js';
 import { persistedQueryGuard, requestGuardPlugin } from './plugins/request-guard.plugin.js';
-import { requestTracePlugin } from './plugins/trace.plugin.js';
-import { createResponseBudget } from './plugins/response-budget.js';
-import { ResponseFlights, responseCachePlugin, responseFastPath } from './plugins/response-cache.plugin.js';
-import { OperationShapes } from './plugins/response-key.js';
+import { countRequest, requestTracePlugin, traceExtensions } from './plugins/trace.plugin.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices } from './services/index.js';
 import type { SessionInfo } from './services/auth.service.js';
-import { createRateLimits } from './services/rate-limits.js';
+import { addressSubject, createRateLimits } from './services/rate-limits.js';
 import { createTrace, mayWrite, runTraced, type RequestTrace } from './trace.js';
 
 /** What {@link createServer} is built from; the caller owns (and closes) these. */
@@ -64,6 +62,8 @@ export interface AppServer {
   metricsUrl: string | null;
   /** Stops taking requests, drains the ones in flight, and resolves when closed. */
   stop(): Promise<void>;
+  /** The response computations under way (tests wait on its joins); not an API. */
+  __testing__responseFlights: ResponseFlights;
 }
 
 /** The largest request body accepted, in bytes (queries are also limited in tokens and depth). */
@@ -119,7 +119,6 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
 
   // Response computations under way, shared by the fast path (which leads them) and the plugin (which settles them).
   const flights = new ResponseFlights();
-  const budget = createResponseBudget(config.responseStore, (reason) => metrics.responsesNotStored.inc({ reason }));
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: config.introspection,
@@ -162,7 +161,19 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: false }),
       httpCachePlugin<GraphQLContext>(),
       // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
-      ...(cache.core.responses ? [responseCachePlugin({ cache, logger, flights, budget })] : []),
+      responseCachePlugin<GraphQLContext>({
+        cache,
+        logger,
+        flights,
+        trace: (ctx) => ctx.trace,
+        // A token is part of the key only when it opens a live session: anyone else is anonymous.
+        sessionId: async (ctx) => (ctx.token && (await ctx.session()) ? ctx.token : null),
+        sessionExpiresAt: (ctx) => ctx.sessionExpiresAt(),
+        clientId: (ctx) => addressSubject(ctx.clientIp),
+        onOutcome: (ctx, outcome) => (ctx.trace.response = outcome),
+        budget: config.responseStore,
+        onNotStored: (reason) => metrics.responsesNotStored.inc({ reason }),
+      }),
       // 429 or 503 and Retry-After for a request refused whole (RATE_LIMITED, SERVER_BUSY).
       retryAfterPlugin<GraphQLContext>(),
     ],
@@ -218,20 +229,28 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       next();
     },
     // A stored response is answered here, before Apollo's per-request work (CACHE_RESPONSES).
-    ...(cache.core.responses
-      ? [
-          responseFastPath({
-            cache,
-            metrics,
-            logger,
-            schema,
-            shapes: new OperationShapes({ maxTokens: config.limits.maxTokens }),
-            resolveSession: (token, trace) => services.auth.resolveSession(token, trace),
-            exposeTrace: !config.production,
-            flights,
-          }),
-        ]
-      : []),
+    responseFastPath<Request, Response>({
+      cache,
+      logger,
+      schema,
+      flights,
+      maxTokens: config.limits.maxTokens,
+      trace: (_req, res) => res.locals.trace as RequestTrace,
+      session: (req, res) => {
+        const token = parseBearer(req.headers.authorization);
+        if (!token) return null;
+        // Kept for the request's context, which does not resolve it again.
+        const session = services.auth.resolveSession(token, res.locals.trace as RequestTrace);
+        res.locals.session = session;
+        return { id: token, live: session.then((live) => live !== null) };
+      },
+      onHit: (_req, res) => {
+        (res.locals.trace as RequestTrace).response = 'HIT';
+        countRequest(metrics, res.locals.trace as RequestTrace, 'query', 'ok');
+      },
+      extensions: (_req, res) => (config.production ? null : traceExtensions(res.locals.trace as RequestTrace)),
+      cacheControl: cacheControlHeader,
+    }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         createContext(
@@ -257,6 +276,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     httpServer,
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
     metricsUrl: metricsServer?.url ?? null,
+    __testing__responseFlights: flights,
     stop: async () => {
       await apollo.stop();
       await metricsServer?.close();

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ResponseTicket } from 'graphql-lease-cache';
+import type { CacheTrace } from 'graphql-lease-cache';
 
 /** What one request cost, shown in development as `extensions.cache` on the response. */
-export interface RequestTrace {
+export interface RequestTrace extends CacheTrace {
   /**
    * True when the request ran inside {@link traceStorage}, so that the MongoDB driver's events
    * were counted in it (`mongoCommands`, `mongoWrites`); false for a request that could not write
@@ -20,18 +20,8 @@ export interface RequestTrace {
   cacheMisses: number;
   /** Ends a traced request's tracing (see {@link runTraced}); set while it runs traced. */
   end?: () => void;
-  /** What the response cache did for this request (query operations only). */
+  /** What the response cache did for this request (query operations only; its `onOutcome` hook, or the fast path's hit). */
   response?: 'HIT' | 'MISS' | 'BYPASS';
-  /**
-   * While the response is being computed for the response cache: every cache key and tag its
-   * reads went through (the cache core adds them), which the stored response depends on.
-   */
-  dependencies?: Set<string>;
-  /**
-   * The response cache's lookup made before Apollo's pipeline (plugins/response-cache.plugin.ts):
-   * the response's key and the ticket of its miss, or `failed` when Redis did not answer.
-   */
-  responseLookup?: { hash: string; ticket: ResponseTicket } | 'failed';
 }
 
 /** A zeroed trace. */

@@ -2,6 +2,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLContext } from '../context.js';
 import { ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { RequestTrace } from '../trace.js';
 
 /** Options of {@link requestTracePlugin}. */
 export interface RequestTracePluginOptions {
@@ -16,26 +17,40 @@ export function requestTracePlugin(options: RequestTracePluginOptions): ApolloSe
     async requestDidStart() {
       return {
         async willSendResponse({ contextValue, response, operation, errors }) {
-          options.metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: outcomeOf(errors) });
-          const { trace } = contextValue;
-          // Apollo is done with the request (also when its client went away): its tracing ends.
-          trace.end?.();
-          // Only a traced request counted its MongoDB commands (REQUEST_TRACE, trace.ts).
-          if (trace.traced) options.metrics.requestMongoCommands.observe(trace.mongoCommands);
-          options.metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
+          countRequest(options.metrics, contextValue.trace, operation?.operation ?? 'unknown', outcomeOf(errors));
           if (!options.exposeTrace || response.body.kind !== 'single') return;
           response.body.singleResult.extensions = {
             ...response.body.singleResult.extensions,
-            cache: {
-              hits: trace.cacheHits,
-              misses: trace.cacheMisses,
-              mongoCommands: trace.traced ? trace.mongoCommands : null,
-              redisRoundTrips: trace.redisRoundTrips,
-              ...(trace.response ? { response: trace.response } : {}),
-            },
+            ...traceExtensions(contextValue.trace),
           };
         },
       };
+    },
+  };
+}
+
+/**
+ * Counts a request that is done (an operation of `type` with `outcome`, its MongoDB commands and
+ * Redis round trips) and ends its tracing: Apollo is done with it (also when its client went
+ * away), or the response fast path answered it.
+ */
+export function countRequest(metrics: Metrics, trace: RequestTrace, type: string, outcome: string): void {
+  metrics.graphqlOperations.inc({ type, outcome });
+  trace.end?.();
+  // Only a traced request counted its MongoDB commands (REQUEST_TRACE, trace.ts).
+  if (trace.traced) metrics.requestMongoCommands.observe(trace.mongoCommands);
+  metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
+}
+
+/** `extensions.cache` of a request (development): its hits, misses, MongoDB commands, Redis round trips, and what the response cache did. */
+export function traceExtensions(trace: RequestTrace): { cache: Record<string, unknown> } {
+  return {
+    cache: {
+      hits: trace.cacheHits,
+      misses: trace.cacheMisses,
+      mongoCommands: trace.traced ? trace.mongoCommands : null,
+      redisRoundTrips: trace.redisRoundTrips,
+      ...(trace.response ? { response: trace.response } : {}),
     },
   };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
-import { gate, sleep } from '../helpers/wait.js';
+import { gate, until } from '../helpers/wait.js';
 
 // The response fast path (responseFastPath, before Apollo) answers exactly what Apollo would,
 // and bad input is never a 500 (cases a hostile review found).
@@ -135,11 +135,14 @@ describe('fast path: single flight for the same response', () => {
     const id = product(5);
     const query = `{ product(id: "${id}") { name priceCents } }`;
     const held = holdLoadOf(id);
+    const flights = t.app.server.__testing__responseFlights;
+    const joins = flights.__testing__joins;
     try {
       const first = post({ query });
       await held.loading; // the first computation is under way, holding its load
       const second = post({ query });
-      await sleep(50); // the second has looked up and joined
+      // The second has looked up and joined the first (not: found the first's stored response later).
+      await until(() => flights.__testing__joins === joins + 1, { what: 'the second request to join the first' });
       held.release();
       const [a, b] = await Promise.all([first, second]);
       expect(responseOf(a)).toBe('MISS');
@@ -156,18 +159,21 @@ describe('fast path: single flight for the same response', () => {
     const id = product(6);
     const query = `{ product(id: "${id}") { name priceCents } }`;
     const held = holdLoadOf(id);
+    const flights = t.app.server.__testing__responseFlights;
+    const joins = flights.__testing__joins;
     try {
       const first = post({ query });
       await held.loading; // it read the old price
       const updated = await t.gql(`mutation { updateProduct(id: "${id}", input: { priceCents: 4242 }) { priceCents } }`, {}, admin);
       expect(updated.body.data?.updateProduct.priceCents).toBe(4242);
-      const second = post({ query }); // not held: only the first load of the product is
-      await sleep(50); // it has looked up (a newer clock)
-      held.release(); // the first answers what it read: the old price
-      const [old, fresh] = await Promise.all([first, second]);
-      expect(JSON.parse(old.text)).not.toMatchObject({ data: { product: { priceCents: 4242 } } });
+      // Not held (only the first load of the product is): answered while the first still computes.
+      const fresh = await post({ query });
       expect(JSON.parse(fresh.text)).toMatchObject({ data: { product: { priceCents: 4242 } } });
       expect(responseOf(fresh)).toBe('MISS');
+      expect(flights.__testing__joins).toBe(joins); // it executed, not waited for the first's answer
+      held.release(); // the first answers what it read: the old price
+      const old = await first;
+      expect(JSON.parse(old.text)).not.toMatchObject({ data: { product: { priceCents: 4242 } } });
     } finally {
       held.restore();
     }

@@ -38,7 +38,7 @@ export interface CacheSettings {
   breakerThreshold: number;
   /** How long the breaker stays open before a probe, in milliseconds. */
   breakerOpenMs: number;
-  /** Whole responses that are never stale (response-store.ts, plugins/response-cache.plugin.ts). */
+  /** Whole responses that are never stale (response-store.ts; served by graphql-lease-cache/apollo and /envelop). */
   responses: boolean;
 }
 

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { getOperationAST, getVariableValues, parse, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import { stableStringify } from 'graphql-lease-cache';
+import { stableStringify } from '../field-cache.js';
 
 /**
  * What a stored response is the answer to, and nothing more: the document (its SHA-256, as
  * Apollo's `queryHash`), the operation name, the values of the variables the operation declares
- * (coerced as execution coerces them, defaults applied, undeclared ones dropped), and the token
- * of a live session. Anything else a client sends (a junk variable, `1.0` for `1`, a token that
+ * (coerced as execution coerces them, defaults applied, undeclared ones dropped), and the id of
+ * a live session. Anything else a client sends (a junk variable, `1.0` for `1`, a token that
  * opens no session) names the same response, so it cannot make the server store another one.
  */
 export interface ResponseKeyInput {
@@ -16,8 +16,8 @@ export interface ResponseKeyInput {
   operation: OperationDefinitionNode;
   /** The request's raw `variables`. */
   variables: unknown;
-  /** The bearer token when it resolved to a live session; null for anyone else (anonymous). */
-  liveToken: string | null;
+  /** The id of the request's session when it is live (the `sessionId` hook's); null for anyone else (anonymous). */
+  sessionId: string | null;
 }
 
 /**
@@ -36,7 +36,7 @@ export function responseKey(schema: GraphQLSchema, input: ResponseKeyInput): str
     // Through JSON first: a custom scalar's value (a Date) is compared by what it serializes to.
     const variables = JSON.parse(JSON.stringify(coerced.coerced)) as unknown;
     return createHash('sha256')
-      .update(stableStringify([input.queryHash, input.operationName, variables, input.liveToken]))
+      .update(stableStringify([input.queryHash, input.operationName, variables, input.sessionId]))
       .digest('base64url');
   } catch {
     return null;
@@ -52,13 +52,14 @@ const SHAPE_MEMO_MAX_QUERY_LENGTH = 16_384;
  * The operations of documents the fast path has seen, parsed without locations (so that a
  * remembered one keeps no copy of the text), by document hash and operation name. Parsing with
  * the server's token limit; a document that does not parse, or whose operation cannot be chosen,
- * is Apollo's to answer (null).
+ * is the server's to answer (null).
  */
 export class OperationShapes {
   readonly #memo = new Map<string, OperationDefinitionNode | null>();
-  readonly #maxTokens: number;
+  readonly #maxTokens: number | undefined;
 
-  constructor(options: { maxTokens: number }) {
+  /** `maxTokens`: graphql-js's parse limit, as the server parses with it; default none. */
+  constructor(options: { maxTokens?: number } = {}) {
     this.#maxTokens = options.maxTokens;
   }
 
@@ -69,7 +70,8 @@ export class OperationShapes {
     if (known !== undefined) return known;
     let operation: OperationDefinitionNode | null;
     try {
-      operation = getOperationAST(parse(query, { noLocation: true, maxTokens: this.#maxTokens }), operationName) ?? null;
+      const document = parse(query, { noLocation: true, ...(this.#maxTokens === undefined ? {} : { maxTokens: this.#maxTokens }) });
+      operation = getOperationAST(document, operationName) ?? null;
     } catch {
       operation = null;
     }
