@@ -14,6 +14,10 @@ export default defineConfig({
         find: /^graphql-lease-cache$/,
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
       },
+      {
+        find: /^graphql-lease-cache\/write-behind$/,
+        replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/write-behind/index.ts', import.meta.url)),
+      },
     ],
   },
   test: {
