@@ -109,9 +109,9 @@ module.exports = {
       name: 'app-package-entry-only',
       severity: 'error',
       comment:
-        'The app imports the caching package through its public entries (graphql-lease-cache, graphql-lease-cache/apollo, /envelop, …), never its files.',
+        'The app imports the caching package through its public entries (graphql-lease-cache, graphql-lease-cache/<entry>: src/index.ts, src/<entry>/index.ts), never its files.',
       from: { path: '^src/' },
-      to: { path: PKG, pathNot: `${PKG_SRC}((apollo|envelop|write-behind|testing)/)?index\\.ts$` },
+      to: { path: PKG, pathNot: `${PKG_SRC}(index|apollo/index|envelop/index|testing/index|write-behind/index)\\.ts$` },
     },
 
     // ---- cycles, in the package and the app. Type-only imports are erased at compile time

@@ -15,7 +15,7 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/index.ts', import.meta.url)),
       },
       {
-        find: /^graphql-lease-cache\/(apollo|envelop|testing)$/,
+        find: /^graphql-lease-cache\/(apollo|envelop|testing|write-behind)$/,
         replacement: fileURLToPath(new URL('./packages/graphql-lease-cache/src/$1/index.ts', import.meta.url)),
       },
     ],

@@ -39,7 +39,9 @@ const VIEWED_PRODUCTS = 50;
 export async function runViewsBenchmark(options: ViewsOptions): Promise<ViewRow[]> {
   const rows = [
     await withApp(options, {}, (app) => viewLoad(app, options, 'recordProductView, write-behind')),
-    await withApp(options, { withoutWriteBehindQueue: true }, (app) => viewLoad(app, options, 'recordProductView, synchronous $inc')),
+    await withApp(options, { __testing__withoutWriteBehindQueue: true }, (app) =>
+      viewLoad(app, options, 'recordProductView, synchronous $inc'),
+    ),
   ];
   console.log(`\nrecordProductView over ${VIEWED_PRODUCTS} products, ${options.seconds} s, ${options.connections} connections`);
   console.table(rows);
@@ -52,7 +54,7 @@ export async function runViewsBenchmark(options: ViewsOptions): Promise<ViewRow[
 
 async function withApp<T>(
   options: ViewsOptions,
-  appOptions: { withoutWriteBehindQueue?: boolean },
+  appOptions: { __testing__withoutWriteBehindQueue?: boolean },
   fn: (app: App) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig({

@@ -44,8 +44,8 @@ export interface StartAppOptions {
   logger: Logger;
   mongodbUri: string;
   redisUrl: string | null;
-  /** Benchmarks only: no write-behind queue, so that write-behind mutations take the synchronous path. */
-  withoutWriteBehindQueue?: boolean;
+  /** Benchmarks and tests only, not an API: no write-behind queue, so that write-behind mutations take the synchronous path. */
+  __testing__withoutWriteBehindQueue?: boolean;
 }
 
 /** How often unfinished placeOrder journals are looked for, in milliseconds. */
@@ -104,7 +104,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
       settings: config.cache,
       logger,
       ...DOMAIN_CACHE_OPTIONS,
-      writeBehindQueue: !options.withoutWriteBehindQueue,
+      __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
       writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
       redisCommandTimeoutMs: config.redisCommandTimeoutMs,
       freezeLocalCopies: !config.production,
@@ -190,7 +190,7 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     if (!cache.writeBehind.available) {
       logger.warn(
         { policies: config.writePolicies },
-        `write-behind is unavailable (${redis ? (options.withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+        `write-behind is unavailable (${redis ? (options.__testing__withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
       );
     } else if (config.writeBehind.worker) {
       const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });

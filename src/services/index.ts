@@ -3,7 +3,8 @@ import type { Loaders } from '../loaders/index.js';
 import type { Logger } from '../logger.js';
 import type { DocumentLock } from './document-lock.js';
 import type { RateLimits } from './rate-limits.js';
-import type { WritePolicies } from './write-policy.js';
+import type { WritePolicies } from '../caching/policies.js';
+import { createEntityWriters } from './entity-writers.js';
 import { createAuthService, type AuthService } from './auth.service.js';
 import { createOrderService, type OrderService } from './order.service.js';
 import { createProductService, type ProductService } from './product.service.js';
@@ -43,6 +44,7 @@ export interface ServicesOptions {
 
 /** Every service, wired to its dependencies. */
 export function createServices(options: ServicesOptions): Services {
+  const writers = createEntityWriters(options);
   const auth = createAuthService({ sessionTtlSeconds: options.sessionTtlSeconds, cache: options.cache, rateLimits: options.rateLimits });
   return {
     auth,
@@ -52,8 +54,7 @@ export function createServices(options: ServicesOptions): Services {
       fieldCache: options.fieldCache,
       auth,
       rateLimits: options.rateLimits,
-      logger: options.logger,
-      writePolicy: options.writePolicies.User,
+      writers,
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
     products: createProductService({
@@ -61,8 +62,7 @@ export function createServices(options: ServicesOptions): Services {
       cache: options.cache,
       fieldCache: options.fieldCache,
       rateLimits: options.rateLimits,
-      logger: options.logger,
-      writePolicy: options.writePolicies.Product,
+      writers,
       uncertainWriteHoldMs: options.uncertainWriteHoldMs,
     }),
     reviews: createReviewService({

@@ -4,7 +4,7 @@ import { fields } from '../caching/fields.js';
 import { tags, type TagInvalidator } from '../caching/tags.js';
 import { AppError, ErrorCode, badInput } from '../errors.js';
 import { ProductModel, ReviewModel } from '../models/index.js';
-import { PRODUCT_BOOKKEEPING, asLoaded, type ProductDoc } from '../models/product.model.js';
+import { asLoaded, type ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import { decodeCursor, encodeCursor, type ProductPageQuery } from '../loaders/product-pages.js';
 import type { DocumentLock } from './document-lock.js';
@@ -12,9 +12,9 @@ import type { RateLimits } from './rate-limits.js';
 import { updateByIdIf } from './update-by-id.js';
 import { requireAdmin, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseFirst, parseId, parseInput } from './validation.js';
-import type { Logger } from '../logger.js';
 import { afterUncertainWrite, writeThenInvalidate } from './mongo-errors.js';
-import { markDone, queueOnto, writePolicyStrategy, type Queued, type WritePolicy } from './write-policy.js';
+import type { UpdateOptions } from 'graphql-lease-cache/write-behind';
+import type { EntityWriters } from './entity-writers.js';
 
 /** One page of the catalog (the `ProductConnection` type). */
 export interface ProductPage {
@@ -54,9 +54,8 @@ export interface ProductServiceOptions {
   fieldCache: TagInvalidator;
   /** Counts views per client address, and one per product per window (recordProductView). */
   rateLimits: RateLimits;
-  logger: Logger;
-  /** How updateProduct reaches the cache: invalidate, refresh or write-behind (the default: `@entity` on Product in schema/products.graphql). */
-  writePolicy: WritePolicy;
+  /** The cached updates of products (updateProduct, recordProductView): see entity-writers.ts. */
+  writers: Pick<EntityWriters, 'Product'>;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;
 }
@@ -65,7 +64,6 @@ export interface ProductServiceOptions {
 export function createProductService(options: ProductServiceOptions) {
   const { documentLock, fieldCache } = options;
   const products = options.cache.entity<ProductDoc>('Product');
-  const writes = writePolicyStrategy('Product', options.writePolicy, products);
   const reviews = options.cache.entity<ReviewDoc>('Review');
   const hold = { holdMs: options.uncertainWriteHoldMs };
   /**
@@ -124,53 +122,22 @@ export function createProductService(options: ProductServiceOptions) {
     },
 
     async update(scope: RequestScope, rawId: string, args: UpdateProductArgs): Promise<ProductDoc> {
-      const productId = parseId(rawId);
       // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
-      const id = productId.toHexString();
+      const id = parseId(rawId).toHexString();
       await requireAdmin(scope);
       const changes = definedOnly(parseInput(inputs.updateProduct, args, 'input'));
       // stock and category are read by MongoDB queries (orders, category lists), which cannot see
-      // a queued value: an update of either is written synchronously whatever the policy.
-      let fallback: Queued = { queued: false };
-      if (writes.writesBehind && changes.stock === undefined && changes.category === undefined) {
-        const current = await this.find(scope, id);
-        if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-        if (Object.keys(changes).length === 0) return current;
-        const queued = await queueOnto({
-          queue: options.cache.writeBehind,
-          logger: options.logger,
-          type: writes.type,
-          id,
-          change: { set: changes },
-          current,
-          loader: scope.loaders.product,
-        });
-        if (queued.queued) return queued.doc;
-        fallback = queued;
-      }
-      const update = { $set: changes, ...markDone(fallback) };
-      const show = await products.queuedChanges(id);
-      let product: ProductDoc | null;
-      if (changes.category === undefined) {
-        product = await updateLive(productId.toHexString(), update);
-        if (product) await writes.afterWrite(id, product);
-      } else {
-        // A category change moves the product between lists: both must drop their pages. The
-        // pre-image (returnDocument: before) names the old category exactly, whatever ran before.
-        // Only for an answer that never came: which list it left (the loader's view is enough).
-        const was = (await this.find(scope, id))?.category ?? null;
-        const before = await updateLive(productId.toHexString(), update, 'before', [was, changes.category ?? null]);
-        product = before && (await ProductModel.findById(productId, PRODUCT_BOOKKEEPING).lean<ProductDoc>().exec());
-        if (before)
-          await Promise.all([
-            writes.afterWrite(id, product),
-            fieldCache.invalidate([...tags.catalog(before.category), ...tags.catalog(changes.category ?? before.category)]),
-          ]);
-      }
+      // a queued value: the writer writes them synchronously whatever the policy (ENTITY_POLICIES).
+      const { category } = changes;
+      // A category change moves the product between lists: both drop their pages. The pre-image
+      // names the old category exactly; for an answer that never came, the loader's view does.
+      const moved: UpdateOptions<ProductDoc> = {
+        alsoInvalidate: ({ before, holdMs }) =>
+          fieldCache.invalidate([before?.category ?? null, category ?? null].flatMap(catalogOf), holdMs ? { holdMs } : {}),
+      };
+      const product = await options.writers.Product.update(scope, id, { set: changes }, category === undefined ? {} : moved);
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-      const shown = show(product);
-      scope.loaders.product.clear(id).prime(id, shown);
-      return shown;
+      return product;
     },
 
     /** Soft-deletes the product and deletes its reviews; false when no live product has this id. */
@@ -221,29 +188,14 @@ export function createProductService(options: ProductServiceOptions) {
      * (so voids no stored response); past its views per minute it is RATE_LIMITED.
      */
     async recordView(scope: RequestScope, rawId: string): Promise<ProductDoc> {
-      const productId = parseId(rawId);
       // Cache keys and loaders use the canonical (lower-case) form, whatever the client sent.
-      const id = productId.toHexString();
+      const id = parseId(rawId).toHexString();
       const current = await this.find(scope, id);
       if (!current) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
       if (!(await options.rateLimits.productView(scope.clientIp, id))) return current;
-      const queued = await queueOnto({
-        queue: options.cache.writeBehind,
-        logger: options.logger,
-        type: 'Product',
-        id,
-        change: { inc: { viewCount: 1 } },
-        current,
-        loader: scope.loaders.product,
-      });
-      if (queued.queued) return queued.doc;
-      const show = await products.queuedChanges(id);
-      const product = await updateLive(id, { $inc: { viewCount: 1 }, ...markDone(queued) });
+      const product = await options.writers.Product.update(scope, id, { inc: { viewCount: 1 } }, { policy: 'write-behind' });
       if (!product) throw new AppError(ErrorCode.NotFound, 'No product has this id.', { field: 'id' });
-      await products.invalidate([id]);
-      const shown = show(product);
-      scope.loaders.product.clear(id).prime(id, shown);
-      return shown;
+      return product;
     },
   };
 }

@@ -16,8 +16,7 @@ import { ERASED_PASSWORD_HASH, hashPassword } from './password.js';
 import type { RateLimits } from './rate-limits.js';
 import { requireViewer, type RequestScope } from './scope.js';
 import { definedOnly, inputs, parseId, parseInput, refuseReservedEmail } from './validation.js';
-import type { Logger } from '../logger.js';
-import { markDone, queueOnto, writePolicyStrategy, type Queued, type WritePolicy } from './write-policy.js';
+import type { EntityWriters } from './entity-writers.js';
 
 /** The user mutations' input shapes (from the generated GraphQL types). */
 export interface CreateUserArgs {
@@ -43,9 +42,8 @@ export interface UserServiceOptions {
   auth: AuthService;
   /** Counts sign-ups per client address. */
   rateLimits: RateLimits;
-  logger: Logger;
-  /** How updateUser reaches the cache: invalidate, refresh or write-behind (the default: `@entity` on User in schema/users.graphql). */
-  writePolicy: WritePolicy;
+  /** The cached updates of users (updateUser): see entity-writers.ts. */
+  writers: Pick<EntityWriters, 'User'>;
   /** See ServicesOptions.uncertainWriteHoldMs; in milliseconds. */
   uncertainWriteHoldMs: number;
 }
@@ -54,7 +52,6 @@ export interface UserServiceOptions {
 export function createUserService(options: UserServiceOptions) {
   const { documentLock } = options;
   const users = options.cache.entity<UserDoc>('User');
-  const writes = writePolicyStrategy('User', options.writePolicy, users);
   const hold = { holdMs: options.uncertainWriteHoldMs };
   const reviews = options.cache.entity<ReviewDoc>('Review');
   const productCache = options.cache.entity<ProductDoc>('Product');
@@ -84,44 +81,18 @@ export function createUserService(options: UserServiceOptions) {
       if (!viewer._id.equals(userId)) throw new AppError(ErrorCode.Forbidden, 'Only the user themself may change this profile.');
       const changes = definedOnly(parseInput(inputs.updateUser, args, 'input'));
       if (changes.email) refuseReservedEmail(changes.email, 'input.email');
-      let fallback: Queued = { queued: false };
-      if (writes.writesBehind) {
-        const current = await scope.loaders.user.load(id);
-        if (!current || current.deletedAt) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
-        if (Object.keys(changes).length === 0) return current;
-        // The unique index decides at flush time; this catches the common case now, with a clear error.
-        if (changes.email !== undefined && changes.email !== current.email) {
-          if (await UserModel.exists({ email: changes.email, _id: { $ne: userId } }).exec())
-            throw badInput('input.email', DUPLICATE_EMAIL, 'DUPLICATE');
-        }
-        const queued = await queueOnto({
-          queue: options.cache.writeBehind,
-          logger: options.logger,
-          type: writes.type,
-          id,
-          change: { set: changes },
-          current,
-          loader: scope.loaders.user,
-        });
-        if (queued.queued) return queued.doc;
-        fallback = queued;
-      }
-      const show = await users.queuedChanges(id);
-      const user = await afterUncertainWrite(
-        () => users.invalidate([id], hold),
-        () =>
-          documentLock.run([`users:${id}`], () =>
-            uniqueOn('input.email', DUPLICATE_EMAIL, () =>
-              updateByIdIf(documentLock, UserModel, userId, { deletedAt: null }, { $set: changes, ...markDone(fallback) }),
-            ),
-          ),
+      // The unique index decides when the change is written (a queued one: at flush time); before
+      // queueing, a check catches the common case now, with a clear error.
+      const beforeQueue = async (current: UserDoc): Promise<void> => {
+        if (changes.email === undefined || changes.email === current.email) return;
+        if (await UserModel.exists({ email: changes.email, _id: { $ne: userId } }).exec())
+          throw badInput('input.email', DUPLICATE_EMAIL, 'DUPLICATE');
+      };
+      const user = await uniqueOn('input.email', DUPLICATE_EMAIL, () =>
+        options.writers.User.update(scope, id, { set: changes }, { beforeQueue }),
       );
       if (!user) throw new AppError(ErrorCode.NotFound, 'No user has this id.', { field: 'id' });
-      // refresh: the new version is cached at once; invalidate: the next read loads it.
-      await writes.afterWrite(id, user);
-      const shown = show(user);
-      scope.loaders.user.clear(id).prime(id, shown);
-      return shown;
+      return user;
     },
 
     /** Deletes an account (soft: past orders keep their user); the user themself or an ADMIN. */

@@ -1,31 +1,43 @@
-import { Types, type Model } from 'mongoose';
+import { Types, type Model, type UpdateQuery } from 'mongoose';
+import type { Cache } from 'graphql-lease-cache';
 import {
-  type Cache,
   type Change,
+  type DirectWrite,
+  type DirectWriteResult,
+  type EntityWriteTarget,
   type TargetOutcome,
   type TargetUpdate,
   type WriteBehindState,
   WriteBehindWorker,
   type WriteBehindWorkerOptions,
   type WriteTarget,
-} from 'graphql-lease-cache';
+} from 'graphql-lease-cache/write-behind';
 import { ENTITY_POLICIES, ENTITY_TYPES, type EntityType } from '../caching/policies.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';
 import { ProductModel, UserModel } from '../models/index.js';
+import { PRODUCT_BOOKKEEPING } from '../models/product.model.js';
 import type { DocumentLock } from './document-lock.js';
-import { isDuplicateKey, isMongoUnavailable } from './mongo-errors.js';
-import { fieldsOf, satisfies } from './update-by-id.js';
+import { isDuplicateKey, isMongoUnavailable, isOutcomeUnknown } from './mongo-errors.js';
+import { fieldsOf, satisfies, updateByIdIf } from './update-by-id.js';
 
 /** The entity types whose changes can be written behind (`@entity` in the schema, src/caching/policies.ts). */
 export const WRITE_BEHIND_TYPES: readonly EntityType[] = ENTITY_TYPES;
 
-/** Where each type's queued changes go: its model, and the prefix of its documents' locks (the services' too). */
-const STORES: Record<EntityType, { model: Model<unknown>; lockPrefix: string }> = {
-  User: { model: UserModel as unknown as Model<unknown>, lockPrefix: 'users' },
-  Product: { model: ProductModel as unknown as Model<unknown>, lockPrefix: 'products' },
+/**
+ * Where each type's changes go: its model, the prefix of its documents' locks (the services'
+ * too), and what loads leave out of its documents (so a write answers what reads show).
+ */
+const STORES: Record<EntityType, { model: Model<unknown>; lockPrefix: string; hidden: Readonly<Record<string, 0>> }> = {
+  User: { model: UserModel as unknown as Model<unknown>, lockPrefix: 'users', hidden: {} },
+  Product: { model: ProductModel as unknown as Model<unknown>, lockPrefix: 'products', hidden: PRODUCT_BOOKKEEPING },
 };
+
+/** The name of the lock of document `id` of `type` (DocumentLock.run). */
+export function lockOf(type: EntityType, id: string): string {
+  return `${STORES[type].lockPrefix}:${id}`;
+}
 
 interface Stored extends WriteBehindState {
   _id: { toHexString(): string };
@@ -186,6 +198,63 @@ export function mongoWriteTargets(documentLock: DocumentLock): Record<string, Wr
       mongoWriteTarget(STORES[type].model, ENTITY_POLICIES[type].writeBehind, STORES[type].lockPrefix, documentLock),
     ]),
   );
+}
+
+/**
+ * Type `type` in MongoDB for the entity writer (createEntityWriter): the worker's target, and the
+ * synchronous write, a conditional update of one live document (the caller holds its lock).
+ */
+export function mongoEntityTarget<T>(type: EntityType, documentLock: DocumentLock): EntityWriteTarget<T> {
+  const { model, lockPrefix, hidden } = STORES[type];
+  return {
+    ...mongoWriteTarget(model, ENTITY_POLICIES[type].writeBehind, lockPrefix, documentLock),
+    isOutcomeUnknown,
+    write: (write) => writeLive(model as unknown as Model<T>, documentLock, write, hidden),
+  };
+}
+
+/** How many change ids a document keeps in `wbDone` (the newest). */
+export const WB_DONE_KEPT = 100;
+
+/**
+ * The `$push` that records `doneId` in a document's `wbDone` (DirectWrite.doneId); empty when
+ * none. Only the newest {@link WB_DONE_KEPT} ids are kept: enough for any queued copy still
+ * waiting, unless that many uncertain enqueues of one document happen while it waits.
+ */
+export function markDone(doneId: string | undefined): { $push?: { wbDone: { $each: string[]; $slice: number } } } {
+  return doneId === undefined ? {} : { $push: { wbDone: { $each: [doneId], $slice: -WB_DONE_KEPT } } };
+}
+
+/** {@link mongoEntityTarget}'s write: the document after it (and before it when asked), without `hidden`. */
+async function writeLive<T>(
+  model: Model<T>,
+  documentLock: DocumentLock,
+  write: DirectWrite,
+  hidden: Readonly<Record<string, 0>>,
+): Promise<DirectWriteResult<T> | null> {
+  const update = {
+    $set: write.set,
+    ...(Object.keys(write.inc).length > 0 ? { $inc: write.inc } : {}),
+    ...markDone(write.doneId),
+  } as UpdateQuery<T>;
+  const live = { deletedAt: null };
+  if (!write.before) {
+    const after = await updateByIdIf(documentLock, model, write.id, live, update);
+    return after && { after: without(after, hidden) };
+  }
+  const before = await updateByIdIf(documentLock, model, write.id, live, update, { returnDocument: 'before' });
+  if (!before) return null;
+  const after = await model.findById(write.id, hidden).lean<T>().exec();
+  return { before: without(before, hidden), after };
+}
+
+/** `doc` without the fields of `hidden` (a copy when it has any). */
+function without<T>(doc: T, hidden: Readonly<Record<string, 0>>): T {
+  const fields = Object.keys(hidden).filter((field) => Object.hasOwn(doc as object, field));
+  if (fields.length === 0) return doc;
+  const copy = { ...doc } as Record<string, unknown>;
+  for (const field of fields) delete copy[field];
+  return copy as T;
 }
 
 /** Options of {@link startWriteBehindWorker}. */

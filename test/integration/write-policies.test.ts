@@ -6,8 +6,7 @@ import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startPrivateRedisApp } from '../helpers/private-redis-app.js';
 import { seqOf, type WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache';
-import { mongoWriteTargets } from '../../src/services/write-behind-target.js';
-import { markDone } from '../../src/services/write-policy.js';
+import { markDone, mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { inspectRedis, manualWorker } from '../helpers/write-behind.js';
 import { metricValue } from '../helpers/metrics.js';
 import { storedValue } from '../helpers/stored.js';
@@ -322,7 +321,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     const applied = await target.apply([{ ...counter, seq: seqOf('1-1'), guard: { wbSeq: state.wbSeq ?? null, notDone: [], fences: {} } }]);
     expect(applied).toEqual([{ kind: 'applied', version: state.version + 2 }]);
     // A change id it took is in wbDone (written synchronously already): not applied again.
-    await ProductModel.updateOne({ _id: id }, markDone({ queued: false, done: 'already-1' })).exec();
+    await ProductModel.updateOne({ _id: id }, markDone('already-1')).exec();
     expect(
       await target.apply([{ ...counter, seq: seqOf('1-2'), guard: { wbSeq: seqOf('1-1'), notDone: ['already-1'], fences: {} } }]),
     ).toEqual([{ kind: 'conflict' }]);
@@ -347,7 +346,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     const id = '5eed0001000000000000000e';
     const before = (await storedProduct(id))?.viewCount ?? 0;
     await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'paused-1' });
-    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone({ queued: false, done: 'paused-1' }) }).exec();
+    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone('paused-1') }).exec();
     await t.gql(VIEW, { id });
     const w = await worker();
     expect(await w.runOnce()).toMatchObject({ read: 2, flushed: 2, conflicts: 0 });
@@ -432,7 +431,7 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     // What recordProductView does when its enqueue times out after Redis took it: the queued
     // copy exists, and the synchronous $inc records the change's id in wbDone.
     await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'timed-out-1' });
-    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone({ queued: false, done: 'timed-out-1' }) }).exec();
+    await ProductModel.updateOne({ _id: id }, { $inc: { viewCount: 1 }, ...markDone('timed-out-1') }).exec();
     await t.app.cache.entity('Product').invalidate([id]);
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1);
     expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });

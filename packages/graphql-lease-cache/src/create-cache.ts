@@ -82,8 +82,11 @@ export interface CreateCacheOptions {
   logger?: CacheLogger;
   /** Entity types that can be written behind: their reads apply queued changes. */
   writeBehindTypes?: readonly string[];
-  /** False: no write-behind queue even with Redis (benchmarks of the synchronous path); default true. */
-  writeBehindQueue?: boolean;
+  /**
+   * Benchmarks and tests only, not an API: true runs with no write-behind queue even with
+   * Redis, so that write-behind updates take the synchronous path. Default false.
+   */
+  __testing__withoutWriteBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
@@ -142,7 +145,7 @@ export function createCache(given: CreateCacheOptions): Cache {
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());
   const writeBehind = new WriteBehindQueue({
-    store: options.writeBehindQueue === false ? null : store,
+    store: options.__testing__withoutWriteBehindQueue ? null : store,
     keys,
     events,
     maxPendingPerEntity: options.writeBehindMaxPending,

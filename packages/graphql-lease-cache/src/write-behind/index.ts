@@ -4,11 +4,14 @@
 //   queue.ts     the producer: a mutation queues its change
 //   worker.ts    the consumer: reads, folds, applies to the target, settles
 //   leader.ts    the worker's leader lease and its take-over of pending entries
-//   target.ts    what the worker asks of the database (WriteTarget)
+//   target.ts    what the worker and the writer ask of your database (WriteTarget, EntityWriteTarget)
+//   writer.ts    the whole cached update of an entity type (createEntityWriter)
 
 /**
  * Write-behind: a mutation records its change in Redis and returns; a worker applies the
- * changes to MongoDB later, in batches, exactly once in effect.
+ * changes to your database later, in batches, exactly once in effect. The entity writer
+ * (createEntityWriter) runs a whole update: queued, or written synchronously when the change
+ * cannot be queued, with the cache kept exact either way.
  *
  * In Redis, one script call per change (atomic):
  *   - XADD to the stream `{wb}:writes`: `t` (type), `i` (id), `c` (the change as JSON);
@@ -47,6 +50,14 @@ export {
   type WriteBehindState,
 } from './change.js';
 export { WriteBehindQueue, type WriteBehindQueueOptions } from './queue.js';
-export type { TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
+export type { DirectWrite, DirectWriteResult, EntityWriteTarget, TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
 export { WriteBehindWorker } from './worker.js';
 export type { BatchReport, SettledEntity, WriteBehindWorkerOptions } from './worker-options.js';
+export {
+  EntityWriter,
+  createEntityWriter,
+  type EntityChange,
+  type EntityWriterOptions,
+  type UpdateOptions,
+  type WritePolicy,
+} from './writer.js';

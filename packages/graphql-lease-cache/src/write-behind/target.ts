@@ -24,7 +24,7 @@ export type TargetOutcome =
   /** Applied; the document had `version` just after (a later write may have raised it). */
   { kind: 'applied'; version: number } | { kind: 'conflict' } | { kind: 'failed'; error: string };
 
-/** Where one entity type's queued changes go (MongoDB, for this application). */
+/** Where one entity type's queued changes go: your database. */
 export interface WriteTarget {
   /** Why the target would never take this change of this entity (an unknown field, a bad id), or null. */
   refuse(id: string, change: Change): string | null;
@@ -32,4 +32,49 @@ export interface WriteTarget {
   load(ids: readonly string[]): Promise<Map<string, WriteBehindState>>;
   /** Applies the updates (one batch write), each under its guard. */
   apply(updates: readonly TargetUpdate[]): Promise<TargetOutcome[]>;
+}
+
+/**
+ * A synchronous write of one document, as the entity writer ({@link EntityWriteTarget.write})
+ * asks it: applied only if the document is live, in one conditional single-document update.
+ */
+export interface DirectWrite {
+  id: string;
+  /** Fields to set. */
+  set: Record<string, string | number | boolean | null>;
+  /** Counters to add to. */
+  inc: Record<string, number>;
+  /**
+   * Present when an enqueue of this change may have happened all the same (its outcome is
+   * unknown, see {@link Change.u}): the same update must record the id in the document's
+   * done ids ({@link WriteBehindState.wbDone}), so that the worker skips the queued copy.
+   */
+  doneId?: string;
+  /** True when the caller needs the document as it was just before the update (`before` in the result). */
+  before?: boolean;
+}
+
+/** What a {@link DirectWrite} did: the document after it (null if it can no longer be read), and before it when asked. */
+export interface DirectWriteResult<T> {
+  after: T | null;
+  before?: T;
+}
+
+/**
+ * One entity type in your database, as the entity writer (createEntityWriter) writes it: the
+ * worker's {@link WriteTarget}, whose `refuse` also says which changes may be written behind
+ * (a change it refuses is written synchronously), and the synchronous write.
+ */
+export interface EntityWriteTarget<T> extends WriteTarget {
+  /**
+   * Applies `write` if the document is live; null when no live document has the id (nothing
+   * written). Throws when the database fails: see {@link isOutcomeUnknown}.
+   */
+  write(write: DirectWrite): Promise<DirectWriteResult<T> | null>;
+  /**
+   * True when a write that failed with `error` may have been applied all the same (a timeout,
+   * a lost connection). Default: every error (then the cache holds the document back for a
+   * while after any failure, which is safe and only costs reads of the database).
+   */
+  isOutcomeUnknown?(error: unknown): boolean;
 }
