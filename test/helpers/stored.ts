@@ -1,4 +1,5 @@
-import { type ABSENT, createCodec, payloadOf, versionOf } from 'graphql-lease-cache';
+import { type ABSENT, createCodec } from 'graphql-lease-cache';
+import { payloadOf, versionOf } from 'graphql-lease-cache/testing';
 import { objectIdReviver } from '../../src/models/object-id-reviver.js';
 
 /** A client that reads a key as bytes: an ioredis Redis or Cluster (e.g. `t.app.redis`, `inspectRedis()`). */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache';
+import { WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache/write-behind';
 import { createLogger } from '../../src/logger.js';
 import { mongoWriteTargets, responsesAfterSettle } from '../../src/services/write-behind-target.js';
 import type { TestApp } from './test-app.js';

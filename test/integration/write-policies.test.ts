@@ -5,7 +5,7 @@ import type { ProductDoc } from '../../src/models/product.model.js';
 import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startPrivateRedisApp } from '../helpers/private-redis-app.js';
-import { seqOf, type WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache';
+import { seqOf, type WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache/write-behind';
 import { markDone, mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { inspectRedis, manualWorker } from '../helpers/write-behind.js';
 import { metricValue } from '../helpers/metrics.js';

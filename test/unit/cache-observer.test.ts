@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CacheEvents, CacheStats } from 'graphql-lease-cache';
+import { createCache } from 'graphql-lease-cache';
 import { createCacheMetrics, observeCache } from '../../src/cache-observer.js';
 import { createTrace } from '../../src/trace.js';
 
@@ -30,7 +30,8 @@ describe('metric names', () => {
 describe('observeCache (the cache events on diagnostics_channel)', () => {
   it("keeps one cache's metrics, ignoring another cache's events in the same process", async () => {
     const registry = new Registry();
-    const [mine, other] = [new CacheEvents('app', new CacheStats()), new CacheEvents('app', new CacheStats())];
+    // Two caches in one process (no Redis needed to publish events).
+    const [mine, other] = [createCache({ redis: null }).events, createCache({ redis: null }).events];
     const observer = observeCache({ cacheId: mine.id, registry });
     mine.lookup('User', 2, 1);
     other.lookup('User', 5, 5);
@@ -47,7 +48,7 @@ describe('observeCache (the cache events on diagnostics_channel)', () => {
   });
 
   it('counts reads and round trips in the request they name, else in the current one, and never in a trace of no request', () => {
-    const events = new CacheEvents('app', new CacheStats());
+    const { events } = createCache({ redis: null });
     const [named, current] = [createTrace(), createTrace()];
     const observer = observeCache({ cacheId: events.id, registry: new Registry(), currentTrace: () => current });
     events.lookup('User', 3, 1, named);

@@ -1,29 +1,14 @@
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { describe, expect, it } from 'vitest';
 
-import {
-  CacheCore,
-  CacheStats,
-  FieldCache,
-  FieldCacheConfigError,
-  CacheEvents,
-  createCodec,
-  createKeyspace,
-  defineField,
-  hashArgs,
-} from 'graphql-lease-cache';
+import { FieldCache, FieldCacheConfigError, createCache, defineField, hashArgs } from 'graphql-lease-cache';
 import { cachedFields } from '../../src/caching/fields.js';
 import { KNOWN_TAGS } from '../../src/caching/tags.js';
 import { createLogger } from '../../src/logger.js';
 import { buildSchema, loadTypeDefs } from '../../src/schema.js';
 
-const core = new CacheCore({
-  store: null,
-  codec: createCodec(),
-  events: new CacheEvents('test', new CacheStats()),
-  logger: createLogger({ level: 'silent' }),
-});
-const keys = createKeyspace();
+// No Redis: the field cache's configuration is checked all the same.
+const { core, keys } = createCache({ redis: null, logger: createLogger({ level: 'silent' }) });
 
 function schemaWith(patch: (sdl: string) => string) {
   return makeExecutableSchema({ typeDefs: loadTypeDefs().map(patch) });

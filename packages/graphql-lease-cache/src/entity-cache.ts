@@ -3,7 +3,7 @@ import { at } from './at.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 import { SILENT_LOGGER, type CacheLogger } from './logger.js';
-import { applyQueued, type WriteBehindState } from './write-behind/index.js';
+import { applyQueued, type WriteBehindState } from './write-behind/change.js';
 
 /**
  * What the entity cache needs of a document: a `version`, incremented by every update (the cache

@@ -1,6 +1,7 @@
 /**
  * graphql-lease-cache: a Redis cache for GraphQL servers that is never stale after a write it
- * was told of. Its one public entry; everything not exported here is internal.
+ * was told of. Its main entry (at most 30 runtime exports; `/apollo`, `/envelop`, `/write-behind`
+ * and `/testing` are the others); everything not exported from an entry is internal.
  *
  * Layout (see docs/architecture.md and this package's README):
  *   create-cache.ts     wires keyspace, codec, breaker, store and core: createCache()
@@ -15,25 +16,15 @@
  *   keys.ts             every key the cache writes, under one namespace
  *   events.ts           what the cache reports, on node:diagnostics_channel
  */
-export {
-  CACHE_SCHEMA_VERSION,
-  DEFAULT_CACHE_SETTINGS,
-  changedDependencies,
-  createCache,
-  type Cache,
-  type CacheSettings,
-  type CreateCacheOptions,
-} from './create-cache.js';
-export { CacheCore, type CacheCoreOptions, type FetchSpec, type RefreshEntry } from './core.js';
-export { EntityCache, defaultIdOf, type EntityCacheOptions, type Versioned } from './entity-cache.js';
+export { DEFAULT_CACHE_SETTINGS, createCache, type Cache, type CacheSettings, type CreateCacheOptions } from './create-cache.js';
+export type { CacheCore, FetchSpec, RefreshEntry } from './core.js';
+export type { EntityCache, EntityCacheOptions, Versioned } from './entity-cache.js';
 export type { KeyedValueLoad, KeyedValues } from './keyed-values.js';
 export {
   FieldCache,
   FieldCacheConfigError,
   defineField,
   hashArgs,
-  readFieldPolicies,
-  stableStringify,
   type CacheScope,
   type FieldCacheOptions,
   type FieldDefinition,
@@ -44,9 +35,9 @@ export {
   type FieldPolicy,
   type TagRef,
 } from './field-cache.js';
-export { ResponseStore, type ResponseLookup, type ResponseStoreOptions, type ResponseTicket } from './response-store.js';
+export type { ResponseLookup, ResponseStore, ResponseTicket } from './response-store.js';
 export { createPersistedQueryCache, type PersistedQueryCacheOptions } from './persisted-queries.js';
-export { createKeyspace, isKeyPart, type Keyspace, type KeyspaceOptions } from './keys.js';
+export { createKeyspace, type Keyspace, type KeyspaceOptions } from './keys.js';
 export {
   ABSENT,
   CodecError,
@@ -58,19 +49,18 @@ export {
   type Compression,
   type Reviver,
 } from './codec.js';
-export { BreakerOpenError, CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './breaker.js';
+export { BreakerOpenError, type BreakerState } from './breaker.js';
 export { createRedisClient, pingRedis, type RedisClient, type RedisClientOptions } from './redis-client.js';
-export { RedisStore, payloadOf, versionOf, type RedisStoreOptions } from './redis-store.js';
+export type { RedisStore } from './redis-store.js';
 export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 export { Leadership, type LeadershipOptions, type LeadershipReply } from './leadership.js';
-export { KnownPending, type KnownPendingOptions } from './known-pending.js';
-export { CacheStats, hitRate, type HitMissCount } from './stats.js';
+export { hitRate, type CacheStats, type HitMissCount } from './stats.js';
 export { SILENT_LOGGER, type CacheLogger } from './logger.js';
 export type { CacheTrace } from './trace.js';
 export {
   CACHE_CHANNELS,
-  CacheEvents,
   type CacheEventMap,
+  type CacheEvents,
   type BreakerEvent,
   type DepthEvent,
   type ErrorEvent,
@@ -84,4 +74,3 @@ export {
   type WriteBehindEvent,
   type WriteEvent,
 } from './events.js';
-export * from './write-behind/index.js';

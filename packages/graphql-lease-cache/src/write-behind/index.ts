@@ -38,17 +38,7 @@
  * floor, so the next read loads the new one with a TTL and no older write-through can be
  * stored after it.
  */
-export {
-  applyQueued,
-  coalesce,
-  decodeChange,
-  seqOf,
-  withChange,
-  type Change,
-  type Coalesced,
-  type QueuedChange,
-  type WriteBehindState,
-} from './change.js';
+export { seqOf, type Change, type Coalesced, type QueuedChange, type WriteBehindState } from './change.js';
 export { WriteBehindQueue, type WriteBehindQueueOptions } from './queue.js';
 export type { DirectWrite, DirectWriteResult, EntityWriteTarget, TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
 export { WriteBehindWorker } from './worker.js';

@@ -5,7 +5,6 @@ import {
   WriteBehindQueue,
   WriteBehindWorker,
   createEntityWriter,
-  withChange,
   type Change,
   type DirectWrite,
   type DirectWriteResult,
@@ -15,6 +14,7 @@ import {
   type TargetUpdate,
   type WriteBehindState,
 } from '../../src/write-behind/index.js';
+import { withChange } from '../../src/write-behind/change.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 // The entity writer against a real Redis and an in-memory database: no MongoDB.

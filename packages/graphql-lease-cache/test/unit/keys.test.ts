@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyspace } from '../../src/keys.js';
-import { changedDependencies } from '../../src/index.js';
+import { changedDependencies } from '../../src/create-cache.js';
 
 const hashTag = (key: string): string => /\{([^}]*)\}/.exec(key)?.[1] ?? '';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyQueued, coalesce, decodeChange, seqOf } from '../../src/write-behind/index.js';
+import { applyQueued, coalesce, decodeChange, seqOf } from '../../src/write-behind/change.js';
 
 const entry = (id: string, change: object) => ({ id, change: Buffer.from(JSON.stringify(change)) });
 
