@@ -22,7 +22,7 @@ export class BreakerOpenError extends Error {
 /**
  * A circuit breaker for the cache store. A Redis that times out costs every request the full
  * command timeout; after `failureThreshold` consecutive failures the breaker stops calling it
- * (requests go straight to MongoDB), and after `openMs` lets a single call probe it again.
+ * (reads go straight to the source), and after `openMs` lets a single call probe it again.
  */
 export class CircuitBreaker {
   readonly #threshold: number;

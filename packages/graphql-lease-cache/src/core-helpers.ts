@@ -19,7 +19,7 @@ export function newToken(): string {
 /** Reports a cache operation that failed: the read or write it was part of goes on without the cache. */
 export function reportFailure(events: CacheEvents, logger: CacheLogger, op: string, error: unknown): void {
   events.error(op, error);
-  logger.debug({ err: error, op }, 'cache operation failed; serving from MongoDB');
+  logger.debug({ err: error, op }, 'cache operation failed; reading from the source');
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -74,7 +74,7 @@ export interface Cache {
 
 /** Options of {@link createCache}. */
 export interface CreateCacheOptions {
-  /** Null runs without a cache: every read goes to MongoDB. */
+  /** Null runs without a cache: every read goes to the source. */
   redis: RedisClient | null;
   /** What is not given is taken from {@link DEFAULT_CACHE_SETTINGS}. */
   settings?: Partial<CacheSettings>;
@@ -138,7 +138,7 @@ export function createCache(given: CreateCacheOptions): Cache {
       logger.warn({ state }, `Redis circuit breaker ${state}`);
     },
   });
-  // What this process knows to be queued for MongoDB: reads apply it when Redis cannot answer.
+  // What this process knows to be queued for the database: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
   const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
   const core = createCore(options, { keys, events, store, knownPending });

@@ -83,7 +83,7 @@ export class EntityCache<T extends Versioned> {
   /**
    * The documents of `ids` (same length and order; null where none), from Redis in one round
    * trip, the misses from `load` in one call, filled in one more round trip. For a write-behind
-   * type, the changes still queued for MongoDB are applied to what is returned (not stored).
+   * type, the changes still queued for the database are applied to what is returned (not stored).
    * `load` must return one value per id it is given, in order (null where none): any other
    * length rejects with a TypeError naming the type and the counts, and nothing is cached.
    */
@@ -117,7 +117,7 @@ export class EntityCache<T extends Versioned> {
   }
 
   /**
-   * Drops the cached documents (after their MongoDB write committed). With `holdMs`, after a
+   * Drops the cached documents (after their database write committed). With `holdMs`, after a
    * write of unknown outcome, see {@link CacheCore.invalidate}.
    */
   invalidate(ids: readonly string[], options: { holdMs?: number } = {}): Promise<void> {
@@ -128,7 +128,7 @@ export class EntityCache<T extends Versioned> {
     );
   }
 
-  /** Writes the documents through (after their MongoDB write committed), unless a newer version is cached. */
+  /** Writes the documents through (after their database write committed), unless a newer version is cached. */
   refresh(docs: readonly T[], options: { persist?: boolean } = {}): Promise<void> {
     return this.#core.refresh(
       this.type,

@@ -27,7 +27,7 @@ export interface FetchSpec<T> {
   touchTtlMs?: number;
   /**
    * The write-behind hash of each key (same index), read in the same round trip. Its changes,
-   * which MongoDB does not have yet, are applied to the value read by `applyPending`; what is
+   * which the database does not have yet, are applied to the value read by `applyPending`; what is
    * stored in the cache stays the value as loaded.
    */
   pendingKeys?: readonly string[];

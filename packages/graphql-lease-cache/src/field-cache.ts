@@ -48,7 +48,7 @@ export interface FieldDefinition<P, A, V, S> {
   /** The owner of the value for a parent and arguments; for a type's field, usually the parent itself. */
   owner(parent: P, args: A): FieldOwner;
   /**
-   * The values of many items at once (one MongoDB query per batch): one per item, in order. Any
+   * The values of many items at once (one source query per batch): one per item, in order. Any
    * other length rejects every item of the batch with a TypeError naming the coordinate and the
    * counts, and nothing of the batch is cached.
    */

@@ -32,7 +32,7 @@ export interface Keyspace {
   field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
   /** A tag of an entity (the slot of `type:id`): a version key that its dependants compare with. */
   tag(type: string, id: string, tag: string): string;
-  /** The hash of an entity's write-behind changes that MongoDB does not have yet (no expiry, no version). */
+  /** The hash of an entity's write-behind changes that the database does not have yet (no expiry, no version). */
   pending(type: string, id: string): string;
   /** The write-behind stream, its dead letters, the worker leader's lease, and a key for entries too broken to name their entity. */
   readonly writeQueue: { stream: string; dead: string; leader: string; unnamed: string };

@@ -17,9 +17,9 @@ interface Known {
 /**
  * What this process knows of the write-behind changes still queued in Redis, per entity hash:
  * the changes it queued itself, and the newest snapshot each read brought back. It answers
- * only when Redis cannot (a timeout, an open breaker), so that a read served from MongoDB then
+ * only when Redis cannot (a timeout, an open breaker), so that a read served from the source then
  * still shows the changes whose mutations returned: acknowledged changes live in Redis until
- * the worker flushes them, and MongoDB alone does not have them.
+ * the worker flushes them, and the database alone does not have them.
  *
  * Remembering too much is harmless: a change already flushed is skipped by the document's
  * `wbSeq`, and one also written synchronously by its `wbDone` (see write-behind/target.ts). So a

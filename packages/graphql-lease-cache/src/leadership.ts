@@ -16,8 +16,8 @@ export interface LeadershipOptions {
 export type LeadershipReply = 'won' | 'renewed' | 'lost';
 
 interface LeadCommands {
-  gfcLead(key: string, holder: string, ttlMs: number): Promise<number>;
-  gfcResign(key: string, holder: string): Promise<number>;
+  glcLead(key: string, holder: string, ttlMs: number): Promise<number>;
+  glcResign(key: string, holder: string): Promise<number>;
 }
 
 /**
@@ -38,8 +38,8 @@ export class Leadership {
     this.#store = options.store;
     const client = options.store.client;
     // Idempotent: the worker defines the same commands on the same client.
-    client.defineCommand('gfcLead', { numberOfKeys: 1, lua: LEAD });
-    client.defineCommand('gfcResign', { numberOfKeys: 1, lua: RESIGN });
+    client.defineCommand('glcLead', { numberOfKeys: 1, lua: LEAD });
+    client.defineCommand('glcResign', { numberOfKeys: 1, lua: RESIGN });
     this.#client = client as typeof client & LeadCommands;
     this.#key = options.key;
     this.#holder = options.holder;
@@ -59,7 +59,7 @@ export class Leadership {
   /** Takes or renews the lease (one round trip); a Redis error throws and counts as not held. */
   async acquire(): Promise<LeadershipReply> {
     try {
-      const reply = await this.#store.call('lead', () => this.#client.gfcLead(this.#key, this.#holder, this.#ttlMs));
+      const reply = await this.#store.call('lead', () => this.#client.glcLead(this.#key, this.#holder, this.#ttlMs));
       this.#held = reply > 0;
       return reply === 2 ? 'won' : reply === 1 ? 'renewed' : 'lost';
     } catch (error) {
@@ -72,6 +72,6 @@ export class Leadership {
   async resign(): Promise<void> {
     if (!this.#held) return;
     this.#held = false;
-    await this.#store.call('resign', () => this.#client.gfcResign(this.#key, this.#holder)).catch(() => 0);
+    await this.#store.call('resign', () => this.#client.glcResign(this.#key, this.#holder)).catch(() => 0);
   }
 }

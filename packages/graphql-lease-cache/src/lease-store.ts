@@ -17,7 +17,7 @@ export interface LeaseRequest {
   etag?: string;
 }
 
-/** A write-behind change not yet in MongoDB: its stream entry id and its encoded change. */
+/** A write-behind change not yet in the database: its stream entry id and its encoded change. */
 export interface PendingEntry {
   id: string;
   change: Buffer;

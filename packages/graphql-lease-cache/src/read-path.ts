@@ -145,7 +145,7 @@ export class ReadPath {
         trace: spec.trace,
       });
     } catch (error) {
-      // Served from MongoDB, with the queued write-behind changes all the same.
+      // Served from the source, with the queued write-behind changes all the same.
       this.#failed('get', error);
       this.#count(spec, [], indexes);
       await this.#loadWithPending(spec, indexes, out, pending);

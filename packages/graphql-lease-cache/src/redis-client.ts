@@ -20,7 +20,7 @@ export interface RedisClientOptions {
 /**
  * An ioredis client tuned for a cache in front of a database: commands fail fast (a short
  * timeout, no offline queue, no retries) so that a slow or absent Redis turns into cache
- * misses served from MongoDB rather than into slow requests; it reconnects in the background.
+ * misses served from the source rather than into slow requests; it reconnects in the background.
  */
 export function createRedisClient(options: RedisClientOptions): RedisClient {
   const { logger } = options;
@@ -51,7 +51,7 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
     : new Redis(options.url, { ...common, lazyConnect: true, retryStrategy: backoff });
   let down = false;
   client.on('error', (error: Error) => {
-    if (!down) logger.warn({ err: error }, 'Redis connection error; serving from MongoDB until it is back');
+    if (!down) logger.warn({ err: error }, 'Redis connection error; reading from the source until it is back');
     down = true;
   });
   client.on('ready', () => {

@@ -42,10 +42,10 @@ export interface RedisStoreOptions {
 
 type Arg = string | Buffer | number;
 interface ScriptCommands {
-  gfcGetOrLeaseBuffer(numKeys: number, ...args: Arg[]): Promise<(Buffer | number | (Buffer | number)[])[]>;
-  gfcSetIfLeased(numKeys: number, ...args: Arg[]): Promise<number[]>;
-  gfcRefresh(numKeys: number, ...args: Arg[]): Promise<number[]>;
-  gfcInvalidate(numKeys: number, ...args: Arg[]): Promise<number>;
+  glcGetOrLeaseBuffer(numKeys: number, ...args: Arg[]): Promise<(Buffer | number | (Buffer | number)[])[]>;
+  glcSetIfLeased(numKeys: number, ...args: Arg[]): Promise<number[]>;
+  glcRefresh(numKeys: number, ...args: Arg[]): Promise<number[]>;
+  glcInvalidate(numKeys: number, ...args: Arg[]): Promise<number>;
 }
 
 const SEPARATOR = 0x7c; // |
@@ -68,10 +68,10 @@ export class RedisStore implements LeaseStore {
 
   constructor(options: RedisStoreOptions) {
     const { client } = options;
-    client.defineCommand('gfcGetOrLease', { lua: GET_OR_LEASE });
-    client.defineCommand('gfcSetIfLeased', { lua: SET_IF_LEASED });
-    client.defineCommand('gfcRefresh', { lua: REFRESH });
-    client.defineCommand('gfcInvalidate', { lua: INVALIDATE });
+    client.defineCommand('glcGetOrLease', { lua: GET_OR_LEASE });
+    client.defineCommand('glcSetIfLeased', { lua: SET_IF_LEASED });
+    client.defineCommand('glcRefresh', { lua: REFRESH });
+    client.defineCommand('glcInvalidate', { lua: INVALIDATE });
     this.#client = client as RedisClient & ScriptCommands;
     this.#breaker = options.breaker;
     this.#events = options.events;
@@ -104,7 +104,7 @@ export class RedisStore implements LeaseStore {
           if (request.pendingKey !== undefined) keys.push(request.pendingKey);
           args.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1), request.etag ?? '');
         }
-        const replies = await this.#client.gfcGetOrLeaseBuffer(keys.length, ...keys, ...args);
+        const replies = await this.#client.glcGetOrLeaseBuffer(keys.length, ...keys, ...args);
         return replies.map(parseLeaseReply);
       },
       options.trace,
@@ -120,7 +120,7 @@ export class RedisStore implements LeaseStore {
       async (group) => {
         const keys = group.flatMap((v) => [v.key, ...(v.tags ?? [])]);
         const args = group.flatMap((v) => [v.tags?.length ?? 0, checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.gfcSetIfLeased(keys.length, ...keys, token, this.#leaseSuffix, ...args);
+        const stored = await this.#client.glcSetIfLeased(keys.length, ...keys, token, this.#leaseSuffix, ...args);
         return stored.map((n) => n === 1);
       },
       trace,
@@ -139,7 +139,7 @@ export class RedisStore implements LeaseStore {
       async (group) => {
         const keys = group.map((v) => v.key);
         const args = group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.gfcRefresh(keys.length, ...keys, etag, this.#leaseSuffix, ...args);
+        const stored = await this.#client.glcRefresh(keys.length, ...keys, etag, this.#leaseSuffix, ...args);
         return stored.map((n) => n === 1);
       },
     );
@@ -155,7 +155,7 @@ export class RedisStore implements LeaseStore {
       async (group) => {
         const values = group.filter((i) => !i.tag).map((i) => i.key);
         const tagKeys = group.filter((i) => i.tag).map((i) => i.key);
-        await this.#client.gfcInvalidate(values.length + tagKeys.length, ...values, ...tagKeys, values.length, this.#leaseSuffix);
+        await this.#client.glcInvalidate(values.length + tagKeys.length, ...values, ...tagKeys, values.length, this.#leaseSuffix);
         return group.map(() => undefined);
       },
     );

@@ -58,9 +58,9 @@ export interface ResponseStoreOptions {
 
 type Arg = string | number | Buffer;
 interface ResponseCommands {
-  gfcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?]>;
-  gfcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
-  gfcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
+  glcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?]>;
+  glcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
+  glcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
 }
 
 /** The response layer's Redis side: lookups, guarded stores and invalidations (see above). */
@@ -81,9 +81,9 @@ export class ResponseStore {
     this.#shards = options.shards;
     this.#buckets = options.buckets;
     const client = options.store.client;
-    client.defineCommand('gfcResponseLookup', { numberOfKeys: 2, lua: RESPONSE_LOOKUP });
-    client.defineCommand('gfcResponseStore', { numberOfKeys: 2, lua: RESPONSE_STORE });
-    client.defineCommand('gfcResponseInvalidate', { numberOfKeys: 1, lua: RESPONSE_INVALIDATE });
+    client.defineCommand('glcResponseLookup', { numberOfKeys: 2, lua: RESPONSE_LOOKUP });
+    client.defineCommand('glcResponseStore', { numberOfKeys: 2, lua: RESPONSE_STORE });
+    client.defineCommand('glcResponseInvalidate', { numberOfKeys: 1, lua: RESPONSE_INVALIDATE });
     this.#client = client as unknown as ResponseCommands;
   }
 
@@ -99,7 +99,7 @@ export class ResponseStore {
     const key = this.#keys.response(shard, hash);
     const reply = await this.#store.call(
       'response-get',
-      () => this.#client.gfcResponseLookupBuffer(shardKey, key, newIncarnation()),
+      () => this.#client.glcResponseLookupBuffer(shardKey, key, newIncarnation()),
       trace,
     );
     if (reply[0] === 1) return { kind: 'hit', body: reply[1] };
@@ -125,7 +125,7 @@ export class ResponseStore {
     const stored = await this.#store.call(
       'response-set',
       () =>
-        this.#client.gfcResponseStore(
+        this.#client.glcResponseStore(
           this.#keys.responseShard(ticket.shard),
           ticket.key,
           ticket.incarnation,
@@ -153,7 +153,7 @@ export class ResponseStore {
       Array.from({ length: this.#shards }, (_, shard) =>
         this.#store.call(
           'response-invalidate',
-          () => this.#client.gfcResponseInvalidate(this.#keys.responseShard(shard), incarnation, ...buckets),
+          () => this.#client.glcResponseInvalidate(this.#keys.responseShard(shard), incarnation, ...buckets),
           trace,
         ),
       ),

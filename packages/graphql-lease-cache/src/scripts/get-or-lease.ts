@@ -81,7 +81,7 @@ for i = 6, #ARGV, 2 do
     end
   end
   if withPending then
-    -- Changes queued for MongoDB (write-behind), read in the same snapshot as the value.
+    -- Changes queued for the database (write-behind), read in the same snapshot as the value.
     local pending = redis.call('HGETALL', KEYS[k + 1 + ntags])
     if #pending > 0 then
       local entry = { reply }

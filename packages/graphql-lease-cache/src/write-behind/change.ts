@@ -12,7 +12,7 @@ export interface Change {
   /** When the mutation ran (milliseconds since the epoch): compared with `wbAt` fences. */
   at: number;
   /**
-   * A random id, recorded in the document's `wbDone` when the mutation had to write MongoDB
+   * A random id, recorded in the document's `wbDone` when the mutation had to write the database
    * itself after an enqueue whose outcome it could not know (a timeout): if the enqueue did
    * happen, the queued copy is then skipped, not applied twice.
    */

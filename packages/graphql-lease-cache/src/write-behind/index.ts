@@ -16,12 +16,12 @@
  * In Redis, one script call per change (atomic):
  *   - XADD to the stream `{wb}:writes`: `t` (type), `i` (id), `c` (the change as JSON);
  *   - HSET in the entity's hash `{Type:id}:wb`: stream entry id -> change. The hash has no
- *     expiry: it is the cached state MongoDB does not have yet.
+ *     expiry: it is the cached state the database does not have yet.
  * Reads take the hash in the same round trip as the cached document (get-or-lease) and apply
  * its changes to the document, so a reader sees a change as soon as its mutation returned,
- * whether the document came from Redis or from MongoDB.
+ * whether the document came from Redis or from the database.
  *
- * In MongoDB, each document that can be written behind carries:
+ * In the database, each document that can be written behind carries:
  *   - `wbSeq`: the last stream entry applied to it (stream ids are increasing, see
  *     {@link seqOf}); a change at or below it is already in the document. This is what makes a
  *     replay after a crash (write applied, not yet acknowledged) change nothing.
@@ -33,7 +33,7 @@
  * `wbDone` holding none of the changes it took, and the `wbAt` fence of each field it sets (a
  * synchronous write of another field, say `stock`, commutes with the change and does not
  * hold it back). It sets `wbSeq` and increments `version` in the same update, reads back the
- * version MongoDB then has, and only then, in one script, acknowledges the entries, removes
+ * version the database then has, and only then, in one script, acknowledges the entries, removes
  * them from the hash, and replaces any cached document older than that version with a version
  * floor, so the next read loads the new one with a TTL and no older write-through can be
  * stored after it.

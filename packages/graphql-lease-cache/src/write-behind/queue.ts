@@ -17,7 +17,7 @@ export interface WriteBehindQueueOptions {
   maxPendingPerEntity?: number;
   /**
    * How long after the call Redis may still apply an enqueue, in milliseconds: the caller's
-   * timeout, after which it writes MongoDB itself. Default 250 (the Redis command timeout).
+   * timeout, after which it writes the database itself. Default 250 (the Redis command timeout).
    */
   enqueueDeadlineMs?: number;
   /** Told of every change queued, for reads while Redis cannot be asked. */
@@ -29,7 +29,7 @@ export interface WriteBehindQueueOptions {
   afterEnqueue?: (type: string, id: string, change: Change) => Promise<void>;
 }
 
-/** The producer side: queues a change, or says it cannot (then the caller writes MongoDB itself). */
+/** The producer side: queues a change, or says it cannot (then the caller writes the database itself). */
 export class WriteBehindQueue {
   readonly #store: RedisStore | null;
   readonly #client: ReturnType<typeof defineQueueCommands> | null;
@@ -58,7 +58,7 @@ export class WriteBehindQueue {
     return this.#store !== null;
   }
 
-  /** Reports a change of `type` written to MongoDB synchronously because it could not be queued. */
+  /** Reports a change of `type` written to the database synchronously because it could not be queued. */
   countFallback(type: string): void {
     this.#events.writeBehind('fallback', type);
   }
@@ -67,7 +67,7 @@ export class WriteBehindQueue {
    * Queues `change` of entity `type:id` and returns its stream entry id, or null when the
    * entity already has `maxPendingPerEntity` changes queued (the worker has fallen behind; its
    * reads would grow without bound). Throws when Redis does not answer (unreachable, breaker
-   * open) or the queue is unavailable. Either way the caller then writes MongoDB itself.
+   * open) or the queue is unavailable. Either way the caller then writes the database itself.
    */
   async enqueue(type: string, id: string, change: Change): Promise<string | null> {
     const [store, client] = [this.#store, this.#client];
@@ -75,7 +75,7 @@ export class WriteBehindQueue {
     const encoded = JSON.stringify(change);
     const hash = this.#keys.pending(type, id);
     const entry = await store.call('enqueue', () =>
-      client.gfcEnqueue(
+      client.glcEnqueue(
         this.#keys.writeQueue.stream,
         hash,
         this.#keys.entity(type, id),

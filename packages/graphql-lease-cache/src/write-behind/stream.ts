@@ -21,7 +21,7 @@ export interface Settlement {
   id: string;
   entries: string[];
   reason: string;
-  /** The version MongoDB has now, as a floor for the cached key; 0 for none. */
+  /** The version the database has now, as a floor for the cached key; 0 for none. */
   floor: number;
 }
 
@@ -84,7 +84,7 @@ export class StreamReader {
   async #readGroup(count: number, from: string): Promise<StreamEntry[]> {
     const { store, client, keys, consumer, lease } = this.#options;
     const { leader, stream } = keys.writeQueue;
-    const reply = await store.call('wb-read', () => client.gfcRead(leader, stream, consumer, GROUP, count, from));
+    const reply = await store.call('wb-read', () => client.glcRead(leader, stream, consumer, GROUP, count, from));
     if (reply === 0) {
       lease.lost(); // the lease passed to another worker since this batch began
       return [];

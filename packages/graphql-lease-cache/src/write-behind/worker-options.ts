@@ -21,12 +21,12 @@ export interface WriteBehindWorkerOptions {
   leaderTtlMs?: number;
   /** How long the version floor left by a flush holds, in milliseconds; default 60000. */
   floorTtlMs?: number;
-  /** Called after MongoDB took a batch and before it is acknowledged (tests use it to crash there). */
+  /** Called after the target took a batch and before it is acknowledged (tests use it to crash there). */
   afterWrite?: () => Promise<void>;
   /** Called after the batch's documents were loaded and before they are written (tests race writes there). */
   beforeWrite?: () => Promise<void>;
   /**
-   * Awaited after each batch is settled, with the entities it settled: applied (MongoDB has the
+   * Awaited after each batch is settled, with the entities it settled: applied (the database has the
    * changes now, and what it set besides, such as `updatedAt`, shows from the next read) or
    * dead-lettered (reads no longer apply the changes), with the fields the changes named. What
    * reads show of those entities changed, so the whole responses that show it must go.
@@ -38,7 +38,7 @@ export interface WriteBehindWorkerOptions {
 export interface SettledEntity {
   type: string;
   id: string;
-  /** True when MongoDB has the changes; false when they were dead-lettered. */
+  /** True when the database has the changes; false when they were dead-lettered. */
   applied: boolean;
   /** The fields the settled changes set or added to. */
   fields: string[];

@@ -222,7 +222,7 @@ export class WriteBehindWorker {
 
   /**
    * The guarded update of one entity's changes, or null when there is nothing to write (already
-   * in MongoDB, a replay, or overridden by later synchronous writes: then settled as applied).
+   * in the database, a replay, or overridden by later synchronous writes: then settled as applied).
    */
   #fold(item: EntityBatch, state: WriteBehindState, settle: Settlement[]): TargetUpdate | null {
     const folded = coalesce(
@@ -260,7 +260,7 @@ export class WriteBehindWorker {
       // that version lacks this change.
       settle.push({ ...settlementOf(item), reason: '', floor: outcome.version });
     } else if (outcome.kind === 'conflict') {
-      // Read again after a short, growing pause (a retry at once would hammer MongoDB while the
+      // Read again after a short, growing pause (a retry at once would hammer the database while the
       // guard cannot match); never dead-lettered: a conflict is not the change's fault.
       report.conflicts += ids.length;
       const n = (this.#conflicts.get(key) ?? 0) + 1;
@@ -386,7 +386,7 @@ export class WriteBehindWorker {
       keys.push(named ? this.#keys.entity(item.type, item.id) : unnamed, named ? this.#keys.pending(item.type, item.id) : unnamed);
       args.push(item.entries.length, item.reason, item.type, item.id, item.floor, ...item.entries);
     }
-    await this.#store.call('settle', () => this.#client.gfcSettle(keys.length, ...keys, ...args));
+    await this.#store.call('settle', () => this.#client.glcSettle(keys.length, ...keys, ...args));
   }
 }
 

@@ -5,11 +5,11 @@
  * KEYS[3] the entity's cached key.
  * ARGV[1] type; ARGV[2] id; ARGV[3] the change (JSON); ARGV[4] the most changes the entity may
  * have queued; ARGV[5] the deadline, in ms since the epoch (the caller's timeout).
- * Reply: the stream entry id; nil when the hash is full (the caller writes MongoDB itself, which
+ * Reply: the stream entry id; nil when the hash is full (the caller writes the database itself, which
  * bounds what a read carries); an error `LATE` past the deadline.
  *
  * The deadline: a call that ran late (Redis paused or stopped with the command already sent) has
- * been given up on, and its change written to MongoDB by the caller; refusing it here keeps it
+ * been given up on, and its change written to the database by the caller; refusing it here keeps it
  * from being applied twice (`wbDone` covers only the few calls that run just before their
  * deadline). The cached document loses its expiry while the write is pending (a hot document
  * stays cached); the flush gives it back (SETTLE).

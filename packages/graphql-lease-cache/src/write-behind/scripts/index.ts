@@ -9,28 +9,28 @@ export type StreamReply = [string, [string, string[] | null][]][];
 /** The write-behind scripts as client commands (each script's module states its KEYS, ARGV and reply). */
 export interface WriteBehindCommands {
   /** (stream, hash, entity key, type, id, change, max pending, deadline); null when refused. */
-  gfcEnqueue(...args: string[]): Promise<string | null>;
+  glcEnqueue(...args: string[]): Promise<string | null>;
   /** (number of keys, keys…, args…). */
-  gfcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  glcSettle(numKeys: number, ...args: (string | number)[]): Promise<number>;
   /** (leader key, consumer, ttl ms). */
-  gfcLead(...args: (string | number)[]): Promise<number>;
+  glcLead(...args: (string | number)[]): Promise<number>;
   /** (leader key, stream, consumer, group, count, from id). */
-  gfcRead(...args: (string | number)[]): Promise<StreamReply | 0>;
+  glcRead(...args: (string | number)[]): Promise<StreamReply | 0>;
   /** (leader key, consumer). */
-  gfcResign(...args: string[]): Promise<number>;
+  glcResign(...args: string[]): Promise<number>;
 }
 
 /** Defines the producer's script on `client` (idempotent). */
-export function defineQueueCommands(client: RedisClient): RedisClient & Pick<WriteBehindCommands, 'gfcEnqueue'> {
-  client.defineCommand('gfcEnqueue', { numberOfKeys: 3, lua: ENQUEUE });
-  return client as RedisClient & Pick<WriteBehindCommands, 'gfcEnqueue'>;
+export function defineQueueCommands(client: RedisClient): RedisClient & Pick<WriteBehindCommands, 'glcEnqueue'> {
+  client.defineCommand('glcEnqueue', { numberOfKeys: 3, lua: ENQUEUE });
+  return client as RedisClient & Pick<WriteBehindCommands, 'glcEnqueue'>;
 }
 
 /** Defines the worker's scripts on `client` (idempotent). */
 export function defineWorkerCommands(client: RedisClient): RedisClient & WriteBehindCommands {
-  client.defineCommand('gfcSettle', { lua: SETTLE });
-  client.defineCommand('gfcLead', { numberOfKeys: 1, lua: LEAD });
-  client.defineCommand('gfcResign', { numberOfKeys: 1, lua: RESIGN });
-  client.defineCommand('gfcRead', { numberOfKeys: 2, lua: READ });
+  client.defineCommand('glcSettle', { lua: SETTLE });
+  client.defineCommand('glcLead', { numberOfKeys: 1, lua: LEAD });
+  client.defineCommand('glcResign', { numberOfKeys: 1, lua: RESIGN });
+  client.defineCommand('glcRead', { numberOfKeys: 2, lua: READ });
   return client as RedisClient & WriteBehindCommands;
 }

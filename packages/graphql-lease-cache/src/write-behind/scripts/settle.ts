@@ -2,13 +2,13 @@ import { STORED_VERSION } from '../../scripts/lib.js';
 
 /**
  * SETTLE: acknowledges what a batch of the worker applied or dead-lettered, per entity, and
- * leaves each cached document no older than MongoDB's.
+ * leaves each cached document no older than the database's.
  *
  * KEYS[1] the stream; KEYS[2] the dead-letter stream; then per entity, in pairs: its cached key
  * and its write-behind hash.
  * ARGV[1] the consumer group; ARGV[2] the lease suffix (a key's lease is `<key><suffix>`);
  * ARGV[3] the floor's TTL in ms; then per entity: n, reason ('' once applied; else why it is
- * dead-lettered), type, id, floor version (0: none; else the version MongoDB has had since the
+ * dead-lettered), type, id, floor version (0: none; else the version the database has had since the
  * write), then its n stream entry ids.
  * Reply: the number of entries acknowledged.
  *
