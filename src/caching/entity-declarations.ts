@@ -21,7 +21,7 @@ export interface EntityPolicy {
     inc: readonly string[];
     /**
      * Under `write-behind`, what an update that writes MongoDB itself (a field that is never
-     * written behind, or no queue: see services/write-policy.ts) does to the cached document.
+     * written behind, or no queue: see services/entity-writers.ts) does to the cached document.
      */
     synchronous: 'refresh' | 'invalidate';
   };
