@@ -1,6 +1,7 @@
 /**
  * graphql-lease-cache/envelop: the response cache as an Envelop plugin, for GraphQL Yoga, Hive
- * Gateway and any other Envelop server: `useResponseCache(options)`.
+ * Gateway and any other Envelop server: `useResponseCache(options)`, and the `@cached` fields'
+ * per-request loader: `useFieldCache(options)`.
  */
 import { createHash } from 'node:crypto';
 import type { Plugin } from '@envelop/core';
@@ -8,6 +9,8 @@ import { getOperationAST, print, type DocumentNode, type GraphQLSchema } from 'g
 import { ResponseRequests, type ExecutedResult, type ResponseCacheOptions } from '../response/cached-response.js';
 import { cacheControlPolicy } from '../response/policy.js';
 import type { CachePolicy } from '../response/stored.js';
+import type { FieldCache, FieldLoader } from '../field-cache.js';
+import type { CacheTrace } from '../trace.js';
 
 export { ResponseFlights } from '../response/flights.js';
 export { RESPONSE_STATS_NAME, type ExecutedResult, type ResponseCacheOptions, type ResponseOutcome } from '../response/cached-response.js';
@@ -72,6 +75,36 @@ export function useResponseCache<C extends object>(options: UseResponseCacheOpti
           });
         },
       };
+    },
+  };
+}
+
+/** Options of {@link useFieldCache}. */
+export interface UseFieldCacheOptions<C, S> {
+  /** The field cache, built once from the schema's `@cached` declarations (it fails at start-up on a mismatch). */
+  fieldCache: FieldCache<S>;
+  /** What the fields' computations are given for this request (its loaders, say). */
+  scope(ctx: C): S;
+  /** The viewer's id, for PRIVATE fields (kept per viewer); undefined when anonymous. */
+  viewerId(ctx: C): Promise<string | undefined>;
+  /** The CacheTrace of the request (the response cache collects the fields' keys and tags in it). */
+  trace?(ctx: C): CacheTrace | undefined;
+}
+
+/**
+ * The `@cached` fields in an Envelop server: each request's context gets `fields`, a per-request
+ * loader (`ctx.fields.load(handle, parent, args)` in a resolver) that batches the fields' cache
+ * reads and computes the misses under leases. In Apollo Server, build the same loader in the
+ * context function: `fields: fieldCache.createLoader(scope, viewerId, trace)`.
+ */
+export function useFieldCache<C extends object, S>(options: UseFieldCacheOptions<C, S>): Plugin<C & { fields?: FieldLoader }> {
+  return {
+    onContextBuilding({ context, extendContext }) {
+      const ctx = context as C;
+      const trace = options.trace?.(ctx);
+      extendContext({ fields: options.fieldCache.createLoader(options.scope(ctx), () => options.viewerId(ctx), trace) } as Partial<
+        C & { fields?: FieldLoader }
+      >);
     },
   };
 }
