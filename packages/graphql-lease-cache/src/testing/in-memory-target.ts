@@ -1,14 +1,14 @@
 import type { Change, WriteBehindState } from '../write-behind/change.js';
-import type { TargetOutcome, TargetUpdate, WriteTarget } from '../write-behind/target.js';
+import type { DirectWrite, DirectWriteResult, EntityWriteTarget, TargetOutcome, TargetUpdate } from '../write-behind/target.js';
 import type { InMemorySource } from './in-memory-source.js';
 
 /** A document an {@link InMemoryWriteTarget} can write: versioned, with its write-behind state, any other fields. */
 export type WritableDocument = WriteBehindState & Record<string, unknown>;
 
 /** Options of {@link InMemoryWriteTarget}. */
-export interface InMemoryWriteTargetOptions {
+export interface InMemoryWriteTargetOptions<T extends WritableDocument = WritableDocument> {
   /** The documents written (reads through the cache see the writes there). */
-  source: InMemorySource<WritableDocument>;
+  source: InMemorySource<T>;
   /** The fields a change may set and the counters it may add to; default any (nothing refused). */
   fields?: { set: readonly string[]; inc: readonly string[] };
 }
@@ -18,25 +18,28 @@ export interface InMemoryWriteTargetOptions {
  * must be: an update applies only if the document still has the folding's `wbSeq`, none of its
  * changes in `wbDone`, and the `wbAt` fence of each field it sets (else `conflict`); it sets
  * `wbSeq` and increments `version` in the same write. Counts what it is asked and what it
- * writes, and fails the updates of chosen documents on demand.
+ * writes, and fails the updates of chosen documents on demand. Also the entity writer's
+ * synchronous write ({@link write}), so that `createEntityWriter` runs on it whole.
  */
-export class InMemoryWriteTarget implements WriteTarget {
+export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> implements EntityWriteTarget<T> {
   /** Calls of {@link apply}. */
   applies = 0;
   /** The updates written (guard matched), in order. */
   readonly written: TargetUpdate[] = [];
   /** Per document id, the updates asked for it (written, conflicting or failed). */
   readonly attempts = new Map<string, number>();
-  readonly #source: InMemorySource<WritableDocument>;
+  /** Calls of {@link write} that wrote a document. */
+  directWrites = 0;
+  readonly #source: InMemorySource<T>;
   readonly #fields: InMemoryWriteTargetOptions['fields'];
   readonly #failures = new Map<string, string>();
 
-  constructor(options: InMemoryWriteTargetOptions) {
+  constructor(options: InMemoryWriteTargetOptions<T>) {
     this.#source = options.source;
     this.#fields = options.fields;
   }
 
-  /** Every later update of document `id` comes back `failed` with `error` (a change the database refuses); null ends it. */
+  /** Every later update of document `id` comes back `failed` with `error`, and every write of it throws it (a change the database refuses); null ends it. */
   failWith(id: string, error: string | null): void {
     if (error === null) this.#failures.delete(id);
     else this.#failures.set(id, error);
@@ -69,14 +72,39 @@ export class InMemoryWriteTarget implements WriteTarget {
       const document = this.#source.get(update.id);
       if (!document || !guardHolds(document, update)) return { kind: 'conflict' };
       const next: WritableDocument = { ...document, ...update.set, wbSeq: update.seq, version: document.version + 1 };
-      for (const [field, n] of Object.entries(update.inc)) {
-        const current = next[field];
-        next[field] = (typeof current === 'number' ? current : 0) + n;
-      }
-      this.#source.put(update.id, next);
+      addCounters(next, update.inc);
+      this.#source.put(update.id, next as T);
       this.written.push(update);
       return { kind: 'applied', version: next.version };
     });
+  }
+
+  /**
+   * The synchronous write: sets `set`, adds `inc`, increments `version`, fences each field set
+   * (`wbAt`, so that an older queued change of it is dropped) and records `doneId` in `wbDone`,
+   * in one step; null when there is no document `id`. Throws the error of {@link failWith}.
+   */
+  async write(write: DirectWrite): Promise<DirectWriteResult<T> | null> {
+    const error = this.#failures.get(write.id);
+    if (error !== undefined) throw new Error(error);
+    const before = this.#source.get(write.id);
+    if (!before) return null;
+    const now = Date.now();
+    const fences = Object.fromEntries(Object.keys(write.set).map((field) => [field, now]));
+    const after: WritableDocument = { ...before, ...write.set, version: before.version + 1, wbAt: { ...before.wbAt, ...fences } };
+    addCounters(after, write.inc);
+    if (write.doneId !== undefined) after.wbDone = [...(before.wbDone ?? []), write.doneId];
+    this.#source.put(write.id, after as T);
+    this.directWrites += 1;
+    return { after: this.#source.get(write.id), ...(write.before ? { before } : {}) };
+  }
+}
+
+/** Adds each counter of `inc` to `document` (a missing or non-numeric field counts as 0). */
+function addCounters(document: WritableDocument, inc: Readonly<Record<string, number>>): void {
+  for (const [field, n] of Object.entries(inc)) {
+    const current = document[field];
+    document[field] = (typeof current === 'number' ? current : 0) + n;
   }
 }
 

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InMemorySource } from '../../src/testing/index.js';
+import { createApolloExample } from '../../examples/apollo-server.js';
+import type { Book } from '../../examples/books.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+// The README's examples on a real Redis: a repeat read is a hit (no source read), a mutation
+// through the entity writer, and the read after it shows the new value.
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+const BOOK = '{ book(id: "1") { title words } }';
+const RENAME = 'mutation { renameBook(id: "1", title: "Dune Messiah") { title words } }';
+
+describe('the Apollo example', () => {
+  it('answers a repeat from the cache, and the read after a mutation with the new value', async () => {
+    const db = new InMemorySource<Book>({ '1': { id: '1', title: 'Dune', version: 1 } });
+    const client = redis.client.duplicate();
+    const { server, context, cache } = createApolloExample(client, db);
+    const run = async (query: string): Promise<unknown> => {
+      const res = await server.executeOperation({ query }, { contextValue: await context() });
+      if (res.body.kind !== 'single') throw new Error('not a single result');
+      expect(res.body.singleResult.errors).toBeUndefined();
+      return res.body.singleResult.data;
+    };
+    try {
+      expect(await run(BOOK)).toEqual({ book: { title: 'Dune', words: 1 } });
+      expect(db.loads).toBe(1);
+      expect(await run(BOOK)).toEqual({ book: { title: 'Dune', words: 1 } });
+      expect(db.loads).toBe(1);
+      expect(await run(RENAME)).toEqual({ renameBook: { title: 'Dune Messiah', words: 2 } });
+      expect(db.get('1')).toMatchObject({ title: 'Dune Messiah', version: 2 });
+      expect(await run(BOOK)).toEqual({ book: { title: 'Dune Messiah', words: 2 } });
+      // The repeat was a stored response. The mutation's answer computed `words` again (its tag was
+      // invalidated); the read after it found the refreshed book and that value in Redis.
+      expect(cache.stats.snapshot()).toEqual([
+        { name: 'Book', hits: 1, misses: 1 },
+        { name: 'Book.words', hits: 1, misses: 2 },
+        { name: 'Response', hits: 1, misses: 2 },
+      ]);
+      expect(db.loads).toBe(1);
+    } finally {
+      cache.close();
+      await server.stop();
+      client.disconnect();
+    }
+  });
+});
