@@ -45,7 +45,7 @@ function reviversByTag(revivers: readonly Reviver[]): Revivers {
 export interface CodecOptions {
   /** The classes of values to keep across JSON besides Dates (see {@link Reviver}); default none. */
   revivers?: readonly Reviver[];
-  /** Algorithm for values over the threshold; default gzip (see docs/cache-protocol.md, Compression). */
+  /** Algorithm for values over the threshold; default gzip (a stored value says which it used, so a change reads old values). */
   compression?: Compression;
   /** Compress JSON payloads of at least this many bytes; default 1024. */
   thresholdBytes?: number;

@@ -17,7 +17,7 @@ import { WriteBehindQueue, type Change } from './write-behind/index.js';
 export type { Versioned };
 export { EntityCache };
 
-/** The cache settings of the configuration (see docs/configuration.md). */
+/** The cache settings; each one not given is taken from {@link DEFAULT_CACHE_SETTINGS}. */
 export interface CacheSettings {
   /** Key namespace, e.g. `app`. */
   namespace: string;

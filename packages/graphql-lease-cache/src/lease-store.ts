@@ -63,7 +63,7 @@ export interface GetOrLeaseOptions {
 }
 
 /**
- * What the cache core needs of a store (see docs/cache-protocol.md for the protocol):
+ * What the cache core needs of a store (the protocol's steps are in read-path.ts and core.ts):
  *
  * - `getOrLease`: per request, the stored value (`hit`, or `same` when the reader's etag still
  *   names it), or a lease for this reader's token when there is none and no one else holds a

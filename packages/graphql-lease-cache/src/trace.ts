@@ -1,7 +1,7 @@
 /**
  * The request a cache call is made for, when the caller passes one: the events of its reads
- * and round trips name it (events.ts), so that a subscriber can count them per request (the
- * app's request trace, src/trace.ts, is one), and while a whole response is computed its
+ * and round trips name it (events.ts), so that a subscriber can count them per request (a
+ * server's own request trace can be one), and while a whole response is computed its
  * `dependencies` collect every key and tag those reads went through.
  */
 export interface CacheTrace {
