@@ -1,10 +1,10 @@
-// graphql-lease-cache in GraphQL Yoga (Envelop): the Apollo example's cache, with the response
-// cache as an Envelop plugin. `db` stands for your database.
+// graphql-lease-cache in GraphQL Yoga: the Apollo example's server, with the field cache and the
+// response cache as Envelop plugins. `db` stands for your database.
 import DataLoader from 'dataloader';
 import type { Redis } from 'ioredis';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { FieldCache, createCache, type CacheTrace, type FieldLoader } from 'graphql-lease-cache';
-import { useResponseCache } from 'graphql-lease-cache/envelop';
+import { useFieldCache, useResponseCache } from 'graphql-lease-cache/envelop';
 import { InMemoryWriteTarget, type InMemorySource } from 'graphql-lease-cache/testing';
 import { createEntityWriter } from 'graphql-lease-cache/write-behind';
 import { knownTags, typeDefs, words, type Book } from './books.js';
@@ -29,11 +29,13 @@ export function createYogaExample(redis: Redis, db: InMemorySource<Book>) {
   };
   const schema = createSchema<Ctx>({ typeDefs, resolvers });
   const fieldCache = new FieldCache<null>({ core: cache.core, keys: cache.keys, schema, definitions: [words], knownTags });
-  const context = (): Ctx => {
+  const context = (): Omit<Ctx, 'fields'> => {
     const trace: CacheTrace = {};
-    const books = new DataLoader((ids: readonly string[]) => cache.entity<Book>('Book').getMany(ids, db.load, trace));
-    return { trace, books, fields: fieldCache.createLoader(null, async () => undefined, trace) };
+    return { trace, books: new DataLoader((ids: readonly string[]) => cache.entity<Book>('Book').getMany(ids, db.load, trace)) };
   };
-  const yoga = createYoga({ schema, context, plugins: [useResponseCache<Ctx>({ cache, trace: (ctx) => ctx.trace })] });
-  return { yoga, cache };
+  const plugins = [
+    useFieldCache<Ctx, null>({ fieldCache, scope: () => null, viewerId: async () => undefined, trace: (ctx) => ctx.trace }),
+    useResponseCache<Ctx>({ cache, trace: (ctx) => ctx.trace }),
+  ];
+  return { yoga: createYoga({ schema, context, plugins }), cache };
 }

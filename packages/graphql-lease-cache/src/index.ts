@@ -3,7 +3,7 @@
  * was told of. Its main entry (at most 30 runtime exports; `/apollo`, `/envelop`, `/write-behind`
  * and `/testing` are the others); everything not exported from an entry is internal.
  *
- * Layout (see docs/architecture.md and this package's README):
+ * Layout (see this package's README):
  *   create-cache.ts     wires keyspace, codec, breaker, store and core: createCache()
  *   core.ts             the lease protocol every layer uses (entities, fields, responses)
  *   entity-cache.ts     documents by id, behind a DataLoader's batch function

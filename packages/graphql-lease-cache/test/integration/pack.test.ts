@@ -74,9 +74,10 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'lease-cache-pack-'));
   installed = join(scratch, 'node_modules', 'graphql-lease-cache');
   await mkdir(installed, { recursive: true });
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: PACKAGE_DIR, maxBuffer: 16 << 20 });
-  const [packed] = JSON.parse(stdout) as { filename: string }[];
-  await run('tar', ['xzf', join(scratch, packed?.filename ?? ''), '-C', installed, '--strip-components=1']);
+  // Output of the prepack build goes to stdout too: the tarball is found by its name, not in npm's report.
+  await run('npm', ['pack', '--pack-destination', scratch], { cwd: PACKAGE_DIR, maxBuffer: 16 << 20 });
+  const tarball = (await readdir(scratch)).find((file) => file.endsWith('.tgz'));
+  await run('tar', ['xzf', join(scratch, tarball ?? 'no tarball'), '-C', installed, '--strip-components=1']);
   for (const name of LINKED) {
     const link = join(scratch, 'node_modules', name);
     await mkdir(dirname(link), { recursive: true });
@@ -100,6 +101,18 @@ describe('npm pack', () => {
       expect(existsSync(join(installed, target.types)), `${entry}: ${target.types}`).toBe(true);
     }
     expect((await readdir(installed)).sort()).toEqual(['README.md', 'dist', 'package.json']);
+  });
+
+  it("has declarations whose comments point at nothing outside the package (the app's files, the repository's docs)", async () => {
+    const declarations = (await readdir(join(installed, 'dist'), { recursive: true })).filter((file) => file.endsWith('.d.ts'));
+    expect(declarations.length).toBeGreaterThan(0);
+    const outside = declarations.flatMap((file) =>
+      readFileSync(join(installed, 'dist', file), 'utf8')
+        .split('\n')
+        .filter((line) => /^\s*(\*|\/\/|\/\*\*)/.test(line) && /docs\/[\w-]+\.md|\bsrc\/[\w/.-]+|\.\.\/\.\.\//.test(line))
+        .map((line) => `${file}: ${line.trim()}`),
+    );
+    expect(outside).toEqual([]);
   });
 
   it('runs the Apollo example from the tarball: a hit, a mutation, then the new value', async () => {
