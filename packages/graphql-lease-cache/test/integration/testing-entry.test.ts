@@ -143,6 +143,19 @@ describe('InMemoryWriteTarget', () => {
     );
   });
 
+  it("is the entity writer's synchronous write: sets, adds, fences the fields set, records the done id; null for no document", async () => {
+    const source = new InMemorySource<WritableDocument>({ p1: { version: 1, name: 'old', views: 1, wbDone: ['u0'] } });
+    const target = new InMemoryWriteTarget({ source });
+    const written = await target.write({ id: 'p1', set: { name: 'new' }, inc: { views: 2 }, doneId: 'u1', before: true });
+    expect(written?.before).toEqual({ version: 1, name: 'old', views: 1, wbDone: ['u0'] });
+    expect(written?.after).toEqual({ version: 2, name: 'new', views: 3, wbDone: ['u0', 'u1'], wbAt: { name: expect.any(Number) } });
+    expect(source.get('p1')).toEqual(written?.after);
+    expect(await target.write({ id: 'p2', set: { name: 'x' }, inc: {} })).toBeNull();
+    target.failWith('p1', 'refused');
+    await expect(target.write({ id: 'p1', set: {}, inc: { views: 1 } })).rejects.toThrow('refused');
+    expect([target.directWrites, source.get('p1')?.version]).toEqual([1, 2]);
+  });
+
   it('fails the updates of a chosen document, and refuses changes of fields it was not given', async () => {
     const source = new InMemorySource<WritableDocument>({ p1: { version: 1, views: 1 } });
     const target = new InMemoryWriteTarget({ source, fields: { set: ['name'], inc: ['views'] } });
