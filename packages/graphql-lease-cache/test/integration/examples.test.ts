@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cache } from '../../src/index.js';
 import { InMemorySource } from '../../src/testing/index.js';
@@ -82,6 +83,15 @@ describe('the Yoga example', () => {
     } finally {
       cache.close();
       client.disconnect();
+    }
+  });
+});
+
+describe('the README', () => {
+  it('shows the examples as they are, the files these tests run', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const file of ['books.ts', 'apollo-server.ts', 'yoga-server.ts']) {
+      expect(readme, file).toContain(`\`\`\`ts\n${readFileSync(new URL(`../../examples/${file}`, import.meta.url), 'utf8')}\`\`\``);
     }
   });
 });
