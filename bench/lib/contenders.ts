@@ -84,7 +84,14 @@ export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
   // The peers have no MongoDB deadline; the project's default (5 s) fails requests that queue that
   // long behind FerretDB's scans under 10 connections without a cache, so it gets a minute too.
   // The bench's connections stand for many clients behind one address: every view they send counts.
-  const projectEnv = (key: ContenderKey) => ({ ...common(key), MONGODB_TIMEOUT_MS: '60000', ...BENCH_VIEW_LIMITS });
+  // Its reads also wait for a slot of the read bulkhead (MONGODB_MAX_CONCURRENT_READS) as long,
+  // rather than be refused SERVER_BUSY after 1 s: the peers have no bulkhead either.
+  const projectEnv = (key: ContenderKey) => ({
+    ...common(key),
+    MONGODB_TIMEOUT_MS: '60000',
+    MONGODB_READ_QUEUE_MS: '60000',
+    ...BENCH_VIEW_LIMITS,
+  });
   return [
     // The entity and field path that serves every miss (issue 10's figures), then the same
     // server with its whole-response layer (issue 11's), each in a namespace of its own.
