@@ -103,7 +103,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
     expect(shown.extensions?.cache).toEqual(expect.objectContaining({ hits: expect.any(Number), mongoCommands: expect.any(Number) }));
     // extensions come first, so the cost shows without scrolling.
     expect(Object.keys(shown)[0]).toBe('extensions');
-    await expect.poll(() => result.innerText()).toMatch(/"extensions"[\s\S]*"cache"[\s\S]*"redisRoundTrips"/);
+    await expect.poll(() => result.innerText(), { timeout: 20_000 }).toMatch(/"extensions"[\s\S]*"cache"[\s\S]*"redisRoundTrips"/);
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
@@ -141,7 +141,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
     await switchTo('Login');
     if (credentials !== ADMIN) {
       await page.locator('.graphiql-editor-tools button', { hasText: 'Variables' }).click();
-      await expect.poll(() => editorText(page, headersEditor)).toContain('admin@example.com');
+      await expect.poll(() => editorText(page, headersEditor), { timeout: 20_000 }).toContain('admin@example.com');
       await setEditorText(headersEditor, JSON.stringify(credentials));
     }
     await execute();
@@ -152,7 +152,9 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
     await switchTo('Viewer');
     await page.locator('.graphiql-editor-tools button', { hasText: 'Headers' }).click();
     // The hint of the header's form, then the real token in its place.
-    await expect.poll(() => editorText(page, headersEditor)).toContain('"Authorization": "Bearer <token from the Login tab>"');
+    await expect
+      .poll(() => editorText(page, headersEditor), { timeout: 20_000 })
+      .toContain('"Authorization": "Bearer <token from the Login tab>"');
     await setEditorText(headersEditor, JSON.stringify({ Authorization: `Bearer ${login.data.login.token}` }));
     await execute();
     await expect.poll(() => editorText(page, '.result-window'), { timeout: 20_000 }).toContain(`"email": "${credentials.email}"`);
@@ -217,7 +219,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`explorer in headless Chromium${HAVE_CHROMIUM ? 
     await expect
       .poll(async () => Object.keys((await browserStorage()).local))
       .toEqual(expect.arrayContaining(['graphiql:queries', 'graphiql:tabState']));
-    await expect.poll(async () => (await browserStorage()).local['graphiql:queries'] ?? '').toMatch(/query Viewer/);
+    await expect.poll(async () => (await browserStorage()).local['graphiql:queries'] ?? '', { timeout: 20_000 }).toMatch(/query Viewer/);
     await page.reload();
     await expect.poll(() => page.locator('.graphiql-tab').allInnerTexts(), { timeout: 20_000 }).toContain('Viewer');
 
