@@ -8,7 +8,7 @@ const PKG_SRC = '^packages/graphql-lease-cache/src/';
 /** A regular expression for the app's folders (`src/<name>/`). */
 const app = (...folders) => `^src/(${folders.join('|')})/`;
 /** The app's composition roots and the request context: nothing below them imports them. */
-const APP_ROOTS = '^src/(index|worker|app|server|schema|context)\\.ts$';
+const APP_ROOTS = '^src/(index|worker|app|server|apollo|graphql-route|schema|context)\\.ts$';
 /**
  * The schema's @entity declarations as data (codegen writes it from schema/*.graphql, and it imports
  * nothing): every layer may read it, as it reads the SDL's contract. The rest of generated/ (the
@@ -101,7 +101,7 @@ module.exports = {
       name: 'layer-no-roots',
       severity: 'error',
       comment:
-        'Below the GraphQL layer nothing imports the composition roots or the request context (index, worker, app, server, schema, context).',
+        'Below the GraphQL layer nothing imports the composition roots or the request context (index, worker, app, server, apollo, graphql-route, schema, context).',
       from: { path: app('models', 'loaders', 'caching', 'services') },
       to: { path: APP_ROOTS },
     },

@@ -1,9 +1,11 @@
 /**
- * Size limits for the caching package's sources: no file over 400 lines, no function over 60.
+ * Size limits for the sources of the caching package and of the app: no file over 400 lines, no
+ * function over 60.
  *
- *   npx tsx scripts/check-size.ts [dir...]   default: packages/graphql-lease-cache/src
+ *   npx tsx scripts/check-size.ts [dir...]   default: packages/graphql-lease-cache/src and src
  *
- * Every .ts file under the directories (not .d.ts) is parsed with the TypeScript compiler API.
+ * Every .ts file under the directories (not .d.ts, and nothing under src/generated/, which
+ * codegen writes) is parsed with the TypeScript compiler API.
  * A file's length is its number of lines; a function's is the number of lines from the line its
  * declaration starts on (after any leading comment) to the line of its closing brace or last
  * token, both included. Functions are function declarations, methods, constructors, get and set
@@ -18,7 +20,9 @@ import ts from 'typescript';
 
 const MAX_FILE_LINES = 400;
 const MAX_FUNCTION_LINES = 60;
-const DEFAULT_DIRS = ['packages/graphql-lease-cache/src'];
+const DEFAULT_DIRS = ['packages/graphql-lease-cache/src', 'src'];
+/** Written by codegen (`npm run codegen`), not by hand: its size is the schema's. */
+const EXCLUDED_DIRS = ['src/generated'];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,7 +38,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .flatMap((entry) => {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) return sourceFiles(path);
+      if (entry.isDirectory()) return EXCLUDED_DIRS.includes(relative(root, path)) ? [] : sourceFiles(path);
       return entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : [];
     })
     .sort();

@@ -7,7 +7,8 @@
  *
  * The doc comments are not in the schema at run time, so this reads the file's text with the
  * TypeScript compiler API: the areas of `configAreas` (one table each, under the area's doc
- * comment) and the properties of the object literal passed to each area's `z.object`. A default
+ * comment) and the properties of the object literal passed to each area's `z.object` (an area
+ * written as an imported name, `cache: cacheArea`, is read in the file it comes from). A default
  * written as a literal is shown as written (`7 * 24 * 3600`); one computed from a constant (the
  * package's `DEFAULT_CACHE_SETTINGS`) is shown as the value the schema gives. The output goes
  * through Prettier with the repository's settings, so `prettier --check` leaves it alone.
@@ -161,14 +162,34 @@ function readSchema(): Area[] {
     if (!ts.isPropertyAssignment(area) || !ts.isIdentifier(area.name))
       throw new Error(`unsupported member of configAreas: ${area.getText(source)}`);
     const name = area.name.text;
-    const objectCall = chainCalls(area.initializer).find((call) => {
+    const { initializer, source: areaSource } = followImport(area.initializer, source);
+    const objectCall = chainCalls(initializer).find((call) => {
       const argument = call.arguments[0];
       return calleeName(call) === 'object' && argument !== undefined && ts.isObjectLiteralExpression(argument);
     });
     const shape = objectCall?.arguments[0];
     if (!shape || !ts.isObjectLiteralExpression(shape)) throw new Error(`area ${name} of configAreas is not a z.object({...}) chain`);
-    return { name, doc: jsDoc(area), variables: shape.properties.map((property) => readVariable(name, property, source)) };
+    return { name, doc: jsDoc(area), variables: shape.properties.map((property) => readVariable(name, property, areaSource)) };
   });
+}
+
+/**
+ * An area written as a name imported from a file of src/ (`cache: cacheArea`, from
+ * config-cache.ts, which keeps config.ts within the size limit): that declaration's initializer
+ * and file. Anything else is returned as is.
+ */
+function followImport(expression: ts.Expression, source: ts.SourceFile): { initializer: ts.Expression; source: ts.SourceFile } {
+  if (!ts.isIdentifier(expression)) return { initializer: expression, source };
+  for (const statement of source.statements) {
+    if (!ts.isImportDeclaration(statement) || !ts.isStringLiteral(statement.moduleSpecifier)) continue;
+    const bindings = statement.importClause?.namedBindings;
+    if (!bindings || !ts.isNamedImports(bindings) || !bindings.elements.some((e) => e.name.text === expression.text)) continue;
+    const file = join(dirname(source.fileName), statement.moduleSpecifier.text.replace(/\.js$/, '.ts'));
+    const imported = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+    const declaration = findVariable(imported, expression.text);
+    if (declaration?.initializer) return { initializer: declaration.initializer, source: imported };
+  }
+  throw new Error(`area ${expression.text} of configAreas: no declaration found through the imports of ${relative(root, source.fileName)}`);
 }
 
 function readVariable(area: string, property: ts.ObjectLiteralElementLike, source: ts.SourceFile): Variable {

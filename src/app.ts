@@ -13,7 +13,7 @@ import { ensureIndexes } from './models/index.js';
 import type { ProductDoc } from './models/product.model.js';
 import { createServer, type AppServer } from './server.js';
 import { sweepExpiredSessions } from './services/auth.service.js';
-import { startBackgroundJobs } from './services/background-jobs.js';
+import { type BackgroundJobs, startBackgroundJobs } from './services/background-jobs.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
@@ -65,53 +65,15 @@ export async function startApp(options: StartAppOptions): Promise<App> {
   const { config, logger } = options;
   const metrics = createMetrics();
   const db = await connectMongo({ uri: options.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
-  const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
+  const cleanups: Cleanup[] = [() => db.close()];
   try {
     const indexes = await ensureIndexes(logger);
     if (config.seedOnStart && !config.production && (await databaseIsEmpty())) {
       logger.info('the database is empty: seeding demo data');
       await seedDemoData({ logger, admin: config.seedAdmin });
     }
-    let redis: RedisClient | null = null;
-    if (options.redisUrl || config.redisClusterNodes) {
-      const client = createRedisClient({
-        url: options.redisUrl ?? '',
-        clusterNodes: config.redisClusterNodes ?? undefined,
-        logger,
-        commandTimeoutMs: config.redisCommandTimeoutMs,
-      });
-      redis = client;
-      cleanups.push(async () => client.disconnect());
-      await client
-        .connect()
-        .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
-    }
-    // Rate limits' counters in a Redis of their own when REDIS_STATE_URL names one (never evicted there).
-    let stateRedis = redis;
-    if (config.redisStateUrl) {
-      const client = createRedisClient({ url: config.redisStateUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
-      stateRedis = client;
-      cleanups.push(async () => client.disconnect());
-      await client
-        .connect()
-        .catch((error: unknown) =>
-          logger.warn({ err: error }, 'the state Redis is not reachable at start-up; rate limits count in process'),
-        );
-    }
-    if (stateRedis) void warnIfStateEvictable({ stateRedis, shared: stateRedis === redis, production: config.production, logger });
-    const cache = createCache({
-      redis,
-      settings: config.cache,
-      logger,
-      ...DOMAIN_CACHE_OPTIONS,
-      __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
-      writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
-      redisCommandTimeoutMs: config.redisCommandTimeoutMs,
-      freezeLocalCopies: !config.production,
-    });
-    cleanups.push(async () => cache.close());
-    const observer = observeCache({ cacheId: cache.events.id, registry: metrics.registry, currentTrace });
-    cleanups.push(async () => observer.stop());
+    const { redis, stateRedis } = await connectRedis(options, cleanups);
+    const { cache, observer } = createObservedCache({ options, redis, metrics }, cleanups);
     const locks = await startDocumentLock({
       isFerretdb: db.isFerretdb,
       mode: config.ferretdbDocumentLock,
@@ -123,80 +85,10 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     });
     cleanups.push(() => locks.stop());
     const { documentLock } = locks;
-    // placeOrder calls and review count changes that died half-way (a crash, MongoDB lost
-    // mid-call): settled now and every minute.
-    const recover = () =>
-      Promise.all([
-        recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
-          logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
-        ),
-        recoverReviewCounts({
-          logger,
-          documentLock,
-          // What a finished change touched: the product, the review, and both pages of reviews.
-          changed: (reviews) =>
-            cache.core.invalidate(
-              reviews.flatMap((r) => [
-                cache.keys.entity('Product', r.product.toHexString()),
-                cache.keys.entity('Review', r._id.toHexString()),
-              ]),
-              reviews.flatMap((r) => [
-                cache.keys.tag('Product', r.product.toHexString(), 'reviews'),
-                cache.keys.tag('User', r.author.toHexString(), 'reviews'),
-              ]),
-            ),
-        }).catch((error: unknown) => logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute')),
-      ]);
-    // Products written before they kept their review counts get them before the server answers.
-    const products = cache.entity<ProductDoc>('Product');
-    const backfill = async (): Promise<void> => {
-      const backfilled = await backfillReviewCounts(documentLock);
-      if (backfilled.length) {
-        await products.invalidate(backfilled);
-        logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
-      }
-    };
-    // The jobs that write run on one instance of those sharing this Redis: with two, each would
-    // write the same documents (on FerretDB, outside the other's in-process lock).
-    const jobs = await startBackgroundJobs({
-      leadership: cache.store
-        ? new Leadership({
-            store: cache.store,
-            key: cache.keys.lock('jobs'),
-            holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
-            ttlMs: config.jobsLeaseTtlMs,
-          })
-        : null,
-      renewMs: config.jobsLeaseTtlMs / 3,
-      logger,
-      onLead: async () => {
-        await backfill();
-        await recover();
-      },
-      jobs: [
-        { name: 'recovery', everyMs: RESERVATION_RECOVERY_INTERVAL_MS, run: recover },
-        ...(indexes.sessionTtl ? [] : [{ name: 'session sweep', everyMs: SESSION_SWEEP_INTERVAL_MS, run: sweepExpiredSessions }]),
-      ],
-    });
+    const jobs = await startJobs({ config, logger, cache, documentLock, sessionTtlIndex: indexes.sessionTtl });
     cleanups.push(() => jobs.stop());
-    // Another instance runs them: this one answers once that one has backfilled (or it takes over).
-    if (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
-      logger.info('waiting for the instance that runs the background jobs to set the review counts of products that have none');
-      while (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
-        await new Promise((resolve) => setTimeout(resolve, BACKFILL_WAIT_POLL_MS));
-        await jobs.tick();
-      }
-    }
-    if (!cache.writeBehind.available) {
-      logger.warn(
-        { policies: config.writePolicies },
-        `write-behind is unavailable (${redis ? (options.__testing__withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
-      );
-    } else if (config.writeBehind.worker) {
-      const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
-      // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
-      cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
-    }
+    await waitForBackfill(jobs, logger);
+    startWriteBehind({ options, redis, cache, documentLock }, cleanups);
     const server = await createServer({ config, logger, metrics, db, redis, stateRedis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {
@@ -218,6 +110,174 @@ export async function startApp(options: StartAppOptions): Promise<App> {
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     throw error;
+  }
+}
+
+/** A step of {@link App.stop}, run in the reverse order of start-up. */
+type Cleanup = () => Promise<unknown>;
+
+/**
+ * The cache's Redis (null without REDIS_URL or cluster nodes) and the rate limits' (REDIS_STATE_URL,
+ * else the cache's): connected, or left reconnecting with a warning; their disconnects in `cleanups`.
+ */
+async function connectRedis(
+  options: StartAppOptions,
+  cleanups: Cleanup[],
+): Promise<{ redis: RedisClient | null; stateRedis: RedisClient | null }> {
+  const { config, logger } = options;
+  let redis: RedisClient | null = null;
+  if (options.redisUrl || config.redisClusterNodes) {
+    const client = createRedisClient({
+      url: options.redisUrl ?? '',
+      clusterNodes: config.redisClusterNodes ?? undefined,
+      logger,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+    });
+    redis = client;
+    cleanups.push(async () => client.disconnect());
+    await client
+      .connect()
+      .catch((error: unknown) => logger.warn({ err: error }, 'Redis is not reachable at start-up; serving from MongoDB'));
+  }
+  // Rate limits' counters in a Redis of their own when REDIS_STATE_URL names one (never evicted there).
+  let stateRedis = redis;
+  if (config.redisStateUrl) {
+    const client = createRedisClient({ url: config.redisStateUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+    stateRedis = client;
+    cleanups.push(async () => client.disconnect());
+    await client
+      .connect()
+      .catch((error: unknown) => logger.warn({ err: error }, 'the state Redis is not reachable at start-up; rate limits count in process'));
+  }
+  if (stateRedis) void warnIfStateEvictable({ stateRedis, shared: stateRedis === redis, production: config.production, logger });
+  return { redis, stateRedis };
+}
+
+/** The cache (createCache with the domain's options) and its metrics' observer; their stops in `cleanups`. */
+function createObservedCache(
+  deps: { options: StartAppOptions; redis: RedisClient | null; metrics: Metrics },
+  cleanups: Cleanup[],
+): { cache: Cache; observer: ReturnType<typeof observeCache> } {
+  const { options, redis, metrics } = deps;
+  const { config, logger } = options;
+  const cache = createCache({
+    redis,
+    settings: config.cache,
+    logger,
+    ...DOMAIN_CACHE_OPTIONS,
+    __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
+    writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
+    redisCommandTimeoutMs: config.redisCommandTimeoutMs,
+    freezeLocalCopies: !config.production,
+  });
+  cleanups.push(async () => cache.close());
+  const observer = observeCache({ cacheId: cache.events.id, registry: metrics.registry, currentTrace });
+  cleanups.push(async () => observer.stop());
+  return { cache, observer };
+}
+
+/** What {@link startJobs} and its jobs use. */
+interface JobsDeps {
+  config: Config;
+  logger: Logger;
+  cache: Cache;
+  documentLock: DocumentLock;
+  /** Whether MongoDB expires sessions itself (a TTL index): no sweep job then. */
+  sessionTtlIndex: boolean;
+}
+
+/**
+ * Starts the background jobs (recovery, session sweep), which run on one instance of those
+ * sharing this Redis; the one that leads first backfills the review counts and recovers.
+ */
+async function startJobs(deps: JobsDeps): Promise<BackgroundJobs> {
+  const { config, logger, cache, documentLock } = deps;
+  const recover = () => recoverUnfinished(deps);
+  // Products written before they kept their review counts get them before the server answers.
+  const products = cache.entity<ProductDoc>('Product');
+  const backfill = async (): Promise<void> => {
+    const backfilled = await backfillReviewCounts(documentLock);
+    if (backfilled.length) {
+      await products.invalidate(backfilled);
+      logger.info({ products: backfilled.length }, 'set the review counts of products that had none');
+    }
+  };
+  // The jobs that write run on one instance of those sharing this Redis: with two, each would
+  // write the same documents (on FerretDB, outside the other's in-process lock).
+  return startBackgroundJobs({
+    leadership: cache.store
+      ? new Leadership({
+          store: cache.store,
+          key: cache.keys.lock('jobs'),
+          holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+          ttlMs: config.jobsLeaseTtlMs,
+        })
+      : null,
+    renewMs: config.jobsLeaseTtlMs / 3,
+    logger,
+    onLead: async () => {
+      await backfill();
+      await recover();
+    },
+    jobs: [
+      { name: 'recovery', everyMs: RESERVATION_RECOVERY_INTERVAL_MS, run: recover },
+      ...(deps.sessionTtlIndex ? [] : [{ name: 'session sweep', everyMs: SESSION_SWEEP_INTERVAL_MS, run: sweepExpiredSessions }]),
+    ],
+  });
+}
+
+/**
+ * Settles the placeOrder calls and review count changes that died half-way (a crash, MongoDB
+ * lost mid-call); run when this instance starts leading, and every minute. Failures are logged.
+ */
+function recoverUnfinished({ logger, documentLock, cache }: JobsDeps): Promise<unknown> {
+  return Promise.all([
+    recoverReservations({ logger, documentLock, cache }).catch((error: unknown) =>
+      logger.warn({ err: error }, 'recovering unfinished orders failed; retrying in a minute'),
+    ),
+    recoverReviewCounts({
+      logger,
+      documentLock,
+      // What a finished change touched: the product, the review, and both pages of reviews.
+      changed: (reviews) =>
+        cache.core.invalidate(
+          reviews.flatMap((r) => [cache.keys.entity('Product', r.product.toHexString()), cache.keys.entity('Review', r._id.toHexString())]),
+          reviews.flatMap((r) => [
+            cache.keys.tag('Product', r.product.toHexString(), 'reviews'),
+            cache.keys.tag('User', r.author.toHexString(), 'reviews'),
+          ]),
+        ),
+    }).catch((error: unknown) => logger.warn({ err: error }, 'recovering unfinished review counts failed; retrying in a minute')),
+  ]);
+}
+
+/** When another instance runs the jobs: resolves once it has backfilled the review counts (or this one took over). */
+async function waitForBackfill(jobs: BackgroundJobs, logger: Logger): Promise<void> {
+  if (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
+    logger.info('waiting for the instance that runs the background jobs to set the review counts of products that have none');
+    while (!jobs.leading && (await ProductModel.exists({ reviewCount: { $exists: false } }))) {
+      await new Promise((resolve) => setTimeout(resolve, BACKFILL_WAIT_POLL_MS));
+      await jobs.tick();
+    }
+  }
+}
+
+/** Starts the write-behind worker (WRITE_BEHIND_WORKER) when write-behind is available; warns when it is not. */
+function startWriteBehind(
+  deps: { options: StartAppOptions; redis: RedisClient | null; cache: Cache; documentLock: DocumentLock },
+  cleanups: Cleanup[],
+): void {
+  const { options, redis, cache, documentLock } = deps;
+  const { config, logger } = options;
+  if (!cache.writeBehind.available) {
+    logger.warn(
+      { policies: config.writePolicies },
+      `write-behind is unavailable (${redis ? (options.__testing__withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+    );
+  } else if (config.writeBehind.worker) {
+    const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });
+    // Runs after the server stopped taking requests (cleanups run in reverse): SIGTERM drains the queue.
+    cleanups.push(() => worker.stop({ drainMs: config.writeBehind.drainMs }));
   }
 }
 

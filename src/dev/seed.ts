@@ -89,16 +89,46 @@ export interface DemoDataOptions {
 
 /** The demo documents, exactly as stored (also used by the benchmarks as realistic values). */
 export function generateDemoData(options: DemoDataOptions) {
-  const counts = {
+  const counts: DemoCounts = {
     users: options.users ?? 200,
     products: options.products ?? 500,
     reviews: options.reviews ?? 5_000,
     orders: options.orders ?? 1_000,
   };
   const random = mulberry32(20_260_101);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-  const at = (daysBack: number): Date => new Date(EPOCH - Math.floor(daysBack * DAY_MS));
+  const gen: DemoRandom = {
+    random,
+    pick: <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T,
+    at: (daysBack: number): Date => new Date(EPOCH - Math.floor(daysBack * DAY_MS)),
+  };
+  // In this order: each draws from the one seeded sequence.
+  const users = demoUsers(gen, counts.users, options);
+  const products = demoProducts(gen, counts.products);
+  const customerIds = users.slice(1).map((u) => u._id);
+  const reviews = demoReviews(gen, counts.reviews, products, customerIds);
+  const orders = demoOrders(gen, counts.orders, products, customerIds);
+  return { users, products, reviews, orders };
+}
 
+/** How many documents of each collection {@link generateDemoData} makes. */
+interface DemoCounts {
+  users: number;
+  products: number;
+  reviews: number;
+  orders: number;
+}
+
+/** The seeded draws the demo documents are made of. */
+interface DemoRandom {
+  /** The next number in [0, 1) of the seeded sequence. */
+  random: () => number;
+  pick: <T>(list: readonly T[]) => T;
+  /** The date `daysBack` days before the demo's epoch. */
+  at: (daysBack: number) => Date;
+}
+
+/** The admin, then `count` customers. */
+function demoUsers({ pick, at }: DemoRandom, count: number, options: DemoDataOptions) {
   const { adminHash, userHash } = options;
   const users = [
     {
@@ -111,8 +141,8 @@ export function generateDemoData(options: DemoDataOptions) {
       createdAt: at(400),
       updatedAt: at(400),
     },
-    ...range(counts.users).map((i) => {
-      const createdAt = at(365 - (i * 365) / counts.users);
+    ...range(count).map((i) => {
+      const createdAt = at(365 - (i * 365) / count);
       return {
         _id: seedId(0, i + 1),
         name: `${pick(FIRST)} ${pick(LAST)}`,
@@ -125,8 +155,13 @@ export function generateDemoData(options: DemoDataOptions) {
       };
     }),
   ];
-  const products = range(counts.products).map((i) => {
-    const createdAt = at(300 - (i * 300) / counts.products);
+  return users;
+}
+
+/** `count` products, with no reviews counted yet ({@link demoReviews} counts them). */
+function demoProducts({ random, pick, at }: DemoRandom, count: number) {
+  const products = range(count).map((i) => {
+    const createdAt = at(300 - (i * 300) / count);
     const name = `${pick(ADJECTIVES)} ${pick(NOUNS)} ${i + 1}`;
     return {
       _id: seedId(1, i),
@@ -145,9 +180,18 @@ export function generateDemoData(options: DemoDataOptions) {
       updatedAt: createdAt,
     };
   });
-  const customerIds = users.slice(1).map((u) => u._id);
-  const reviews = range(counts.reviews).map((i) => {
-    const createdAt = at(200 - (i * 200) / counts.reviews);
+  return products;
+}
+
+/** `count` reviews of `products` by `customerIds`, counted on their products. */
+function demoReviews(
+  { random, pick, at }: DemoRandom,
+  count: number,
+  products: ReturnType<typeof demoProducts>,
+  customerIds: readonly Types.ObjectId[],
+) {
+  const reviews = range(count).map((i) => {
+    const createdAt = at(200 - (i * 200) / count);
     const product = pick(products);
     const author = pick(customerIds);
     const rating = 1 + Math.floor(random() * 5);
@@ -164,8 +208,18 @@ export function generateDemoData(options: DemoDataOptions) {
       updatedAt: createdAt,
     };
   });
-  const orders = range(counts.orders).map((i) => {
-    const createdAt = at(150 - (i * 150) / counts.orders);
+  return reviews;
+}
+
+/** `count` orders of 1 to 3 lines of `products` by `customerIds`. */
+function demoOrders(
+  { random, pick, at }: DemoRandom,
+  count: number,
+  products: ReturnType<typeof demoProducts>,
+  customerIds: readonly Types.ObjectId[],
+) {
+  const orders = range(count).map((i) => {
+    const createdAt = at(150 - (i * 150) / count);
     const items = range(1 + Math.floor(random() * 3)).map(() => {
       const product = pick(products);
       return { product: product._id, quantity: 1 + Math.floor(random() * 3), unitPriceCents: product.priceCents };
@@ -181,7 +235,7 @@ export function generateDemoData(options: DemoDataOptions) {
     };
   });
 
-  return { users, products, reviews, orders };
+  return orders;
 }
 
 /** True when the database has no users and no products (a fresh database to seed). */

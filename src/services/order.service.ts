@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import type { Cache } from 'graphql-lease-cache';
+import type { Cache, EntityCache } from 'graphql-lease-cache';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { OrderModel, ProductModel, ReservationModel } from '../models/index.js';
@@ -46,135 +46,185 @@ export const RESERVATION_RECOVERY_AGE_MS = 5 * 60_000;
  * stops answering: a write it did not answer may still be applied after any check made at once.
  */
 export function createOrderService(options: OrderServiceOptions) {
-  const { logger, documentLock } = options;
-  const products = options.cache.entity<ProductDoc>('Product');
-  const orders = options.cache.entity<OrderDoc>('Order');
-  const hold = { holdMs: options.uncertainWriteHoldMs };
+  const deps: OrderDeps = {
+    ...options,
+    products: options.cache.entity<ProductDoc>('Product'),
+    orders: options.cache.entity<OrderDoc>('Order'),
+    hold: { holdMs: options.uncertainWriteHoldMs },
+  };
 
   return {
     /** Places the viewer's order whole, or changes nothing (BAD_USER_INPUT on lacking stock). */
     async place(scope: RequestScope, args: readonly OrderItemArgs[]): Promise<OrderDoc> {
       const viewer = await requireViewer(scope);
-      const items = parseInput(inputs.orderItems, args, 'items');
-      // One reservation per product (duplicates merged), in id order so that concurrent orders
-      // meet their products in the same order.
-      const quantities = new Map<string, number>();
-      items.forEach((item, index) => {
-        const id = parseId(item.productId, `items.${index}.productId`).toHexString();
-        quantities.set(id, (quantities.get(id) ?? 0) + item.quantity);
-      });
-      const ids = [...quantities.keys()].sort();
-      const loaded = await scope.loaders.product.loadMany(ids);
-      const lines: OrderItemDoc[] = [];
-      ids.forEach((id, index) => {
-        const product = loaded[index];
-        if (product instanceof Error) throw product;
-        if (!product || product.deletedAt) {
-          throw new AppError(ErrorCode.NotFound, `No product has id ${id}.`, { field: 'items', details: { productId: id } });
-        }
-        lines.push({ product: product._id, quantity: quantities.get(id) ?? 0, unitPriceCents: product.priceCents });
-      });
-
-      return documentLock.run(
+      const { ids, lines } = await orderLines(scope, args);
+      return deps.documentLock.run(
         ids.map((id) => `products:${id}`),
-        () => reserveAndRecord(scope, viewer._id, ids, lines),
+        () =>
+          reserveAndRecord(deps, scope, {
+            orderId: new Types.ObjectId(),
+            userId: viewer._id,
+            ids,
+            lines,
+            step: 'journal',
+          }),
       );
     },
   };
+}
 
-  async function reserveAndRecord(scope: RequestScope, userId: Types.ObjectId, ids: string[], lines: OrderItemDoc[]): Promise<OrderDoc> {
-    const orderId = new Types.ObjectId();
-    const userOrders = tags.userOrders(userId.toHexString());
-    // How far it got: which writes may have been made when a step fails.
-    let step: 'journal' | 'reserve' | 'insert' = 'journal';
-    let unanswered = false;
-    try {
-      await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
-      step = 'reserve';
-      for (const line of lines) {
-        const reserved = await updateByIdIf(
-          documentLock,
-          ProductModel,
-          line.product,
-          { deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
-          { $inc: { stock: -line.quantity }, $push: { holds: orderId } },
-          { projection: { _id: 1 } },
-        );
-        if (!reserved) {
-          throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
-            field: 'items',
-            reason: 'INSUFFICIENT_STOCK',
-            details: { productId: line.product.toHexString(), requested: line.quantity },
-          });
-        }
-      }
-      const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-      step = 'insert';
-      const order = await afterUncertainWrite(
-        () => Promise.all([orders.invalidate([orderId.toHexString()], hold), options.fieldCache.invalidate([userOrders], hold)]),
-        async () => (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>(),
-      );
-      await placed(order);
-      return order;
-    } catch (error) {
-      if (isMongoUnavailable(error)) {
-        unanswered = true;
-        return await afterNoAnswer(error);
-      }
-      // MongoDB answered (or the stock was lacking): give the stock back now. An insert that
-      // failed on the way back may have been written: ask before giving back. A failure here
-      // leaves the journal to recovery (logged), and does not change the outcome the client gets.
-      const settle = async () =>
-        settleReservation(orderId, lines, step === 'insert' && (await OrderModel.exists({ _id: orderId }).exec()) !== null);
-      await settle().catch((error: unknown) => notSettled(error));
-      throw error;
-    } finally {
-      // Those products may have changed in MongoDB (reserved, maybe released: versions moved on);
-      // after a write MongoDB did not answer, they may still change: held past the deadline.
-      if (step !== 'journal') await products.invalidate(ids, unanswered ? hold : {});
-      for (const id of ids) scope.loaders.product.clear(id);
+/** What order placement shares: the service's options and the caches it refreshes or invalidates. */
+interface OrderDeps extends OrderServiceOptions {
+  products: EntityCache<ProductDoc>;
+  orders: EntityCache<OrderDoc>;
+  /** How long what an unanswered write touched bypasses the cache (uncertainWriteHoldMs). */
+  hold: { holdMs: number };
+}
+
+/**
+ * The lines of an order from placeOrder's input: one per product (duplicates merged), in id
+ * order so that concurrent orders meet their products in the same order, priced now.
+ * NOT_FOUND for a missing or deleted product.
+ */
+async function orderLines(scope: RequestScope, args: readonly OrderItemArgs[]): Promise<{ ids: string[]; lines: OrderItemDoc[] }> {
+  const items = parseInput(inputs.orderItems, args, 'items');
+  // One reservation per product (duplicates merged), in id order so that concurrent orders
+  // meet their products in the same order.
+  const quantities = new Map<string, number>();
+  items.forEach((item, index) => {
+    const id = parseId(item.productId, `items.${index}.productId`).toHexString();
+    quantities.set(id, (quantities.get(id) ?? 0) + item.quantity);
+  });
+  const ids = [...quantities.keys()].sort();
+  const loaded = await scope.loaders.product.loadMany(ids);
+  const lines: OrderItemDoc[] = [];
+  ids.forEach((id, index) => {
+    const product = loaded[index];
+    if (product instanceof Error) throw product;
+    if (!product || product.deletedAt) {
+      throw new AppError(ErrorCode.NotFound, `No product has id ${id}.`, { field: 'items', details: { productId: id } });
     }
+    lines.push({ product: product._id, quantity: quantities.get(id) ?? 0, unitPriceCents: product.priceCents });
+  });
+  return { ids, lines };
+}
 
-    /** Placed: the products drop their holds; the order and the viewer's order list are cached anew. */
-    async function placed(order: OrderDoc): Promise<void> {
-      await settleReservation(orderId, lines, true).catch((error: unknown) => notSettled(error));
-      await Promise.all([orders.refresh([order]), options.fieldCache.invalidate([userOrders])]);
+/** One placeOrder call under way. */
+interface Placement {
+  orderId: Types.ObjectId;
+  userId: Types.ObjectId;
+  /** The products' ids, in lock order. */
+  ids: string[];
+  lines: OrderItemDoc[];
+  /** How far it got: which writes may have been made when a step fails. */
+  step: 'journal' | 'reserve' | 'insert';
+}
+
+/** Writes the journal, reserves the stock and inserts the order (the caller holds the products' locks). */
+async function reserveAndRecord(deps: OrderDeps, scope: RequestScope, placement: Placement): Promise<OrderDoc> {
+  const { orderId, userId, ids, lines } = placement;
+  const { orders, hold } = deps;
+  const userOrders = tags.userOrders(userId.toHexString());
+  let unanswered = false;
+  try {
+    await ReservationModel.create({ _id: orderId, user: userId, lines: lines.map(({ product, quantity }) => ({ product, quantity })) });
+    placement.step = 'reserve';
+    await reserveStock(deps.documentLock, orderId, lines);
+    const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+    placement.step = 'insert';
+    const order = await afterUncertainWrite(
+      () => Promise.all([orders.invalidate([orderId.toHexString()], hold), deps.fieldCache.invalidate([userOrders], hold)]),
+      async () => (await OrderModel.create({ _id: orderId, user: userId, items: lines, totalCents })).toObject<OrderDoc>(),
+    );
+    await placed(deps, placement, order);
+    return order;
+  } catch (error) {
+    if (isMongoUnavailable(error)) {
+      unanswered = true;
+      return await afterNoAnswer(deps, placement, error);
     }
+    // MongoDB answered (or the stock was lacking): give the stock back now. An insert that
+    // failed on the way back may have been written: ask before giving back. A failure here
+    // leaves the journal to recovery (logged), and does not change the outcome the client gets.
+    const settle = async () =>
+      settleReservation(orderId, lines, placement.step === 'insert' && (await OrderModel.exists({ _id: orderId }).exec()) !== null);
+    await settle().catch((error: unknown) => notSettled(deps, placement, error));
+    throw error;
+  } finally {
+    // Those products may have changed in MongoDB (reserved, maybe released: versions moved on);
+    // after a write MongoDB did not answer, they may still change: held past the deadline.
+    if (placement.step !== 'journal') await deps.products.invalidate(ids, unanswered ? hold : {});
+    for (const id of ids) scope.loaders.product.clear(id);
+  }
+}
 
-    /**
-     * MongoDB did not answer (or could not be reached) at `step`. Its write may still be applied
-     * after anything checked now (a request sitting in a stalled server's socket), so giving the
-     * stock back now could race a late reservation or a late order: the journal is left to
-     * {@link recoverReservations}, which settles it once it is {@link RESERVATION_RECOVERY_AGE_MS}
-     * old. Before the order insert, the order was certainly not placed; after it, it was if the
-     * order can be read back, and the outcome is unknown if not.
-     */
-    async function afterNoAnswer(error: unknown): Promise<OrderDoc> {
-      logger.warn({ err: error, orderId: orderId.toHexString(), step }, 'placeOrder: MongoDB did not answer; recovery settles the journal');
-      if (step !== 'insert') {
-        throw databaseUnavailable(
-          error,
-          'The database is unavailable; the order was not placed (stock it held is given back within minutes). Try again shortly.',
-        );
-      }
-      const order = await OrderModel.findById(orderId)
-        .lean<OrderDoc>()
-        .exec()
-        .catch(() => null);
-      if (!order) {
-        throw outcomeUnknown(
-          error,
-          'The database did not answer in time; the order may or may not have been placed (it is settled within minutes). Look at your orders before placing it again.',
-        );
-      }
-      await placed(order);
-      return order;
-    }
-
-    function notSettled(error: unknown): void {
-      logger.error({ err: error, orderId: orderId.toHexString() }, 'placeOrder: reservation not settled; recovery will finish it');
+/** Reserves each line's stock with a conditional `$inc` that records the order in the product's `holds`; INSUFFICIENT_STOCK otherwise. */
+async function reserveStock(documentLock: DocumentLock, orderId: Types.ObjectId, lines: readonly OrderItemDoc[]): Promise<void> {
+  for (const line of lines) {
+    const reserved = await updateByIdIf(
+      documentLock,
+      ProductModel,
+      line.product,
+      { deletedAt: null, stock: { $gte: line.quantity }, holds: { $ne: orderId } },
+      { $inc: { stock: -line.quantity }, $push: { holds: orderId } },
+      { projection: { _id: 1 } },
+    );
+    if (!reserved) {
+      throw new AppError(ErrorCode.BadUserInput, `Not enough stock for product ${line.product.toHexString()}.`, {
+        field: 'items',
+        reason: 'INSUFFICIENT_STOCK',
+        details: { productId: line.product.toHexString(), requested: line.quantity },
+      });
     }
   }
+}
+
+/** Placed: the products drop their holds; the order and the viewer's order list are cached anew. */
+async function placed(deps: OrderDeps, placement: Placement, order: OrderDoc): Promise<void> {
+  await settleReservation(placement.orderId, placement.lines, true).catch((error: unknown) => notSettled(deps, placement, error));
+  await Promise.all([deps.orders.refresh([order]), deps.fieldCache.invalidate([tags.userOrders(placement.userId.toHexString())])]);
+}
+
+/**
+ * MongoDB did not answer (or could not be reached) at `step`. Its write may still be applied
+ * after anything checked now (a request sitting in a stalled server's socket), so giving the
+ * stock back now could race a late reservation or a late order: the journal is left to
+ * {@link recoverReservations}, which settles it once it is {@link RESERVATION_RECOVERY_AGE_MS}
+ * old. Before the order insert, the order was certainly not placed; after it, it was if the
+ * order can be read back, and the outcome is unknown if not.
+ */
+async function afterNoAnswer(deps: OrderDeps, placement: Placement, error: unknown): Promise<OrderDoc> {
+  const { orderId, step } = placement;
+  deps.logger.warn(
+    { err: error, orderId: orderId.toHexString(), step },
+    'placeOrder: MongoDB did not answer; recovery settles the journal',
+  );
+  if (step !== 'insert') {
+    throw databaseUnavailable(
+      error,
+      'The database is unavailable; the order was not placed (stock it held is given back within minutes). Try again shortly.',
+    );
+  }
+  const order = await OrderModel.findById(orderId)
+    .lean<OrderDoc>()
+    .exec()
+    .catch(() => null);
+  if (!order) {
+    throw outcomeUnknown(
+      error,
+      'The database did not answer in time; the order may or may not have been placed (it is settled within minutes). Look at your orders before placing it again.',
+    );
+  }
+  await placed(deps, placement, order);
+  return order;
+}
+
+/** Logs a reservation left unsettled: recovery finishes it. */
+function notSettled(deps: OrderDeps, placement: Placement, error: unknown): void {
+  deps.logger.error(
+    { err: error, orderId: placement.orderId.toHexString() },
+    'placeOrder: reservation not settled; recovery will finish it',
+  );
 }
 
 /**

@@ -71,24 +71,8 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
  * down) is unknown again: counted, never exempt.
  */
 export function createRateLimits(options: RateLimitsOptions) {
-  const { settings } = options;
-  const limiter = (name: string, points: number, durationSeconds: number): RateLimiterAbstract => {
-    const common = { keyPrefix: rateLimitPrefix(options.keys, name), points, duration: durationSeconds };
-    const local = new RateLimiterMemory(common);
-    if (!options.redis) return local;
-    // Not ready (reconnecting): straight to the local counters, without waiting for a timeout.
-    return new RateLimiterRedis({ ...common, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: local });
-  };
-  const loginIp = limiter('login-ip', settings.loginAttemptsPerIp, settings.loginWindowSeconds);
-  const loginEmailIp = limiter('login-email-ip', settings.loginFailuresPerEmailAndIp, settings.loginWindowSeconds);
-  const loginEmail = limiter('login-email', settings.loginFailuresPerEmail, settings.loginWindowSeconds);
-  // One point per (email, address) that logged in: present means known.
-  const loginKnown = limiter('login-known', 1, settings.loginKnownAddressSeconds);
-  const signUpIp = limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds);
-  const sessionsUser = limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds);
-  const viewsClient = limiter('views-ip', settings.viewsPerClientPerMinute, 60);
-  // One point per (address, product) and window: present means this client's view is counted already.
-  const viewCounted = settings.viewDedupWindowSeconds > 0 ? limiter('view-ip-product', 1, settings.viewDedupWindowSeconds) : null;
+  const limiters = createLimiters(options);
+  const { signUpIp, sessionsUser, viewsClient, viewCounted } = limiters;
 
   return {
     /**
@@ -97,24 +81,8 @@ export function createRateLimits(options: RateLimitsOptions) {
      * from lately) the email from such addresses is over its limit. The address is counted
      * first, so that an address already refused does not use up the email's failures.
      */
-    async loginAttempt(email: string, clientIp: string | null): Promise<LoginAttempt> {
-      const ip = addressSubject(clientIp);
-      const subject = digest(email);
-      const pair = `${subject}:${ip}`;
-      await consume(loginIp, ip, 'TOO_MANY_ATTEMPTS', 'Too many login attempts from this address');
-      await consume(loginEmailIp, pair, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
-      const known = (await loginKnown.get(pair)) !== null;
-      if (!known) await consume(loginEmail, subject, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
-      return {
-        async succeeded() {
-          await Promise.all([
-            loginEmailIp.delete(pair),
-            known ? undefined : loginEmail.reward(subject, 1),
-            loginKnown.set(pair, 1, settings.loginKnownAddressSeconds),
-          ]);
-        },
-      };
-    },
+    loginAttempt: (email: string, clientIp: string | null): Promise<LoginAttempt> =>
+      loginAttempt(limiters, options.settings, email, clientIp),
 
     /** Counts a sign-up from `clientIp`; RATE_LIMITED over the limit. */
     async signUp(clientIp: string | null): Promise<void> {
@@ -142,6 +110,56 @@ export function createRateLimits(options: RateLimitsOptions) {
     /** Counts a new session of the user `userId` (hex); RATE_LIMITED over the limit. */
     async newSession(userId: string): Promise<void> {
       await consume(sessionsUser, userId, 'TOO_MANY_SESSIONS', 'Too many new sessions for this account');
+    },
+  };
+}
+
+/** The counters of {@link createRateLimits}, one per limit: in Redis, or in process without it (or while it is away). */
+function createLimiters(options: RateLimitsOptions) {
+  const { settings } = options;
+  const limiter = (name: string, points: number, durationSeconds: number): RateLimiterAbstract => {
+    const common = { keyPrefix: rateLimitPrefix(options.keys, name), points, duration: durationSeconds };
+    const local = new RateLimiterMemory(common);
+    if (!options.redis) return local;
+    // Not ready (reconnecting): straight to the local counters, without waiting for a timeout.
+    return new RateLimiterRedis({ ...common, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: local });
+  };
+  return {
+    loginIp: limiter('login-ip', settings.loginAttemptsPerIp, settings.loginWindowSeconds),
+    loginEmailIp: limiter('login-email-ip', settings.loginFailuresPerEmailAndIp, settings.loginWindowSeconds),
+    loginEmail: limiter('login-email', settings.loginFailuresPerEmail, settings.loginWindowSeconds),
+    // One point per (email, address) that logged in: present means known.
+    loginKnown: limiter('login-known', 1, settings.loginKnownAddressSeconds),
+    signUpIp: limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds),
+    sessionsUser: limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds),
+    viewsClient: limiter('views-ip', settings.viewsPerClientPerMinute, 60),
+    // One point per (address, product) and window: present means this client's view is counted already.
+    viewCounted: settings.viewDedupWindowSeconds > 0 ? limiter('view-ip-product', 1, settings.viewDedupWindowSeconds) : null,
+  };
+}
+
+/** {@link createRateLimits}' `loginAttempt`. */
+async function loginAttempt(
+  limiters: ReturnType<typeof createLimiters>,
+  settings: RateLimitsOptions['settings'],
+  email: string,
+  clientIp: string | null,
+): Promise<LoginAttempt> {
+  const { loginIp, loginEmailIp, loginEmail, loginKnown } = limiters;
+  const ip = addressSubject(clientIp);
+  const subject = digest(email);
+  const pair = `${subject}:${ip}`;
+  await consume(loginIp, ip, 'TOO_MANY_ATTEMPTS', 'Too many login attempts from this address');
+  await consume(loginEmailIp, pair, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+  const known = (await loginKnown.get(pair)) !== null;
+  if (!known) await consume(loginEmail, subject, 'TOO_MANY_FAILURES', 'Too many failed logins for this email');
+  return {
+    async succeeded() {
+      await Promise.all([
+        loginEmailIp.delete(pair),
+        known ? undefined : loginEmail.reward(subject, 1),
+        loginKnown.set(pair, 1, settings.loginKnownAddressSeconds),
+      ]);
     },
   };
 }

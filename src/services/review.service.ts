@@ -65,17 +65,7 @@ export function createReviewService(options: ReviewServiceOptions) {
             products.invalidate([productKey], hold),
             options.fieldCache.invalidate(dependents, hold),
           ]),
-        async () => {
-          const doc = { ...created, counting: { delta: 1 as const, at: new Date() } };
-          try {
-            await ReviewModel.create(doc);
-          } catch (error) {
-            // An insert whose answer was lost may have landed: if it did, finish the review
-            // here rather than answer "unknown" (one that lands later is counted by recovery).
-            if (!isOutcomeUnknown(error) || !(await ReviewModel.exists({ _id: reviewId }).exec())) throw error;
-          }
-          return settleReviewCount(options.documentLock, doc, 1);
-        },
+        () => insertCounted(options.documentLock, created),
       );
       // Invalidated, never written through: another writer of the product or the review (an
       // updateProduct, a deleteUser) may have returned meanwhile, and what this request holds
@@ -98,4 +88,20 @@ export function createReviewService(options: ReviewServiceOptions) {
       return review;
     },
   };
+}
+
+/** Inserts a review with its count change journaled, then counts it on its product (review-counts.ts). */
+async function insertCounted(
+  documentLock: DocumentLock,
+  created: Pick<ReviewDoc, '_id' | 'product' | 'author' | 'rating' | 'body'>,
+): ReturnType<typeof settleReviewCount> {
+  const doc = { ...created, counting: { delta: 1 as const, at: new Date() } };
+  try {
+    await ReviewModel.create(doc);
+  } catch (error) {
+    // An insert whose answer was lost may have landed: if it did, finish the review
+    // here rather than answer "unknown" (one that lands later is counted by recovery).
+    if (!isOutcomeUnknown(error) || !(await ReviewModel.exists({ _id: created._id }).exec())) throw error;
+  }
+  return settleReviewCount(documentLock, doc, 1);
 }

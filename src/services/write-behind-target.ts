@@ -87,18 +87,7 @@ export function mongoWriteTarget(
   const collection = model.collection;
   const settable = new Set(fields.set);
   const countable = new Set(fields.inc);
-  const states = async (ids: readonly string[]): Promise<Map<string, WriteBehindState>> => {
-    const objectIds = ids.map((id) => new Types.ObjectId(id));
-    const projection = { version: 1, wbSeq: 1, wbAt: 1, wbDone: 1, deletedAt: 1 };
-    // FerretDB pushes down only an exact `{_id}` (an `$in` scans the collection): a small batch
-    // is read one document at a time, by its index.
-    const docs = (documentLock.enabled && ids.length <= FERRETDB_READS_BY_ID
-      ? await Promise.all(objectIds.map((_id) => collection.findOne({ _id }, { projection })))
-      : await collection
-          .find({ _id: { $in: objectIds }, deletedAt: null }, { projection, batchSize: ONE_ROUND_TRIP })
-          .toArray()) as unknown as (Stored | null)[];
-    return new Map(docs.filter((doc): doc is Stored => doc !== null && !doc.deletedAt).map((doc) => [doc._id.toHexString(), doc]));
-  };
+  const states = (ids: readonly string[]): Promise<Map<string, WriteBehindState>> => readStates(collection, documentLock, ids);
   return {
     refuse(id: string, change: Change): string | null {
       if (!OBJECT_ID.test(id)) return `not an ObjectId: ${JSON.stringify(id)}`;
@@ -119,61 +108,10 @@ export function mongoWriteTarget(
       await documentLock.run(
         updates.map((u) => `${lockPrefix}:${u.id}`),
         async () => {
-          const now = new Date();
-          const ops = updates.map((u) => ({
-            updateOne: {
-              filter: {
-                _id: new Types.ObjectId(u.id),
-                deletedAt: null,
-                wbSeq: u.guard.wbSeq === null ? { $exists: false } : u.guard.wbSeq,
-                ...(u.guard.notDone.length > 0 ? { wbDone: { $nin: u.guard.notDone } } : {}),
-                // null matches a missing fence as well.
-                ...Object.fromEntries(Object.entries(u.guard.fences).map(([field, fence]) => [`wbAt.${field}`, fence])),
-              },
-              update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
-            },
-          }));
-          if (documentLock.enabled) {
-            // FerretDB: each guarded update as a read by `_id`, the guard tested here, and an
-            // update by `_id` (see update-by-id.ts); a bulk of guarded filters scanned the
-            // collection once per update.
-            matched = 0;
-            for (const [i, op] of ops.entries()) {
-              const { _id, ...guard } = op.updateOne.filter;
-              try {
-                const current = await collection.findOne({ _id }, { projection: fieldsOf(guard) });
-                if (current && satisfies(guard, current))
-                  matched += (await collection.updateOne({ _id }, op.updateOne.update)).matchedCount;
-              } catch (error) {
-                if (!isPermanent(error)) throw error;
-                writeErrors.set(i, error instanceof Error ? error.message : String(error));
-              }
-            }
-            return;
-          }
-          try {
-            matched = (await collection.bulkWrite(ops, { ordered: false })).matchedCount;
-          } catch (error) {
-            const errors = (error as { writeErrors?: unknown }).writeErrors;
-            if (Array.isArray(errors) && errors.length > 0) {
-              for (const e of errors as { index?: number; code?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
-                // A per-document error that may pass fails the batch: it is tried again whole.
-                if (!isPermanent(e)) throw error;
-                writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
-              }
-            } else if (isPermanent(error)) {
-              // The whole command failed for one document (FerretDB reports a unique violation
-              // in an update so): one update at a time tells which.
-              for (const [i, op] of ops.entries()) {
-                await collection.updateOne(op.updateOne.filter, op.updateOne.update).catch((e: unknown) => {
-                  if (!isPermanent(e)) throw e;
-                  writeErrors.set(i, e instanceof Error ? e.message : String(e));
-                });
-              }
-            } else {
-              throw error; // unreachable, a step-down, a timeout: the batch is tried again
-            }
-          }
+          const ops = guardedUpdates(updates, new Date());
+          matched = documentLock.enabled
+            ? await applyOneByOne(collection, ops, writeErrors)
+            : await applyInBulk(collection, ops, writeErrors);
         },
       );
       // Read back: the stored wbSeq says which updates MongoDB has, and the version is the floor
@@ -188,6 +126,100 @@ export function mongoWriteTarget(
       });
     },
   };
+}
+
+/** A model's collection, as the driver gives it (no mongoose hooks). */
+type Collection = Model<unknown>['collection'];
+
+/** The write-behind states of the live documents among `ids`, by id (a deleted or missing one is absent). */
+async function readStates(
+  collection: Collection,
+  documentLock: DocumentLock,
+  ids: readonly string[],
+): Promise<Map<string, WriteBehindState>> {
+  const objectIds = ids.map((id) => new Types.ObjectId(id));
+  const projection = { version: 1, wbSeq: 1, wbAt: 1, wbDone: 1, deletedAt: 1 };
+  // FerretDB pushes down only an exact `{_id}` (an `$in` scans the collection): a small batch
+  // is read one document at a time, by its index.
+  const docs = (documentLock.enabled && ids.length <= FERRETDB_READS_BY_ID
+    ? await Promise.all(objectIds.map((_id) => collection.findOne({ _id }, { projection })))
+    : await collection
+        .find({ _id: { $in: objectIds }, deletedAt: null }, { projection, batchSize: ONE_ROUND_TRIP })
+        .toArray()) as unknown as (Stored | null)[];
+  return new Map(docs.filter((doc): doc is Stored => doc !== null && !doc.deletedAt).map((doc) => [doc._id.toHexString(), doc]));
+}
+
+/** Each update as an `updateOne` guarded by its `wbSeq`, `wbDone` and fences, setting `wbSeq` and `updatedAt` (`now`). */
+function guardedUpdates(updates: readonly TargetUpdate[], now: Date) {
+  return updates.map((u) => ({
+    updateOne: {
+      filter: {
+        _id: new Types.ObjectId(u.id),
+        deletedAt: null,
+        wbSeq: u.guard.wbSeq === null ? { $exists: false } : u.guard.wbSeq,
+        ...(u.guard.notDone.length > 0 ? { wbDone: { $nin: u.guard.notDone } } : {}),
+        // null matches a missing fence as well.
+        ...Object.fromEntries(Object.entries(u.guard.fences).map(([field, fence]) => [`wbAt.${field}`, fence])),
+      },
+      update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
+    },
+  }));
+}
+
+/** The updates of one batch ({@link guardedUpdates}). */
+type GuardedUpdates = ReturnType<typeof guardedUpdates>;
+
+/**
+ * FerretDB: each guarded update as a read by `_id`, the guard tested here, and an update by
+ * `_id` (see update-by-id.ts); a bulk of guarded filters scanned the collection once per
+ * update. Returns how many matched; a permanent error is recorded in `writeErrors` by index,
+ * a transient one is thrown.
+ */
+async function applyOneByOne(collection: Collection, ops: GuardedUpdates, writeErrors: Map<number, string>): Promise<number> {
+  let matched = 0;
+  for (const [i, op] of ops.entries()) {
+    const { _id, ...guard } = op.updateOne.filter;
+    try {
+      const current = await collection.findOne({ _id }, { projection: fieldsOf(guard) });
+      if (current && satisfies(guard, current)) matched += (await collection.updateOne({ _id }, op.updateOne.update)).matchedCount;
+    } catch (error) {
+      if (!isPermanent(error)) throw error;
+      writeErrors.set(i, error instanceof Error ? error.message : String(error));
+    }
+  }
+  return matched;
+}
+
+/**
+ * MongoDB: the updates in one unordered `bulkWrite`. Returns how many matched (-1 when the
+ * bulk failed and its permanent errors were recorded in `writeErrors` by index); a transient
+ * error is thrown, so that the batch is tried again whole.
+ */
+async function applyInBulk(collection: Collection, ops: GuardedUpdates, writeErrors: Map<number, string>): Promise<number> {
+  try {
+    return (await collection.bulkWrite(ops, { ordered: false })).matchedCount;
+  } catch (error) {
+    const errors = (error as { writeErrors?: unknown }).writeErrors;
+    if (Array.isArray(errors) && errors.length > 0) {
+      for (const e of errors as { index?: number; code?: number; errmsg?: string; err?: { index?: number; errmsg?: string } }[]) {
+        // A per-document error that may pass fails the batch: it is tried again whole.
+        if (!isPermanent(e)) throw error;
+        writeErrors.set(e.index ?? e.err?.index ?? -1, e.errmsg ?? e.err?.errmsg ?? 'write error');
+      }
+    } else if (isPermanent(error)) {
+      // The whole command failed for one document (FerretDB reports a unique violation
+      // in an update so): one update at a time tells which.
+      for (const [i, op] of ops.entries()) {
+        await collection.updateOne(op.updateOne.filter, op.updateOne.update).catch((e: unknown) => {
+          if (!isPermanent(e)) throw e;
+          writeErrors.set(i, e instanceof Error ? e.message : String(e));
+        });
+      }
+    } else {
+      throw error; // unreachable, a step-down, a timeout: the batch is tried again
+    }
+    return -1;
+  }
 }
 
 /** The targets of {@link WRITE_BEHIND_TYPES}: what each may write is its `writeBehind` in {@link ENTITY_POLICIES}. */

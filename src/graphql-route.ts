@@ -1,0 +1,155 @@
+import { expressMiddleware } from '@as-integrations/express5';
+import type { ApolloServer } from '@apollo/server';
+import cors from 'cors';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { GraphQLSchema } from 'graphql';
+import type { Cache, FieldCache } from 'graphql-lease-cache';
+import { type ResponseFlights, responseFastPath } from 'graphql-lease-cache/apollo';
+import type { Config } from './config.js';
+import { createContext, parseBearer, type GraphQLContext } from './context.js';
+import { ErrorCode } from './errors.js';
+import type { Loaders } from './loaders/index.js';
+import type { ReadBulkhead } from './loaders/read-bulkhead.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { cacheControlHeader, varyByAuthorization } from './plugins/http-cache.plugin.js';
+import { persistedQueryGuard } from './plugins/request-guard.plugin.js';
+import { countRequest, traceExtensions } from './plugins/trace.plugin.js';
+import type { SessionInfo } from './services/auth.service.js';
+import type { Services } from './services/index.js';
+import { createTrace, mayWrite, runTraced, type RequestTrace } from './trace.js';
+
+/** What {@link graphqlRoute} is built from (server.ts passes its own). */
+export interface GraphqlRouteOptions {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  cache: Cache;
+  fieldCache: FieldCache<Loaders>;
+  reads: ReadBulkhead;
+  services: Services;
+  schema: GraphQLSchema;
+  /** Started already (expressMiddleware needs a started server). */
+  apollo: ApolloServer<GraphQLContext>;
+  /** Response computations under way, shared with the response cache plugin (apollo.ts). */
+  flights: ResponseFlights;
+}
+
+/** The largest request body accepted, in bytes (queries are also limited in tokens and depth). */
+const MAX_BODY_BYTES = 256 * 1024;
+
+/**
+ * The handlers of `/graphql`, in order: methods, Vary, CORS, the JSON body, the persisted
+ * query guard, the request trace, the response cache's fast path, then Apollo.
+ */
+export function graphqlRoute(options: GraphqlRouteOptions): RequestHandler[] {
+  const { logger, services, cache, fieldCache, reads } = options;
+  return [
+    onlyGraphqlMethods,
+    // Every response may depend on the token: no browser cache may answer another token with it.
+    varyByAuthorization,
+    cors<cors.CorsRequest>(),
+    express.json({ limit: MAX_BODY_BYTES }),
+    // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).
+    persistedQueryGuard,
+    traceRequests(options.config),
+    // A stored response is answered here, before Apollo's per-request work (CACHE_RESPONSES).
+    fastPath(options),
+    expressMiddleware(options.apollo, {
+      context: async ({ req, res }) =>
+        createContext(
+          { logger, services, cache, fieldCache, reads },
+          {
+            authorization: req.headers.authorization,
+            clientIp: req.ip,
+            trace: (res.locals.trace as RequestTrace | undefined) ?? createTrace(),
+            session: res.locals.session as Promise<SessionInfo | null> | undefined,
+          },
+        ),
+    }),
+  ];
+}
+
+/** Gives each request its trace (`res.locals.trace`), and runs a request that may write traced. */
+function traceRequests(config: Config): RequestHandler {
+  return (req, res, next) => {
+    const trace = createTrace();
+    res.locals.trace = trace;
+    // A request that may write runs traced: the MongoDB driver's events land in its trace, so
+    // that a failure can tell whether it had written (trace.ts). Apollo runs no mutation over
+    // GET; a request with a token may renew its session, which is a write.
+    if (config.requestTrace === 'all' || req.headers.authorization !== undefined || (req.method === 'POST' && mayWrite(req.body))) {
+      runTraced(trace, (done) => {
+        // Ended when Apollo is done with it (the trace plugin), or its response was sent; not
+        // when the client goes away, which leaves the request running. (Only if neither ever
+        // comes does a timer end it, so that tracing cannot stay on for good.)
+        trace.end = done;
+        res.once('finish', done);
+        res.once('close', () => setTimeout(done, 60_000).unref());
+        next();
+      });
+      return;
+    }
+    next();
+  };
+}
+
+/** The response cache's fast path: a stored response answered before Apollo's per-request work. */
+function fastPath({ config, logger, metrics, cache, services, schema, flights }: GraphqlRouteOptions): RequestHandler {
+  return responseFastPath<Request, Response>({
+    cache,
+    logger,
+    schema,
+    flights,
+    maxTokens: config.limits.maxTokens,
+    trace: (_req, res) => res.locals.trace as RequestTrace,
+    session: (req, res) => {
+      const token = parseBearer(req.headers.authorization);
+      if (!token) return null;
+      // Kept for the request's context, which does not resolve it again.
+      const session = services.auth.resolveSession(token, res.locals.trace as RequestTrace);
+      res.locals.session = session;
+      return { id: token, live: session.then((live) => live !== null) };
+    },
+    onHit: (_req, res) => {
+      (res.locals.trace as RequestTrace).response = 'HIT';
+      countRequest(metrics, res.locals.trace as RequestTrace, 'query', 'ok');
+    },
+    extensions: (_req, res) => (config.production ? null : traceExtensions(res.locals.trace as RequestTrace)),
+    cacheControl: cacheControlHeader,
+  });
+}
+/** The methods /graphql answers; anything else (HEAD, DELETE, PUT…) is a 405 naming them, not a CSRF 400. */
+const GRAPHQL_METHODS = ['GET', 'POST', 'OPTIONS'];
+
+const onlyGraphqlMethods: RequestHandler = (req, res, next) => {
+  if (GRAPHQL_METHODS.includes(req.method)) return next();
+  res.setHeader('allow', GRAPHQL_METHODS.join(', '));
+  if (req.method === 'HEAD') {
+    res.status(405).end();
+    return;
+  }
+  res.status(405).json({
+    errors: [
+      {
+        message: `${req.method} is not allowed on /graphql: use ${GRAPHQL_METHODS.join(', ')}.`,
+        extensions: { code: ErrorCode.BadRequest },
+      },
+    ],
+  });
+};
+
+/** Malformed or oversized bodies get a GraphQL-shaped 400/413, never an HTML 500. */
+export const bodyErrorHandler: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {
+  if (res.headersSent) return next(error);
+  const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+  const message =
+    error.type === 'entity.too.large'
+      ? `The request body is larger than ${MAX_BODY_BYTES} bytes.`
+      : status < 500
+        ? `The request body could not be read: ${error.message ?? 'malformed'}.`
+        : 'Internal server error.';
+  res
+    .status(status)
+    .json({ errors: [{ message, extensions: { code: status < 500 ? ErrorCode.BadUserInput : ErrorCode.InternalServerError } }] });
+};
