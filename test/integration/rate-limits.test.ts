@@ -1,10 +1,10 @@
-import { request } from 'node:http';
 import { Types } from 'mongoose';
 import { rateLimitPrefix } from '../../src/services/rate-limits.js';
 import { describe, expect, it } from 'vitest';
 import { SessionModel } from '../../src/models/index.js';
 import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { USER_PASSWORD, type GqlResponse } from '../helpers/test-app.js';
+import { postFrom } from '../helpers/post-from.js';
 import { sleep } from '../helpers/wait.js';
 
 // Small limits, so that a test reaches them in a few requests; a short login window, so that one
@@ -38,37 +38,9 @@ interface Sent {
   body: GqlResponse['body'];
 }
 
-/**
- * POSTs an operation from the local address `from` (any 127.x.y.z reaches the server on Linux),
- * so that each test is its own client address, as `req.ip` sees it.
- */
-function post(from: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Sent> {
-  const url = new URL(`${t.url}/graphql`);
-  const payload = JSON.stringify({ query, variables });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, retryAfter, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+/** POSTs an operation from the local address `from`: each test is its own client address. */
+const post = (from: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Sent> =>
+  postFrom<Sent['body']>(t.url, from, { query, variables }, headers);
 
 const login = (from: string, email: string, password: string, headers?: Record<string, string>) =>
   post(from, LOGIN, { e: email, p: password }, headers);

@@ -1,8 +1,8 @@
 import { rateLimitPrefix } from '../../src/services/rate-limits.js';
-import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../helpers/metrics.js';
+import { postFrom } from '../helpers/post-from.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
 import { startTestApp, USER_PASSWORD, type TestApp } from '../helpers/test-app.js';
 import { until } from '../helpers/wait.js';
@@ -20,35 +20,10 @@ interface Sent {
   cache: string | undefined;
 }
 
-/** POSTs an operation from the local address `from` (any 127.x.y.z reaches the server), as a client would. */
-function post(url: string, from: string, body: unknown, headers: Record<string, string> = {}): Promise<Sent> {
-  const target = new URL(`${url}/graphql`);
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname,
-        method: 'POST',
-        localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Sent['body'] & {
-            extensions?: { cache?: { response?: string } };
-          };
-          resolve({ status: res.statusCode ?? 0, body: parsed, cache: parsed.extensions?.cache?.response });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** POSTs an operation from the local address `from`, as a client of its own would; `cache` is what the response cache did. */
+async function post(url: string, from: string, body: unknown, headers: Record<string, string> = {}): Promise<Sent> {
+  const sent = await postFrom<Sent['body'] & { extensions?: { cache?: { response?: string } } }>(url, from, body, headers);
+  return { status: sent.status, body: sent.body, cache: sent.body.extensions?.cache?.response };
 }
 
 /** Runs `count` calls of `fn`, `concurrency` at a time. */

@@ -1,7 +1,7 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { postFrom } from '../helpers/post-from.js';
 import { until } from '../helpers/wait.js';
 
 // recordProductView is anonymous: one client sent 16,000 views, each voiding the stored
@@ -27,35 +27,7 @@ interface Sent {
 }
 
 /** Views product `id` from the local address `from` (each test its own client address). */
-function view(from: string, id: string): Promise<Sent> {
-  const url = new URL(`${t.url}/graphql`);
-  const payload = JSON.stringify({ query: VIEW, variables: { id } });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            retryAfter: res.headers['retry-after'],
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Sent['body'],
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const view = (from: string, id: string): Promise<Sent> => postFrom<Sent['body']>(t.url, from, { query: VIEW, variables: { id } });
 
 const stored = async (id: string): Promise<number> => (await ProductModel.findById(id).lean().exec())?.viewCount ?? -1;
 
