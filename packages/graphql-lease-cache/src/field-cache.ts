@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { getDirective } from '@graphql-tools/utils';
 import DataLoader from 'dataloader';
-import { isObjectType, type GraphQLSchema } from 'graphql';
+import { astFromValue, isObjectType, print, type GraphQLField, type GraphQLSchema } from 'graphql';
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CacheCore } from './core.js';
@@ -45,6 +45,12 @@ export interface FieldDefinition<P, A, V, S> {
   coordinate: string;
   /** The slot type of every owner of this field (checked against the known tags at start-up). */
   ownerType: string;
+  /**
+   * The version of `load`'s computation, a positive integer; default 1. Bump it when a deploy
+   * changes what `load` returns for the same data: the values cached by the older build are then
+   * never read again (they expire with their TTL). A non-integer or one below 1 fails at start-up.
+   */
+  version?: number;
   /** The owner of the value for a parent and arguments; for a type's field, usually the parent itself. */
   owner(parent: P, args: A): FieldOwner;
   /**
@@ -84,6 +90,8 @@ interface Field<S> {
   definition: AnyDefinition<S>;
   /** The field's name (the part of the coordinate after the dot), a key part. */
   name: string;
+  /** The hash of the field's definition and version, a key part: see {@link definitionHash}. */
+  hash: string;
 }
 
 /** One value to resolve, with its key built once. */
@@ -101,9 +109,11 @@ const NO_TAGS: readonly string[] = [];
 /**
  * Field-level caching declared in the schema: `@cached(dependsOn:)` with Apollo's
  * `@cacheControl(maxAge:, scope:)`. Each field value lives at
- * `{Owner:id}:f:<field>:<args hash>[:u:<viewer>]`, in its owner's Cluster slot, and its owner's
- * tags' versions are read into its lease and stored with it, so that invalidating a tag (the
- * product's reviews changed) drops every value that depends on it, including one being computed.
+ * `{Owner:id}:f:<field>:<definition hash>:<args hash>[:u:<viewer>]`, in its owner's Cluster
+ * slot (a deploy that changes the field's definition or version reads none of the older values),
+ * and its owner's tags' versions are read into its lease and stored with it, so that
+ * invalidating a tag (the product's reviews changed) drops every value that depends on it,
+ * including one being computed.
  *
  * Per request, one DataLoader gathers every cached field resolved in the same tick — 50
  * products' `reviewCount`, `averageRating` and `reviews` — into one get-or-lease call, and
@@ -111,6 +121,11 @@ const NO_TAGS: readonly string[] = [];
  */
 export class FieldCache<S> {
   readonly policies: ReadonlyMap<string, FieldPolicy>;
+  /**
+   * Per coordinate, the hash of its definition (the field's SDL, its policy and its definition's
+   * `version`) that its keys carry: a deploy that changes either never reads the older values.
+   */
+  readonly definitionHashes: ReadonlyMap<string, string>;
   readonly #core: CacheCore;
   readonly #keys: Keyspace;
   readonly #fields: ReadonlyMap<string, Field<S>>;
@@ -122,12 +137,16 @@ export class FieldCache<S> {
     const definitions = new Map(options.definitions.map((d) => [d.coordinate, d as unknown as AnyDefinition<S>]));
     validate(policies, definitions, options.knownTags);
     this.policies = policies;
-    this.#fields = new Map(
-      [...policies].map(([coordinate, policy]) => [
-        coordinate,
-        { policy, definition: definitions.get(coordinate) as AnyDefinition<S>, name: coordinate.slice(coordinate.indexOf('.') + 1) },
-      ]),
-    );
+    const hashes = new Map<string, string>();
+    const fields = new Map<string, Field<S>>();
+    for (const [coordinate, policy] of policies) {
+      const definition = definitions.get(coordinate) as AnyDefinition<S>;
+      const hash = definitionHash(options.schema, policy, definition.version);
+      hashes.set(coordinate, hash);
+      fields.set(coordinate, { policy, definition, name: coordinate.slice(coordinate.indexOf('.') + 1), hash });
+    }
+    this.definitionHashes = hashes;
+    this.#fields = fields;
   }
 
   /**
@@ -140,7 +159,7 @@ export class FieldCache<S> {
     });
     const request = (field: Field<S>, parent: unknown, args: unknown, viewer: string | undefined): Request<S> => {
       const owner = field.definition.owner(parent, args);
-      const key = this.#keys.field(owner.type, owner.id, field.name, hashArgs(args), viewer);
+      const key = this.#keys.field(owner.type, owner.id, field.name, field.hash, hashArgs(args), viewer);
       return { key, field, owner, parent, args, viewerId: viewer };
     };
     return {
@@ -291,6 +310,9 @@ function validate<S>(
       problems.push(`@cached field ${policy.coordinate} has no field loader`);
       continue;
     }
+    const version = definition.version ?? 1;
+    if (!Number.isInteger(version) || version < 1)
+      problems.push(`the field loader of ${policy.coordinate} has version ${String(version)}: a version is a positive integer`);
     const known = knownTags[definition.ownerType] ?? [];
     for (const tag of policy.dependsOn) {
       if (!known.includes(tag)) {
@@ -301,6 +323,34 @@ function validate<S>(
     }
   }
   if (problems.length) throw new FieldCacheConfigError(`Field cache declarations do not match the code:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * The hash of what a field's cached values depend on besides the data: its SDL (type, arguments
+ * with their defaults, its directives as declared), its policy (which takes the type's
+ * `@cacheControl` into account) and the `version` of its computation. 8 base64url characters
+ * (48 bits, key-safe); computed once per field at construction.
+ */
+function definitionHash(schema: GraphQLSchema, policy: FieldPolicy, version = 1): string {
+  const [typeName = '', fieldName = ''] = policy.coordinate.split('.');
+  const type = schema.getType(typeName);
+  const field = isObjectType(type) ? type.getFields()[fieldName] : undefined;
+  const text = [policy.coordinate, field ? fieldSdl(field) : '', stableStringify(policy), `version ${version}`].join('\n');
+  return createHash('sha256').update(text).digest('base64url').slice(0, 8);
+}
+
+/**
+ * A field's definition as SDL without its descriptions (a documentation change keeps the cache):
+ * `name(arg: Type = default, …): Type @directive(…) …`. The directives are the declared ones
+ * (the field's AST); a schema built in code has none there, and its policy stands for them.
+ */
+function fieldSdl(field: GraphQLField<unknown, unknown>): string {
+  const args = field.args.map((arg) => {
+    const value = arg.defaultValue === undefined ? undefined : astFromValue(arg.defaultValue, arg.type);
+    return `${arg.name}: ${String(arg.type)}${value ? ` = ${print(value)}` : ''}`;
+  });
+  const directives = (field.astNode?.directives ?? []).map((directive) => print(directive));
+  return `${field.name}(${args.join(', ')}): ${String(field.type)} ${directives.join(' ')}`;
 }
 
 const argsHashes = new Map<string, string>();

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
  *
  *   {ns}:v{n}:{User:65f0…}                      an entity
  *   {ns}:v{n}:{User:65f0…}:lease                 its fill lease
- *   {ns}:v{n}:{Product:65f0…}:f:reviews:{argsHash}[:u:{viewerId}]   a field value
+ *   {ns}:v{n}:{Product:65f0…}:f:reviews:{definition}:{argsHash}[:u:{viewerId}]   a field value
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
  *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in the source
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
@@ -28,8 +28,12 @@ export interface Keyspace {
   readonly prefix: string;
   /** The key of an entity `type` (e.g. `User`) with id `id`. */
   entity(type: string, id: string): string;
-  /** The key of a field of an entity; `viewerId` for PRIVATE fields, keyed per viewer. */
-  field(type: string, id: string, field: string, argsHash: string, viewerId?: string): string;
+  /**
+   * The key of a field of an entity: `definition` is the hash of the field's definition (SDL and
+   * resolver version, see field-cache.ts), so a deploy that changes either reads none of the old
+   * values; `viewerId` for PRIVATE fields, keyed per viewer.
+   */
+  field(type: string, id: string, field: string, definition: string, argsHash: string, viewerId?: string): string;
   /** A tag of an entity (the slot of `type:id`): a version key that its dependants compare with. */
   tag(type: string, id: string, tag: string): string;
   /** The hash of an entity's write-behind changes that the database does not have yet (no expiry, no version). */
@@ -112,8 +116,8 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
   return {
     prefix,
     entity: slot,
-    field(type, id, field, argsHash, viewerId) {
-      const key = `${slot(type, id)}:f:${part(field, 'field')}:${part(argsHash, 'args hash')}`;
+    field(type, id, field, definition, argsHash, viewerId) {
+      const key = `${slot(type, id)}:f:${part(field, 'field')}:${part(definition, 'field definition hash')}:${part(argsHash, 'args hash')}`;
       return viewerId === undefined ? key : `${key}:u:${part(viewerId, 'viewer id')}`;
     },
     tag: (type, id, tag) => `${slot(type, id)}:t:${part(tag, 'tag')}`,

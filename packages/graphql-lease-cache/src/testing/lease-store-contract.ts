@@ -161,7 +161,7 @@ const CASES: readonly { name: string; run(c: Case): Promise<void> }[] = [
     name: 'a tag invalidated while a reader computes voids its fill; one invalidated after voids the value',
     async run({ store, keys, fresh, read, expect }) {
       const id = fresh();
-      const key = keys.field('User', id, 'reviewCount', 'a');
+      const key = keys.field('User', id, 'reviewCount', 'd', 'a');
       const tags = [keys.tag('User', id, 'reviews')];
       await read(key, 'A', { tags });
       await store.invalidate([], tags);

@@ -10,13 +10,13 @@ describe('keyspace', () => {
   it('prefixes every key with the namespace and version', () => {
     expect(keys.entity('User', 'abc')).toBe('shop:v3:{User:abc}');
     expect(keys.entity('session', 'h_1')).toBe('shop:v3:{session:h_1}');
-    expect(keys.field('Product', 'p1', 'averageRating', 'x1')).toBe('shop:v3:{Product:p1}:f:averageRating:x1');
-    expect(keys.field('User', 'u1', 'orders', 'x2', 'u1')).toBe('shop:v3:{User:u1}:f:orders:x2:u:u1');
+    expect(keys.field('Product', 'p1', 'averageRating', 'd1', 'x1')).toBe('shop:v3:{Product:p1}:f:averageRating:d1:x1');
+    expect(keys.field('User', 'u1', 'orders', 'd2', 'x2', 'u1')).toBe('shop:v3:{User:u1}:f:orders:d2:x2:u:u1');
   });
 
   it('puts an entity, its lease, its fields and its tags in one Cluster slot', () => {
     const entity = keys.entity('Product', 'p1');
-    const related = [keys.lease(entity), keys.field('Product', 'p1', 'reviewCount', 'a'), keys.tag('Product', 'p1', 'reviews')];
+    const related = [keys.lease(entity), keys.field('Product', 'p1', 'reviewCount', 'd', 'a'), keys.tag('Product', 'p1', 'reviews')];
     for (const key of related) expect(hashTag(key)).toBe(hashTag(entity));
   });
 
@@ -39,7 +39,7 @@ describe('keyspace', () => {
     expect(keys.entityType(keys.entity('User', '5eed0000000000000000000a'))).toBe('User');
     for (const other of [
       keys.lease(entity),
-      keys.field('Product', 'p1', 'reviews', 'a'),
+      keys.field('Product', 'p1', 'reviews', 'd', 'a'),
       keys.tag('Product', 'p1', 'reviews'),
       keys.pending('Product', 'p1'),
       keys.response(0, 'abc'),
