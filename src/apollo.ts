@@ -97,9 +97,9 @@ function apolloPlugins({ config, logger, metrics, cache, httpServer, flights }: 
     requestTracePlugin({ metrics, exposeTrace: !config.production }),
     // The cache policy from the @cacheControl hints: max-age is the smallest of the fields', and a
     // response that touched a PRIVATE field (email, orders, viewer) is private or not cacheable.
-    // httpCachePlugin writes the header from it (private ones `private, no-cache`).
+    // httpCachePlugin writes the header from it (`no-cache` unless HTTP_CACHE_MAX_AGE).
     ApolloServerPluginCacheControl({ defaultMaxAge: 0, calculateHttpHeaders: false }),
-    httpCachePlugin<GraphQLContext>(),
+    httpCachePlugin<GraphQLContext>({ maxAge: config.httpCacheMaxAge }),
     // Whole responses, never stale (CACHE_RESPONSES): answered before execution when stored.
     responseCachePlugin<GraphQLContext>({
       cache,

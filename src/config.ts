@@ -43,6 +43,13 @@ export const configAreas = {
        */
       EXPLORER: booleanString.optional(),
       /**
+       * Send a cacheable public GET with the hints' `max-age=N, public` (a browser or shared cache
+       * reuses it for N seconds without asking, so it may show a value a mutation has replaced),
+       * rather than `no-cache, public` (every reuse is revalidated: a 304 while it still matches).
+       * Default false: never stale.
+       */
+      HTTP_CACHE_MAX_AGE: booleanString.default(false),
+      /**
        * Which requests count their MongoDB commands (trace.ts): `all`, or only those that may write
        * (`writes`: mutations, and requests whose text is not sent), which spares the others the cost
        * of AsyncLocalStorage. Default: `writes` in production, `all` elsewhere.
@@ -96,6 +103,7 @@ export const configAreas = {
         seedAdmin: { email: env.SEED_ADMIN_EMAIL.toLowerCase(), password: env.SEED_ADMIN_PASSWORD },
         introspection: env.GRAPHQL_INTROSPECTION ?? !production,
         explorer: env.EXPLORER ?? !production,
+        httpCacheMaxAge: env.HTTP_CACHE_MAX_AGE,
         requestTrace: env.REQUEST_TRACE ?? (production ? 'writes' : 'all'),
         sessionTtlSeconds: env.SESSION_TTL_SECONDS,
         trustProxy: env.TRUST_PROXY,

@@ -12,7 +12,7 @@ import type { Loaders } from './loaders/index.js';
 import type { ReadBulkhead } from './loaders/read-bulkhead.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { cacheControlHeader, varyByAuthorization } from './plugins/http-cache.plugin.js';
+import { cacheControlHeader, revalidateByETag, varyByAuthorization } from './plugins/http-cache.plugin.js';
 import { persistedQueryGuard } from './plugins/request-guard.plugin.js';
 import { countRequest, traceExtensions } from './plugins/trace.plugin.js';
 import type { SessionInfo } from './services/auth.service.js';
@@ -39,7 +39,7 @@ export interface GraphqlRouteOptions {
 const MAX_BODY_BYTES = 256 * 1024;
 
 /**
- * The handlers of `/graphql`, in order: methods, Vary, CORS, the JSON body, the persisted
+ * The handlers of `/graphql`, in order: methods, Vary, revalidation, CORS, the JSON body, the persisted
  * query guard, the request trace, the response cache's fast path, then Apollo.
  */
 export function graphqlRoute(options: GraphqlRouteOptions): RequestHandler[] {
@@ -48,6 +48,8 @@ export function graphqlRoute(options: GraphqlRouteOptions): RequestHandler[] {
     onlyGraphqlMethods,
     // Every response may depend on the token: no browser cache may answer another token with it.
     varyByAuthorization,
+    // fetch's revalidations (If-None-Match with Cache-Control: no-cache) are answered 304 too.
+    revalidateByETag,
     cors<cors.CorsRequest>(),
     express.json({ limit: MAX_BODY_BYTES }),
     // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).
@@ -116,7 +118,7 @@ function fastPath({ config, logger, metrics, cache, services, schema, flights }:
       countRequest(metrics, res.locals.trace as RequestTrace, 'query', 'ok');
     },
     extensions: (_req, res) => (config.production ? null : traceExtensions(res.locals.trace as RequestTrace)),
-    cacheControl: cacheControlHeader,
+    cacheControl: (policy) => cacheControlHeader(policy, { maxAge: config.httpCacheMaxAge }),
   });
 }
 /** The methods /graphql answers; anything else (HEAD, DELETE, PUT…) is a 405 naming them, not a CSRF 400. */

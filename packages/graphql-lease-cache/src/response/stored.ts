@@ -57,10 +57,11 @@ export function storedForm(
 
 /**
  * The `Cache-Control` of a response with this policy (null: not cacheable, `no-store`), the
- * fast path's default: `max-age=<maxAge>, public`; PRIVATE `private, no-cache` (a browser
- * shared by the next user must revalidate); not cacheable `no-store`.
+ * fast path's default: `no-cache, public` (kept, but every reuse revalidated: a max-age would let
+ * a cache show a value a mutation has replaced); PRIVATE `private, no-cache` (a browser shared by
+ * the next user must revalidate too); not cacheable `no-store`.
  */
 export function cacheControlHeader(policy: CachePolicy | null): string {
   if (!policy || policy.maxAge <= 0) return 'no-store';
-  return policy.scope === 'PRIVATE' ? 'private, no-cache' : `max-age=${policy.maxAge}, public`;
+  return policy.scope === 'PRIVATE' ? 'private, no-cache' : 'no-cache, public';
 }

@@ -138,7 +138,7 @@ describe('responseFastPath', () => {
     const lookups = outcomes.length;
     expect(await post(query)).toMatchObject({ status: 200, body: { data: { second: { title: 'Dune' } } } });
     expect([executed, hits, outcomes.slice(lookups)]).toEqual([1, 0, ['MISS']]);
-    expect(await post(query)).toEqual({ status: 200, cacheControl: 'max-age=60, public', body: { data: { second: { title: 'Dune' } } } });
+    expect(await post(query)).toEqual({ status: 200, cacheControl: 'no-cache, public', body: { data: { second: { title: 'Dune' } } } });
     expect([executed, hits]).toEqual([1, 1]);
     await run('mutation { renameBook(id: "1", title: "Dune Messiah") { title } }');
     expect(await post(query)).toMatchObject({ body: { data: { second: { title: 'Dune Messiah' } } } });
