@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ProductModel } from '../../src/models/index.js';
 import { postFrom } from '../helpers/post-from.js';
@@ -193,5 +194,49 @@ describe('rate limit', () => {
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
     // Another address is not limited by it.
     expect((await invalidate({ tags: ['catalog:books'] })).status).toBe(200);
+  });
+});
+
+/** Runs `npm run cache:invalidate -- <args>` as the script itself (node with tsx), with `env` added. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/cache-invalidate.ts', ...args],
+      { env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: typeof error?.code === 'number' ? error.code : error ? 1 : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('npm run cache:invalidate', () => {
+  it('voids an outside write from a shell, through the running server', async () => {
+    const id = product(7);
+    const stored = `{ product(id: "${id}") { priceCents } }`;
+    const before = (await warm(stored)).body.data?.product.priceCents as number;
+    await ProductModel.updateOne({ _id: id }, { $set: { priceCents: before + 7 } });
+    expect((await t.gql(stored)).body.data?.product.priceCents).toBe(before);
+
+    const run = await cli([`Product:${id}`, 'tag:catalog', '--url', t.url], { CACHE_INVALIDATION_KEY: KEY });
+    expect(run.code).toBe(0);
+    const answer = JSON.parse(run.stdout) as Answer['body'];
+    expect(answer.voided?.entities).toEqual({ Product: [id] });
+    expect(answer.voided?.tags).toContain('ProductList:_all:catalog');
+    const after = await t.gql(stored);
+    expect(responseOf(after)).toBe('MISS');
+    expect(after.body.data?.product.priceCents).toBe(before + 7);
+  });
+
+  it('exits 1 with the server refusal (a wrong key, a bad id), 2 on bad arguments or no key', async () => {
+    const wrongKey = await cli([`Product:${product(7)}`], { CACHE_INVALIDATE_URL: t.url, CACHE_INVALIDATION_KEY: `${KEY}x` });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toContain('WRONG_KEY');
+    const badId = await cli(['Product:nope', `--url=${t.url}`], { CACHE_INVALIDATION_KEY: KEY });
+    expect(badId.code).toBe(1);
+    expect(badId.stderr).toContain('BAD_ID');
+    expect((await cli(['catalog'], { CACHE_INVALIDATION_KEY: KEY })).code).toBe(2);
+    expect((await cli([`Product:${product(7)}`], { CACHE_INVALIDATION_KEY: '' })).code).toBe(2);
   });
 });
