@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import mongoose from 'mongoose';
 import { ProductModel } from '../../src/models/index.js';
+import { httpInvalidator, outsideWritesPlugin } from '../../src/models/outside-writes.plugin.js';
+import type { ProductDoc } from '../../src/models/product.model.js';
 import { postFrom } from '../helpers/post-from.js';
 import { usePrivateRedisApp } from '../helpers/private-redis-app.js';
 import { ADMIN, USER_PASSWORD, type GqlResponse } from '../helpers/test-app.js';
@@ -238,5 +241,44 @@ describe('npm run cache:invalidate', () => {
     expect(badId.stderr).toContain('BAD_ID');
     expect((await cli(['catalog'], { CACHE_INVALIDATION_KEY: KEY })).code).toBe(2);
     expect((await cli([`Product:${product(7)}`], { CACHE_INVALIDATION_KEY: '' })).code).toBe(2);
+  });
+});
+
+describe('outsideWritesPlugin, for another service that shares the models', () => {
+  /** The product model as another service would have it: its own connection, the plugin posting to the API. */
+  async function otherService() {
+    const connection = await mongoose.createConnection(t.config.mongodbUri ?? '').asPromise();
+    const schema = ProductModel.schema.clone();
+    schema.plugin(outsideWritesPlugin, {
+      type: 'Product',
+      invalidate: httpInvalidator({ url: t.url, key: KEY }),
+      lists: { fields: ['category', 'deletedAt'], tag: 'catalog' },
+    });
+    return { connection, Product: connection.model<ProductDoc>('Product', schema) };
+  }
+
+  it('its updateOne and findOneAndUpdate show on the next read, versions kept, lists too', async () => {
+    const { connection, Product } = await otherService();
+    try {
+      const id = product(11);
+      const stored = `{ product(id: "${id}") { priceCents } }`;
+      const before = (await warm(stored)).body.data?.product.priceCents as number;
+      const version = (await ProductModel.findById(id).lean())?.version ?? 0;
+      await Product.updateOne({ _id: id }, { $set: { priceCents: before + 11 } });
+      expect((await ProductModel.findById(id).lean())?.version).toBe(version + 1);
+      const read = await t.gql(stored);
+      expect(responseOf(read)).toBe('MISS');
+      expect(read.body.data?.product.priceCents).toBe(before + 11);
+
+      const moved = await Product.findById(id).lean();
+      const target = moved?.category === 'kitchen' ? 'music' : 'kitchen';
+      const list = `{ products(category: "${target}", first: 50) { edges { node { id } } } }`;
+      const ids = (res: Res) => (res.body.data?.products.edges as { node: { id: string } }[]).map((e) => e.node.id);
+      expect(ids(await warm(list))).not.toContain(id);
+      await Product.findOneAndUpdate({ _id: id }, { $set: { category: target } });
+      expect(ids(await t.gql(list))).toContain(id);
+    } finally {
+      await connection.close();
+    }
   });
 });
