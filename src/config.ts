@@ -86,6 +86,11 @@ export const configAreas = {
        * another takes over from a dead one; default 10000.
        */
       JOBS_LEASE_TTL_MS: z.coerce.number().int().min(100).default(10_000),
+      /**
+       * The secret that authorises POST /cache/invalidate in header `x-cache-invalidation-key`
+       * (at least 16 characters), for scripts and other services; unset: only an ADMIN session does.
+       */
+      CACHE_INVALIDATION_KEY: z.string().min(16).optional(),
     })
     .transform((env) => {
       const production = env.NODE_ENV === 'production';
@@ -109,6 +114,7 @@ export const configAreas = {
         trustProxy: env.TRUST_PROXY,
         persistedQueries: { maxBytes: env.PERSISTED_QUERY_MAX_BYTES, ttlSeconds: env.PERSISTED_QUERY_TTL_SECONDS },
         jobsLeaseTtlMs: env.JOBS_LEASE_TTL_MS,
+        cacheInvalidationKey: env.CACHE_INVALIDATION_KEY ?? null,
       };
     }),
   /** MongoDB (or FerretDB): where, how long an operation may take, how many reads run at once. */
@@ -242,6 +248,8 @@ export const configAreas = {
        * answered, not counted); default 60, 0 counts every view (a load test from one address).
        */
       VIEW_DEDUP_WINDOW_SECONDS: z.coerce.number().int().min(0).default(60),
+      /** POST /cache/invalidate calls per client address per minute, authorised or not (past it: 429); default 60. */
+      CACHE_INVALIDATIONS_PER_MINUTE: z.coerce.number().int().min(1).default(60),
     })
     .transform((env) => ({
       rateLimits: {
@@ -256,6 +264,7 @@ export const configAreas = {
         sessionsPerUser: env.SESSION_MAX_NEW_PER_USER,
         viewsPerClientPerMinute: env.VIEWS_PER_CLIENT_PER_MINUTE,
         viewDedupWindowSeconds: env.VIEW_DEDUP_WINDOW_SECONDS,
+        invalidationsPerClientPerMinute: env.CACHE_INVALIDATIONS_PER_MINUTE,
       } satisfies RateLimitSettings,
     })),
   /** The embedded MongoDB and Redis started outside production when MONGODB_URI or REDIS_URL is unset. */

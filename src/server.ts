@@ -4,6 +4,7 @@ import type { GraphQLSchema } from 'graphql';
 import { type Cache, FieldCache, type RedisClient } from 'graphql-lease-cache';
 import { ResponseFlights } from 'graphql-lease-cache/apollo';
 import { createApollo } from './apollo.js';
+import { cacheInvalidateRoute } from './cache-invalidate-route.js';
 import { checkEntityDeclarations } from './caching/entity-declarations.js';
 import { cachedFields } from './caching/fields.js';
 import { ENTITY_POLICIES } from './caching/policies.js';
@@ -21,7 +22,7 @@ import { listenMetrics, opsRoutes } from './ops-routes.js';
 import { buildSchema } from './schema.js';
 import type { DocumentLock } from './services/document-lock.js';
 import { createServices, type Services } from './services/index.js';
-import { createRateLimits } from './services/rate-limits.js';
+import { createRateLimits, type RateLimits } from './services/rate-limits.js';
 
 /** What {@link createServer} is built from; the caller owns (and closes) these. */
 export interface ServerDeps {
@@ -52,14 +53,14 @@ export interface AppServer {
 }
 
 /**
- * Builds the Apollo server and the HTTP routes (`/graphql`, `/healthz`, `/readyz`,
- * `/metrics`, `/explorer`) and starts listening on `config.host:config.port`.
+ * Builds the Apollo server and the HTTP routes (`/graphql`, `/cache/invalidate`, `/healthz`,
+ * `/readyz`, `/metrics`, `/explorer`) and starts listening on `config.host:config.port`.
  */
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const { config, logger, metrics, db, redis, cache } = deps;
   const app = express();
   const httpServer = createHttpServer(app);
-  const { schema, fieldCache, reads, services } = createDomain(deps);
+  const { schema, fieldCache, reads, services, rateLimits } = createDomain(deps);
   // Response computations under way, shared by the fast path (which leads them) and the plugin (which settles them).
   const flights = new ResponseFlights();
   const apollo = createApollo({ config, logger, metrics, cache, schema, httpServer, flights });
@@ -77,6 +78,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const metricsServer = await mountOpsRoutes(app, deps);
   // GraphiQL served from this server (EXPLORER): works offline, unlike Sandbox at GET /graphql.
   if (config.explorer) app.use(explorerRouter());
+  // Writes made outside the API (scripts, other services, migrations) void what they changed here.
+  app.use(cacheInvalidateRoute({ config, logger, cache, fieldCache, services, rateLimits }));
   app.use('/graphql', ...graphqlRoute({ config, logger, metrics, cache, fieldCache, reads, services, schema, apollo, flights }));
   app.use(bodyErrorHandler);
 
@@ -99,6 +102,7 @@ function createDomain(deps: ServerDeps): {
   fieldCache: FieldCache<Loaders>;
   reads: ReadBulkhead;
   services: Services;
+  rateLimits: RateLimits;
 } {
   const { config, logger, metrics, stateRedis, cache, documentLock } = deps;
   const schema = buildSchema();
@@ -120,6 +124,8 @@ function createDomain(deps: ServerDeps): {
       metrics.mongoReadsWaiting.set(waiting);
     },
   });
+  // Counters in the state Redis (shared by every server), in-process while it is away.
+  const rateLimits = createRateLimits({ redis: stateRedis, keys: cache.keys, settings: config.rateLimits });
   const services = createServices({
     logger,
     sessionTtlSeconds: config.sessionTtlSeconds,
@@ -127,11 +133,10 @@ function createDomain(deps: ServerDeps): {
     writePolicies: config.writePolicies,
     cache,
     fieldCache,
-    // Counters in the state Redis (shared by every server), in-process while it is away.
-    rateLimits: createRateLimits({ redis: stateRedis, keys: cache.keys, settings: config.rateLimits }),
+    rateLimits,
     uncertainWriteHoldMs: 2 * config.mongodbTimeoutMs,
   });
-  return { schema, fieldCache, reads, services };
+  return { schema, fieldCache, reads, services, rateLimits };
 }
 
 /**

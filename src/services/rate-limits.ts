@@ -30,6 +30,8 @@ export interface RateLimitSettings {
   viewsPerClientPerMinute: number;
   /** A client address's views of one product count once per this window, in seconds; 0: every view counts. */
   viewDedupWindowSeconds: number;
+  /** POST /cache/invalidate calls per client address per minute, authorised or not. */
+  invalidationsPerClientPerMinute: number;
 }
 
 /** Options of {@link createRateLimits}. */
@@ -72,7 +74,7 @@ export type RateLimits = ReturnType<typeof createRateLimits>;
  */
 export function createRateLimits(options: RateLimitsOptions) {
   const limiters = createLimiters(options);
-  const { signUpIp, sessionsUser, viewsClient, viewCounted } = limiters;
+  const { signUpIp, sessionsUser, viewsClient, viewCounted, invalidationsClient } = limiters;
 
   return {
     /**
@@ -107,6 +109,16 @@ export function createRateLimits(options: RateLimitsOptions) {
       }
     },
 
+    /** Counts a POST /cache/invalidate from `clientIp` (before its key or session is checked); RATE_LIMITED over the limit. */
+    async cacheInvalidation(clientIp: string | null): Promise<void> {
+      await consume(
+        invalidationsClient,
+        addressSubject(clientIp),
+        'TOO_MANY_INVALIDATIONS',
+        'Too many cache invalidations from this address',
+      );
+    },
+
     /** Counts a new session of the user `userId` (hex); RATE_LIMITED over the limit. */
     async newSession(userId: string): Promise<void> {
       await consume(sessionsUser, userId, 'TOO_MANY_SESSIONS', 'Too many new sessions for this account');
@@ -133,6 +145,7 @@ function createLimiters(options: RateLimitsOptions) {
     signUpIp: limiter('signup-ip', settings.signUpsPerIp, settings.signUpWindowSeconds),
     sessionsUser: limiter('sessions-user', settings.sessionsPerUser, settings.sessionWindowSeconds),
     viewsClient: limiter('views-ip', settings.viewsPerClientPerMinute, 60),
+    invalidationsClient: limiter('invalidations-ip', settings.invalidationsPerClientPerMinute, 60),
     // One point per (address, product) and window: present means this client's view is counted already.
     viewCounted: settings.viewDedupWindowSeconds > 0 ? limiter('view-ip-product', 1, settings.viewDedupWindowSeconds) : null,
   };

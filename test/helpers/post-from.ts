@@ -8,12 +8,18 @@ export interface PostedFrom<B> {
 }
 
 /**
- * POSTs `payload` as JSON to `<baseUrl>/graphql` from the local address `from` (any 127.x.y.z
- * reaches the server on Linux), so that a test is a client address of its own, as `req.ip` sees
- * it (rate limits, the response cache's per-client budget).
+ * POSTs `payload` as JSON to `<baseUrl><path>` (default /graphql) from the local address `from`
+ * (any 127.x.y.z reaches the server on Linux), so that a test is a client address of its own, as
+ * `req.ip` sees it (rate limits, the response cache's per-client budget).
  */
-export function postFrom<B>(baseUrl: string, from: string, payload: unknown, headers: Record<string, string> = {}): Promise<PostedFrom<B>> {
-  const url = new URL(`${baseUrl}/graphql`);
+export function postFrom<B>(
+  baseUrl: string,
+  from: string,
+  payload: unknown,
+  headers: Record<string, string> = {},
+  path = '/graphql',
+): Promise<PostedFrom<B>> {
+  const url = new URL(`${baseUrl}${path}`);
   const text = JSON.stringify(payload);
   return new Promise((resolve, reject) => {
     const req = request(

@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       sessionsPerUser: 50,
       viewsPerClientPerMinute: 120,
       viewDedupWindowSeconds: 60,
+      invalidationsPerClientPerMinute: 60,
     });
     expect(loadConfig({}).metrics).toEqual({ port: null, host: '127.0.0.1' });
     expect(loadConfig({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db/x', HOST: '0.0.0.0' }).metrics).toEqual({
