@@ -19,6 +19,7 @@ import { recoverReservations } from './services/order.service.js';
 import { backfillReviewCounts, recoverReviewCounts } from './services/review-counts.js';
 import { startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
+import { startCacheAudit } from './services/cache-audit.js';
 import { ProductModel } from './models/index.js';
 
 /** A running application: server, connections and background jobs. */
@@ -89,6 +90,9 @@ export async function startApp(options: StartAppOptions): Promise<App> {
     cleanups.push(() => jobs.stop());
     await waitForBackfill(jobs, logger);
     startWriteBehind({ options, redis, cache, documentLock }, cleanups);
+    // Read-only, so on every instance (not one of the leased jobs): each samples what it can reach.
+    const audit = startCacheAudit({ cache, documentLock, metrics, logger, perMinute: config.cacheAuditPerMinute });
+    if (audit) cleanups.push(() => audit.stop());
     const server = await createServer({ config, logger, metrics, db, redis, stateRedis, cache, documentLock });
     cleanups.push(() => server.stop());
     return {

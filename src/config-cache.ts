@@ -59,6 +59,11 @@ export const cacheArea = z
      */
     CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: z.coerce.number().int().min(0).default(8_388_608),
     /**
+     * Cached Product and User documents compared with MongoDB per minute, on each server, by the
+     * staleness audit (cache_audit_* metrics; docs/operations.md); default 60, 0 for none.
+     */
+    CACHE_AUDIT_PER_MINUTE: z.coerce.number().int().min(0).max(60_000).default(60),
+    /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
      * `User=write-behind,Product=refresh`. Defaults: each type's `@entity(writePolicy:)` in the
      * schema (User=refresh, Product=refresh).
@@ -88,6 +93,7 @@ export const cacheArea = z
     } satisfies CacheSettings,
     responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
+    cacheAuditPerMinute: env.CACHE_AUDIT_PER_MINUTE,
   }));
 
 /** configAreas.writeBehind: the write-behind worker. */

@@ -21,6 +21,12 @@ export interface Metrics {
   mongoReadsInFlight: Gauge;
   /** MongoDB reads of queries waiting for a slot now (at most MONGODB_MAX_QUEUED_READS). */
   mongoReadsWaiting: Gauge;
+  /** Cached entities the staleness audit compared with MongoDB, by type (cache-audit.ts). */
+  cacheAuditChecked: Counter<'type'>;
+  /** Of those, the ones whose cached copy differed from MongoDB (stale), by type. */
+  cacheAuditMismatches: Counter<'type'>;
+  /** Sampled entities the audit did not compare, by type and reason (pending_invalidation, write_in_flight, not_cached, changed). */
+  cacheAuditSkipped: Counter<'type' | 'reason'>;
 }
 
 /** A registry with Node's default metrics and the server's own counters. */
@@ -81,5 +87,36 @@ export function createMetrics(): Metrics {
       help: 'MongoDB reads of queries waiting for a slot now (at most MONGODB_MAX_QUEUED_READS).',
       registers: [registry],
     }),
+    ...auditCounters(registry),
   };
+}
+
+/** The entity types the staleness audit samples (cache-audit.ts): their series exist from the start, at 0. */
+export const AUDITED_TYPES = ['Product', 'User'] as const;
+
+/** The staleness audit's counters, each type's series at 0 so that an alert on an increase sees the first mismatch. */
+function auditCounters(registry: Registry): Pick<Metrics, 'cacheAuditChecked' | 'cacheAuditMismatches' | 'cacheAuditSkipped'> {
+  const checked = new Counter({
+    name: 'cache_audit_checked_total',
+    help: 'Cached entities the staleness audit compared with MongoDB (CACHE_AUDIT_PER_MINUTE), by type.',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const mismatches = new Counter({
+    name: 'cache_audit_mismatches_total',
+    help: 'Compared cached entities that differed from MongoDB (a stale cached copy), by type.',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  const skipped = new Counter({
+    name: 'cache_audit_skipped_total',
+    help: 'Sampled cached entities not compared, by type and reason (pending_invalidation, write_in_flight, not_cached, changed).',
+    labelNames: ['type', 'reason'],
+    registers: [registry],
+  });
+  for (const type of AUDITED_TYPES) {
+    checked.inc({ type }, 0);
+    mismatches.inc({ type }, 0);
+  }
+  return { cacheAuditChecked: checked, cacheAuditMismatches: mismatches, cacheAuditSkipped: skipped };
 }

@@ -28,6 +28,8 @@ export interface DocumentLock {
    * does not answer or another process holds a lock for longer than `waitMs`.
    */
   run<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T>;
+  /** True while a write of this process holds or awaits the lock `key` (always false when disabled). */
+  held(key: string): boolean;
 }
 
 /**
@@ -116,6 +118,7 @@ export function createDocumentLock(enabled: boolean, shared: SharedLockOptions |
   return {
     enabled,
     shared: remote !== null,
+    held: (key) => tails.has(key),
     async run(keys, fn) {
       if (!enabled) return fn();
       const sorted = [...new Set(keys)].sort();

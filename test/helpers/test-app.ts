@@ -67,6 +67,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
     // Tests count every view they send, from one address (views.test.ts tests the limits).
     ...TEST_VIEW_LIMITS,
+    // The staleness audit reads MongoDB and Redis on its own: off, so that tests counting commands
+    // count only their own (cache-audit.test.ts turns it on).
+    CACHE_AUDIT_PER_MINUTE: '0',
     // Production serves /metrics on a port of its own (9464 by default): any free one here.
     ...(options.env?.NODE_ENV === 'production' ? { METRICS_PORT: '0' } : {}),
     ...options.env,

@@ -46,7 +46,8 @@ interface ScrapeConfig {
 const DASHBOARD_PATH = 'monitoring/grafana/dashboards/graphql-cache.json';
 const dashboard = JSON.parse(read(DASHBOARD_PATH)) as Dashboard;
 const compose = parse(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
-const prometheus = parse(read('monitoring/prometheus/prometheus.yml')) as { scrape_configs: ScrapeConfig[] };
+const prometheus = parse(read('monitoring/prometheus/prometheus.yml')) as { scrape_configs: ScrapeConfig[]; rule_files?: string[] };
+const alerts = parse(read('monitoring/prometheus/alerts.yml')) as { groups: { name: string; rules: { alert: string; expr: string }[] }[] };
 const datasources = parse(read('monitoring/grafana/provisioning/datasources/prometheus.yml')) as {
   datasources: { uid: string; type: string; url: string }[];
 };
@@ -184,6 +185,8 @@ describe('the Grafana dashboard', () => {
         'write_behind_dead_letters_total',
         'write_behind_flush_duration_seconds',
         'write_behind_queue_depth',
+        'cache_audit_checked_total',
+        'cache_audit_mismatches_total',
       ]),
     );
   });
@@ -217,6 +220,18 @@ describe('the Grafana dashboard', () => {
       'panel "Probe" D: selects no metric: vector(1)',
       'variable $op: cache_redis_op_seconds_count is not in /metrics',
     ]);
+  });
+
+  it('has alert rules, loaded by Prometheus and mounted by compose, on metrics the server registers', () => {
+    expect(prometheus.rule_files).toEqual(['alerts.yml']);
+    expect(compose.services.prometheus?.volumes).toContain('./monitoring/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
+    const rules = alerts.groups.flatMap((group) => group.rules);
+    expect(rules.map((rule) => rule.alert)).toContain('CacheAuditMismatch');
+    const board: Dashboard = {
+      uid: 'alerts',
+      panels: rules.map((rule) => ({ type: 'stat', title: rule.alert, targets: [{ expr: rule.expr }] })),
+    };
+    expect(checkDashboard(board, families).problems).toEqual([]);
   });
 
   it('has queries in every panel, on the provisioned Prometheus datasource', () => {

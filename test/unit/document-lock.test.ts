@@ -42,6 +42,17 @@ describe('DocumentLock', () => {
     expect(await lock.run(['k'], async () => 'next')).toBe('next');
   });
 
+  it('says which keys a section of this process holds or awaits (what the staleness audit skips)', async () => {
+    const lock = createDocumentLock(true);
+    const seen: boolean[] = [];
+    await lock.run(['k'], async () => {
+      seen.push(lock.held('k'), lock.held('other'));
+    });
+    seen.push(lock.held('k'));
+    expect(seen).toEqual([true, false, false]);
+    expect(createDocumentLock(false).held('k')).toBe(false);
+  });
+
   it('is a plain call when disabled (MongoDB)', async () => {
     const lock = createDocumentLock(false);
     let value = 0;

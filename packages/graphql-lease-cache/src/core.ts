@@ -11,9 +11,18 @@ import type { FetchSpec, RefreshEntry } from './fetch-spec.js';
 import { newToken, nonNegative, positive, reportFailure } from './core-helpers.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadPath } from './read-path.js';
+import { payloadOf, versionOf } from './redis-store.js';
 import { SourceLoads } from './source-loads.js';
 
 export type { FetchSpec, RefreshEntry } from './fetch-spec.js';
+
+/** A stored value read without a lease ({@link CacheCore.peek}). */
+export interface PeekedValue {
+  /** The version it was stored with. */
+  version: number;
+  /** The decoded value: `ABSENT` for a cached absence, null for a floor (a version kept without a value). */
+  value: unknown;
+}
 
 // The core is split by concern, CacheCore coordinating:
 //   read-path.ts              fetch: get-or-lease, hits, joins, waits for busy leases
@@ -162,6 +171,27 @@ export class CacheCore {
   /** How many keys and tags wait for an undelivered invalidation. */
   get pendingInvalidations(): number {
     return this.#pending.size;
+  }
+
+  /** True when `key` waits here for an undelivered invalidation (reads bypass it until it is delivered). */
+  invalidationPending(key: string): boolean {
+    return this.#pending.bypasses(key, undefined);
+  }
+
+  /**
+   * What Redis stores at each key (same order; null where nothing, or no Redis), decoded, without
+   * taking a lease, filling or counting a hit: for audits that compare the cache with the source,
+   * never for serving. Rejects when Redis fails (unlike `fetch`, nothing falls back).
+   */
+  async peek(keys: readonly string[]): Promise<(PeekedValue | null)[]> {
+    if (!this.#store?.peek) return keys.map(() => null);
+    const raw = await this.#store.peek(keys);
+    return raw.map((stored) => {
+      const version = stored ? versionOf(stored) : null;
+      if (!stored || version === null) return null;
+      const payload = payloadOf(stored);
+      return { version, value: payload ? this.#codec.decode(payload) : null };
+    });
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
+import type { ABSENT } from './codec.js';
 import type { CacheCore } from './core.js';
 import type { Keyspace } from './keys.js';
 import { SILENT_LOGGER, type CacheLogger } from './logger.js';
@@ -20,6 +21,14 @@ export function defaultIdOf(doc: Versioned): string {
   if (typeof id === 'string' || typeof id === 'number') return String(id);
   if (typeof id === 'object' && id !== null && 'toHexString' in id && typeof id.toHexString === 'function') return String(id.toHexString());
   throw new TypeError('a cached document needs an _id or an id (or pass idOf)');
+}
+
+/** A cached document read without a lease ({@link EntityCache.peek}). */
+export interface PeekedEntity<T> {
+  /** The version it was stored with. */
+  version: number;
+  /** The document; `ABSENT` for a cached "no such document"; null for a floor (a version, no document). */
+  value: T | typeof ABSENT | null;
 }
 
 /** Options of {@link EntityCache}. */
@@ -139,6 +148,20 @@ export class EntityCache<T extends Versioned> {
         ttlMs: options.persist ? 0 : this.#ttlMs,
       })),
     );
+  }
+
+  /**
+   * The cached documents of `ids` as Redis stores them (same order; null where none), without a
+   * lease, a fill, or the queued write-behind changes: for an audit comparing the cache with the
+   * source. Rejects when Redis fails.
+   */
+  async peek(ids: readonly string[]): Promise<(PeekedEntity<T> | null)[]> {
+    return (await this.#core.peek(ids.map((id) => this.key(id)))) as (PeekedEntity<T> | null)[];
+  }
+
+  /** True when document `id` waits in this process for an undelivered invalidation (its cached copy is not served). */
+  invalidationPending(id: string): boolean {
+    return this.#core.invalidationPending(this.key(id));
   }
 
   /** The key of one document. */

@@ -17,8 +17,8 @@
  *   events.ts           what the cache reports, on node:diagnostics_channel
  */
 export { DEFAULT_CACHE_SETTINGS, createCache, type Cache, type CacheSettings, type CreateCacheOptions } from './create-cache.js';
-export type { CacheCore, FetchSpec, RefreshEntry } from './core.js';
-export type { EntityCache, EntityCacheOptions, Versioned } from './entity-cache.js';
+export type { CacheCore, FetchSpec, PeekedValue, RefreshEntry } from './core.js';
+export type { EntityCache, EntityCacheOptions, PeekedEntity, Versioned } from './entity-cache.js';
 export type { KeyedValueLoad, KeyedValues } from './keyed-values.js';
 export {
   FieldCache,

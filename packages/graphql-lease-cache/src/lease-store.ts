@@ -87,4 +87,6 @@ export interface LeaseStore {
   refresh(values: readonly VersionedValue[], etag: string): Promise<boolean[]>;
   invalidate(keys: readonly string[], tags?: readonly string[]): Promise<void>;
   pending(keys: readonly string[], trace?: CacheTrace): Promise<PendingEntry[][]>;
+  /** The stored bytes of each key (same order; null where none), without a lease; optional (an audit's read). */
+  peek?(keys: readonly string[]): Promise<(Buffer | null)[]>;
 }

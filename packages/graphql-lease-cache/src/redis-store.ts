@@ -180,6 +180,24 @@ export class RedisStore implements LeaseStore {
     );
   }
 
+  /** The stored bytes of each key (same order; null where none), read without a lease or a fill: for audits, not for serving. */
+  async peek(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    return this.#bySlot(
+      keys,
+      (key) => key,
+      'peek',
+      async (group) => {
+        const pipeline = this.#client.pipeline();
+        for (const key of group) pipeline.getBuffer(key);
+        const results = (await pipeline.exec()) ?? [];
+        return results.map(([error, value]) => {
+          if (error) throw error;
+          return (value as Buffer | null) ?? null;
+        });
+      },
+    );
+  }
+
   /** A plain value (not versioned: persisted queries and the like), or null. */
   async get(key: string): Promise<Buffer | null> {
     return this.call('kv-get', () => this.#client.getBuffer(key));

@@ -60,6 +60,11 @@ export class FaultInjectingStore implements LeaseStore {
     this.inner = inner;
   }
 
+  /** The inner store's {@link LeaseStore.peek}, without faults (an audit's read, not the read path's); nulls when it has none. */
+  async peek(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    return this.inner.peek ? this.inner.peek(keys) : keys.map(() => null);
+  }
+
   /** Every later call of `operations` (default all) throws `error` (default an {@link InjectedFaultError}) until {@link heal}. */
   fail(operations?: Operations, error?: Error): void {
     for (const operation of listOf(operations)) this.#failing.set(operation, error ?? injected(operation));
