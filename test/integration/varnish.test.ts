@@ -13,9 +13,10 @@ describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xk
   let t: TestApp;
   let varnish: TestVarnish;
   let product: string;
+  let port: number;
 
   beforeAll(async () => {
-    const port = await freePort();
+    port = await freePort();
     t = await startTestApp({
       env: {
         CACHE_RESPONSES: 'true',
@@ -109,5 +110,23 @@ describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xk
       await response.body?.cancel();
       expect(response.headers.get('x-cache')).toBe('PASS');
     }
+  });
+
+  it('a purge Varnish does not take is kept, counted and retried with backoff until it is delivered', async () => {
+    const token = (await post(`mutation { login(email: "${ADMIN.email}", password: "${ADMIN.password}") { token } }`)).data.login
+      .token as string;
+    const failedBefore = await metricValue(t, 'http_cache_purges_total', { outcome: 'failed' });
+    await varnish.stop();
+    const updated = await t.gql(`mutation { updateProduct(id: "${product}", input: { stock: 7 }) { stock } }`, {}, token);
+    expect(updated.body.data?.updateProduct.stock).toBe(7);
+    await until(async () => (await metricValue(t, 'http_cache_purges_total', { outcome: 'failed' })) > failedBefore, {
+      what: 'a failed purge to be counted',
+    });
+    expect(await metricValue(t, 'http_cache_purges_pending')).toBeGreaterThan(0);
+
+    const okBefore = await metricValue(t, 'http_cache_purges_total', { outcome: 'ok' });
+    varnish = await startVarnish({ backendPort: Number(new URL(t.url).port), port });
+    await until(async () => (await metricValue(t, 'http_cache_purges_pending')) === 0, { what: 'the pending purges to be delivered' });
+    expect(await metricValue(t, 'http_cache_purges_total', { outcome: 'ok' })).toBeGreaterThan(okBefore);
   });
 });
