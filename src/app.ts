@@ -162,7 +162,7 @@ function createObservedCache(
   const { options, redis, metrics } = deps;
   const { config, logger } = options;
   // A shared HTTP cache in front keeps responses by their dependencies: purged on each invalidation.
-  const purger = createSurrogatePurger({ config, registry: metrics.registry, logger });
+  const purger = createSurrogatePurger({ config, registry: metrics.registry, logger, redis });
   if (purger) cleanups.push(async () => purger.close());
   const cache = createCache({
     redis,

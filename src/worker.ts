@@ -47,7 +47,7 @@ const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, timeout
 const redis = createRedisClient({ url: config.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
 await redis.connect();
 // The worker's writes invalidate responses too: a shared HTTP cache in front is purged of them.
-const purger = createSurrogatePurger({ config, registry: metrics.registry, logger });
+const purger = createSurrogatePurger({ config, registry: metrics.registry, logger, redis });
 const cache = createCache({
   redis,
   settings: config.cache,

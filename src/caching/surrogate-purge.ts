@@ -1,3 +1,4 @@
+import type { RedisClient } from 'graphql-lease-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -14,7 +15,15 @@ export interface SurrogatePurgerOptions {
   /** Where `http_cache_purges_total` and `http_cache_purges_pending` are registered. */
   registry: Registry;
   logger: Logger;
+  /**
+   * Where undelivered keys are also kept (a Redis set), so that a server that stops before
+   * delivering them leaves them to the next one to start; null: in this process only.
+   */
+  durable: { redis: RedisClient; key: string } | null;
 }
+
+/** Keys a server takes over at start from the Redis set of undelivered ones. */
+const RECOVERED_MAX = 100_000;
 
 /** Keys per purge request: an `xkey-purge` header of 400 keys is about 3.6 KB, under Varnish's 8 KiB header limit. */
 const KEYS_PER_PURGE = 400;
@@ -33,13 +42,20 @@ const PURGE_TIMEOUT_MS = 5_000;
  * backoff (100 ms doubling to 30 s) and counted (`http_cache_purges_total{outcome}`). While keys
  * wait (`http_cache_purges_pending`), the shared cache may serve their old responses. Each key is
  * purged once more PURGE_REPEAT_MS later, for a response in flight to the shared cache during
- * the first purge. Not durable: keys still waiting when the process ends are logged and lost
- * (their responses then live until their max-age).
+ * the first purge. Durable with `durable`: undelivered keys are also in a Redis set (added
+ * when queued, removed once purged), which each server takes over at start; a purge is then
+ * lost only when the process ends between the invalidation and that set's SADD, or when Redis
+ * loses the set (their responses then live until their max-age).
  */
 export class SurrogatePurger {
   readonly #options: SurrogatePurgerOptions;
-  /** Keys to purge now (or at the next retry). */
-  readonly #pending = new Set<string>();
+  /**
+   * Keys to purge now (or at the next retry), each with the generation of its last queuing: a key
+   * queued again while its purge is in flight stays queued (that purge may have preceded the
+   * write that queued it again).
+   */
+  readonly #pending = new Map<string, number>();
+  #generation = 0;
   /** Keys purged once, to purge again at their time (ms since the epoch). */
   readonly #repeats = new Map<string, number>();
   readonly #outcomes: Counter<'outcome'>;
@@ -79,10 +95,38 @@ export class SurrogatePurger {
     const repeatAt = Date.now() + this.#options.repeatMs;
     for (const dependency of dependencies) {
       const key = surrogateKey(dependency);
-      this.#pending.add(key);
+      this.#pending.set(key, ++this.#generation);
       if (this.#options.repeatMs > 0) this.#repeats.set(key, repeatAt);
     }
+    this.#persist('sadd', [...new Set(dependencies.map(surrogateKey))]);
     this.#schedule(this.#failures > 0 ? this.#backoffMs() : 0);
+  }
+
+  /** Takes over the undelivered keys a stopped server left in the durable set (never throws). */
+  async recover(): Promise<number> {
+    const durable = this.#options.durable;
+    if (!durable) return 0;
+    try {
+      const keys = (await durable.redis.srandmember(durable.key, RECOVERED_MAX)) as string[];
+      for (const key of keys) if (!this.#pending.has(key)) this.#pending.set(key, ++this.#generation);
+      if (keys.length > 0) {
+        this.#options.logger.info({ keys: keys.length }, 'purging the shared-cache keys a stopped server left undelivered');
+        this.#schedule(0);
+      }
+      return keys.length;
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'could not read the undelivered shared-cache purges');
+      return 0;
+    }
+  }
+
+  /** Adds keys to, or removes them from, the durable set, in the background. */
+  #persist(command: 'sadd' | 'srem', keys: readonly string[]): void {
+    const durable = this.#options.durable;
+    if (!durable || keys.length === 0) return;
+    durable.redis[command](durable.key, ...keys).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error, command }, 'the durable set of shared-cache purges could not be updated');
+    });
   }
 
   /** Stops retrying; keys still waiting are logged (their responses live until their max-age). */
@@ -116,12 +160,14 @@ export class SurrogatePurger {
       for (const [key, at] of this.#repeats) {
         if (at > now || this.#pending.has(key)) continue;
         this.#repeats.delete(key);
-        this.#pending.add(key);
+        this.#pending.set(key, ++this.#generation);
       }
       while (this.#pending.size > 0 && !this.#closed) {
-        const keys = [...this.#pending].slice(0, KEYS_PER_PURGE);
-        await this.#send(keys);
-        for (const key of keys) this.#pending.delete(key);
+        const batch = [...this.#pending].slice(0, KEYS_PER_PURGE);
+        await this.#send(batch.map(([key]) => key));
+        const delivered = batch.filter(([key, generation]) => this.#pending.get(key) === generation).map(([key]) => key);
+        for (const key of delivered) this.#pending.delete(key);
+        this.#persist('srem', delivered);
         this.#outcomes.inc({ outcome: 'ok' });
         this.#failures = 0;
       }
@@ -161,8 +207,20 @@ export class SurrogatePurger {
   }
 }
 
-/** The purger of PURGE_ADAPTER, or null when it is off. */
-export function createSurrogatePurger(deps: { config: Config; registry: Registry; logger: Logger }): SurrogatePurger | null {
+/**
+ * The purger of PURGE_ADAPTER, or null when it is off; with a Redis, its undelivered keys are
+ * kept in `<CACHE_NAMESPACE>:purges:pending` too, and those a stopped server left are taken over.
+ */
+export function createSurrogatePurger(deps: {
+  config: Config;
+  registry: Registry;
+  logger: Logger;
+  redis: RedisClient | null;
+}): SurrogatePurger | null {
   const { purge, purgeRepeatMs } = deps.config.sharedCache;
-  return purge ? new SurrogatePurger({ target: purge, repeatMs: purgeRepeatMs, registry: deps.registry, logger: deps.logger }) : null;
+  if (!purge) return null;
+  const durable = deps.redis ? { redis: deps.redis, key: `${deps.config.cache.namespace}:purges:pending` } : null;
+  const purger = new SurrogatePurger({ target: purge, repeatMs: purgeRepeatMs, registry: deps.registry, logger: deps.logger, durable });
+  void purger.recover();
+  return purger;
 }

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/processes.js';
 import { metricValue } from '../helpers/metrics.js';
@@ -9,6 +10,16 @@ import { until } from '../helpers/wait.js';
 // running the VCL the project ships (deploy/varnish/default.vcl), in front of a test app that
 // sends xkey surrogate keys and purges them through Varnish on every invalidation.
 
+/** The settings of a server behind the Varnish on `port`. */
+function varnishEnv(port: number): Record<string, string> {
+  return {
+    CACHE_RESPONSES: 'true',
+    SURROGATE_KEY_HEADER: 'xkey',
+    PURGE_ADAPTER: 'varnish',
+    VARNISH_PURGE_URL: `http://127.0.0.1:${port}/`,
+  };
+}
+
 describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xkey purges)', () => {
   let t: TestApp;
   let varnish: TestVarnish;
@@ -17,14 +28,7 @@ describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xk
 
   beforeAll(async () => {
     port = await freePort();
-    t = await startTestApp({
-      env: {
-        CACHE_RESPONSES: 'true',
-        SURROGATE_KEY_HEADER: 'xkey',
-        PURGE_ADAPTER: 'varnish',
-        VARNISH_PURGE_URL: `http://127.0.0.1:${port}/`,
-      },
-    });
+    t = await startTestApp({ env: varnishEnv(port) });
     varnish = await startVarnish({ backendPort: Number(new URL(t.url).port), port });
     product = (await t.gql('{ products(first: 1) { edges { node { id } } } }')).body.data?.products.edges[0].node.id as string;
   }, 60_000);
@@ -128,5 +132,33 @@ describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xk
     varnish = await startVarnish({ backendPort: Number(new URL(t.url).port), port });
     await until(async () => (await metricValue(t, 'http_cache_purges_pending')) === 0, { what: 'the pending purges to be delivered' });
     expect(await metricValue(t, 'http_cache_purges_total', { outcome: 'ok' })).toBeGreaterThan(okBefore);
+  });
+
+  it('purges a stopped server left undelivered are taken over from Redis by the next server to start', async () => {
+    const token = (await post(`mutation { login(email: "${ADMIN.email}", password: "${ADMIN.password}") { token } }`)).data.login
+      .token as string;
+    const failedBefore = await metricValue(t, 'http_cache_purges_total', { outcome: 'failed' });
+    await varnish.stop();
+    const updated = await t.gql(`mutation { updateProduct(id: "${product}", input: { stock: 9 }) { stock } }`, {}, token);
+    expect(updated.body.data?.updateProduct.stock).toBe(9);
+    await until(async () => (await metricValue(t, 'http_cache_purges_total', { outcome: 'failed' })) > failedBefore, {
+      what: 'a failed purge to be counted',
+    });
+    const namespace = t.config.cache.namespace;
+    const redis = new Redis(t.config.redisUrl ?? '');
+    try {
+      const undelivered = await redis.scard(`${namespace}:purges:pending`);
+      expect(undelivered).toBeGreaterThan(0);
+      await t.stop();
+
+      // The next server over the same Redis and namespace, with nothing of its own to purge.
+      t = await startTestApp({ seed: false, env: { ...varnishEnv(port), CACHE_NAMESPACE: namespace } });
+      varnish = await startVarnish({ backendPort: Number(new URL(t.url).port), port });
+      await until(async () => (await redis.scard(`${namespace}:purges:pending`)) === 0, { what: 'the left purges to be delivered' });
+      expect(await metricValue(t, 'http_cache_purges_total', { outcome: 'ok' })).toBeGreaterThan(0);
+      expect(await metricValue(t, 'http_cache_purges_pending')).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
