@@ -81,6 +81,7 @@ const AREA_TITLES: Record<string, string> = {
   redis: 'Redis',
   cache: 'Cache',
   writeBehind: 'Write-behind',
+  sharedCache: 'Shared HTTP cache',
   limits: 'Operation limits',
   rateLimits: 'Rate limits',
   embedded: 'Embedded services',

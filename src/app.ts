@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { type Cache, createCache, createRedisClient, Leadership, type RedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
+import { createSurrogatePurger } from './caching/surrogate-purge.js';
 import type { Config } from './config.js';
 import { connectMongo, type Database } from './db.js';
 import { databaseIsEmpty, seedDemoData } from './dev/seed.js';
@@ -164,11 +165,15 @@ function createObservedCache(
 ): { cache: Cache; observer: ReturnType<typeof observeCache> } {
   const { options, redis, metrics } = deps;
   const { config, logger } = options;
+  // A shared HTTP cache in front keeps responses by their dependencies: purged on each invalidation.
+  const purger = createSurrogatePurger({ config, registry: metrics.registry, logger, redis });
+  if (purger) cleanups.push(async () => purger.close());
   const cache = createCache({
     redis,
     settings: config.cache,
     logger,
     ...DOMAIN_CACHE_OPTIONS,
+    ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
     __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cacheArea, writeBehindArea } from './config-cache.js';
+import { sharedCacheArea } from './config-shared-cache.js';
 import { booleanString, port } from './config-values.js';
 import type { RateLimitSettings } from './services/rate-limits.js';
 
@@ -197,6 +198,8 @@ export const configAreas = {
   cache: cacheArea,
   /** The write-behind worker: in this process or `npm run worker`, its batches, retries and drain. */
   writeBehind: writeBehindArea,
+  /** A CDN or reverse proxy in front: the surrogate keys of GET responses, and purges on invalidation. */
+  sharedCache: sharedCacheArea,
   /** The limits of one GraphQL operation. */
   limits: z
     .object({
@@ -296,6 +299,7 @@ export type Config = AreaConfig<'server'> &
   AreaConfig<'redis'> &
   AreaConfig<'cache'> &
   AreaConfig<'writeBehind'> &
+  AreaConfig<'sharedCache'> &
   AreaConfig<'limits'> &
   AreaConfig<'rateLimits'> &
   AreaConfig<'embedded'>;

@@ -13,6 +13,7 @@ import type { ReadBulkhead } from './loaders/read-bulkhead.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { cacheControlHeader, revalidateByETag, varyByAuthorization } from './plugins/http-cache.plugin.js';
+import { SURROGATE_NO_STORE } from './caching/surrogate-keys.js';
 import { persistedQueryGuard } from './plugins/request-guard.plugin.js';
 import { countRequest, traceExtensions } from './plugins/trace.plugin.js';
 import type { SessionInfo } from './services/auth.service.js';
@@ -50,6 +51,8 @@ export function graphqlRoute(options: GraphqlRouteOptions): RequestHandler[] {
     varyByAuthorization,
     // fetch's revalidations (If-None-Match with Cache-Control: no-cache) are answered 304 too.
     revalidateByETag,
+    // A shared cache in front keeps only a stored GET whose surrogate keys it is purged by.
+    ...(options.config.sharedCache.surrogateKeyHeader === 'off' ? [] : [surrogateNoStore]),
     cors<cors.CorsRequest>(),
     express.json({ limit: MAX_BODY_BYTES }),
     // A persisted query's version or hash wrong: a 400 with a code (Apollo's own answer has none).
@@ -121,6 +124,17 @@ function fastPath({ config, logger, metrics, cache, services, schema, flights }:
     cacheControl: (policy) => cacheControlHeader(policy, { maxAge: config.httpCacheMaxAge }),
   });
 }
+/**
+ * `Surrogate-Control: no-store` on every /graphql response (errors, 405s and fast-path hits
+ * included), for a shared cache in front (SURROGATE_KEY_HEADER): only a GET response stored with
+ * known dependencies replaces it with a max-age and its surrogate keys (`storedHeaders`, apollo.ts),
+ * so that whatever such a cache keeps is purged when something it read changes.
+ */
+const surrogateNoStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('surrogate-control', SURROGATE_NO_STORE['surrogate-control']);
+  next();
+};
+
 /** The methods /graphql answers; anything else (HEAD, DELETE, PUT…) is a 405 naming them, not a CSRF 400. */
 const GRAPHQL_METHODS = ['GET', 'POST', 'OPTIONS'];
 

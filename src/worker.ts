@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCache, createRedisClient } from 'graphql-lease-cache';
 import { DOMAIN_CACHE_OPTIONS } from './caching/cache-options.js';
+import { createSurrogatePurger } from './caching/surrogate-purge.js';
 import { checkEntityDeclarations } from './caching/entity-declarations.js';
 import { ENTITY_POLICIES } from './caching/policies.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -45,11 +46,14 @@ const metrics = createMetrics();
 const db = await connectMongo({ uri: config.mongodbUri, logger, metrics, timeoutMs: config.mongodbTimeoutMs });
 const redis = createRedisClient({ url: config.redisUrl, logger, commandTimeoutMs: config.redisCommandTimeoutMs });
 await redis.connect();
+// The worker's writes invalidate responses too: a shared HTTP cache in front is purged of them.
+const purger = createSurrogatePurger({ config, registry: metrics.registry, logger, redis });
 const cache = createCache({
   redis,
   settings: config.cache,
   logger,
   ...DOMAIN_CACHE_OPTIONS,
+  ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
 });
 observeCache({ cacheId: cache.events.id, registry: metrics.registry });
 // On FerretDB the worker's writes take the servers' document locks in Redis (FERRETDB_DOCUMENT_LOCK=redis);
@@ -101,6 +105,7 @@ async function shutdown(signal: string): Promise<void> {
   await worker.stop({ drainMs: config.writeBehind.drainMs });
   await locks.stop();
   cache.close();
+  purger?.close();
   redis.disconnect();
   await db.close();
   logger.flush();

@@ -100,6 +100,12 @@ export interface CreateCacheOptions {
   responseFields?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
   /** The classes of values the codec keeps across JSON besides Dates (the app's ObjectIds); default none. */
   revivers?: readonly Reviver[];
+  /**
+   * Told the keys and tags of every invalidation of whole responses once it is delivered (after
+   * the entities and responses are void), to purge a shared HTTP cache that keys responses by
+   * them; default none. Must not throw. Only with `settings.responses`.
+   */
+  onResponsesInvalidated?(dependencies: readonly string[]): void;
 }
 
 /** The settings a cache takes where none are given. */
@@ -181,7 +187,13 @@ function createCore(
   // One shard is enough on one Redis; on a Cluster, 16 spread the responses over its nodes.
   const responses =
     store && settings.responses
-      ? new ResponseStore({ store, keys, shards: options.redis instanceof Cluster ? 16 : 1, buckets: RESPONSE_DEPENDENCY_BUCKETS })
+      ? new ResponseStore({
+          store,
+          keys,
+          shards: options.redis instanceof Cluster ? 16 : 1,
+          buckets: RESPONSE_DEPENDENCY_BUCKETS,
+          ...(options.onResponsesInvalidated ? { onInvalidated: options.onResponsesInvalidated } : {}),
+        })
       : undefined;
   return new CacheCore({
     store,

@@ -52,6 +52,11 @@ export interface ResponseStoreOptions {
   shards: number;
   /** Dependency buckets per shard; more buckets, fewer needless misses. */
   buckets: number;
+  /**
+   * Told the dependencies of every invalidation once it has reached every shard (to purge a
+   * shared HTTP cache by them); not told of one that failed, which the core retries. Must not throw.
+   */
+  onInvalidated?(dependencies: readonly string[]): void;
 }
 
 // The scripts, one module each with its KEYS, ARGV and reply: ./scripts/response-*.ts.
@@ -70,6 +75,7 @@ export class ResponseStore {
   readonly #shards: number;
   readonly #buckets: number;
   readonly #client: ResponseCommands;
+  readonly #onInvalidated: ((dependencies: readonly string[]) => void) | undefined;
 
   constructor(options: ResponseStoreOptions) {
     if (!Number.isInteger(options.shards) || options.shards < 1)
@@ -80,6 +86,7 @@ export class ResponseStore {
     this.#keys = options.keys;
     this.#shards = options.shards;
     this.#buckets = options.buckets;
+    this.#onInvalidated = options.onInvalidated;
     const client = options.store.client;
     client.defineCommand('glcResponseLookup', { numberOfKeys: 2, lua: RESPONSE_LOOKUP });
     client.defineCommand('glcResponseStore', { numberOfKeys: 2, lua: RESPONSE_STORE });
@@ -158,6 +165,7 @@ export class ResponseStore {
         ),
       ),
     );
+    this.#onInvalidated?.(dependencies);
   }
 }
 

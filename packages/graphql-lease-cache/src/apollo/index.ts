@@ -4,7 +4,7 @@
  * Apollo, answers stored ones without Apollo's per-request work. Share one `ResponseFlights`
  * between the two.
  */
-export { responseCachePlugin, type ResponseCachePluginOptions } from './plugin.js';
+export { responseCachePlugin, type ResponseCachePluginOptions, type StoredResponse } from './plugin.js';
 export { responseFastPath, type ClaimedSession, type FastPathRequest, type ResponseFastPathOptions } from './fast-path.js';
 export { ResponseFlights } from '../response/flights.js';
 export { RESPONSE_STATS_NAME, type ExecutedResult, type ResponseCacheOptions, type ResponseOutcome } from '../response/cached-response.js';

@@ -1,8 +1,26 @@
 import { HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ResponseRequests, type ResponseCacheOptions } from '../response/cached-response.js';
+import type { CachePolicy } from '../response/stored.js';
+
+/** What {@link ResponseCachePluginOptions.storedHeaders} is told of a response just stored. */
+export interface StoredResponse {
+  /** Every key and tag the response read (its entities, field values and tags). */
+  dependencies: ReadonlySet<string>;
+  /** The response's cache policy. */
+  policy: CachePolicy;
+  /** The HTTP method of the request (GET, POST). */
+  method: string | undefined;
+}
 
 /** Options of {@link responseCachePlugin}: the hooks of {@link ResponseCacheOptions}, as Apollo's response-cache plugin takes them. */
-export type ResponseCachePluginOptions<C extends BaseContext> = ResponseCacheOptions<C>;
+export interface ResponseCachePluginOptions<C extends BaseContext> extends ResponseCacheOptions<C> {
+  /**
+   * Headers for a response this request computed and stored (surrogate keys for a shared HTTP
+   * cache, purged when one of its dependencies is invalidated); default none. Not called for a
+   * hit, a response not stored, or one invalidated while it was computed.
+   */
+  storedHeaders?(ctx: C, stored: StoredResponse): Record<string, string> | null;
+}
 
 /**
  * Whole responses of queries in Apollo Server, never stale (response-store.ts has the protocol).
@@ -50,15 +68,19 @@ export function responseCachePlugin<C extends BaseContext>(options: ResponseCach
           };
         },
 
-        async willSendResponse({ response, contextValue, overallCachePolicy, document, schema, queryHash }) {
+        async willSendResponse({ request, response, contextValue, overallCachePolicy, document, schema, queryHash }) {
           const single = response.body.kind === 'single' ? response.body.singleResult : null;
-          await requests.finish(contextValue, {
+          const policy = single ? overallCachePolicy.policyIfCacheable() : null;
+          const dependencies = await requests.finish(contextValue, {
             schema,
             document,
             queryHash: queryHash ?? '',
             result: single ?? { errors: ['not a single result'] },
-            policy: single ? overallCachePolicy.policyIfCacheable() : null,
+            policy,
           });
+          if (!dependencies || !policy || !options.storedHeaders) return;
+          const headers = options.storedHeaders(contextValue, { dependencies, policy, method: request.http?.method });
+          for (const [name, value] of Object.entries(headers ?? {})) response.http.headers.set(name, value);
         },
       };
     },

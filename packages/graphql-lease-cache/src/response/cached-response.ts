@@ -163,10 +163,15 @@ export class ResponseRequests<C extends object> {
     return null;
   }
 
-  /** Stores the executed response of a MISS when it may be (and hands it to the requests waiting for it); a no-op otherwise. */
-  async finish(ctx: C, executed: ExecutedQuery): Promise<void> {
+  /**
+   * Stores the executed response of a MISS when it may be (and hands it to the requests waiting
+   * for it); a no-op otherwise. Returns what the stored response depends on when it was stored
+   * (nothing it read was invalidated while it was computed), else null: what a shared HTTP cache
+   * may key it by, to be purged when one of them is invalidated.
+   */
+  async finish(ctx: C, executed: ExecutedQuery): Promise<ReadonlySet<string> | null> {
     const computing = this.#computing.get(ctx);
-    if (!computing) return;
+    if (!computing) return null;
     this.#computing.delete(ctx);
     const { cache } = this.#options;
     const trace = this.#options.trace(ctx);
@@ -180,13 +185,14 @@ export class ResponseRequests<C extends object> {
     this.flights.settle(hash, ticket, storable?.stored ?? null);
     const responses = cache.core.responses;
     // An invalidation this process could not deliver may not have reached the responses.
-    if (!storable || !executed.document || !responses || !cache.core.responsesUsable) return;
-    if (!this.#budget.admit(this.#options.clientId?.(ctx) ?? null, Buffer.byteLength(storable.stored))) return;
+    if (!storable || !executed.document || !responses || !cache.core.responsesUsable) return null;
+    if (!this.#budget.admit(this.#options.clientId?.(ctx) ?? null, Buffer.byteLength(storable.stored))) return null;
     addFieldDependencies(cache, dependencies, this.#selected.of(executed.schema, executed.document, executed.queryHash));
     try {
-      await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace);
+      return (await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace)) ? dependencies : null;
     } catch (error) {
       this.#logger.debug({ err: error }, 'response cache store failed');
+      return null;
     }
   }
 
