@@ -25,8 +25,12 @@ export interface SurrogatePurgerOptions {
 /** Keys a server takes over at start from the Redis set of undelivered ones. */
 const RECOVERED_MAX = 100_000;
 
-/** Keys per purge request: an `xkey-purge` header of 400 keys is about 3.6 KB, under Varnish's 8 KiB header limit. */
-const KEYS_PER_PURGE = 400;
+/**
+ * Keys per purge request, by adapter: an `xkey-purge` header of 400 keys is about 3.6 KB, under
+ * Varnish's 8 KiB header limit; Fastly takes at most 256 surrogate keys per purge, and
+ * Cloudflare 100 tags per purge_cache call (its limit on every plan since 2025; 30 before).
+ */
+const KEYS_PER_PURGE: Record<PurgeTarget['adapter'], number> = { varnish: 400, webhook: 400, fastly: 256, cloudflare: 100 };
 /** The first retry of a failed purge, in milliseconds; doubled on each failure up to {@link MAX_BACKOFF_MS}. */
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 30_000;
@@ -34,7 +38,7 @@ const MAX_BACKOFF_MS = 30_000;
 const PURGE_TIMEOUT_MS = 5_000;
 
 /**
- * Purges a shared HTTP cache (Varnish, or a webhook for a CDN's API) of the surrogate keys of
+ * Purges a shared HTTP cache (Varnish, Fastly, Cloudflare, or a webhook) of the surrogate keys of
  * every invalidation (createCache's `onResponsesInvalidated`), so that a response the cache
  * keeps is removed once something it read changed.
  *
@@ -163,7 +167,7 @@ export class SurrogatePurger {
         this.#pending.set(key, ++this.#generation);
       }
       while (this.#pending.size > 0 && !this.#closed) {
-        const batch = [...this.#pending].slice(0, KEYS_PER_PURGE);
+        const batch = [...this.#pending].slice(0, KEYS_PER_PURGE[this.#options.target.adapter]);
         await this.#send(batch.map(([key]) => key));
         const delivered = batch.filter(([key, generation]) => this.#pending.get(key) === generation).map(([key]) => key);
         for (const key of delivered) this.#pending.delete(key);
@@ -189,19 +193,36 @@ export class SurrogatePurger {
   /** One purge request; throws unless the shared cache (or the webhook) accepted it. */
   async #send(keys: readonly string[]): Promise<void> {
     const { target } = this.#options;
-    const response =
-      target.adapter === 'varnish'
-        ? await fetch(target.url, {
-            method: 'PURGE',
-            headers: { 'xkey-purge': keys.join(' ') },
-            signal: AbortSignal.timeout(PURGE_TIMEOUT_MS),
-          })
-        : await fetch(target.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ keys }),
-            signal: AbortSignal.timeout(PURGE_TIMEOUT_MS),
-          });
+    const signal = AbortSignal.timeout(PURGE_TIMEOUT_MS);
+    let response: Response;
+    switch (target.adapter) {
+      case 'varnish':
+        response = await fetch(target.url, { method: 'PURGE', headers: { 'xkey-purge': keys.join(' ') }, signal });
+        break;
+      case 'fastly':
+        response = await fetch(target.url, {
+          method: 'POST',
+          headers: { 'fastly-key': target.token, 'surrogate-key': keys.join(' ') },
+          signal,
+        });
+        break;
+      case 'cloudflare':
+        response = await fetch(target.url, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ tags: keys }),
+          signal,
+        });
+        break;
+      case 'webhook':
+        response = await fetch(target.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ keys }),
+          signal,
+        });
+        break;
+    }
     await response.body?.cancel();
     if (!response.ok) throw new Error(`${target.adapter} purge answered ${response.status}`);
   }
