@@ -69,6 +69,22 @@ describe('loadConfig', () => {
 });
 
 describe('configAreas', () => {
+  it('builds the Fastly and Cloudflare purge URLs from their ids and requires their credentials', () => {
+    expect(loadConfig({ PURGE_ADAPTER: 'fastly', FASTLY_SERVICE_ID: 's1', FASTLY_API_TOKEN: 'k' }).sharedCache.purge).toEqual({
+      adapter: 'fastly',
+      url: 'https://api.fastly.com/service/s1/purge',
+      token: 'k',
+    });
+    const cloudflare = loadConfig({ PURGE_ADAPTER: 'cloudflare', CLOUDFLARE_ZONE_ID: 'z1', CLOUDFLARE_API_TOKEN: 't' });
+    expect(cloudflare.sharedCache.purge?.url).toBe('https://api.cloudflare.com/client/v4/zones/z1/purge_cache');
+    expect(() => loadConfig({ PURGE_ADAPTER: 'fastly', FASTLY_SERVICE_ID: 's1' })).toThrow(
+      /FASTLY_API_TOKEN: is required when PURGE_ADAPTER=fastly/,
+    );
+    expect(() => loadConfig({ PURGE_ADAPTER: 'cloudflare', CLOUDFLARE_API_TOKEN: 't' })).toThrow(
+      /CLOUDFLARE_ZONE_ID: is required when PURGE_ADAPTER=cloudflare/,
+    );
+  });
+
   it('names each variable in one area only, and takes the cache defaults from the package', () => {
     const variables = Object.values(configAreas).flatMap((area) => Object.keys(area.in.shape));
     expect(variables.length).toBeGreaterThan(60);
