@@ -18,6 +18,9 @@
 //          (bench/lib/mixed.ts), BENCH_MIXED_SECONDS per contender in each of BENCH_MIXED_ROUNDS
 //          interleaved rounds; the median round is reported.
 //   views  the write-behind views benchmark, in process (bench/views.ts); not run by default.
+//   varnish  varnishd with the shipped VCL in front of the response-cache contender, the catalog
+//          as a GET for BENCH_SECONDS: Varnish's hit rate and req/s (bench/lib/varnish.ts);
+//          skipped without varnishd; not run by default.
 //
 // Then prints the tables and writes bench/results.md and bench/results.svg (unless
 // BENCH_WRITE_RESULTS=0). One embedded FerretDB/MongoDB and one embedded Redis for the whole run,
@@ -46,10 +49,11 @@ import {
 import { calibrate, graphql, loadAmount, median } from './lib/load.js';
 import { openSessions, runMixed, type MixedResult, type Sessions, type StaleRead } from './lib/mixed.js';
 import { READ_QUERIES, seededId } from './lib/queries.js';
+import { runVarnishCatalog } from './lib/varnish.js';
 import { MIN_REQUESTS, markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
 import { runViewsBenchmark } from './views.js';
 
-const PARTS = ['reads', 'cold', 'mixed', 'views'] as const;
+const PARTS = ['reads', 'cold', 'mixed', 'views', 'varnish'] as const;
 type Part = (typeof PARTS)[number];
 
 const settings = {
@@ -96,7 +100,8 @@ process.on('exit', killAllChildren);
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const needsContenders = settings.parts.has('reads') || settings.parts.has('cold') || settings.parts.has('mixed');
+  const needsContenders =
+    settings.parts.has('reads') || settings.parts.has('cold') || settings.parts.has('mixed') || settings.parts.has('varnish');
   // The build runs while the services start: both mostly wait.
   const build = needsContenders && settings.projectRuntime === 'dist' ? buildProject() : Promise.resolve(settings.projectRuntime);
   const mongo = process.env.MONGODB_URI ? null : await startEmbeddedMongo({ logger });
@@ -166,6 +171,8 @@ async function main(): Promise<void> {
     const project = contenders.find((c) => c.spec.key === 'project');
     if (settings.parts.has('cold') && project) await runCold(project, redis, results);
     if (settings.parts.has('mixed')) await runAllMixed(contenders, results);
+    const responses = contenders.find((c) => c.spec.key === 'project-responses');
+    if (settings.parts.has('varnish') && responses) await runVarnish(responses);
     await stopAllChildren();
   }
   if (settings.parts.has('views')) {
@@ -176,6 +183,17 @@ async function main(): Promise<void> {
   }
   results.meta.durationSeconds = Math.round((performance.now() - started) / 1_000);
   if (needsContenders) await report(results);
+}
+
+/** The catalog GET through Varnish in front of the response-cache contender: its hit rate and req/s, printed. */
+async function runVarnish(contender: Contender): Promise<void> {
+  const result = await runVarnishCatalog({ contender, seconds: settings.seconds, connections: settings.connections });
+  if (!result) return;
+  console.log(
+    `varnish, catalog GET through Varnish in front of ${contender.spec.label}: ${Math.round(result.reqPerSec)} req/s ` +
+      `(${result.requests} in ${result.seconds.toFixed(1)} s), hit rate ${(result.hitRate * 100).toFixed(2)} % ` +
+      `(${result.hits} hits, ${result.misses} misses)`,
+  );
 }
 
 /** Every contender must answer every read query exactly as the in-memory floor (or the first contender) does. */

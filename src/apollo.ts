@@ -13,7 +13,7 @@ import type { GraphQLContext } from './context.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { createFormatError } from './plugins/errors.plugin.js';
-import { surrogateHeaders } from './caching/surrogate-keys.js';
+import { surrogateHeaders, surrogateKeysOf } from './caching/surrogate-keys.js';
 import { httpCachePlugin } from './plugins/http-cache.plugin.js';
 import { readBulkheadPlugin } from './plugins/read-bulkhead.plugin.js';
 import { requestGuardPlugin } from './plugins/request-guard.plugin.js';
@@ -114,7 +114,9 @@ function apolloPlugins({ config, logger, metrics, cache, httpServer, flights }: 
       onOutcome: (ctx, outcome) => (ctx.trace.response = outcome),
       budget: config.responseStore,
       onNotStored: (reason) => metrics.responsesNotStored.inc({ reason }),
-      // A shared cache in front keeps a stored GET by its dependencies' keys (surrogate-purge.ts purges them).
+      // A shared cache in front keeps a stored GET, executed or a hit, by its dependencies' keys,
+      // stored with it (surrogate-purge.ts purges them).
+      ...(config.sharedCache.surrogateKeyHeader === 'off' ? {} : { surrogateKeys: surrogateKeysOf }),
       storedHeaders: (_ctx, stored) => surrogateHeaders(config.sharedCache.surrogateKeyHeader, stored),
     }),
     // 429 or 503 and Retry-After for a request refused whole (RATE_LIMITED, SERVER_BUSY).

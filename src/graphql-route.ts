@@ -126,8 +126,8 @@ function fastPath({ config, logger, metrics, cache, services, schema, flights }:
 }
 /**
  * `Surrogate-Control: no-store` on every /graphql response (errors, 405s and fast-path hits
- * included), for a shared cache in front (SURROGATE_KEY_HEADER): only a GET response stored with
- * known dependencies replaces it with a max-age and its surrogate keys (`storedHeaders`, apollo.ts),
+ * included), for a shared cache in front (SURROGATE_KEY_HEADER): only a GET of a response stored
+ * with surrogate keys (computed, or a hit) replaces it with a max-age and those keys (`storedHeaders`, apollo.ts),
  * so that whatever such a cache keeps is purged when something it read changes.
  */
 const surrogateNoStore: RequestHandler = (_req, res, next) => {

@@ -115,6 +115,8 @@ export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
         // The bench's connections stand for many users behind one address: the per-client bound on
         // what responses may be stored would otherwise cap the mixed workload's re-stores.
         CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: '0',
+        // Surrogate keys in Varnish's form, for the Varnish part (bench/lib/varnish.ts); the POSTs of the other parts carry none.
+        SURROGATE_KEY_HEADER: 'xkey',
       },
     },
     // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).

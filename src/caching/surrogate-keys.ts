@@ -27,18 +27,29 @@ export function surrogateKey(dependency: string): string {
 export const SURROGATE_NO_STORE = { 'surrogate-control': 'no-store' } as const;
 
 /**
- * The headers that let a shared cache keep a response just stored (see
- * `responseCachePlugin`'s `storedHeaders`): `Surrogate-Control: max-age=<hint>` and its
- * dependencies' keys in the chosen form. Null (the response keeps `Surrogate-Control: no-store`)
- * when the form is `off`, for anything but a GET, a PRIVATE or uncacheable response, or one with
- * too many keys for a header.
+ * The surrogate keys of a response about to be stored (`responseCachePlugin`'s `surrogateKeys`,
+ * kept with it so that a hit names them too): its dependencies' keys, each once. Empty (the
+ * response is sent with `Surrogate-Control: no-store`) when they are too many for a header.
+ */
+export function surrogateKeysOf(dependencies: ReadonlySet<string>): string[] {
+  const keys = [...new Set([...dependencies].map(surrogateKey))];
+  // Each key and one separator: the header's length in either form.
+  return keys.length * (KEY_CHARS + 1) - 1 > MAX_HEADER_BYTES ? [] : keys;
+}
+
+/**
+ * The headers that let a shared cache keep a stored response, just stored or a hit (see
+ * `responseCachePlugin`'s `storedHeaders`): `Surrogate-Control: max-age=<hint>` and the
+ * surrogate keys stored with it, in the chosen form. Null (the response keeps
+ * `Surrogate-Control: no-store`) when the form is `off`, for anything but a GET, a PRIVATE or
+ * uncacheable response, or one stored without keys (too many for a header, or by a build that
+ * did not store them).
  */
 export function surrogateHeaders(form: SurrogateKeyHeader, stored: StoredResponse): Record<string, string> | null {
-  const { policy, method, dependencies } = stored;
+  const { policy, method, surrogateKeys } = stored;
   if (form === 'off' || method !== 'GET' || policy.maxAge <= 0 || (policy.scope ?? 'PUBLIC') !== 'PUBLIC') return null;
-  if (dependencies.size === 0) return null;
-  const keys = [...new Set([...dependencies].map(surrogateKey))];
-  const value = keys.join(form === 'cache-tag' ? ',' : ' ');
+  if (surrogateKeys.length === 0) return null;
+  const value = surrogateKeys.join(form === 'cache-tag' ? ',' : ' ');
   if (value.length > MAX_HEADER_BYTES) return null;
   return { 'surrogate-control': `max-age=${policy.maxAge}`, [form]: value };
 }

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { surrogateKey } from '../../src/caching/surrogate-keys.js';
+import { metricValue } from '../helpers/metrics.js';
 import { ADMIN, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { until } from '../helpers/wait.js';
 
@@ -40,7 +41,7 @@ describe('surrogate keys (cache-tag) and webhook purges', () => {
   const get = (query: string) =>
     fetch(`${t.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
 
-  it('a stored GET names its dependencies; a hit, a POST and a mutation say no-store; a write purges the keys it invalidated', async () => {
+  it('a stored GET names its dependencies, and so does its hit; a POST and a mutation say no-store; a write purges the keys it invalidated', async () => {
     const id = (await t.gql('{ products(first: 1) { edges { node { id } } } }')).body.data?.products.edges[0].node.id as string;
     const query = `{ product(id: "${id}") { id priceCents } }`;
     const entityKey = surrogateKey(t.app.cache.keys.entity('Product', id));
@@ -49,10 +50,12 @@ describe('surrogate keys (cache-tag) and webhook purges', () => {
     expect(computed.headers.get('surrogate-control')).toBe('max-age=60');
     const tags = computed.headers.get('cache-tag')?.split(',') ?? [];
     expect(tags).toContain(entityKey);
-    // A hit of the response cache: its dependencies are not known, so no shared cache may keep it.
+    // A hit of the response cache names the keys stored with the response: a shared cache may keep it too.
+    const responseHitsBefore = await metricValue(t, 'cache_hits_total', { name: 'Response' });
     const hit = await get(query);
-    expect(hit.headers.get('surrogate-control')).toBe('no-store');
-    expect(hit.headers.get('cache-tag')).toBeNull();
+    expect(await metricValue(t, 'cache_hits_total', { name: 'Response' })).toBe(responseHitsBefore + 1);
+    expect(hit.headers.get('surrogate-control')).toBe('max-age=60');
+    expect(hit.headers.get('cache-tag')?.split(',').sort()).toEqual([...tags].sort());
     const posted = await t.gql(query);
     expect(posted.headers.get('surrogate-control')).toBe('no-store');
 

@@ -104,6 +104,37 @@ describe.skipIf(!HAVE_VARNISH)('Varnish in front (deploy/varnish/default.vcl, xk
     expect(again.body.data.product.priceCents).toBe(before + 100);
   });
 
+  it('a response stored in Redis by a POST is kept by Varnish when a GET hits it, and purged by a mutation', async () => {
+    const query = `{ product(id: "${product}") { id priceCents stock } }`;
+    const stored = await post(query);
+    const price = stored.data.product.priceCents as number;
+    const responseHits = () => metricValue(t, 'cache_hits_total', { name: 'Response' });
+
+    // Varnish has not seen it; the server answers from the response stored by the POST.
+    const hitsBefore = await responseHits();
+    const first = await get(query);
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    expect(await responseHits()).toBe(hitsBefore + 1);
+    expect(first.body.data).toEqual(stored.data);
+    // Kept by Varnish: the Redis hit carried the stored response's surrogate keys.
+    const second = await get(query);
+    expect(second.headers.get('x-cache')).toBe('HIT');
+    expect(second.body.data).toEqual(stored.data);
+
+    const login = await post(`mutation { login(email: "${ADMIN.email}", password: "${ADMIN.password}") { token } }`);
+    const token = login.data.login.token as string;
+    await post(`mutation { updateProduct(id: "${product}", input: { priceCents: ${price + 1} }) { priceCents } }`, token);
+    let after: Awaited<ReturnType<typeof get>> | undefined;
+    await until(
+      async () => {
+        after = await get(query);
+        return after.body.data?.product.priceCents === price + 1;
+      },
+      { what: 'Varnish to answer the new price', timeoutMs: 5_000, intervalMs: 5 },
+    );
+    expect(after?.headers.get('x-cache')).toBe('MISS');
+  });
+
   it('a request with a token, and a mutation, are never cached by Varnish', async () => {
     const token = (await post(`mutation { login(email: "${ADMIN.email}", password: "${ADMIN.password}") { token } }`)).data.login
       .token as string;

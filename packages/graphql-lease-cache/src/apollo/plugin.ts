@@ -2,22 +2,24 @@ import { HeaderMap, type ApolloServerPlugin, type BaseContext } from '@apollo/se
 import { ResponseRequests, type ResponseCacheOptions } from '../response/cached-response.js';
 import type { CachePolicy } from '../response/stored.js';
 
-/** What {@link ResponseCachePluginOptions.storedHeaders} is told of a response just stored. */
+/** What {@link ResponseCachePluginOptions.storedHeaders} is told of a stored response, just stored or a hit. */
 export interface StoredResponse {
-  /** Every key and tag the response read (its entities, field values and tags). */
-  dependencies: ReadonlySet<string>;
+  /** The surrogate keys stored with it (the `surrogateKeys` option's; empty without it, or for a response stored without any). */
+  surrogateKeys: readonly string[];
   /** The response's cache policy. */
   policy: CachePolicy;
   /** The HTTP method of the request (GET, POST). */
   method: string | undefined;
+  /** True when the request was answered from the stored response (a HIT), false when it computed and stored it. */
+  hit: boolean;
 }
 
 /** Options of {@link responseCachePlugin}: the hooks of {@link ResponseCacheOptions}, as Apollo's response-cache plugin takes them. */
 export interface ResponseCachePluginOptions<C extends BaseContext> extends ResponseCacheOptions<C> {
   /**
-   * Headers for a response this request computed and stored (surrogate keys for a shared HTTP
-   * cache, purged when one of its dependencies is invalidated); default none. Not called for a
-   * hit, a response not stored, or one invalidated while it was computed.
+   * Headers for a stored response: one this request computed and stored, or a hit of one
+   * (surrogate keys for a shared HTTP cache, purged when one of its dependencies is invalidated);
+   * default none. Not called for a response not stored, or one invalidated while it was computed.
    */
   storedHeaders?(ctx: C, stored: StoredResponse): Record<string, string> | null;
 }
@@ -47,39 +49,48 @@ export function responseCachePlugin<C extends BaseContext>(options: ResponseCach
   if (!requests.enabled) return {};
   return {
     async requestDidStart() {
+      // The stored response this request was answered from (a HIT), for its headers.
+      let hit: { policy: CachePolicy; surrogateKeys: readonly string[] } | null = null;
       return {
         async responseForOperation({ operation, queryHash, request, contextValue, overallCachePolicy, schema }) {
           // `operation` is missing when none could be chosen (several, no or a wrong name): Apollo
           // still asks, then answers OPERATION_RESOLUTION_FAILURE itself.
           const chosen = operation as typeof operation | undefined;
           if (chosen?.operation !== 'query' || !queryHash) return null;
-          const hit = await requests.begin(contextValue, {
+          const found = await requests.begin(contextValue, {
             schema,
             queryHash,
             operationName: request.operationName ?? null,
             operation: chosen,
             variables: request.variables,
           });
-          if (!hit) return null;
-          overallCachePolicy.replace(hit.policy);
+          if (!found) return null;
+          hit = found;
+          overallCachePolicy.replace(found.policy);
           return {
             http: { status: undefined, headers: new HeaderMap() },
-            body: { kind: 'single', singleResult: { data: hit.data } },
+            body: { kind: 'single', singleResult: { data: found.data } },
           };
         },
 
         async willSendResponse({ request, response, contextValue, overallCachePolicy, document, schema, queryHash }) {
+          const method = request.http?.method;
+          if (hit) {
+            const headers = options.storedHeaders?.(contextValue, { ...hit, method, hit: true });
+            for (const [name, value] of Object.entries(headers ?? {})) response.http.headers.set(name, value);
+            return;
+          }
           const single = response.body.kind === 'single' ? response.body.singleResult : null;
           const policy = single ? overallCachePolicy.policyIfCacheable() : null;
-          const dependencies = await requests.finish(contextValue, {
+          const surrogateKeys = await requests.finish(contextValue, {
             schema,
             document,
             queryHash: queryHash ?? '',
             result: single ?? { errors: ['not a single result'] },
             policy,
           });
-          if (!dependencies || !policy || !options.storedHeaders) return;
-          const headers = options.storedHeaders(contextValue, { dependencies, policy, method: request.http?.method });
+          if (!surrogateKeys || !policy || !options.storedHeaders) return;
+          const headers = options.storedHeaders(contextValue, { surrogateKeys, policy, method, hit: false });
           for (const [name, value] of Object.entries(headers ?? {})) response.http.headers.set(name, value);
         },
       };

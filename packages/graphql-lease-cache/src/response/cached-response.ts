@@ -49,6 +49,13 @@ export interface ResponseCacheOptions<C> {
   clientId?(ctx: C): string | null;
   /** A further say on whether an executed, cacheable response without errors is stored; default yes. */
   isStorable?(ctx: C, result: ExecutedResult): boolean;
+  /**
+   * The surrogate keys of a response about to be stored, from every key and tag it read (its
+   * entities, field values and tags): an opaque list kept with the response and returned on each
+   * hit, so that a shared HTTP cache keeps a hit by the same keys as the executed response, and
+   * is purged when one of them is. Default: none.
+   */
+  surrogateKeys?(dependencies: ReadonlySet<string>): readonly string[];
   /** Told what the cache did for each query (not for mutations, or what it never looked at). */
   onOutcome?(ctx: C, outcome: ResponseOutcome): void;
   /** What one client may make the server store; default 1 MiB a response, no per-client bound. */
@@ -125,7 +132,10 @@ export class ResponseRequests<C extends object> {
    * Looks the query up: its stored response (a HIT) or null, the query then being executed
    * (a MISS, stored by {@link finish}, or a BYPASS when Redis fails or an invalidation waits).
    */
-  async begin(ctx: C, query: QueryToLookUp): Promise<{ policy: StoredPolicy; data: Record<string, unknown> | null } | null> {
+  async begin(
+    ctx: C,
+    query: QueryToLookUp,
+  ): Promise<{ policy: StoredPolicy; surrogateKeys: readonly string[]; data: Record<string, unknown> | null } | null> {
     const { cache } = this.#options;
     const responses = cache.core.responses;
     if (!responses) return null;
@@ -153,7 +163,7 @@ export class ResponseRequests<C extends object> {
         const { data } = JSON.parse(stored.body) as { data: Record<string, unknown> | null };
         this.#outcome(ctx, 'HIT');
         cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
-        return { policy: stored.policy, data };
+        return { policy: stored.policy, surrogateKeys: stored.surrogateKeys, data };
       }
       this.#compute(ctx, trace, { hash, ticket: found.ticket, sessionId });
     } catch (error) {
@@ -165,11 +175,11 @@ export class ResponseRequests<C extends object> {
 
   /**
    * Stores the executed response of a MISS when it may be (and hands it to the requests waiting
-   * for it); a no-op otherwise. Returns what the stored response depends on when it was stored
+   * for it); a no-op otherwise. Returns the surrogate keys stored with it when it was stored
    * (nothing it read was invalidated while it was computed), else null: what a shared HTTP cache
    * may key it by, to be purged when one of them is invalidated.
    */
-  async finish(ctx: C, executed: ExecutedQuery): Promise<ReadonlySet<string> | null> {
+  async finish(ctx: C, executed: ExecutedQuery): Promise<readonly string[] | null> {
     const computing = this.#computing.get(ctx);
     if (!computing) return null;
     this.#computing.delete(ctx);
@@ -181,19 +191,28 @@ export class ResponseRequests<C extends object> {
     const storable =
       this.#options.isStorable && !this.#options.isStorable(ctx, executed.result)
         ? null
-        : storedForm(executed.result, executed.policy, session);
+        : storedForm(executed.result, executed.policy, session, () => {
+            // The field values it selected are dependencies too: added before the keys are computed from them.
+            const { document } = executed;
+            if (document) this.#addFields(executed, document, dependencies);
+            return this.#options.surrogateKeys?.(dependencies) ?? [];
+          });
     this.flights.settle(hash, ticket, storable?.stored ?? null);
     const responses = cache.core.responses;
     // An invalidation this process could not deliver may not have reached the responses.
     if (!storable || !executed.document || !responses || !cache.core.responsesUsable) return null;
     if (!this.#budget.admit(this.#options.clientId?.(ctx) ?? null, Buffer.byteLength(storable.stored))) return null;
-    addFieldDependencies(cache, dependencies, this.#selected.of(executed.schema, executed.document, executed.queryHash));
     try {
-      return (await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace)) ? dependencies : null;
+      return (await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace)) ? storable.surrogateKeys : null;
     } catch (error) {
       this.#logger.debug({ err: error }, 'response cache store failed');
       return null;
     }
+  }
+
+  /** Adds the field values `executed` selected of the entities it read to its dependencies. */
+  #addFields(executed: ExecutedQuery, document: DocumentNode, dependencies: Set<string>): void {
+    addFieldDependencies(this.#options.cache, dependencies, this.#selected.of(executed.schema, document, executed.queryHash));
   }
 
   /** A MISS: the query is executed with its reads recorded, to be stored under `ticket`. */

@@ -12,24 +12,37 @@ export interface StoredPolicy {
   scope: 'PUBLIC' | 'PRIVATE';
 }
 
-/**
- * A stored response: its policy as JSON on the first line, then the HTTP body exactly as Apollo
- * sends it in production (`{"data":…}` and a newline), so that a hit before the server's pipeline
- * (the fast path) writes it as it is, with neither parsing nor serializing.
- */
-export function encodeStored(policy: StoredPolicy, data: unknown): string {
-  return `${JSON.stringify(policy)}\n${JSON.stringify({ data })}\n`;
+/** The first line of a stored response: its policy and, when there are any, its surrogate keys. */
+interface PolicyLine extends StoredPolicy {
+  keys?: readonly string[];
 }
 
-/** The policy and the HTTP body of a stored response; throws when it is unreadable (corrupt, or another version's). */
-export function decodeStored(stored: Buffer | string): { policy: StoredPolicy; body: string } {
+/**
+ * A stored response: its policy as JSON on the first line (with the surrogate keys the app
+ * computed for it, when any: a hit names them as the executed response did), then the HTTP body
+ * exactly as Apollo sends it in production (`{"data":…}` and a newline), so that a hit before the
+ * server's pipeline (the fast path) writes it as it is, with neither parsing nor serializing.
+ */
+export function encodeStored(policy: StoredPolicy, data: unknown, surrogateKeys: readonly string[] = []): string {
+  const line: PolicyLine = surrogateKeys.length > 0 ? { ...policy, keys: surrogateKeys } : policy;
+  return `${JSON.stringify(line)}\n${JSON.stringify({ data })}\n`;
+}
+
+/**
+ * The policy, the surrogate keys (empty: none stored) and the HTTP body of a stored response;
+ * throws when it is unreadable (corrupt, or another version's).
+ */
+export function decodeStored(stored: Buffer | string): { policy: StoredPolicy; surrogateKeys: readonly string[]; body: string } {
   const text = stored.toString();
   const newline = text.indexOf('\n');
   if (newline < 0) throw new SyntaxError('a stored response has no policy line');
-  const policy = JSON.parse(text.slice(0, newline)) as Partial<StoredPolicy> | null;
-  if (typeof policy?.maxAge !== 'number' || (policy.scope !== 'PUBLIC' && policy.scope !== 'PRIVATE'))
+  const line = JSON.parse(text.slice(0, newline)) as Partial<Record<keyof PolicyLine, unknown>> | null;
+  if (typeof line?.maxAge !== 'number' || (line.scope !== 'PUBLIC' && line.scope !== 'PRIVATE'))
     throw new SyntaxError('a stored response has no valid policy');
-  return { policy: { maxAge: policy.maxAge, scope: policy.scope }, body: text.slice(newline + 1) };
+  const keys = line.keys ?? [];
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string'))
+    throw new SyntaxError('a stored response has invalid surrogate keys');
+  return { policy: { maxAge: line.maxAge, scope: line.scope }, surrogateKeys: keys as string[], body: text.slice(newline + 1) };
 }
 
 /**
@@ -37,13 +50,15 @@ export function decodeStored(stored: Buffer | string): { policy: StoredPolicy; b
  * may not be stored: errors, no cacheable policy, or a PRIVATE one without a live session.
  * `sessionExpiresAt` is when the request's session ends (ms since the epoch; null: none): a hit
  * does not resolve the session, so a private response must end with it, and an anonymous or
- * signed-out request never stores one.
+ * signed-out request never stores one. `surrogateKeys` is called only for a response stored
+ * (default none).
  */
 export function storedForm(
   result: { data?: unknown; errors?: readonly unknown[] },
   policy: CachePolicy | null,
   session: { id: string | null; expiresAt: number | null },
-): { stored: string; ttlMs: number } | null {
+  surrogateKeys: () => readonly string[] = () => [],
+): { stored: string; ttlMs: number; surrogateKeys: readonly string[] } | null {
   if (result.errors?.length || !policy || policy.maxAge <= 0) return null;
   const scope = policy.scope ?? 'PUBLIC';
   let ttlMs = policy.maxAge * 1_000;
@@ -52,7 +67,8 @@ export function storedForm(
     ttlMs = Math.min(ttlMs, session.expiresAt - Date.now());
     if (ttlMs <= 0) return null;
   }
-  return { stored: encodeStored({ maxAge: policy.maxAge, scope }, result.data ?? null), ttlMs };
+  const keys = surrogateKeys();
+  return { stored: encodeStored({ maxAge: policy.maxAge, scope }, result.data ?? null, keys), ttlMs, surrogateKeys: keys };
 }
 
 /**

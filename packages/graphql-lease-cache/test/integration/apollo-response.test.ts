@@ -29,6 +29,9 @@ beforeAll(async () => {
         sessionId: (ctx) => ctx.sessionId,
         sessionExpiresAt: (ctx) => (ctx.sessionId === null ? null : Date.now() + 3_600_000),
         onOutcome: (_ctx, outcome) => outcomes.push(outcome),
+        // Opaque to the package: what a hit must name as the executed response did.
+        surrogateKeys: (dependencies) => [...dependencies].map((dependency) => `k:${dependency}`).sort(),
+        storedHeaders: (_ctx, stored) => ({ 'x-keys': stored.surrogateKeys.join(' '), 'x-stored': stored.hit ? 'hit' : 'computed' }),
       }),
     ],
   });
@@ -48,7 +51,12 @@ async function run(query: string, options: { variables?: Record<string, unknown>
     { contextValue: libraryContext(library, cache, options.session ?? null) },
   );
   if (res.body.kind !== 'single') throw new Error('not a single result');
-  return { data: res.body.singleResult.data, errors: res.body.singleResult.errors, outcome: outcomes.slice(before).join() };
+  return {
+    data: res.body.singleResult.data,
+    errors: res.body.singleResult.errors,
+    outcome: outcomes.slice(before).join(),
+    headers: res.http.headers,
+  };
 }
 
 describe('responseCachePlugin', () => {
@@ -58,6 +66,19 @@ describe('responseCachePlugin', () => {
     const reads = library.reads;
     expect(await run(query)).toMatchObject({ data: { book: { title: 'Dune' } }, outcome: 'HIT' });
     expect(library.reads).toBe(reads);
+  });
+
+  it('a hit is told the surrogate keys the app computed when the response was stored', async () => {
+    const query = '{ book(id: "1") { id title } }';
+    const computed = await run(query);
+    expect(computed.outcome).toBe('MISS');
+    expect(computed.headers.get('x-stored')).toBe('computed');
+    const keys = computed.headers.get('x-keys') ?? '';
+    expect(keys).toMatch(/^k:/);
+    const hit = await run(query);
+    expect(hit.outcome).toBe('HIT');
+    expect(hit.headers.get('x-stored')).toBe('hit');
+    expect(hit.headers.get('x-keys')).toBe(keys);
   });
 
   it('a mutation that invalidates, or refreshes, what a response read makes the next read fresh', async () => {
