@@ -8,6 +8,7 @@ import type { CacheEvents } from './events.js';
 import type { LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 import type { ResponseStore } from './response-store.js';
 import type { FetchSpec, RefreshEntry } from './fetch-spec.js';
+import type { Fleet } from './fleet/fleet.js';
 import { newToken, nonNegative, positive, reportFailure } from './core-helpers.js';
 import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadPath } from './read-path.js';
@@ -66,6 +67,13 @@ export interface CacheCoreOptions {
    * `trace.dependencies`. Default none.
    */
   responses?: ResponseStore;
+  /**
+   * This process as a member of the fleet (fleet/): reads use the cache only while its lease holds,
+   * and every invalidation is broadcast to the other members and acknowledged before it returns.
+   * Default none: a single process, or instances without an L1 that accept the guarantee ending at
+   * the process.
+   */
+  fleet?: Fleet;
 }
 
 /**
@@ -93,6 +101,7 @@ export class CacheCore {
   readonly #knownPending: KnownPending | undefined;
   readonly #local: LocalCopies | undefined;
   readonly #responses: ResponseStore | undefined;
+  readonly #fleet: Fleet | undefined;
   readonly #pending: PendingInvalidations;
   readonly #loads: SourceLoads;
   readonly #reads: ReadPath;
@@ -113,8 +122,16 @@ export class CacheCore {
     this.#knownPending = options.knownPending;
     this.#local = options.localCopies;
     this.#responses = options.responses;
-    const { store, codec, events, logger, knownPending, localCopies, responses } = options;
-    this.#pending = new PendingInvalidations({ store, responses, events, logger, retryIntervalMs });
+    this.#fleet = options.fleet;
+    const { store, codec, events, logger, knownPending, localCopies, responses, fleet } = options;
+    this.#pending = new PendingInvalidations({
+      store,
+      responses,
+      events,
+      logger,
+      retryIntervalMs,
+      ...(fleet ? { broadcast: (dependencies) => fleet.broadcast(dependencies), drained: () => fleet.settled() } : {}),
+    });
     // Fills jitter their TTLs, and reads invalidate unreadable values and read write-behind
     // changes, through this core's public methods, as any caller's calls do.
     this.#loads = new SourceLoads({ store, codec, events, logger, localCopies, jitter: (ttlMs) => this.jitter(ttlMs) });
@@ -130,6 +147,7 @@ export class CacheCore {
       leaseWaitMs,
       tagTtlMs,
       pending: this.#pending,
+      ...(options.fleet ? { fleet: options.fleet } : {}),
       loads: this.#loads,
       host: this,
     });
@@ -145,7 +163,9 @@ export class CacheCore {
    * invalidation waits for delivery (one that does may not have reached the responses either).
    */
   get responsesUsable(): boolean {
-    return this.#responses !== undefined && this.#store !== null && this.pendingInvalidations === 0;
+    return (
+      this.#responses !== undefined && this.#store !== null && this.pendingInvalidations === 0 && (this.#fleet?.servable() ?? true)
+    );
   }
 
   /**
@@ -157,9 +177,11 @@ export class CacheCore {
     if (!this.#responses || keys.length === 0) return;
     try {
       await this.#responses.invalidate(keys);
+      await this.#fleet?.broadcast(keys);
     } catch (error) {
       this.#failed('invalidate', error);
       this.#pending.add(keys, []);
+      await this.#fleet?.owe(keys, []);
     }
   }
 
@@ -217,6 +239,7 @@ export class CacheCore {
       const etag = newToken();
       const stored = await store.refresh(values, etag);
       await this.#responses?.invalidate(entries.map((e) => e.key));
+      await this.#fleet?.broadcast(entries.map((e) => e.key));
       stored.forEach((ok, i) => {
         if (!ok) return;
         const entry = at(entries, i, 'refresh: the entry of a reply');
@@ -224,10 +247,9 @@ export class CacheCore {
       });
     } catch (error) {
       this.#failed('refresh', error);
-      this.#pending.add(
-        entries.map((e) => e.key),
-        [],
-      );
+      const keys = entries.map((e) => e.key);
+      this.#pending.add(keys, []);
+      await this.#fleet?.owe(keys, []);
     }
   }
 
@@ -247,11 +269,26 @@ export class CacheCore {
     try {
       await this.#store.invalidate(keys, tags);
       await this.#responses?.invalidate([...keys, ...tags]);
+      await this.#fleet?.broadcast([...keys, ...tags]);
       if (options.holdMs) this.#pending.add(keys, tags, Date.now() + options.holdMs);
     } catch (error) {
       this.#failed('invalidate', error);
       this.#pending.add(keys, tags, options.holdMs ? Date.now() + options.holdMs : 0);
+      await this.#fleet?.owe(keys, tags);
     }
+  }
+
+  /**
+   * Delivers an invalidation now: the keys and tags, the responses that depend on them, and the
+   * fleet's broadcast (for the fleet's recovery of what another member owed). Rejects on failure.
+   */
+  async deliver(keys: readonly string[], tags: readonly string[]): Promise<void> {
+    if (!this.#store) return;
+    this.#loads.forget(keys);
+    this.#local?.delete(keys);
+    await this.#store.invalidate(keys, tags);
+    await this.#responses?.invalidate([...keys, ...tags]);
+    await this.#fleet?.broadcast([...keys, ...tags]);
   }
 
   /**

@@ -9,6 +9,9 @@ import { KeyedValues } from './keyed-values.js';
 import { KnownPending } from './known-pending.js';
 import { LocalCopies } from './local-copies.js';
 import { CacheEvents } from './events.js';
+import { Fleet, type FleetL1 } from './fleet/fleet.js';
+import type { IntentLog } from './fleet/intents.js';
+import type { FleetLeaseSettings } from './fleet/lease.js';
 import { ResponseStore } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
@@ -68,8 +71,22 @@ export interface Cache {
   entity<T extends Versioned>(type: string): EntityCache<T>;
   /** Values of one kind by id that are not entities (sessions, say): see {@link KeyedValues}. */
   values<T>(kind: string): KeyedValues<T>;
-  /** Stops background retries. */
+  /** This process as a member of the fleet (fleet/), or null without Redis or with `fleet: false`. */
+  fleet: Fleet | null;
+  /** Stops background retries, the fleet's renewals and its subscription. */
   close(): void;
+}
+
+/** Options of the fleet protocol (see fleet/fleet.ts); every duration in milliseconds. */
+export interface CacheFleetOptions extends Partial<FleetLeaseSettings> {
+  /** Where undeliverable invalidations are recorded, to survive this process (the app: MongoDB). Default none. */
+  intents?: IntentLog;
+  /** A connection for the fleet's pub/sub; default a duplicate of `redis`. */
+  subscriber?: RedisClient;
+  /** This member's name; default host, pid and random bytes. */
+  member?: string;
+  /** What the fleet empties and drops from; default the cache's own L1. */
+  l1?: FleetL1;
 }
 
 /** Options of {@link createCache}. */
@@ -106,6 +123,11 @@ export interface CreateCacheOptions {
    * them; default none. Must not throw. Only with `settings.responses`.
    */
   onResponsesInvalidated?(dependencies: readonly string[]): void;
+  /**
+   * The fleet protocol (leases, acknowledged invalidations, recorded intents), on by default with
+   * Redis: false turns it off (the guarantee then ends at the process, and no L1 may serve).
+   */
+  fleet?: CacheFleetOptions | false;
 }
 
 /** The settings a cache takes where none are given. */
@@ -129,6 +151,11 @@ const RESPONSE_DEPENDENCY_BUCKETS = 16_384;
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
 export const CACHE_SCHEMA_VERSION = 2;
 
+/** A connection of its own for the fleet's pub/sub, with `client`'s settings (a subscribed connection runs no other commands). */
+function subscriberOf(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate({ lazyConnect: false, enableOfflineQueue: true });
+}
+
 /** Wires keyspace, codec, breaker, store and core together. */
 export function createCache(given: CreateCacheOptions): Cache {
   const settings: CacheSettings = { ...DEFAULT_CACHE_SETTINGS, ...given.settings };
@@ -147,7 +174,23 @@ export function createCache(given: CreateCacheOptions): Cache {
   // What this process knows to be queued for the database: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
   const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
-  const core = createCore(options, { keys, events, store, knownPending });
+  let deliver: (keys: readonly string[], tags: readonly string[]) => Promise<void> = () => Promise.resolve();
+  const fleet =
+    options.redis && options.fleet !== false
+      ? new Fleet({
+          ...options.fleet,
+          client: options.redis,
+          subscriber: options.fleet?.subscriber ?? subscriberOf(options.redis),
+          keys: keys.fleet,
+          intents: options.fleet?.intents ?? null,
+          deliver: (k, t) => deliver(k, t),
+          events,
+          logger,
+        })
+      : null;
+  const core = createCore(options, { keys, events, store, knownPending, fleet });
+  deliver = (k, t) => core.deliver(k, t);
+  void fleet?.start();
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
   options.redis?.on('ready', () => void core.deliverPending());
   const writeBehind = new WriteBehindQueue({
@@ -173,14 +216,18 @@ export function createCache(given: CreateCacheOptions): Cache {
     responseDependencies: (type, id, fields) => changedDependencies(keys, options.responseFields, type, id, fields),
     entity: entityCaches(core, keys, settings, new Set(options.writeBehindTypes ?? []), logger),
     values: <T>(kind: string) => new KeyedValues<T>({ core, keys, kind }),
-    close: () => core.close(),
+    fleet,
+    close: () => {
+      core.close();
+      fleet?.close();
+    },
   };
 }
 
 /** The core, with its codec, its local copies and (when enabled) the response store. */
 function createCore(
   options: CreateCacheOptions & { settings: CacheSettings; logger: CacheLogger },
-  parts: { keys: Keyspace; events: CacheEvents; store: RedisStore | null; knownPending: KnownPending },
+  parts: { keys: Keyspace; events: CacheEvents; store: RedisStore | null; knownPending: KnownPending; fleet: Fleet | null },
 ): CacheCore {
   const { settings } = options;
   const { keys, store } = parts;
@@ -207,6 +254,7 @@ function createCore(
     leaseTtlMs: settings.leaseTtlMs,
     knownPending: parts.knownPending,
     ...(responses ? { responses } : {}),
+    ...(parts.fleet ? { fleet: parts.fleet } : {}),
     ...(settings.localEntries > 0
       ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
       : {}),

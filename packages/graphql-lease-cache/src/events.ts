@@ -34,6 +34,8 @@ export const CACHE_CHANNELS = {
   flush: 'graphql-lease-cache:write-behind-flush',
   /** {@link DepthEvent}: the write-behind queue's depth, as the worker read it. */
   depth: 'graphql-lease-cache:write-behind-depth',
+  /** {@link FleetEvent}: the fleet protocol: acknowledged broadcasts, lapsed leases, owed and recovered invalidations. */
+  fleet: 'graphql-lease-cache:fleet',
 } as const;
 
 interface CacheEvent {
@@ -108,6 +110,21 @@ export interface DepthEvent extends CacheEvent {
   depth: number;
 }
 
+/** What the fleet protocol did (fleet/). */
+export interface FleetEvent {
+  cache: string;
+  /**
+   * `ack`: a broadcast acknowledged by every member (or their leases ran out); `lapse`: this
+   * member's lease lapsed (its L1 emptied); `owe`: a write waited out an undeliverable
+   * invalidation; `recover`: this member delivered invalidations others had recorded.
+   */
+  kind: 'ack' | 'lapse' | 'owe' | 'recover';
+  /** How long it took (0 for a lapse), in ms. */
+  durationMs: number;
+  /** Why a lease lapsed (`expired`, `subscriber`, `owing`, `lagging`, `registered`). */
+  reason?: string;
+}
+
 /** Each channel's event, by the key of {@link CACHE_CHANNELS}: for typed subscribers. */
 export interface CacheEventMap {
   lookup: LookupEvent;
@@ -122,6 +139,7 @@ export interface CacheEventMap {
   writeBehind: WriteBehindEvent;
   flush: FlushEvent;
   depth: DepthEvent;
+  fleet: FleetEvent;
 }
 
 const channels = {
@@ -137,6 +155,7 @@ const channels = {
   writeBehind: channel(CACHE_CHANNELS.writeBehind),
   flush: channel(CACHE_CHANNELS.flush),
   depth: channel(CACHE_CHANNELS.depth),
+  fleet: channel(CACHE_CHANNELS.fleet),
 } satisfies Record<keyof typeof CACHE_CHANNELS, Channel>;
 
 let instances = 0;
@@ -209,5 +228,10 @@ export class CacheEvents {
 
   depth(depth: number): void {
     if (channels.depth.hasSubscribers) channels.depth.publish({ cache: this.id, depth } satisfies DepthEvent);
+  }
+
+  fleet(kind: FleetEvent['kind'], durationMs: number, reason?: string): void {
+    if (channels.fleet.hasSubscribers)
+      channels.fleet.publish({ cache: this.id, kind, durationMs, ...(reason ? { reason } : {}) } satisfies FleetEvent);
   }
 }

@@ -14,6 +14,8 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
  *   {ns}:v{n}:{resp:<shard>}                     a response shard: its incarnation, clock and dependency epochs
  *   {ns}:v{n}:{resp:<shard>}:r:<hash>            a whole response, in its shard's slot
+ *   {ns}:{fleet}, {ns}:{fleet}:log                the fleet's members and leases, and its log of invalidations
+ *   {ns}:fleet:inv, {ns}:fleet:ack                not keys: the fleet's pub/sub channels
  *   {ns}:v{n}:{Product:65f0…}#viewCount          not a key: a response dependency on one field of an entity
  *
  * The `{…}` part is a Redis Cluster hash tag: an entity, its lease, its fields and its tags
@@ -42,6 +44,11 @@ export interface Keyspace {
   readonly writeQueue: { stream: string; dead: string; leader: string; unnamed: string };
   /** The lease of any value key. */
   lease(key: string): string;
+  /**
+   * The fleet's hash (members, leases, incarnation), its log of invalidations, and its pub/sub
+   * channels (fleet/): no version, so that instances of two deploys are one fleet.
+   */
+  readonly fleet: { hash: string; log: string; channel: string; ackChannel: string };
   /**
    * A cross-process lock or lease the application names (`:`-separated parts, e.g.
    * `products:65f0…`): all in one slot, so that a script can take several at once; no version,
@@ -129,6 +136,12 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       unnamed: `${namespace}:{wb}:unnamed`,
     },
     lease: (key) => `${key}:lease`,
+    fleet: {
+      hash: `${namespace}:{fleet}`,
+      log: `${namespace}:{fleet}:log`,
+      channel: `${namespace}:fleet:inv`,
+      ackChannel: `${namespace}:fleet:ack`,
+    },
     lock: (name) =>
       `${namespace}:{lock}:${name
         .split(':')

@@ -17,6 +17,10 @@ export interface PendingInvalidationsOptions {
   logger: CacheLogger;
   /** How often undelivered invalidations are retried, in milliseconds. */
   retryIntervalMs: number;
+  /** After each delivery reached Redis, tells the fleet's other members (see Fleet.broadcast); rejects on failure. Default none. */
+  broadcast?(dependencies: readonly string[]): Promise<void>;
+  /** Told when nothing is left to deliver after a delivery run (see Fleet.settled). Default none. */
+  drained?(): void;
 }
 
 /**
@@ -30,6 +34,8 @@ export class PendingInvalidations {
   readonly #events: CacheEvents;
   readonly #logger: CacheLogger;
   readonly #retryIntervalMs: number;
+  readonly #broadcast: ((dependencies: readonly string[]) => Promise<void>) | undefined;
+  readonly #drained: (() => void) | undefined;
   /** Undelivered invalidations: key -> generation (bumped each time it is added again). */
   readonly #keys = new Map<string, number>();
   /** Undelivered invalidations: tag -> generation (bumped each time it is added again). */
@@ -46,6 +52,8 @@ export class PendingInvalidations {
     this.#events = options.events;
     this.#logger = options.logger;
     this.#retryIntervalMs = options.retryIntervalMs;
+    this.#broadcast = options.broadcast;
+    this.#drained = options.drained;
   }
 
   /** How many keys and tags wait for an undelivered invalidation. */
@@ -119,7 +127,9 @@ export class PendingInvalidations {
           keys.map(([key]) => key),
           tags.map(([tag]) => tag),
         );
-        await this.#responses?.invalidate([...keys.map(([key]) => key), ...tags.map(([tag]) => tag)]);
+        const dependencies = [...keys.map(([key]) => key), ...tags.map(([tag]) => tag)];
+        await this.#responses?.invalidate(dependencies);
+        await this.#broadcast?.(dependencies);
         // Only what this call delivered: an entry added again meanwhile (a newer generation)
         // belongs to a later write whose invalidation may have run before this one.
         for (const [key, generation] of keys) {
@@ -134,6 +144,7 @@ export class PendingInvalidations {
         }
         this.#logger.info({ keys: keys.length, tags: tags.length }, 'delivered pending cache invalidations');
       }
+      if (this.size === 0) this.#drained?.();
     } catch (error) {
       reportFailure(this.#events, this.#logger, 'invalidate', error);
     } finally {

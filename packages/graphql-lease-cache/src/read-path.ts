@@ -10,6 +10,7 @@ import { nameOf, requestOf, tallyRead, type FetchSpec, type HitTally } from './f
 import { newToken, reportFailure, sleep } from './core-helpers.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { SourceLoads } from './source-loads.js';
+import type { Fleet } from './fleet/fleet.js';
 
 /**
  * What the read path asks of the core it serves: its public calls, made as any caller's are
@@ -37,6 +38,8 @@ export interface ReadPathOptions {
   pending: PendingInvalidations;
   /** The source loads and fills, shared by readers of the same keys. */
   loads: SourceLoads;
+  /** The fleet: the cache is read only while this member's lease holds. Default none. */
+  fleet?: Fleet;
   host: ReadHost;
 }
 
@@ -73,6 +76,9 @@ export class ReadPath {
   readonly #pending: PendingInvalidations;
   readonly #loads: SourceLoads;
   readonly #host: ReadHost;
+  readonly #fleet: Fleet | undefined;
+  /** Set once the fleet's first registration was tried: reads before wait for it. */
+  #fleetStarted = false;
 
   constructor(options: ReadPathOptions) {
     this.#store = options.store;
@@ -88,6 +94,7 @@ export class ReadPath {
     this.#pending = options.pending;
     this.#loads = options.loads;
     this.#host = options.host;
+    this.#fleet = options.fleet;
   }
 
   /** See CacheCore.fetch. */
@@ -100,9 +107,16 @@ export class ReadPath {
         for (const tag of spec.tags?.[index] ?? []) dependencies.add(tag);
       });
     }
+    if (this.#fleet && !this.#fleetStarted) {
+      await this.#fleet.ready;
+      this.#fleetStarted = true;
+    }
+    // Without a lease, nothing is read from the cache: an invalidation may be owed that this
+    // member would not know of (see fleet/).
+    const usable = this.#store !== null && (this.#fleet?.servable() ?? true);
     const bypass: number[] = [];
     const candidates: number[] = [];
-    spec.keys.forEach((key, index) => (!this.#store || this.#pending.bypasses(key, spec.tags?.[index]) ? bypass : candidates).push(index));
+    spec.keys.forEach((key, index) => (!usable || this.#pending.bypasses(key, spec.tags?.[index]) ? bypass : candidates).push(index));
     const work: Promise<void>[] = [];
     const pending = new Map<number, PendingEntry[]>();
     if (bypass.length) {

@@ -17,6 +17,10 @@ export { sleep };
 export interface TestRedis {
   url: string;
   client: Redis;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Thaws it (SIGCONT): it answers what was queued. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -46,7 +50,10 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     client,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
+      child.kill('SIGCONT');
       client.disconnect();
       await stop();
     },

@@ -1,0 +1,118 @@
+// The fleet protocol (src/fleet/): two caches on one private Redis are two members. What a
+// member's L1 holds is modelled by a recording L1 (it keeps the dependencies it still holds).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCache, type Cache } from '../../src/create-cache.js';
+import type { FleetL1 } from '../../src/fleet/fleet.js';
+import { InMemoryIntentLog } from '../../src/fleet/intents.js';
+import { SILENT_LOGGER } from '../../src/logger.js';
+import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
+
+/** An L1 that holds names: dropped by an invalidation naming them, emptied by a flush. */
+class HeldNames implements FleetL1 {
+  readonly held = new Set<string>();
+  readonly flushes: string[] = [];
+  invalidate(dependencies: readonly string[]): void {
+    for (const name of dependencies) this.held.delete(name);
+  }
+  flush(reason: string): void {
+    this.held.clear();
+    this.flushes.push(reason);
+  }
+}
+
+let redis: TestRedis;
+const open: { cache: Cache; client: RedisClient }[] = [];
+let namespace = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+afterEach(() => {
+  redis.resume();
+  for (const { cache, client } of open.splice(0)) {
+    cache.close();
+    client.disconnect();
+  }
+});
+
+async function member(ns: string, l1: HeldNames, intents: InMemoryIntentLog, leaseMs = 600): Promise<Cache> {
+  const client = createRedisClient({ url: redis.url, logger: SILENT_LOGGER });
+  await client.connect();
+  const cache = createCache({ redis: client, settings: { namespace: ns }, fleet: { intents, leaseMs, sweepEveryMs: 60_000, l1 } });
+  open.push({ cache, client });
+  await cache.fleet?.ready;
+  return cache;
+}
+
+function nextNamespace(): string {
+  namespace += 1;
+  return `fleet${namespace}`;
+}
+
+describe('the fleet', () => {
+  it('registers every member, and a write returns only after the other members dropped what it invalidated', async () => {
+    const ns = nextNamespace();
+    const intents = new InMemoryIntentLog();
+    const [l1a, l1b] = [new HeldNames(), new HeldNames()];
+    const a = await member(ns, l1a, intents);
+    await member(ns, l1b, intents);
+    await until(() => a.fleet!.servable(), { what: 'a registered' });
+    const key = a.keys.entity('User', 'u1');
+    l1b.held.add(key);
+    await a.core.invalidate([key]);
+    expect(l1b.held.has(key)).toBe(false);
+  });
+
+  it('a member whose subscription is killed empties its L1 and stops serving until it registers again', async () => {
+    const ns = nextNamespace();
+    const intents = new InMemoryIntentLog();
+    const l1b = new HeldNames();
+    await member(ns, new HeldNames(), intents);
+    const b = await member(ns, l1b, intents);
+    await until(() => b.fleet!.servable(), { what: 'b registered' });
+    l1b.held.add('x');
+    await redis.client.client('KILL', 'TYPE', 'pubsub');
+    await until(() => l1b.flushes.includes('subscriber'), { what: 'b flushed' });
+    expect(l1b.held.size).toBe(0);
+    await until(() => b.fleet!.servable(), { what: 'b registered again' });
+  });
+
+  it('a member that stops answering delays a write by at most its lease', async () => {
+    const ns = nextNamespace();
+    const intents = new InMemoryIntentLog();
+    const a = await member(ns, new HeldNames(), intents);
+    const b = await member(ns, new HeldNames(), intents);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both registered' });
+    b.fleet!.close(); // no more renewals, no acknowledgements, no leave: as if SIGSTOPped
+    const started = Date.now();
+    await a.core.invalidate([a.keys.entity('User', 'u2')]);
+    expect(Date.now() - started).toBeLessThan(600 + 300 + 200);
+  });
+
+  it('an invalidation owed by a writer that died during a Redis pause is delivered by another member before it serves again', async () => {
+    const ns = nextNamespace();
+    const intents = new InMemoryIntentLog();
+    const a = await member(ns, new HeldNames(), intents);
+    const l1b = new HeldNames();
+    const b = await member(ns, l1b, intents);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both registered' });
+    const key = a.keys.entity('User', 'u3');
+    await redis.client.set(key, 'old');
+    redis.pause();
+    const write = a.core.invalidate([key]);
+    await until(() => intents.size === 1, { what: 'the intent recorded' });
+    expect(a.fleet!.servable()).toBe(false);
+    await until(() => !b.fleet!.servable(), { what: 'b stops serving: its lease cannot be renewed' });
+    await write; // returns after the fence, Redis still paused
+    a.close(); // the writer dies, owing the invalidation
+    redis.resume();
+    await until(() => b.fleet!.servable(), { what: 'b serves again' });
+    expect(await redis.client.get(key)).toBeNull();
+    expect(intents.size).toBe(0);
+  });
+});
