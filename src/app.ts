@@ -21,6 +21,7 @@ import { backfillReviewCounts, recoverReviewCounts } from './services/review-cou
 import { startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 import { startCacheAudit } from './services/cache-audit.js';
+import { mongoIntentLog } from './services/cache-intents.js';
 import { ProductModel } from './models/index.js';
 
 /** A running application: server, connections and background jobs. */
@@ -178,8 +179,14 @@ function createObservedCache(
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
+    // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
+    fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
   });
-  cleanups.push(async () => cache.close());
+  // Leaves the fleet (so that no one takes this instance for dead) once its writes are done.
+  cleanups.push(async () => {
+    await cache.fleet?.leave();
+    cache.close();
+  });
   const observer = observeCache({ cacheId: cache.events.id, registry: metrics.registry, currentTrace });
   cleanups.push(async () => observer.stop());
   return { cache, observer };

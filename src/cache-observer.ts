@@ -25,6 +25,13 @@ export interface CacheMetrics {
   breakerState: Gauge;
   /** Invalidations that could not reach Redis yet (their keys bypass the cache meanwhile). */
   pendingInvalidations: Gauge;
+  /** Time from publishing an invalidation to the fleet until every member acknowledged it (or its lease ended), in seconds. */
+  fleetAckDuration: Histogram;
+  /** Times this instance's fleet lease lapsed (its L1 emptied), by reason. */
+  fleetLapses: Counter<'reason'>;
+  /** Writes that waited out an invalidation they could not deliver, and deliveries of what other members owed. */
+  fleetOwed: Counter;
+  fleetRecovered: Counter;
   /** Write-behind changes by what happened to them (`enqueued`, `fallback`, `flushed`, `write`, `retry`, `dead-letter`). */
   writeBehind: Record<WriteBehindEvent['kind'], Counter<'type'>>;
   flushDuration: Histogram;
@@ -89,6 +96,12 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
     writeBehind: (e) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
     flush: (e) => metrics.flushDuration.observe(e.durationMs / 1_000),
     depth: (e) => metrics.queueDepth.set(e.depth),
+    fleet: (e) => {
+      if (e.kind === 'ack') metrics.fleetAckDuration.observe(e.durationMs / 1_000);
+      else if (e.kind === 'lapse') metrics.fleetLapses.inc({ reason: e.reason ?? 'unknown' });
+      else if (e.kind === 'owe') metrics.fleetOwed.inc();
+      else metrics.fleetRecovered.inc();
+    },
   };
   const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
     const name = CACHE_CHANNELS[channel];
@@ -162,5 +175,22 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
       registers,
     }),
     queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
+    fleetAckDuration: new Histogram({
+      name: `${prefix}cache_fleet_ack_duration_seconds`,
+      help: 'From publishing an invalidation to every instance until all acknowledged it (or their leases ended).',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2.5],
+      registers,
+    }),
+    fleetLapses: counter('cache_fleet_lapses_total', "This instance's fleet lease lapsed (its L1 emptied), by reason.", ['reason']),
+    fleetOwed: new Counter({
+      name: `${prefix}cache_fleet_owed_total`,
+      help: 'Writes that waited out an invalidation they could not deliver to Redis (recorded in MongoDB).',
+      registers,
+    }),
+    fleetRecovered: new Counter({
+      name: `${prefix}cache_fleet_recovered_total`,
+      help: 'Deliveries of invalidations other instances had recorded and not delivered.',
+      registers,
+    }),
   };
 }

@@ -64,6 +64,13 @@ export const cacheArea = z
      */
     CACHE_AUDIT_PER_MINUTE: z.coerce.number().int().min(0).max(60_000).default(60),
     /**
+     * The fleet lease of each instance, in milliseconds (docs/cache-protocol.md#the-fleet): an
+     * instance serves from its caches only while it holds one, renews it every quarter of it, and
+     * a paused or unreachable instance delays other instances' writes by at most this much. A
+     * write whose invalidation cannot reach Redis returns after about twice this. Default 1500.
+     */
+    CACHE_FLEET_LEASE_MS: z.coerce.number().int().min(200).max(60_000).default(1_500),
+    /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
      * `User=write-behind,Product=refresh`. Defaults: each type's `@entity(writePolicy:)` in the
      * schema (User=refresh, Product=refresh).
@@ -94,6 +101,7 @@ export const cacheArea = z
     responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
     cacheAuditPerMinute: env.CACHE_AUDIT_PER_MINUTE,
+    cacheFleetLeaseMs: env.CACHE_FLEET_LEASE_MS,
   }));
 
 /** configAreas.writeBehind: the write-behind worker. */

@@ -16,6 +16,7 @@ import { ENTITY_MODELS } from './models/index.js';
 import { buildSchema } from './schema.js';
 import { observeCache } from './cache-observer.js';
 import { checkPortFree, portInUseMessage } from './port-in-use.js';
+import { mongoIntentLog } from './services/cache-intents.js';
 import { AnotherWriterError, startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 
@@ -54,6 +55,8 @@ const cache = createCache({
   logger,
   ...DOMAIN_CACHE_OPTIONS,
   ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
+  // A member of the fleet like the servers: its flushes' invalidations are acknowledged, and recorded when undeliverable.
+  fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
 });
 observeCache({ cacheId: cache.events.id, registry: metrics.registry });
 // On FerretDB the worker's writes take the servers' document locks in Redis (FERRETDB_DOCUMENT_LOCK=redis);
@@ -104,6 +107,7 @@ async function shutdown(signal: string): Promise<void> {
   metricsServer?.close();
   await worker.stop({ drainMs: config.writeBehind.drainMs });
   await locks.stop();
+  await cache.fleet?.leave();
   cache.close();
   purger?.close();
   redis.disconnect();

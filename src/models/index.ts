@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { CacheIntentModel } from './cache-intent.model.js';
 import { OrderModel } from './order.model.js';
 import { ProductModel } from './product.model.js';
 import { ReservationModel } from './reservation.model.js';
@@ -6,7 +7,7 @@ import { ReviewModel } from './review.model.js';
 import { SessionModel, sessionTtlIndex } from './session.model.js';
 import { UserModel } from './user.model.js';
 
-export { OrderModel, ProductModel, ReservationModel, ReviewModel, SessionModel, UserModel };
+export { CacheIntentModel, OrderModel, ProductModel, ReservationModel, ReviewModel, SessionModel, UserModel };
 
 /**
  * The models of the entity types, by type name: what start-up checks the schema's `@entity`
@@ -26,7 +27,7 @@ export interface IndexReport {
  * the caller sweeps expired sessions itself; lookups always filter on `expiresAt` anyway.
  */
 export async function ensureIndexes(logger: Logger): Promise<IndexReport> {
-  await Promise.all([UserModel, ProductModel, ReviewModel, OrderModel, ReservationModel].map((m) => m.createIndexes()));
+  await Promise.all([UserModel, ProductModel, ReviewModel, OrderModel, ReservationModel, CacheIntentModel].map((m) => m.createIndexes()));
   await SessionModel.collection.createIndex({ tokenHash: 1 }, { unique: true });
   await SessionModel.collection.createIndex({ user: 1 });
   try {

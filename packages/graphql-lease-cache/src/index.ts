@@ -16,7 +16,17 @@
  *   keys.ts             every key the cache writes, under one namespace
  *   events.ts           what the cache reports, on node:diagnostics_channel
  */
-export { DEFAULT_CACHE_SETTINGS, createCache, type Cache, type CacheSettings, type CreateCacheOptions } from './create-cache.js';
+export {
+  DEFAULT_CACHE_SETTINGS,
+  createCache,
+  type Cache,
+  type CacheFleetOptions,
+  type CacheSettings,
+  type CreateCacheOptions,
+} from './create-cache.js';
+export type { Fleet, FleetKeys, FleetL1 } from './fleet/fleet.js';
+export type { FleetLeaseSettings } from './fleet/lease.js';
+export type { Intent, IntentLog } from './fleet/intents.js';
 export type { CacheCore, FetchSpec, PeekedValue, RefreshEntry } from './core.js';
 export type { EntityCache, EntityCacheOptions, PeekedEntity, Versioned } from './entity-cache.js';
 export type { KeyedValueLoad, KeyedValues } from './keyed-values.js';

@@ -115,6 +115,8 @@ export class ResponseRequests<C extends object> {
   readonly #budget: ResponseBudget;
   readonly #computing = new WeakMap<C, Computing>();
   readonly #selected = new SelectedFields();
+  /** Set once the fleet's first registration was tried (lookups before wait for it). */
+  #fleetStarted = false;
 
   constructor(options: ResponseCacheOptions<C>) {
     this.#options = options;
@@ -139,6 +141,11 @@ export class ResponseRequests<C extends object> {
     const { cache } = this.#options;
     const responses = cache.core.responses;
     if (!responses) return null;
+    // Once, at start: the fleet's first registration (until then nothing is served from the cache).
+    if (cache.fleet && !this.#fleetStarted) {
+      await cache.fleet.ready;
+      this.#fleetStarted = true;
+    }
     if (!cache.core.responsesUsable) return this.#outcome(ctx, 'BYPASS');
     const trace = this.#options.trace(ctx);
     let sessionId: string | null;

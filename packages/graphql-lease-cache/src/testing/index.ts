@@ -24,3 +24,4 @@ export { InMemorySource } from './in-memory-source.js';
 export { InMemoryWriteTarget, type InMemoryWriteTargetOptions, type WritableDocument } from './in-memory-target.js';
 // What a test reads of a stored value: its version and its codec payload (decode with createCodec).
 export { payloadOf, versionOf } from '../redis-store.js';
+export { InMemoryIntentLog } from '../fleet/intents.js';

@@ -76,7 +76,7 @@ describe('the fleet', () => {
     const b = await member(ns, l1b, intents);
     await until(() => b.fleet!.servable(), { what: 'b registered' });
     l1b.held.add('x');
-    await redis.client.client('KILL', 'TYPE', 'pubsub');
+    await redis.client.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await until(() => l1b.flushes.includes('subscriber'), { what: 'b flushed' });
     expect(l1b.held.size).toBe(0);
     await until(() => b.fleet!.servable(), { what: 'b registered again' });
