@@ -1,12 +1,13 @@
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/dev/embedded-redis.js';
+import { __testing__fleetScriptCalls as fleetCalls } from '../../packages/graphql-lease-cache/src/fleet/commands.js';
 
 /** A private redis-server for one test file, with a plain client to inspect it. */
 export interface PrivateRedis extends EmbeddedRedis {
   client: Redis;
   /** Calls per command since the last reset (`INFO commandstats`), e.g. `{ evalsha: 3 }`. */
   commandCalls(): Promise<Record<string, number>>;
-  /** Round trips the cache made: script calls (evalsha/eval), not counting this client's own. */
+  /** Round trips the cache made: script calls (evalsha/eval), not counting this client's own nor the fleet's renewals. */
   scriptCalls(): Promise<number>;
   resetStats(): Promise<void>;
   /** Lets the server run again if a test froze it (SIGSTOP); nothing once it is stopped. */
@@ -26,16 +27,19 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     return calls;
   };
   let stopped: Promise<void> | undefined;
+  // The fleet's background renewals (every app in this process) are not the requests' round trips.
+  let fleetCallsAtReset = fleetCalls.count;
   return {
     ...server,
     client,
     commandCalls,
     async scriptCalls() {
       const calls = await commandCalls();
-      return (calls.evalsha ?? 0) + (calls.eval ?? 0);
+      return (calls.evalsha ?? 0) + (calls.eval ?? 0) - (fleetCalls.count - fleetCallsAtReset);
     },
     async resetStats() {
       await client.config('RESETSTAT');
+      fleetCallsAtReset = fleetCalls.count;
     },
     resume() {
       if (!stopped && server.pid > 0) process.kill(server.pid, 'SIGCONT');

@@ -14,14 +14,33 @@ export interface FleetCommands {
   glcFleetLeave(hash: string, member: string): Promise<number>;
 }
 
-/** Defines the fleet's scripts on `client` (idempotent) and returns it typed with them. */
+/**
+ * Tests only, not an API: how many fleet script calls this process has sent, so that a test that
+ * counts a request's script calls on its Redis (INFO commandstats) can leave the fleet's
+ * background renewals out.
+ */
+export const __testing__fleetScriptCalls = { count: 0 };
+
+/** Defines the fleet's scripts on `client` (idempotent) and returns it typed with them, each call counted. */
 export function fleetCommands(client: RedisClient): RedisClient & FleetCommands {
   client.defineCommand('glcFleetRenew', { numberOfKeys: 2, lua: FLEET_RENEW });
   client.defineCommand('glcFleetPublish', { numberOfKeys: 2, lua: FLEET_PUBLISH });
   client.defineCommand('glcFleetAck', { numberOfKeys: 1, lua: FLEET_ACK });
   client.defineCommand('glcFleetStatus', { numberOfKeys: 1, lua: FLEET_STATUS });
   client.defineCommand('glcFleetLeave', { numberOfKeys: 1, lua: FLEET_LEAVE });
-  return client as RedisClient & FleetCommands;
+  const typed = client as RedisClient & FleetCommands;
+  const counted = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      __testing__fleetScriptCalls.count += 1;
+      return call.apply(typed, args);
+    };
+  return Object.assign(Object.create(typed) as RedisClient & FleetCommands, {
+    glcFleetRenew: counted(typed.glcFleetRenew),
+    glcFleetPublish: counted(typed.glcFleetPublish),
+    glcFleetAck: counted(typed.glcFleetAck),
+    glcFleetStatus: counted(typed.glcFleetStatus),
+    glcFleetLeave: counted(typed.glcFleetLeave),
+  });
 }
 
 /** True when stream id `a` is after `b` (`<ms>-<seq>`). */
