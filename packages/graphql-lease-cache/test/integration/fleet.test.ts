@@ -6,7 +6,7 @@ import type { FleetL1 } from '../../src/fleet/fleet.js';
 import { InMemoryIntentLog } from '../../src/fleet/intents.js';
 import { SILENT_LOGGER } from '../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
 /** An L1 that holds names: dropped by an invalidation naming them, emptied by a flush. */
@@ -114,5 +114,55 @@ describe('the fleet', () => {
     await until(() => b.fleet!.servable(), { what: 'b serves again' });
     expect(await redis.client.get(key)).toBeNull();
     expect(intents.size).toBe(0);
+  });
+});
+
+describe('the fleet on a three-node Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  const members: { cache: Cache; client: RedisClient }[] = [];
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(async () => {
+    for (const { cache, client } of members.splice(0)) {
+      cache.close();
+      client.disconnect();
+    }
+    await cluster.stop();
+  });
+  async function clusterMember(ns: string, l1: HeldNames, intents: InMemoryIntentLog): Promise<Cache> {
+    const client = createRedisClient({ url: '', clusterNodes: cluster.nodes, logger: SILENT_LOGGER });
+    await client.connect();
+    const cache = createCache({ redis: client, settings: { namespace: ns }, fleet: { intents, leaseMs: 600, sweepEveryMs: 60_000, l1 } });
+    members.push({ cache, client });
+    await cache.fleet?.ready;
+    return cache;
+  }
+
+  it('a write returns only after the other member dropped what it invalidated, entities and tags in other slots than the fleet', async () => {
+    const intents = new InMemoryIntentLog();
+    const [l1a, l1b] = [new HeldNames(), new HeldNames()];
+    const a = await clusterMember('fleetc', l1a, intents);
+    const b = await clusterMember('fleetc', l1b, intents);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both registered' });
+    const keys = ['u1', 'u2', 'u3'].map((id) => a.keys.entity('User', id));
+    const tag = a.keys.tag('Product', 'p1', 'reviews');
+    for (const name of [...keys, tag]) l1b.held.add(name);
+    await a.core.invalidate(keys, [tag]);
+    expect(l1b.held.size).toBe(0);
+  });
+
+  it('a member that stops answering delays a write by at most its lease, and is then taken for dead and its intents delivered', async () => {
+    const intents = new InMemoryIntentLog();
+    const a = await clusterMember('fleetd', new HeldNames(), intents);
+    const b = await clusterMember('fleetd', new HeldNames(), intents);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both registered' });
+    const owed = a.keys.entity('User', 'owed');
+    await intents.record({ owner: b.fleet!.member, keys: [owed], tags: [] });
+    b.fleet!.close();
+    const started = Date.now();
+    await a.core.invalidate([a.keys.entity('User', 'u9')]);
+    expect(Date.now() - started).toBeLessThan(600 + 300 + 200);
+    await until(() => intents.size === 0, { what: "a to deliver b's intent" });
   });
 });
