@@ -34,6 +34,8 @@ export const CACHE_CHANNELS = {
   flush: 'graphql-lease-cache:write-behind-flush',
   /** {@link DepthEvent}: the write-behind queue's depth, as the worker read it. */
   depth: 'graphql-lease-cache:write-behind-depth',
+  /** {@link L1Event}: the in-process L1's hits, misses, fills, evictions and flushes, with the bytes it holds. */
+  l1: 'graphql-lease-cache:l1',
 } as const;
 
 interface CacheEvent {
@@ -108,6 +110,16 @@ export interface DepthEvent extends CacheEvent {
   depth: number;
 }
 
+export interface L1Event extends CacheEvent {
+  /** `hit` and `miss` (of a get), `fill` (a value held), `eviction` (dropped to stay within its bytes), `flush` (all dropped). */
+  kind: 'hit' | 'miss' | 'fill' | 'eviction' | 'flush';
+  count: number;
+  /** Bytes the L1 holds after it. */
+  bytes: number;
+  /** Why a flush dropped everything (`kind` `flush` only). */
+  reason?: string;
+}
+
 /** Each channel's event, by the key of {@link CACHE_CHANNELS}: for typed subscribers. */
 export interface CacheEventMap {
   lookup: LookupEvent;
@@ -122,6 +134,7 @@ export interface CacheEventMap {
   writeBehind: WriteBehindEvent;
   flush: FlushEvent;
   depth: DepthEvent;
+  l1: L1Event;
 }
 
 const channels = {
@@ -137,6 +150,7 @@ const channels = {
   writeBehind: channel(CACHE_CHANNELS.writeBehind),
   flush: channel(CACHE_CHANNELS.flush),
   depth: channel(CACHE_CHANNELS.depth),
+  l1: channel(CACHE_CHANNELS.l1),
 } satisfies Record<keyof typeof CACHE_CHANNELS, Channel>;
 
 let instances = 0;
@@ -209,5 +223,10 @@ export class CacheEvents {
 
   depth(depth: number): void {
     if (channels.depth.hasSubscribers) channels.depth.publish({ cache: this.id, depth } satisfies DepthEvent);
+  }
+
+  l1(kind: L1Event['kind'], count: number, bytes: number, reason?: string): void {
+    if (!channels.l1.hasSubscribers) return;
+    channels.l1.publish({ cache: this.id, kind, count, bytes, ...(reason === undefined ? {} : { reason }) } satisfies L1Event);
   }
 }
