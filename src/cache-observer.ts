@@ -29,6 +29,14 @@ export interface CacheMetrics {
   writeBehind: Record<WriteBehindEvent['kind'], Counter<'type'>>;
   flushDuration: Histogram;
   queueDepth: Gauge;
+  /** The in-process L1: values served with no round trip, gets it could not serve, entries evicted to stay within its bytes. */
+  l1Hits: Counter;
+  l1Misses: Counter;
+  l1Evictions: Counter;
+  /** Times the L1 dropped everything, by reason. */
+  l1Flushes: Counter<'reason'>;
+  /** Bytes the L1 holds (estimates of the decoded values). */
+  l1Bytes: Gauge;
 }
 
 /** Options of {@link observeCache}. */
@@ -89,6 +97,13 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
     writeBehind: (e) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
     flush: (e) => metrics.flushDuration.observe(e.durationMs / 1_000),
     depth: (e) => metrics.queueDepth.set(e.depth),
+    l1: (e) => {
+      if (e.kind === 'hit') metrics.l1Hits.inc(e.count);
+      else if (e.kind === 'miss') metrics.l1Misses.inc(e.count);
+      else if (e.kind === 'eviction') metrics.l1Evictions.inc(e.count);
+      else if (e.kind === 'flush') metrics.l1Flushes.inc({ reason: e.reason ?? 'unknown' }, e.count);
+      metrics.l1Bytes.set(e.bytes);
+    },
   };
   const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
     const name = CACHE_CHANNELS[channel];
@@ -162,5 +177,10 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
       registers,
     }),
     queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
+    l1Hits: counter('cache_l1_hits_total', 'Values and responses served from the in-process L1, with no Redis round trip.', []),
+    l1Misses: counter('cache_l1_misses_total', 'L1 gets it could not serve (not held, too old, or the L1 not servable).', []),
+    l1Evictions: counter('cache_l1_evictions_total', 'L1 entries dropped to stay within CACHE_L1_MAX_BYTES.', []),
+    l1Flushes: counter('cache_l1_flushes_total', 'Times the L1 dropped everything, by reason.', ['reason']),
+    l1Bytes: new Gauge({ name: `${prefix}cache_l1_bytes`, help: 'Bytes the in-process L1 holds (estimated).', registers }),
   };
 }

@@ -160,14 +160,22 @@ export class L1Cache {
     return undefined;
   }
 
+  /** Counts `count` gets not made because the gate is closed (a batch's, at once) as misses. */
+  missed(count: number): void {
+    if (count <= 0) return;
+    this.#stats.misses += count;
+    this.#events?.l1('miss', count, this.#bytes);
+  }
+
   /**
    * Holds `value` as `key`'s, unless something it depends on was invalidated (or the cache
-   * flushed) after `options.startedAt`, or it is larger than `maxBytes`: then false.
+   * flushed) after `options.startedAt`, it is larger than `maxBytes`, or the gate is closed: then false.
    */
   set(key: string, value: unknown, options: L1SetOptions): boolean {
     const dependencies = options.dependencies ?? [];
     const buckets = options.buckets ?? [];
-    if (options.bytes > this.#maxBytes || this.#raced(key, dependencies, buckets, options.startedAt)) return false;
+    // Not held while the L1 may not serve: what it missed meanwhile could not be told apart later.
+    if (options.bytes > this.#maxBytes || !this.#gate.l1Servable() || this.#raced(key, dependencies, buckets, options.startedAt)) return false;
     if (this.#freeze) {
       deepFreeze(value);
       if (options.pending) deepFreeze(options.pending);

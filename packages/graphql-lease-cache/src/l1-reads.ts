@@ -35,6 +35,11 @@ export class L1Reads {
   ): { served: number[]; rest: readonly number[] } {
     const l1 = this.#l1;
     if (!l1 || spec.touchTtlMs !== undefined || indexes.length === 0) return { served: [], rest: indexes };
+    if (!l1.servable) {
+      // Asked once for the batch, and counted at once: the closed gate is the common case without a fleet.
+      l1.missed(indexes.length);
+      return { served: [], rest: indexes };
+    }
     const served: number[] = [];
     const rest: number[] = [];
     for (const index of indexes) {
