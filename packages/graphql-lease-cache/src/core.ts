@@ -165,14 +165,17 @@ export class CacheCore {
 
   /**
    * Voids the responses that depend on `keys` (a change the keys' own values do not show, such
-   * as a queued write-behind change). Never throws: what cannot be delivered is kept pending,
+   * as a queued write-behind change), and what the L1 holds of them. Never throws: what cannot be delivered is kept pending,
    * and retried, with the keys themselves.
    */
   async invalidateResponses(keys: readonly string[]): Promise<void> {
-    if (!this.#responses || keys.length === 0) return;
+    if (keys.length === 0) return;
     // Dropped before the call (no read here serves them from now on) and after it: a read that
-    // began in between may have read what the call voids, and must not hold it.
+    // began in between may have read what the call voids, and must not hold it. With or without
+    // responses: an entity held in L1 with the write-behind changes it was read with is dropped
+    // by a change of one of its fields (`<entity key>#<field>`).
     this.#l1?.invalidate(keys);
+    if (!this.#responses) return;
     try {
       await this.#responses.invalidate(keys);
       this.#l1?.invalidate(keys);
