@@ -175,7 +175,8 @@ export class L1Cache {
     const dependencies = options.dependencies ?? [];
     const buckets = options.buckets ?? [];
     // Not held while the L1 may not serve: what it missed meanwhile could not be told apart later.
-    if (options.bytes > this.#maxBytes || !this.#gate.l1Servable() || this.#raced(key, dependencies, buckets, options.startedAt)) return false;
+    if (options.bytes > this.#maxBytes || !this.#gate.l1Servable() || this.#raced(key, dependencies, buckets, options.startedAt))
+      return false;
     if (this.#freeze) {
       deepFreeze(value);
       if (options.pending) deepFreeze(options.pending);

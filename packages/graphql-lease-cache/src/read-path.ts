@@ -214,7 +214,8 @@ export class ReadPath {
         sorted.hits.push(index);
       } else if (reply.kind === 'hit') {
         const read = this.#readHit(spec, index, reply.payload, out, sorted.tally, reply.etag);
-        if (read) this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
+        if (read)
+          this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
         (read ? sorted.hits : sorted.unreadable).push(index);
       } else if (reply.kind === 'lease') {
         sorted.leased.push(index);
@@ -292,7 +293,8 @@ export class ReadPath {
         else pending.delete(index);
         if (reply.kind === 'hit') {
           const read = this.#readHit(spec, index, reply.payload, out, tally, reply.etag);
-          if (read) this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
+          if (read)
+            this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
           else stillBusy.push(index);
         } else if (reply.kind === 'lease') {
           leased.push(index);
@@ -311,7 +313,14 @@ export class ReadPath {
   }
 
   /** Decodes a hit into `out[index]` and returns the decoded value (`ABSENT` for none); null (counted as a decode error) when it is unreadable. */
-  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally, etag: string): { value: unknown } | null {
+  #readHit<T>(
+    spec: FetchSpec<T>,
+    index: number,
+    payload: Buffer,
+    out: (T | null)[],
+    tally: HitTally,
+    etag: string,
+  ): { value: unknown } | null {
     try {
       const value = this.#codec.decode(payload);
       this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value, decodedSizeEstimate(payload));

@@ -63,7 +63,13 @@ export class SourceLoads {
   }
 
   /** Loads the leased items (once, shared with joiners in this process) and fills them; `onStored` is told of each one stored. */
-  async loadAndFill<T>(spec: FetchSpec<T>, indexes: readonly number[], token: string, out: (T | null)[], onStored?: OnStored): Promise<void> {
+  async loadAndFill<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    token: string,
+    out: (T | null)[],
+    onStored?: OnStored,
+  ): Promise<void> {
     // Calls spec.load synchronously; rejects, before anything is filled, when the load breaks
     // its contract (then the leases are left to expire, as when it throws).
     const loading = this.#load(spec, indexes);

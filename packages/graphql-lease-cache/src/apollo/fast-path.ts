@@ -156,7 +156,11 @@ function answer<Req extends FastPathRequest, Res extends ServerResponse>(
 }
 
 /** Answers from a stored form; false when it is unreadable (then the query is executed). */
-function send<Req extends FastPathRequest, Res extends ServerResponse>(served: Served<Req, Res>, stored: Buffer | string, l1 = false): boolean {
+function send<Req extends FastPathRequest, Res extends ServerResponse>(
+  served: Served<Req, Res>,
+  stored: Buffer | string,
+  l1 = false,
+): boolean {
   const { options, req, res } = served;
   let decoded: ReturnType<typeof decodeStored>;
   let parsed: Record<string, unknown> | null = null;

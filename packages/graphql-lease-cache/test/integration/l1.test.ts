@@ -86,7 +86,9 @@ describe('an entity read with an open gate', () => {
     source.put('u1', ada(2, 'Ada L.'));
     await users.invalidate(['u1']);
     expect(cache.l1?.size).toBe(0);
-    expect(await roundTrips(cache, async () => expect(await users.getMany(['u1'], source.load)).toEqual([ada(2, 'Ada L.')]))).toBeGreaterThan(0);
+    expect(
+      await roundTrips(cache, async () => expect(await users.getMany(['u1'], source.load)).toEqual([ada(2, 'Ada L.')])),
+    ).toBeGreaterThan(0);
     expect(await roundTrips(cache, async () => expect(await users.getMany(['u1'], source.load)).toEqual([ada(2, 'Ada L.')]))).toBe(0);
   });
 
