@@ -36,6 +36,14 @@ export interface CacheMetrics {
   writeBehind: Record<WriteBehindEvent['kind'], Counter<'type'>>;
   flushDuration: Histogram;
   queueDepth: Gauge;
+  /** The in-process L1: values served with no round trip, gets it could not serve, entries evicted to stay within its bytes. */
+  l1Hits: Counter;
+  l1Misses: Counter;
+  l1Evictions: Counter;
+  /** Times the L1 dropped everything, by reason. */
+  l1Flushes: Counter<'reason'>;
+  /** Bytes the L1 holds (estimates of the decoded values). */
+  l1Bytes: Gauge;
 }
 
 /** Options of {@link observeCache}. */
@@ -101,6 +109,13 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
       else if (e.kind === 'lapse') metrics.fleetLapses.inc({ reason: e.reason ?? 'unknown' });
       else if (e.kind === 'owe') metrics.fleetOwed.inc();
       else metrics.fleetRecovered.inc();
+    },
+    l1: (e) => {
+      if (e.kind === 'hit') metrics.l1Hits.inc(e.count);
+      else if (e.kind === 'miss') metrics.l1Misses.inc(e.count);
+      else if (e.kind === 'eviction') metrics.l1Evictions.inc(e.count);
+      else if (e.kind === 'flush') metrics.l1Flushes.inc({ reason: e.reason ?? 'unknown' }, e.count);
+      metrics.l1Bytes.set(e.bytes);
     },
   };
   const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
@@ -192,5 +207,10 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
       help: 'Deliveries of invalidations other instances had recorded and not delivered.',
       registers,
     }),
+    l1Hits: counter('cache_l1_hits_total', 'Values and responses served from the in-process L1, with no Redis round trip.', []),
+    l1Misses: counter('cache_l1_misses_total', 'L1 gets it could not serve (not held, too old, or the L1 not servable).', []),
+    l1Evictions: counter('cache_l1_evictions_total', 'L1 entries dropped to stay within CACHE_L1_MAX_BYTES.', []),
+    l1Flushes: counter('cache_l1_flushes_total', 'Times the L1 dropped everything, by reason.', ['reason']),
+    l1Bytes: new Gauge({ name: `${prefix}cache_l1_bytes`, help: 'Bytes the in-process L1 holds (estimated).', registers }),
   };
 }

@@ -42,6 +42,19 @@ export const cacheArea = z
      * same round trip that it is still the stored value; default the package's (20000), 0 for none.
      */
     CACHE_LOCAL_ENTRIES: z.coerce.number().int().min(0).default(DEFAULT_CACHE_SETTINGS.localEntries),
+    /**
+     * The in-process L1: decoded values and responses served with no Redis round trip while the
+     * fleet protocol says every invalidation reaches this process; default true, false for none.
+     */
+    CACHE_L1: booleanString.default(true),
+    /** Bytes of values the L1 holds (estimated; the least recently used go first); default the package's (67108864, 64 MiB). */
+    CACHE_L1_MAX_BYTES: z.coerce.number().int().min(1).default(DEFAULT_CACHE_SETTINGS.l1MaxBytes),
+    /** How long the L1 serves a value at most, in seconds (less when its TTL is shorter); default the package's (60). */
+    CACHE_L1_MAX_AGE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_CACHE_SETTINGS.l1MaxAgeMs / 1_000),
     /** Consecutive Redis failures that open the circuit breaker; default the package's (5). */
     CACHE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(DEFAULT_CACHE_SETTINGS.breakerThreshold),
     /** How long the breaker stays open before probing Redis again, in milliseconds; default the package's (5000). */
@@ -97,6 +110,8 @@ export const cacheArea = z
       breakerThreshold: env.CACHE_BREAKER_THRESHOLD,
       breakerOpenMs: env.CACHE_BREAKER_OPEN_MS,
       responses: env.CACHE_RESPONSES,
+      l1MaxBytes: env.CACHE_L1 ? env.CACHE_L1_MAX_BYTES : 0,
+      l1MaxAgeMs: env.CACHE_L1_MAX_AGE_SECONDS * 1_000,
     } satisfies CacheSettings,
     responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,

@@ -116,8 +116,8 @@ function fastPath({ config, logger, metrics, cache, services, schema, flights }:
       res.locals.session = session;
       return { id: token, live: session.then((live) => live !== null) };
     },
-    onHit: (_req, res) => {
-      (res.locals.trace as RequestTrace).response = 'HIT';
+    onHit: (_req, res, hit) => {
+      (res.locals.trace as RequestTrace).response = hit.l1 ? 'HIT_L1' : 'HIT';
       countRequest(metrics, res.locals.trace as RequestTrace, 'query', 'ok');
     },
     extensions: (_req, res) => (config.production ? null : traceExtensions(res.locals.trace as RequestTrace)),

@@ -21,7 +21,7 @@ export interface RequestTrace extends CacheTrace {
   /** Ends a traced request's tracing (see {@link runTraced}); set while it runs traced. */
   end?: () => void;
   /** What the response cache did for this request (query operations only; its `onOutcome` hook, or the fast path's hit). */
-  response?: 'HIT' | 'MISS' | 'BYPASS';
+  response?: 'HIT' | 'HIT_L1' | 'MISS' | 'BYPASS';
 }
 
 /** A zeroed trace. */

@@ -50,6 +50,8 @@ export function traceExtensions(trace: RequestTrace): { cache: Record<string, un
       misses: trace.cacheMisses,
       mongoCommands: trace.traced ? trace.mongoCommands : null,
       redisRoundTrips: trace.redisRoundTrips,
+      // Entity and field values served from the in-process L1 (no round trip), when there were any.
+      ...(trace.l1Hits ? { l1Hits: trace.l1Hits } : {}),
       ...(trace.response ? { response: trace.response } : {}),
     },
   };

@@ -47,6 +47,23 @@ describe('observeCache (the cache events on diagnostics_channel)', () => {
     expect(mine.stats.snapshot()).toEqual([{ name: 'User', hits: 9, misses: 8 }]);
   });
 
+  it('keeps the L1 metrics: hits, misses, evictions, flushes by reason and the bytes held', async () => {
+    const registry = new Registry();
+    const { events } = createCache({ redis: null });
+    const observer = observeCache({ cacheId: events.id, registry });
+    events.l1('hit', 3, 100);
+    events.l1('miss', 2, 100);
+    events.l1('eviction', 4, 60);
+    events.l1('flush', 1, 0, 'gate');
+    events.l1('fill', 1, 42);
+    observer.stop();
+    expect(await valueOf(registry, 'cache_l1_hits_total')).toBe(3);
+    expect(await valueOf(registry, 'cache_l1_misses_total')).toBe(2);
+    expect(await valueOf(registry, 'cache_l1_evictions_total')).toBe(4);
+    expect(await valueOf(registry, 'cache_l1_flushes_total', { reason: 'gate' })).toBe(1);
+    expect(await valueOf(registry, 'cache_l1_bytes')).toBe(42);
+  });
+
   it('counts reads and round trips in the request they name, else in the current one, and never in a trace of no request', () => {
     const { events } = createCache({ redis: null });
     const [named, current] = [createTrace(), createTrace()];

@@ -28,6 +28,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '' }).port).toBe(4000);
   });
 
+  it('reads the L1 settings: on by default with the package’s bytes and age; CACHE_L1=false is none', () => {
+    expect(loadConfig({}).cache).toMatchObject({ l1MaxBytes: DEFAULT_CACHE_SETTINGS.l1MaxBytes, l1MaxAgeMs: 60_000 });
+    expect(loadConfig({ CACHE_L1_MAX_BYTES: '1024', CACHE_L1_MAX_AGE_SECONDS: '5' }).cache).toMatchObject({
+      l1MaxBytes: 1024,
+      l1MaxAgeMs: 5_000,
+    });
+    expect(loadConfig({ CACHE_L1: 'false' }).cache.l1MaxBytes).toBe(0);
+    expect(() => loadConfig({ CACHE_L1_MAX_BYTES: '0' })).toThrow(/CACHE_L1_MAX_BYTES/);
+    expect(() => loadConfig({ CACHE_L1_MAX_AGE_SECONDS: '0' })).toThrow(/CACHE_L1_MAX_AGE_SECONDS/);
+  });
+
   it('reads a write policy per type, with defaults, and refuses unknown types and policies', () => {
     expect(loadConfig({}).writePolicies).toEqual({ User: 'refresh', Product: 'refresh' });
     expect(loadConfig({ CACHE_WRITE_POLICIES: ' User = write-behind ' }).writePolicies).toEqual({

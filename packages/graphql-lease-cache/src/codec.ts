@@ -73,6 +73,15 @@ const MARK_BROTLI = 0x62; // b
 const MARK_ABSENT = 0x2d; // -
 const ABSENT_PAYLOAD = Buffer.from([MARK_ABSENT]);
 
+/**
+ * The size of what `payload` decodes to, in bytes, estimated without decoding it: its length
+ * when stored as plain JSON, four times it when compressed (what an in-process copy costs).
+ */
+export function decodedSizeEstimate(payload: Buffer): number {
+  const marker = payload[0];
+  return marker === MARK_GZIP || marker === MARK_BROTLI ? payload.length * 4 : payload.length;
+}
+
 /** A codec; see the module comment for the format. */
 export function createCodec(options: CodecOptions = {}): Codec {
   const compression = options.compression ?? 'gzip';

@@ -1,8 +1,9 @@
 import type { CacheLogger } from './logger.js';
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
-import type { Codec } from './codec.js';
+import { decodedSizeEstimate, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
+import type { L1Cache } from './l1-cache.js';
 import type { LocalCopies } from './local-copies.js';
 import type { CacheEvents } from './events.js';
 import type { LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
@@ -74,6 +75,12 @@ export interface CacheCoreOptions {
    * the process.
    */
   fleet?: Fleet;
+  /**
+   * Decoded values served with no round trip while its gate allows (l1-cache.ts): every
+   * invalidation, refresh and response invalidation here drops what it names from it, before
+   * the Redis call and again once that call succeeded. Default none.
+   */
+  l1?: L1Cache;
 }
 
 /**
@@ -102,6 +109,7 @@ export class CacheCore {
   readonly #local: LocalCopies | undefined;
   readonly #responses: ResponseStore | undefined;
   readonly #fleet: Fleet | undefined;
+  readonly #l1: L1Cache | undefined;
   readonly #pending: PendingInvalidations;
   readonly #loads: SourceLoads;
   readonly #reads: ReadPath;
@@ -123,7 +131,8 @@ export class CacheCore {
     this.#local = options.localCopies;
     this.#responses = options.responses;
     this.#fleet = options.fleet;
-    const { store, codec, events, logger, knownPending, localCopies, responses, fleet } = options;
+    this.#l1 = options.l1;
+    const { store, codec, events, logger, knownPending, localCopies, responses, fleet, l1 } = options;
     this.#pending = new PendingInvalidations({
       store,
       responses,
@@ -142,6 +151,7 @@ export class CacheCore {
       logger,
       knownPending,
       localCopies,
+      l1,
       leaseTtlMs,
       leaseRetries,
       leaseWaitMs,
@@ -151,6 +161,11 @@ export class CacheCore {
       loads: this.#loads,
       host: this,
     });
+  }
+
+  /** The L1, if any. */
+  get l1(): L1Cache | undefined {
+    return this.#l1;
   }
 
   /** The response store, if any. */
@@ -170,13 +185,20 @@ export class CacheCore {
 
   /**
    * Voids the responses that depend on `keys` (a change the keys' own values do not show, such
-   * as a queued write-behind change). Never throws: what cannot be delivered is kept pending,
+   * as a queued write-behind change), and what the L1 holds of them. Never throws: what cannot be delivered is kept pending,
    * and retried, with the keys themselves.
    */
   async invalidateResponses(keys: readonly string[]): Promise<void> {
-    if (!this.#responses || keys.length === 0) return;
+    if (keys.length === 0) return;
+    // Dropped before the call (no read here serves them from now on) and after it: a read that
+    // began in between may have read what the call voids, and must not hold it. With or without
+    // responses: an entity held in L1 with the write-behind changes it was read with is dropped
+    // by a change of one of its fields (`<entity key>#<field>`).
+    this.#l1?.invalidate(keys);
+    if (!this.#responses && !this.#fleet) return;
     try {
-      await this.#responses.invalidate(keys);
+      await this.#responses?.invalidate(keys);
+      this.#l1?.invalidate(keys);
       await this.#fleet?.broadcast(keys);
     } catch (error) {
       this.#failed('invalidate', error);
@@ -228,7 +250,9 @@ export class CacheCore {
   /** Writes values through (refresh), never replacing a newer version; undeliverable ones become pending invalidations. */
   async refresh<T>(name: string, entries: readonly RefreshEntry<T>[]): Promise<void> {
     if (!this.#store || entries.length === 0) return;
-    this.#loads.forget(entries.map((entry) => entry.key));
+    const keys = entries.map((entry) => entry.key);
+    this.#loads.forget(keys);
+    this.#l1?.invalidate(keys);
     const store = this.#store;
     try {
       const values: VersionedValue[] = entries.map((entry) => {
@@ -238,12 +262,13 @@ export class CacheCore {
       });
       const etag = newToken();
       const stored = await store.refresh(values, etag);
-      await this.#responses?.invalidate(entries.map((e) => e.key));
-      await this.#fleet?.broadcast(entries.map((e) => e.key));
+      await this.#responses?.invalidate(keys);
+      this.#l1?.invalidate(keys);
+      await this.#fleet?.broadcast(keys);
       stored.forEach((ok, i) => {
         if (!ok) return;
         const entry = at(entries, i, 'refresh: the entry of a reply');
-        this.#local?.set(entry.key, etag, entry.value);
+        this.#local?.set(entry.key, etag, entry.value, decodedSizeEstimate(at(values, i, 'refresh: a value sent').payload));
       });
     } catch (error) {
       this.#failed('refresh', error);
@@ -266,10 +291,13 @@ export class CacheCore {
     if (!this.#store || (keys.length === 0 && tags.length === 0)) return;
     this.#loads.forget(keys);
     this.#local?.delete(keys);
+    const dependencies = [...keys, ...tags];
+    this.#l1?.invalidate(dependencies);
     try {
       await this.#store.invalidate(keys, tags);
-      await this.#responses?.invalidate([...keys, ...tags]);
-      await this.#fleet?.broadcast([...keys, ...tags]);
+      await this.#responses?.invalidate(dependencies);
+      this.#l1?.invalidate(dependencies);
+      await this.#fleet?.broadcast(dependencies);
       if (options.holdMs) this.#pending.add(keys, tags, Date.now() + options.holdMs);
     } catch (error) {
       this.#failed('invalidate', error);

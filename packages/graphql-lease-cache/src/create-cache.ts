@@ -7,12 +7,13 @@ import { EntityCache, type Versioned } from './entity-cache.js';
 import { createKeyspace, type Keyspace } from './keys.js';
 import { KeyedValues } from './keyed-values.js';
 import { KnownPending } from './known-pending.js';
+import { L1Cache, type L1Gate } from './l1-cache.js';
 import { LocalCopies } from './local-copies.js';
 import { CacheEvents } from './events.js';
 import { Fleet, type FleetL1 } from './fleet/fleet.js';
 import type { IntentLog } from './fleet/intents.js';
 import type { FleetLeaseSettings } from './fleet/lease.js';
-import { ResponseStore } from './response-store.js';
+import { ResponseStore, responseBucketOf } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
 import { CacheStats } from './stats.js';
 import { WriteBehindQueue, type Change } from './write-behind/index.js';
@@ -43,6 +44,10 @@ export interface CacheSettings {
   breakerOpenMs: number;
   /** Whole responses that are never stale (response-store.ts; served by graphql-lease-cache/apollo and /envelop). */
   responses: boolean;
+  /** Bytes of decoded values and responses the in-process L1 holds (served with no round trip while `l1Gate` allows); 0 for no L1. */
+  l1MaxBytes: number;
+  /** How long the L1 serves a value at most, in milliseconds (less when its TTL is shorter). */
+  l1MaxAgeMs: number;
 }
 
 /** The application's cache: one core, its keyspace, and the entity caches built on it. */
@@ -55,6 +60,8 @@ export interface Cache {
   stats: CacheStats;
   /** The Redis store, or null when running without Redis. */
   store: RedisStore | null;
+  /** The in-process L1 (`settings.l1MaxBytes` > 0 and Redis), else null; it serves only while `l1Gate` allows. */
+  l1: L1Cache | null;
   /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
   writeBehind: WriteBehindQueue;
   /**
@@ -128,6 +135,11 @@ export interface CreateCacheOptions {
    * Redis: false turns it off (the guarantee then ends at the process, and no L1 may serve).
    */
   fleet?: CacheFleetOptions | false;
+  /**
+   * Whether the L1 may serve now. Default: the fleet's say (this member's lease holds); without a
+   * fleet, never (the L1 then holds nothing). Tests and single-process setups only.
+   */
+  l1Gate?: L1Gate;
 }
 
 /** The settings a cache takes where none are given. */
@@ -143,6 +155,8 @@ export const DEFAULT_CACHE_SETTINGS: Readonly<CacheSettings> = Object.freeze({
   breakerThreshold: 5,
   breakerOpenMs: 5_000,
   responses: false,
+  l1MaxBytes: 64 * 1024 * 1024,
+  l1MaxAgeMs: 60_000,
 });
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -175,20 +189,24 @@ export function createCache(given: CreateCacheOptions): Cache {
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
   const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
   let deliver: (keys: readonly string[], tags: readonly string[]) => Promise<void> = () => Promise.resolve();
-  const fleet =
+  let fleet: Fleet | null = null;
+  // The L1 serves only while this member's fleet lease holds (a gate given in the options wins).
+  const l1 = createL1(options, store, events, { l1Servable: () => fleet?.servable() ?? false });
+  fleet =
     options.redis && options.fleet !== false
       ? new Fleet({
           ...options.fleet,
           client: options.redis,
           subscriber: options.fleet?.subscriber ?? subscriberOf(options.redis),
           keys: keys.fleet,
+          l1: options.fleet?.l1 ?? l1,
           intents: options.fleet?.intents ?? null,
           deliver: (k, t) => deliver(k, t),
           events,
           logger,
         })
       : null;
-  const core = createCore(options, { keys, events, store, knownPending, fleet });
+  const core = createCore(options, { keys, events, store, knownPending, fleet, l1 });
   deliver = (k, t) => core.deliver(k, t);
   void fleet?.start();
   // A reconnect is the moment to deliver what could not be delivered while Redis was away.
@@ -209,6 +227,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     events,
     stats: events.stats,
     store,
+    l1,
     writeBehind,
     responseFields: new Map(
       Object.entries(options.responseFields ?? {}).map(([type, fields]) => [type, new Set(Object.values(fields).flat())]),
@@ -227,7 +246,14 @@ export function createCache(given: CreateCacheOptions): Cache {
 /** The core, with its codec, its local copies and (when enabled) the response store. */
 function createCore(
   options: CreateCacheOptions & { settings: CacheSettings; logger: CacheLogger },
-  parts: { keys: Keyspace; events: CacheEvents; store: RedisStore | null; knownPending: KnownPending; fleet: Fleet | null },
+  parts: {
+    keys: Keyspace;
+    events: CacheEvents;
+    store: RedisStore | null;
+    knownPending: KnownPending;
+    fleet: Fleet | null;
+    l1: L1Cache | null;
+  },
 ): CacheCore {
   const { settings } = options;
   const { keys, store } = parts;
@@ -239,6 +265,7 @@ function createCore(
           keys,
           shards: options.redis instanceof Cluster ? 16 : 1,
           buckets: RESPONSE_DEPENDENCY_BUCKETS,
+          ...(parts.l1 ? { l1: parts.l1 } : {}),
           ...(options.onResponsesInvalidated ? { onInvalidated: options.onResponsesInvalidated } : {}),
         })
       : undefined;
@@ -255,9 +282,29 @@ function createCore(
     knownPending: parts.knownPending,
     ...(responses ? { responses } : {}),
     ...(parts.fleet ? { fleet: parts.fleet } : {}),
+    ...(parts.l1 ? { l1: parts.l1 } : {}),
     ...(settings.localEntries > 0
       ? { localCopies: new LocalCopies({ maxEntries: settings.localEntries, freeze: options.freezeLocalCopies ?? false }) }
       : {}),
+  });
+}
+
+/** The L1 of `settings.l1MaxBytes` (null when 0, or without Redis: nothing would invalidate it), indexed by response bucket. */
+function createL1(
+  options: CreateCacheOptions & { settings: CacheSettings },
+  store: RedisStore | null,
+  events: CacheEvents,
+  fleetGate: L1Gate,
+): L1Cache | null {
+  const { settings } = options;
+  if (!store || settings.l1MaxBytes <= 0) return null;
+  return new L1Cache({
+    maxBytes: settings.l1MaxBytes,
+    maxAgeMs: settings.l1MaxAgeMs,
+    bucketOf: (dependency) => responseBucketOf(dependency, RESPONSE_DEPENDENCY_BUCKETS),
+    freeze: options.freezeLocalCopies ?? false,
+    events,
+    gate: options.l1Gate ?? fleetGate,
   });
 }
 

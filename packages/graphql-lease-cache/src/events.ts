@@ -36,6 +36,8 @@ export const CACHE_CHANNELS = {
   depth: 'graphql-lease-cache:write-behind-depth',
   /** {@link FleetEvent}: the fleet protocol: acknowledged broadcasts, lapsed leases, owed and recovered invalidations. */
   fleet: 'graphql-lease-cache:fleet',
+  /** {@link L1Event}: the in-process L1's hits, misses, fills, evictions and flushes, with the bytes it holds. */
+  l1: 'graphql-lease-cache:l1',
 } as const;
 
 interface CacheEvent {
@@ -125,6 +127,16 @@ export interface FleetEvent {
   reason?: string;
 }
 
+export interface L1Event extends CacheEvent {
+  /** `hit` and `miss` (of a get), `fill` (a value held), `eviction` (dropped to stay within its bytes), `flush` (all dropped). */
+  kind: 'hit' | 'miss' | 'fill' | 'eviction' | 'flush';
+  count: number;
+  /** Bytes the L1 holds after it. */
+  bytes: number;
+  /** Why a flush dropped everything (`kind` `flush` only). */
+  reason?: string;
+}
+
 /** Each channel's event, by the key of {@link CACHE_CHANNELS}: for typed subscribers. */
 export interface CacheEventMap {
   lookup: LookupEvent;
@@ -140,6 +152,7 @@ export interface CacheEventMap {
   flush: FlushEvent;
   depth: DepthEvent;
   fleet: FleetEvent;
+  l1: L1Event;
 }
 
 const channels = {
@@ -156,6 +169,7 @@ const channels = {
   flush: channel(CACHE_CHANNELS.flush),
   depth: channel(CACHE_CHANNELS.depth),
   fleet: channel(CACHE_CHANNELS.fleet),
+  l1: channel(CACHE_CHANNELS.l1),
 } satisfies Record<keyof typeof CACHE_CHANNELS, Channel>;
 
 let instances = 0;
@@ -233,5 +247,10 @@ export class CacheEvents {
   fleet(kind: FleetEvent['kind'], durationMs: number, reason?: string): void {
     if (channels.fleet.hasSubscribers)
       channels.fleet.publish({ cache: this.id, kind, durationMs, ...(reason ? { reason } : {}) } satisfies FleetEvent);
+  }
+
+  l1(kind: L1Event['kind'], count: number, bytes: number, reason?: string): void {
+    if (!channels.l1.hasSubscribers) return;
+    channels.l1.publish({ cache: this.id, kind, count, bytes, ...(reason === undefined ? {} : { reason }) } satisfies L1Event);
   }
 }

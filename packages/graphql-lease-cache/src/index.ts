@@ -8,6 +8,7 @@
  *   core.ts             the lease protocol every layer uses (entities, fields, responses)
  *   entity-cache.ts     documents by id, behind a DataLoader's batch function
  *   field-cache.ts      per-field results declared in the SDL (@cached)
+ *   l1-cache.ts         decoded values and responses in process, served with no round trip behind a gate
  *   response-store.ts   whole responses voided by what they read
  *   persisted-queries.ts  APQ storage in the same Redis
  *   write-behind/       the durable queue, its worker and leader
@@ -46,6 +47,7 @@ export {
   type TagRef,
 } from './field-cache.js';
 export type { ResponseLookup, ResponseStore, ResponseTicket } from './response-store.js';
+export type { L1Cache, L1CacheOptions, L1Entry, L1Gate, L1SetOptions, L1Stats } from './l1-cache.js';
 export { createPersistedQueryCache, type PersistedQueryCacheOptions } from './persisted-queries.js';
 export { createKeyspace, type Keyspace, type KeyspaceOptions } from './keys.js';
 export {
@@ -76,6 +78,7 @@ export {
   type ErrorEvent,
   type FillEvent,
   type FlushEvent,
+  type L1Event,
   type LeaseEvent,
   type LookupEvent,
   type PendingEvent,

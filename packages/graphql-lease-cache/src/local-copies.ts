@@ -1,3 +1,5 @@
+import { deepFreeze } from './freeze.js';
+
 /** Options of {@link LocalCopies}. */
 export interface LocalCopiesOptions {
   /** The most copies kept (the oldest dropped first); default 20000. */
@@ -14,6 +16,8 @@ export interface LocalCopiesOptions {
 export interface LocalCopy {
   etag: string;
   value: unknown;
+  /** The size of the stored payload it was decoded from, in bytes (0 when not known). */
+  bytes: number;
 }
 
 /**
@@ -48,11 +52,11 @@ export class LocalCopies {
     return this.#copies.get(key);
   }
 
-  /** Keeps `value` as the copy of `key` stored with `etag`. */
-  set(key: string, etag: string, value: unknown): void {
+  /** Keeps `value` as the copy of `key` stored with `etag`, decoded from `bytes` bytes (default 0: not known). */
+  set(key: string, etag: string, value: unknown, bytes = 0): void {
     if (this.#freeze) deepFreeze(value);
     this.#copies.delete(key);
-    this.#copies.set(key, { etag, value });
+    this.#copies.set(key, { etag, value, bytes });
     if (this.#copies.size > this.#maxEntries) {
       const oldest = this.#copies.keys().next();
       if (!oldest.done) this.#copies.delete(oldest.value);
@@ -63,12 +67,4 @@ export class LocalCopies {
   delete(keys: readonly string[]): void {
     for (const key of keys) this.#copies.delete(key);
   }
-}
-
-function deepFreeze(value: unknown): void {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return; // Dates, ObjectIds: left alone
-  Object.freeze(value);
-  for (const item of Object.values(value as Record<string, unknown>)) deepFreeze(item);
 }

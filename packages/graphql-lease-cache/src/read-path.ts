@@ -1,8 +1,10 @@
 import type { CacheLogger } from './logger.js';
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
-import { ABSENT, type Codec } from './codec.js';
+import { ABSENT, decodedSizeEstimate, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
+import type { L1Cache } from './l1-cache.js';
+import { L1Reads } from './l1-reads.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheEvents } from './events.js';
 import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry } from './lease-store.js';
@@ -34,6 +36,8 @@ export interface ReadPathOptions {
   tagTtlMs: number;
   knownPending: KnownPending | undefined;
   localCopies: LocalCopies | undefined;
+  /** Values served with no round trip (see l1-reads.ts); undefined: none. */
+  l1: L1Cache | undefined;
   /** The keys and tags that bypass the cache until their invalidation is delivered. */
   pending: PendingInvalidations;
   /** The source loads and fills, shared by readers of the same keys. */
@@ -79,6 +83,7 @@ export class ReadPath {
   readonly #fleet: Fleet | undefined;
   /** Set once the fleet's first registration was tried: reads before wait for it. */
   #fleetStarted = false;
+  readonly #l1: L1Reads;
 
   constructor(options: ReadPathOptions) {
     this.#store = options.store;
@@ -95,6 +100,7 @@ export class ReadPath {
     this.#loads = options.loads;
     this.#host = options.host;
     this.#fleet = options.fleet;
+    this.#l1 = new L1Reads(options.l1);
   }
 
   /** See CacheCore.fetch. */
@@ -124,7 +130,10 @@ export class ReadPath {
       this.#count(spec, [], bypass);
       work.push(this.#loadWithPending(spec, bypass, out, pending));
     }
-    if (candidates.length) work.push(this.#fetchCandidates(spec, candidates, out, pending));
+    // Served from this process's L1 with no round trip, when it may serve (counted as hits).
+    const { served, rest } = this.#l1.serve(spec, candidates, out, pending);
+    if (served.length) this.#count(spec, served, []);
+    if (rest.length) work.push(this.#fetchCandidates(spec, rest, out, pending));
     await Promise.all(work);
     if (spec.applyPending) {
       for (const [index, entries] of pending) {
@@ -147,6 +156,8 @@ export class ReadPath {
     const token = newToken();
     let replies: LeaseReply[];
     const askedAt = Date.now();
+    // Read before the call is sent: a value it brings that an invalidation since has voided is not held in L1.
+    const startedAt = this.#l1.startedAt();
     // The copies whose etags are sent: held here, so that a "same" finds its copy even if the
     // copy is dropped from LocalCopies while the call is out.
     const copies: (LocalCopy | undefined)[] = [];
@@ -167,13 +178,13 @@ export class ReadPath {
     }
     this.#observePending(spec, indexes, replies, askedAt);
 
-    const { hits, leased, busy, unreadable, joins, tally } = this.#sortReplies(spec, indexes, replies, copies, out, pending);
+    const { hits, leased, busy, unreadable, joins, tally } = this.#sortReplies(spec, indexes, replies, { copies, startedAt }, out, pending);
     this.#countRead(tally);
     const hitSet = new Set(hits);
     this.#count(spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
 
     const work: Promise<void>[] = [...joins];
-    if (leased.length) work.push(this.#loads.loadAndFill(spec, leased, token, out));
+    if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out, { startedAt, pending }));
     if (unreadable.length) {
       // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
       work.push(this.#host.invalidate(unreadable.map((index) => at(spec.keys, index, 'spec.keys'))));
@@ -202,19 +213,24 @@ export class ReadPath {
     spec: FetchSpec<T>,
     indexes: readonly number[],
     replies: readonly LeaseReply[],
-    copies: readonly (LocalCopy | undefined)[],
+    sent: { copies: readonly (LocalCopy | undefined)[]; startedAt: number },
     out: (T | null)[],
     pending: Map<number, PendingEntry[]>,
   ): SortedReplies {
+    const { copies, startedAt } = sent;
     const sorted: SortedReplies = { hits: [], leased: [], busy: [], unreadable: [], joins: [], tally: new Map() };
     replies.forEach((reply, i) => {
       const index = at(indexes, i, 'get-or-lease: the index of a reply');
       if (reply.pending) pending.set(index, reply.pending);
       if (reply.kind === 'same') {
-        this.#readSame(spec, index, copies[i], out, sorted.tally);
+        const copy = this.#readSame(spec, index, copies[i], out, sorted.tally);
+        this.#l1.hold(spec, index, { value: copy.value, bytes: copy.bytes, startedAt, pending: reply.pending });
         sorted.hits.push(index);
       } else if (reply.kind === 'hit') {
-        (this.#readHit(spec, index, reply.payload, out, sorted.tally, reply.etag) ? sorted.hits : sorted.unreadable).push(index);
+        const read = this.#readHit(spec, index, reply.payload, out, sorted.tally, reply.etag);
+        if (read)
+          this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
+        (read ? sorted.hits : sorted.unreadable).push(index);
       } else if (reply.kind === 'lease') {
         sorted.leased.push(index);
       } else {
@@ -234,11 +250,25 @@ export class ReadPath {
     return sorted;
   }
 
-  /** Serves `out[index]` from this process's copy, which Redis answered is still the stored value. */
-  #readSame<T>(spec: FetchSpec<T>, index: number, copy: LocalCopy | undefined, out: (T | null)[], tally: HitTally): void {
+  /** Serves `out[index]` from this process's copy, which Redis answered is still the stored value; returns the copy. */
+  #readSame<T>(spec: FetchSpec<T>, index: number, copy: LocalCopy | undefined, out: (T | null)[], tally: HitTally): LocalCopy {
     if (!copy) throw new Error(`the cache answered "same" for ${at(spec.keys, index, 'spec.keys')}, whose etag was not sent`);
     out[index] = copy.value === ABSENT ? null : (copy.value as T);
     if (copy.value === ABSENT) tallyRead(tally, nameOf(spec, index), 0, true);
+    return copy;
+  }
+
+  /** Loads and fills the leased items; each one filled is held in L1 too (read at generation `sent.startedAt`). */
+  #loadAndFill<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    token: string,
+    out: (T | null)[],
+    sent: { startedAt: number; pending: ReadonlyMap<number, PendingEntry[]> },
+  ): Promise<void> {
+    return this.#loads.loadAndFill(spec, indexes, token, out, (index, value, bytes, ttlMs) =>
+      this.#l1.hold(spec, index, { value, bytes, ttlMs, startedAt: sent.startedAt, pending: sent.pending.get(index) }),
+    );
   }
 
   /** Waits for other readers' leases with doubling pauses, retrying the cache; then loads without filling. */
@@ -256,6 +286,7 @@ export class ReadPath {
       let replies: LeaseReply[];
       const token = newToken();
       const askedAt = Date.now();
+      const startedAt = this.#l1.startedAt();
       try {
         replies = await store.getOrLease(
           waiting.map((index) => requestOf(spec, index)),
@@ -275,7 +306,10 @@ export class ReadPath {
         if (reply.pending) pending.set(index, reply.pending);
         else pending.delete(index);
         if (reply.kind === 'hit') {
-          if (!this.#readHit(spec, index, reply.payload, out, tally, reply.etag)) stillBusy.push(index);
+          const read = this.#readHit(spec, index, reply.payload, out, tally, reply.etag);
+          if (read)
+            this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
+          else stillBusy.push(index);
         } else if (reply.kind === 'lease') {
           leased.push(index);
         } else {
@@ -283,7 +317,7 @@ export class ReadPath {
         }
       });
       this.#countRead(tally);
-      if (leased.length) await this.#loads.loadAndFill(spec, leased, token, out);
+      if (leased.length) await this.#loadAndFill(spec, leased, token, out, { startedAt, pending });
       waiting = stillBusy;
     }
     if (waiting.length) {
@@ -292,17 +326,24 @@ export class ReadPath {
     }
   }
 
-  /** Decodes a hit into `out[index]`; false (counted as a decode error) when the value is unreadable. */
-  #readHit<T>(spec: FetchSpec<T>, index: number, payload: Buffer, out: (T | null)[], tally: HitTally, etag: string): boolean {
+  /** Decodes a hit into `out[index]` and returns the decoded value (`ABSENT` for none); null (counted as a decode error) when it is unreadable. */
+  #readHit<T>(
+    spec: FetchSpec<T>,
+    index: number,
+    payload: Buffer,
+    out: (T | null)[],
+    tally: HitTally,
+    etag: string,
+  ): { value: unknown } | null {
     try {
       const value = this.#codec.decode(payload);
-      this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value);
+      this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value, decodedSizeEstimate(payload));
       tallyRead(tally, nameOf(spec, index), payload.length, value === ABSENT);
       out[index] = value === ABSENT ? null : (value as T);
-      return true;
+      return { value };
     } catch (error) {
       this.#failed('decode', error);
-      return false;
+      return null;
     }
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CacheTrace } from './trace.js';
 import type { Keyspace } from './keys.js';
+import type { L1Cache } from './l1-cache.js';
 import type { RedisStore } from './redis-store.js';
 import { RESPONSE_INVALIDATE } from './scripts/response-invalidate.js';
 import { RESPONSE_LOOKUP } from './scripts/response-lookup.js';
@@ -33,8 +34,8 @@ import { RESPONSE_STORE } from './scripts/response-store.js';
 //
 // Nothing grows without bound: B bucket fields per shard, and responses that expire.
 
-/** What {@link ResponseStore.lookup} found. */
-export type ResponseLookup = { kind: 'hit'; body: Buffer } | { kind: 'miss'; ticket: ResponseTicket };
+/** What {@link ResponseStore.lookup} found: a hit (`l1`: served from this process's L1, with no round trip) or a miss. */
+export type ResponseLookup = { kind: 'hit'; body: Buffer; l1: boolean } | { kind: 'miss'; ticket: ResponseTicket };
 
 /** Where a computed response may be stored, and the shard's clock when its computation began. */
 export interface ResponseTicket {
@@ -42,6 +43,8 @@ export interface ResponseTicket {
   key: string;
   incarnation: string;
   clock: number;
+  /** The L1's generation when the lookup was sent (0 without an L1): a response stored under this ticket is held in L1 only if nothing it depends on was invalidated since. */
+  l1StartedAt: number;
 }
 
 /** Options of {@link ResponseStore}. */
@@ -57,13 +60,19 @@ export interface ResponseStoreOptions {
    * shared HTTP cache by them); not told of one that failed, which the core retries. Must not throw.
    */
   onInvalidated?(dependencies: readonly string[]): void;
+  /**
+   * Stored responses served with no round trip (l1-cache.ts, made with this store's `bucketOf`):
+   * a lookup's hit and a store are held in it, by their buckets. The cache core drops from it
+   * what its invalidations name. Default none.
+   */
+  l1?: L1Cache;
 }
 
 // The scripts, one module each with its KEYS, ARGV and reply: ./scripts/response-*.ts.
 
 type Arg = string | number | Buffer;
 interface ResponseCommands {
-  glcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?]>;
+  glcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?, number?]>;
   glcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
   glcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
 }
@@ -76,6 +85,7 @@ export class ResponseStore {
   readonly #buckets: number;
   readonly #client: ResponseCommands;
   readonly #onInvalidated: ((dependencies: readonly string[]) => void) | undefined;
+  readonly #l1: L1Cache | undefined;
 
   constructor(options: ResponseStoreOptions) {
     if (!Number.isInteger(options.shards) || options.shards < 1)
@@ -87,6 +97,7 @@ export class ResponseStore {
     this.#shards = options.shards;
     this.#buckets = options.buckets;
     this.#onInvalidated = options.onInvalidated;
+    this.#l1 = options.l1;
     const client = options.store.client;
     client.defineCommand('glcResponseLookup', { numberOfKeys: 2, lua: RESPONSE_LOOKUP });
     client.defineCommand('glcResponseStore', { numberOfKeys: 2, lua: RESPONSE_STORE });
@@ -96,23 +107,34 @@ export class ResponseStore {
 
   /** The bucket of a dependency (FNV-1a of the string, modulo the bucket count). */
   bucketOf(dependency: string): number {
-    return fnv1a(dependency) % this.#buckets;
+    return responseBucketOf(dependency, this.#buckets);
   }
 
-  /** The stored response named `hash` (a hash of what it answers), or the ticket to compute and store it. One round trip. */
+  /**
+   * The stored response named `hash` (a hash of what it answers), or the ticket to compute and
+   * store it. From the L1 when it holds it and may serve (no round trip), else one round trip.
+   */
   async lookup(hash: string, trace?: CacheTrace): Promise<ResponseLookup> {
     const shard = fnv1a(hash) % this.#shards;
-    const shardKey = this.#keys.responseShard(shard);
     const key = this.#keys.response(shard, hash);
+    const l1 = this.#l1;
+    const held = l1?.get(key);
+    if (held) return { kind: 'hit', body: held.value as Buffer, l1: true };
+    const l1StartedAt = l1?.generation ?? 0;
+    const shardKey = this.#keys.responseShard(shard);
     const reply = await this.#store.call(
       'response-get',
       () => this.#client.glcResponseLookupBuffer(shardKey, key, newIncarnation()),
       trace,
     );
-    if (reply[0] === 1) return { kind: 'hit', body: reply[1] };
+    if (reply[0] === 1) {
+      const body = reply[1];
+      if (l1) l1.set(key, body, { startedAt: l1StartedAt, bytes: body.length, buckets: bucketList(reply[2]), ...ttlOf(reply[3]) });
+      return { kind: 'hit', body, l1: false };
+    }
     return {
       kind: 'miss',
-      ticket: { shard, key, incarnation: reply[1].toString(), clock: Number((reply[2] ?? Buffer.from('0')).toString()) },
+      ticket: { shard, key, incarnation: reply[1].toString(), clock: Number((reply[2] ?? Buffer.from('0')).toString()), l1StartedAt },
     };
   }
 
@@ -129,6 +151,7 @@ export class ResponseStore {
   ): Promise<boolean> {
     const buckets = new Set<number>();
     for (const dependency of dependencies) buckets.add(this.bucketOf(dependency));
+    const ttl = Math.max(1, Math.round(ttlMs));
     const stored = await this.#store.call(
       'response-set',
       () =>
@@ -137,13 +160,18 @@ export class ResponseStore {
           ticket.key,
           ticket.incarnation,
           ticket.clock,
-          Math.max(1, Math.round(ttlMs)),
+          ttl,
           [...buckets].join(','),
           body,
         ),
       trace,
     );
-    return stored === 1;
+    if (stored !== 1) return false;
+    if (this.#l1) {
+      const held = typeof body === 'string' ? Buffer.from(body) : body;
+      this.#l1.set(ticket.key, held, { startedAt: ticket.l1StartedAt, bytes: held.length, buckets: [...buckets], ttlMs: ttl });
+    }
+    return true;
   }
 
   /**
@@ -181,6 +209,22 @@ let incarnations = 0;
 function newIncarnation(): string {
   incarnations += 1;
   return INCARNATION_PREFIX + incarnations.toString(36);
+}
+
+/** The response-store bucket of a dependency among `buckets`: FNV-1a of the string, modulo the bucket count. */
+export function responseBucketOf(dependency: string, buckets: number): number {
+  return fnv1a(dependency) % buckets;
+}
+
+/** The buckets of a lookup's hit, as the script returns them (comma separated). */
+function bucketList(reply: Buffer | undefined): number[] {
+  const text = reply?.toString() ?? '';
+  return text === '' ? [] : text.split(',').map(Number);
+}
+
+/** The `ttlMs` of an L1 set from a hit's PTTL (none when it has no expiry). */
+function ttlOf(pttl: number | undefined): { ttlMs?: number } {
+  return pttl !== undefined && pttl > 0 ? { ttlMs: pttl } : {};
 }
 
 /** FNV-1a, 32 bits, over UTF-16 code units: fast and stable, not cryptographic. */

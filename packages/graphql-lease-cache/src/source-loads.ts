@@ -1,6 +1,6 @@
 import type { CacheLogger } from './logger.js';
 import { at } from './at.js';
-import { ABSENT, type Codec } from './codec.js';
+import { ABSENT, decodedSizeEstimate, type Codec } from './codec.js';
 import type { LocalCopies } from './local-copies.js';
 import type { CacheEvents } from './events.js';
 import type { LeaseStore, VersionedValue } from './lease-store.js';
@@ -12,6 +12,9 @@ export interface InFlight {
   token: string;
   value: Promise<unknown>;
 }
+
+/** Told of each value a fill stored: the item's index, the value (`ABSENT` for none), its size estimate in bytes and its TTL in milliseconds. */
+export type OnStored = (index: number, value: unknown, bytes: number, ttlMs: number) => void;
 
 /** Options of {@link SourceLoads}. */
 export interface SourceLoadsOptions {
@@ -59,8 +62,14 @@ export class SourceLoads {
     for (const key of keys) this.#inFlight.delete(key);
   }
 
-  /** Loads the leased items (once, shared with joiners in this process) and fills them. */
-  async loadAndFill<T>(spec: FetchSpec<T>, indexes: readonly number[], token: string, out: (T | null)[]): Promise<void> {
+  /** Loads the leased items (once, shared with joiners in this process) and fills them; `onStored` is told of each one stored. */
+  async loadAndFill<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    token: string,
+    out: (T | null)[],
+    onStored?: OnStored,
+  ): Promise<void> {
     // Calls spec.load synchronously; rejects, before anything is filled, when the load breaks
     // its contract (then the leases are left to expire, as when it throws).
     const loading = this.#load(spec, indexes);
@@ -77,7 +86,7 @@ export class SourceLoads {
       indexes.forEach((index, i) => {
         out[index] = loadedAt(values, i);
       });
-      await this.#fill(spec, token, indexes, values);
+      await this.#fill(spec, { token, indexes, values, onStored });
     } finally {
       for (const index of indexes) {
         const key = at(spec.keys, index, 'spec.keys');
@@ -94,7 +103,11 @@ export class SourceLoads {
     });
   }
 
-  async #fill<T>(spec: FetchSpec<T>, token: string, indexes: readonly number[], values: readonly (T | null)[]): Promise<void> {
+  async #fill<T>(
+    spec: FetchSpec<T>,
+    fill: { token: string; indexes: readonly number[]; values: readonly (T | null)[]; onStored: OnStored | undefined },
+  ): Promise<void> {
+    const { token, indexes, values, onStored } = fill;
     const store = this.#store;
     if (!store) return;
     try {
@@ -115,8 +128,13 @@ export class SourceLoads {
       stored.forEach((ok, i) => {
         const index = at(indexes, i, 'fill: the index of a reply');
         this.#events.fill(nameOf(spec, index), ok ? 'stored' : 'lost');
+        if (!ok) return;
+        const entry = at(entries, i, 'fill: the entry of a reply');
+        const value = loadedAt(values, i) ?? ABSENT;
+        const bytes = decodedSizeEstimate(entry.payload);
         // The lease token is the stored value's etag.
-        if (ok) this.#local?.set(at(spec.keys, index, 'spec.keys'), token, loadedAt(values, i) ?? ABSENT);
+        this.#local?.set(entry.key, token, value, bytes);
+        onStored?.(index, value, bytes, entry.ttlMs);
       });
     } catch (error) {
       reportFailure(this.#events, this.#logger, 'fill', error);

@@ -7,4 +7,6 @@
 export interface CacheTrace {
   /** Set while a response is computed for the response cache: the dependencies of what it read. */
   dependencies?: Set<string>;
+  /** Values of entity and field reads served from this process's L1 (no round trip), added to by each fetch; unset until one is. */
+  l1Hits?: number;
 }

@@ -39,8 +39,8 @@ export interface ResponseFastPathOptions<Req extends FastPathRequest = FastPathR
    * it resolves for the request's context, so that it is not resolved again. Default: anonymous.
    */
   session?(req: Req, res: Res): ClaimedSession | null;
-  /** Told of a hit before it is sent (metrics). */
-  onHit?(req: Req, res: Res): void;
+  /** Told of a hit before it is sent (metrics); `hit.l1`: served from this process's L1, with no round trip. */
+  onHit?(req: Req, res: Res, hit: { l1: boolean }): void;
   /** Extensions added to a hit's body (a development trace); default none. */
   extensions?(req: Req, res: Res): Record<string, unknown> | null;
   /** The `Cache-Control` of a hit with its stored policy; default `cacheControlHeader`. */
@@ -132,7 +132,7 @@ function answer<Req extends FastPathRequest, Res extends ServerResponse>(
   if (!looked) return served.next();
   const { hash, found } = looked;
   if (found.kind === 'hit') {
-    if (send(served, found.body)) return;
+    if (send(served, found.body, found.l1)) return;
     flights.handOn(served.trace, 'failed');
     return served.next();
   }
@@ -156,7 +156,11 @@ function answer<Req extends FastPathRequest, Res extends ServerResponse>(
 }
 
 /** Answers from a stored form; false when it is unreadable (then the query is executed). */
-function send<Req extends FastPathRequest, Res extends ServerResponse>(served: Served<Req, Res>, stored: Buffer | string): boolean {
+function send<Req extends FastPathRequest, Res extends ServerResponse>(
+  served: Served<Req, Res>,
+  stored: Buffer | string,
+  l1 = false,
+): boolean {
   const { options, req, res } = served;
   let decoded: ReturnType<typeof decodeStored>;
   let parsed: Record<string, unknown> | null = null;
@@ -169,7 +173,7 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(served: S
     return false;
   }
   options.cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
-  options.onHit?.(req, res);
+  options.onHit?.(req, res, { l1 });
   const extensions = parsed && options.extensions?.(req, res);
   const sent = parsed && extensions ? `${JSON.stringify({ ...parsed, extensions })}\n` : decoded.body;
   res.statusCode = 200;

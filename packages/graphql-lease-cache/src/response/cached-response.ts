@@ -12,8 +12,11 @@ import { decodeStored, storedForm, type CachePolicy, type StoredPolicy } from '.
 /** The name of the response layer in lookup events and `cache.stats`. */
 export const RESPONSE_STATS_NAME = 'Response';
 
-/** What the response cache did for one query: answered from a stored response, executed it to store it, or stepped aside. */
-export type ResponseOutcome = 'HIT' | 'MISS' | 'BYPASS';
+/**
+ * What the response cache did for one query: answered from a stored response (`HIT_L1`: held in
+ * this process's L1, with no round trip), executed it to store it, or stepped aside.
+ */
+export type ResponseOutcome = 'HIT' | 'HIT_L1' | 'MISS' | 'BYPASS';
 
 /** An executed result, as a storability hook sees it. */
 export interface ExecutedResult {
@@ -168,7 +171,7 @@ export class ResponseRequests<C extends object> {
       if (found.kind === 'hit') {
         const stored = decodeStored(found.body);
         const { data } = JSON.parse(stored.body) as { data: Record<string, unknown> | null };
-        this.#outcome(ctx, 'HIT');
+        this.#outcome(ctx, found.l1 ? 'HIT_L1' : 'HIT');
         cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
         return { policy: stored.policy, surrogateKeys: stored.surrogateKeys, data };
       }

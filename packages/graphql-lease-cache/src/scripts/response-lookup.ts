@@ -6,8 +6,10 @@ import { FRESH } from './lib.js';
  *
  * KEYS[1] the response shard's hash; KEYS[2] the response.
  * ARGV[1] an incarnation for a shard that has none (it is created with it).
- * Reply: `{1, body}` for a hit; `{0, incarnation, clock}` for a miss (a stored response that is
- * no longer fresh, or of another incarnation, is deleted).
+ * Reply: `{1, body, buckets, pttl}` for a hit (the dependency buckets it was stored with, comma
+ * separated, and its remaining TTL in milliseconds: what an in-process copy of it needs);
+ * `{0, incarnation, clock}` for a miss (a stored response that is no longer fresh, or of another
+ * incarnation, is deleted).
  *
  * @module
  */
@@ -24,7 +26,7 @@ if value then
   local b = a and string.find(value, '|', a + 1, true)
   local c = b and string.find(value, '|', b + 1, true)
   if c and string.sub(value, 1, a - 1) == inc and fresh(KEYS[1], tonumber(string.sub(value, a + 1, b - 1)), string.sub(value, b + 1, c - 1)) then
-    return {1, string.sub(value, c + 1)}
+    return {1, string.sub(value, c + 1), string.sub(value, b + 1, c - 1), redis.call('PTTL', KEYS[2])}
   end
   redis.call('DEL', KEYS[2])
 end

@@ -67,7 +67,7 @@ for (const setup of ['one Redis', 'a three-node Cluster'] as const) {
       const [dep, other] = twoBuckets(responses);
       const ticket = await miss('h1');
       expect(await responses.store(ticket, [dep, '{ProductList:_all}:t:catalog'], '{"data":1}', 60_000)).toBe(true);
-      expect(await responses.lookup('h1')).toEqual({ kind: 'hit', body: Buffer.from('{"data":1}') });
+      expect(await responses.lookup('h1')).toEqual({ kind: 'hit', body: Buffer.from('{"data":1}'), l1: false });
       await responses.invalidate([other]); // not a dependency: still served
       expect((await responses.lookup('h1')).kind).toBe('hit');
       await responses.invalidate([dep]);
@@ -75,7 +75,7 @@ for (const setup of ['one Redis', 'a three-node Cluster'] as const) {
       // ...and deleted: a new computation stores afresh
       const again = await miss('h1');
       expect(await responses.store(again, [dep], '{"data":2}', 60_000)).toBe(true);
-      expect(await responses.lookup('h1')).toEqual({ kind: 'hit', body: Buffer.from('{"data":2}') });
+      expect(await responses.lookup('h1')).toEqual({ kind: 'hit', body: Buffer.from('{"data":2}'), l1: false });
     });
 
     it('a computation that overlapped an invalidation of what it read is not stored (the race, forced)', async () => {
