@@ -202,12 +202,13 @@ export class Fleet {
     }
     if (channel !== this.#keys.channel) return;
     const newline = message.indexOf('\n');
-    const [prev = '', id = ''] = message.slice(0, newline < 0 ? message.length : newline).split(' ');
+    const [prev = '', id = '', writer = ''] = message.slice(0, newline < 0 ? message.length : newline).split(' ');
     if (!idAfter(id, this.#applied)) return; // covered: this member registered afresh after it
     if (prev !== this.#applied) {
       // A message in between was lost (the subscription broke and came back): anything may be stale.
       this.#l1?.flush('gap');
-    } else if (newline >= 0 && newline < message.length - 1) {
+    } else if (writer !== this.member && newline >= 0 && newline < message.length - 1) {
+      // (This member's own were dropped before they were published: what it held since is newer.)
       this.#l1?.invalidate(message.slice(newline + 1).split('\n'));
     }
     this.#applied = id;

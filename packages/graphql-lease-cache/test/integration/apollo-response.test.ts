@@ -17,7 +17,7 @@ const outcomes: ResponseOutcome[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  cache = createCache({ redis: redis.client.duplicate(), settings: { namespace: 'apollo-lib', responses: true } });
+  cache = createCache({ redis: redis.client.duplicate(), settings: { namespace: 'apollo-lib', responses: true, l1MaxBytes: 0 } });
   library = new Library({ '1': 'Dune', '2': 'Emma' });
   server = new ApolloServer<LibraryContext>({
     schema: librarySchema(library, cache),

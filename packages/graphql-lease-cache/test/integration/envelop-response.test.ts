@@ -15,7 +15,7 @@ const outcomes: ResponseOutcome[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  cache = createCache({ redis: redis.client.duplicate(), settings: { namespace: 'yoga-lib', responses: true } });
+  cache = createCache({ redis: redis.client.duplicate(), settings: { namespace: 'yoga-lib', responses: true, l1MaxBytes: 0 } });
   library = new Library({ '1': 'Dune', '2': 'Emma' });
   yoga = createYoga<Record<string, unknown>, LibraryContext>({
     schema: librarySchema(library, cache),
