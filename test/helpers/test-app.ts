@@ -65,6 +65,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     CACHE_NAMESPACE: dbName,
     // TEST_CACHE_RESPONSES=false runs every test app without the whole-response layer (on by default).
     ...(process.env.TEST_CACHE_RESPONSES ? { CACHE_RESPONSES: process.env.TEST_CACHE_RESPONSES } : {}),
+    // The in-process L1 is off in test apps unless a test turns it on (or TEST_CACHE_L1=true for
+    // all): most tests count the round trips of the Redis protocol, which is also what serves
+    // whenever an L1 may not (test/integration/l1-app.test.ts and the fleet tests run with it).
+    CACHE_L1: process.env.TEST_CACHE_L1 ?? 'false',
     // Tests count every view they send, from one address (views.test.ts tests the limits).
     ...TEST_VIEW_LIMITS,
     // The staleness audit reads MongoDB and Redis on its own: off, so that tests counting commands

@@ -167,7 +167,11 @@ export const CACHE_SCHEMA_VERSION = 2;
 
 /** A connection of its own for the fleet's pub/sub, with `client`'s settings (a subscribed connection runs no other commands). */
 function subscriberOf(client: RedisClient): RedisClient {
-  return client instanceof Cluster ? client.duplicate() : client.duplicate({ lazyConnect: false, enableOfflineQueue: true });
+  // A subscription is no hot path: a longer timeout than the cache's commands, so that a loaded
+  // machine does not leave it unsubscribed (retried all the same).
+  return client instanceof Cluster
+    ? client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, commandTimeout: 2_000 } })
+    : client.duplicate({ lazyConnect: false, enableOfflineQueue: true, commandTimeout: 2_000 });
 }
 
 /** Wires keyspace, codec, breaker, store and core together. */

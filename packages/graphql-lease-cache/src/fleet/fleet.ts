@@ -186,11 +186,14 @@ export class Fleet {
   }
 
   async #subscribe(): Promise<void> {
+    if (this.#closed) return;
     try {
       await this.#subscriber.subscribe(this.#keys.channel, this.#keys.ackChannel);
       this.#lease.subscribed();
     } catch (error) {
+      // Retried: until subscribed, this member registers nothing and serves from the source.
       this.#logger.warn({ err: error }, 'fleet: could not subscribe; serving from the source until it can');
+      setTimeout(() => void this.#subscribe(), this.#lease.settings.renewEveryMs).unref();
     }
   }
 
