@@ -29,6 +29,19 @@ export function encodeStored(policy: StoredPolicy, data: unknown, surrogateKeys:
 }
 
 /**
+ * {@link decodeStored} without decoding the body: the body is the stored bytes after the policy
+ * line, shared, not copied (a hit writes them as they are). Throws as `decodeStored` does.
+ */
+export function decodeStoredBytes(stored: Buffer): { policy: StoredPolicy; surrogateKeys: readonly string[]; body: Buffer } {
+  const newline = stored.indexOf(NEWLINE);
+  if (newline < 0) throw new SyntaxError('a stored response has no policy line');
+  const { policy, surrogateKeys } = policyLine(stored.toString('utf8', 0, newline));
+  return { policy, surrogateKeys, body: stored.subarray(newline + 1) };
+}
+
+const NEWLINE = 0x0a;
+
+/**
  * The policy, the surrogate keys (empty: none stored) and the HTTP body of a stored response;
  * throws when it is unreadable (corrupt, or another version's).
  */
@@ -36,13 +49,18 @@ export function decodeStored(stored: Buffer | string): { policy: StoredPolicy; s
   const text = stored.toString();
   const newline = text.indexOf('\n');
   if (newline < 0) throw new SyntaxError('a stored response has no policy line');
-  const line = JSON.parse(text.slice(0, newline)) as Partial<Record<keyof PolicyLine, unknown>> | null;
+  return { ...policyLine(text.slice(0, newline)), body: text.slice(newline + 1) };
+}
+
+/** The policy and surrogate keys of a stored response's first line; throws when it is not one. */
+function policyLine(text: string): { policy: StoredPolicy; surrogateKeys: readonly string[] } {
+  const line = JSON.parse(text) as Partial<Record<keyof PolicyLine, unknown>> | null;
   if (typeof line?.maxAge !== 'number' || (line.scope !== 'PUBLIC' && line.scope !== 'PRIVATE'))
     throw new SyntaxError('a stored response has no valid policy');
   const keys = line.keys ?? [];
   if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string'))
     throw new SyntaxError('a stored response has invalid surrogate keys');
-  return { policy: { maxAge: line.maxAge, scope: line.scope }, surrogateKeys: keys as string[], body: text.slice(newline + 1) };
+  return { policy: { maxAge: line.maxAge, scope: line.scope }, surrogateKeys: keys as string[] };
 }
 
 /**
