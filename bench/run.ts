@@ -48,7 +48,7 @@ import {
 } from './lib/contenders.js';
 import { calibrate, graphql, loadAmount, median } from './lib/load.js';
 import { openSessions, runMixed, type MixedResult, type Sessions, type StaleRead } from './lib/mixed.js';
-import { READ_QUERIES, seededId } from './lib/queries.js';
+import { READ_QUERIES, seededId, type ReadQuery } from './lib/queries.js';
 import { runVarnishCatalog } from './lib/varnish.js';
 import { MIN_REQUESTS, markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
 import { runViewsBenchmark } from './views.js';
@@ -73,6 +73,8 @@ const settings = {
   coldRequests: positiveInteger('BENCH_COLD_REQUESTS', 5),
   parts: parseParts(process.env.BENCH_ONLY),
   contenders: parseContenders(process.env.BENCH_CONTENDERS),
+  /** The read queries (BENCH_QUERIES, comma-separated keys: catalog, users, product); default all. */
+  queries: parseQueries(process.env.BENCH_QUERIES),
   /** How the project runs: dist (npm run build, then node dist/index.js; the default) or tsx (node --import tsx src/index.ts). */
   projectRuntime: parseRuntime(process.env.BENCH_PROJECT_RUNTIME),
   writeResults: process.env.BENCH_WRITE_RESULTS !== '0',
@@ -198,7 +200,7 @@ async function runVarnish(contender: Contender): Promise<void> {
 
 /** Every contender must answer every read query exactly as the in-memory floor (or the first contender) does. */
 async function checkAnswers(contenders: Contender[]): Promise<void> {
-  for (const { label, query } of READ_QUERIES) {
+  for (const { label, query } of settings.queries) {
     const answers = await Promise.all(contenders.map(async (c) => JSON.stringify(await graphql(c.url, query))));
     const reference = answers[contenders.findIndex((c) => c.spec.key === 'apollo-memory')] ?? answers[0];
     const differing = contenders.filter((_, i) => answers[i] !== reference).map((c) => c.spec.label);
@@ -209,7 +211,7 @@ async function checkAnswers(contenders: Contender[]): Promise<void> {
 /** The read rounds: per query, a calibrating round 0, then interleaved rounds in a new order each time. */
 async function runReads(contenders: Contender[], results: Results): Promise<void> {
   const { connections, seconds, rounds } = settings;
-  for (const query of READ_QUERIES) {
+  for (const query of settings.queries) {
     const body = JSON.stringify({ query: query.query });
     const cells = new Map<ContenderKey, ReadCell>();
     const costs = new Map<ContenderKey, { requests: number; mongo: number; redis: number }>();
@@ -270,7 +272,7 @@ function roundOrder<T>(items: readonly T[], round: number): T[] {
 
 /** The project alone, one request at a time, its cache entries (`<namespace>:v<n>:…`) deleted before each. */
 async function runCold(project: Contender, redis: Redis, results: Results): Promise<void> {
-  for (const query of READ_QUERIES) {
+  for (const query of settings.queries) {
     const latencies: number[] = [];
     const before = await scrapeCosts(project);
     for (let i = 0; i < settings.coldRequests; i += 1) {
@@ -499,6 +501,15 @@ function parseContenders(raw: string | undefined): Set<ContenderKey> {
   const unknown = keys.filter((key) => !(all as string[]).includes(key));
   if (unknown.length) throw new TypeError(`BENCH_CONTENDERS takes ${all.join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
   return new Set(keys as ContenderKey[]);
+}
+
+function parseQueries(raw: string | undefined): readonly ReadQuery[] {
+  if (!raw) return READ_QUERIES;
+  const keys = raw.split(',').map((key) => key.trim());
+  const unknown = keys.filter((key) => !READ_QUERIES.some((query) => query.key === key));
+  if (unknown.length)
+    throw new TypeError(`BENCH_QUERIES takes ${READ_QUERIES.map((q) => q.key).join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
+  return READ_QUERIES.filter((query) => keys.includes(query.key));
 }
 
 function parseRuntime(raw: string | undefined): 'dist' | 'tsx' {
