@@ -102,7 +102,18 @@ export function ratios(results: Results): [string, number][] {
     if (a > 0 && b > 0) pairs.push([label, a / b]);
   };
   for (const { query } of results.reads) {
-    add(`${query.label}: project warm / in-memory Apollo`, of(query.key, 'project'), of(query.key, 'apollo-memory'));
+    add(
+      `${query.label}: project every layer / Apollo response cache (issue 23: ≥ 3)`,
+      of(query.key, 'project-responses'),
+      of(query.key, 'apollo-response-cache'),
+    );
+  }
+  for (const { query } of results.reads) {
+    add(
+      `${query.label}: project entity path (L1) / in-memory Apollo (issue 23: ≥ 0.9)`,
+      of(query.key, 'project'),
+      of(query.key, 'apollo-memory'),
+    );
   }
   for (const { query } of results.reads) {
     add(`${query.label}: project warm / Apollo response cache`, of(query.key, 'project'), of(query.key, 'apollo-response-cache'));
@@ -110,30 +121,28 @@ export function ratios(results: Results): [string, number][] {
   for (const { query } of results.reads) {
     add(`${query.label}: project warm / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
   }
-  for (const { query } of results.reads) {
-    add(
-      `${query.label}: project response cache / Apollo response cache`,
-      of(query.key, 'project-responses'),
-      of(query.key, 'apollo-response-cache'),
-    );
-  }
   const mixed = (key: ContenderKey) => mixedReadsPerSec(results.mixed.find(({ spec }) => spec.key === key));
-  add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
-  add('mixed workload reads/s: project response cache / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
   add(
-    'mixed workload reads/s: project response cache / project warm (entity and field path)',
+    'mixed workload reads/s: project every layer / the same with CACHE_L1=false (issue 23: ≥ 2)',
     mixed('project-responses'),
-    mixed('project'),
+    mixed('project-no-l1'),
   );
+  add('mixed workload reads/s: project every layer, two instances / one', mixed('project-two'), mixed('project-responses'));
+  add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project every layer / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project every layer / project entity path (L1)', mixed('project-responses'), mixed('project'));
   // The same, paired: both ran in each round, under that round's share of the machine's noise.
   const rounds = (key: ContenderKey) => {
     const entry = results.mixed.find(({ spec }) => spec.key === key);
     return entry ? entry.roundsReadsPerSec.map((rate, i) => ((entry.roundsReads[i] ?? 0) >= MIN_REQUESTS ? rate : 0)) : [];
   };
-  const [responses, own] = [rounds('project-responses'), rounds('project')];
-  const paired = responses.flatMap((r, i) => (r > 0 && (own[i] ?? 0) > 0 ? [r / (own[i] as number)] : []));
-  if (paired.length > 0)
-    pairs.push(['mixed workload reads/s: project response cache / project warm, median of the rounds’ ratios', median(paired)]);
+  const paired = (label: string, a: ContenderKey, b: ContenderKey) => {
+    const [first, second] = [rounds(a), rounds(b)];
+    const each = first.flatMap((r, i) => (r > 0 && (second[i] ?? 0) > 0 ? [r / (second[i] as number)] : []));
+    if (each.length > 0) pairs.push([`${label}, median of the rounds’ ratios`, median(each)]);
+  };
+  paired('mixed workload reads/s: project every layer / project entity path (L1)', 'project-responses', 'project');
+  paired('mixed workload reads/s: project every layer / the same with CACHE_L1=false', 'project-responses', 'project-no-l1');
   return pairs;
 }
 
@@ -248,6 +257,8 @@ function behind({ writes, writesDue }: MixedResult): string {
 const COLORS: Record<ContenderKey, string> = {
   project: '#1f77b4',
   'project-responses': '#17becf',
+  'project-no-l1': '#6baed6',
+  'project-two': '#08519c',
   'project-no-cache': '#9ecae1',
   apollo: '#ff7f0e',
   'apollo-response-cache': '#d62728',

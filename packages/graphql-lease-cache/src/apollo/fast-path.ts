@@ -9,7 +9,7 @@ import type { CacheTrace } from '../trace.js';
 import { RESPONSE_STATS_NAME } from '../response/cached-response.js';
 import type { ResponseFlights } from '../response/flights.js';
 import { OperationShapes, responseKey } from '../response/key.js';
-import { cacheControlHeader, decodeStored, decodeStoredBytes, type CachePolicy } from '../response/stored.js';
+import { cacheControlHeader, decodeStored, decodeStoredBody, type CachePolicy } from '../response/stored.js';
 
 /** A request as the fast path reads it: node's, with the JSON body parsed (`express.json()` and the like). */
 export type FastPathRequest = IncomingMessage & { body?: unknown };
@@ -168,7 +168,7 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(served: S
   let decoded: { policy: CachePolicy; body: Buffer | string };
   let sent: Buffer | string;
   try {
-    decoded = Buffer.isBuffer(stored) ? decodeStoredBytes(stored) : decodeStored(stored);
+    decoded = Buffer.isBuffer(stored) ? decodeStoredBody(stored) : decodeStored(stored);
     // Onhit first: the extensions (a development trace) count the hit.
     options.onHit?.(req, res);
     const extensions = options.extensions?.(req, res) ?? null;

@@ -29,17 +29,26 @@ export function encodeStored(policy: StoredPolicy, data: unknown, surrogateKeys:
 }
 
 /**
- * {@link decodeStored} without decoding the body: the body is the stored bytes after the policy
- * line, shared, not copied (a hit writes them as they are). Throws as `decodeStored` does.
+ * The policy and the HTTP body of a stored response, for a hit that does not name its surrogate
+ * keys (a POST): the body is the stored bytes after the policy line, shared, not copied (a hit
+ * writes them as they are), and the keys are not read (a catalog's are most of the line). Throws
+ * when the policy is unreadable, as {@link decodeStored} does.
  */
-export function decodeStoredBytes(stored: Buffer): { policy: StoredPolicy; surrogateKeys: readonly string[]; body: Buffer } {
+export function decodeStoredBody(stored: Buffer): { policy: StoredPolicy; body: Buffer } {
   const newline = stored.indexOf(NEWLINE);
   if (newline < 0) throw new SyntaxError('a stored response has no policy line');
-  const { policy, surrogateKeys } = policyLine(stored.toString('utf8', 0, newline));
-  return { policy, surrogateKeys, body: stored.subarray(newline + 1) };
+  // The line as encodeStored writes it begins with the policy; anything else is read whole.
+  const known = POLICY_PREFIX.exec(stored.toString('latin1', 0, Math.min(newline + 1, POLICY_PREFIX_MAX_LENGTH)));
+  const policy = known
+    ? { maxAge: Number(known[1]), scope: known[2] as StoredPolicy['scope'] }
+    : policyLine(stored.toString('utf8', 0, newline)).policy;
+  return { policy, body: stored.subarray(newline + 1) };
 }
 
 const NEWLINE = 0x0a;
+/** The start of a policy line as {@link encodeStored} writes it: `{"maxAge":60,"scope":"PUBLIC"` then `,` or `}`. */
+const POLICY_PREFIX = /^\{"maxAge":(\d{1,12}),"scope":"(PUBLIC|PRIVATE)"[,}]/;
+const POLICY_PREFIX_MAX_LENGTH = 64;
 
 /**
  * The policy, the surrogate keys (empty: none stored) and the HTTP body of a stored response;
