@@ -45,7 +45,15 @@ async function handOn(req: FrontRequest, res: ServerResponse): Promise<void> {
   res.end(JSON.stringify({ body: req.body ?? null, replayed, unread, prepared: res.getHeader('x-prepared') ?? null }));
 }
 
-async function send(options: { method?: string; path?: string; headers?: Record<string, string>; body?: string; chunked?: boolean }) {
+interface Sent {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  chunked?: boolean;
+}
+
+async function send(options: Sent) {
   const { method = 'POST', path = '/graphql', body = '', chunked = false } = options;
   const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
   if (!chunked && method !== 'GET') headers['content-length'] = String(Buffer.byteLength(body));
@@ -84,7 +92,7 @@ describe('responseFront', () => {
   });
 
   it('leaves unread: other paths and methods, other types, charsets and encodings, chunked and over-limit bodies', async () => {
-    const cases = [
+    const cases: Sent[] = [
       { path: '/graphql/x', body: '{"hit":true}' },
       { path: '/other', body: '{"hit":true}' },
       { method: 'PUT', body: '{"hit":true}' },
