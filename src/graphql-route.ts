@@ -176,7 +176,8 @@ function createFastPath({ config, logger, metrics, cache, services, schema, flig
       traceOf(res).response = 'HIT';
       countRequest(metrics, traceOf(res), 'query', 'ok');
     },
-    extensions: (_req, res) => (config.production ? null : traceExtensions(traceOf(res))),
+    // None in production, where a hit is then written as stored, unparsed.
+    ...(config.production ? {} : { extensions: (_req: IncomingMessage, res: ServerResponse) => traceExtensions(traceOf(res)) }),
     cacheControl: (policy) => cacheControlHeader(policy, { maxAge: config.httpCacheMaxAge }),
   });
 }

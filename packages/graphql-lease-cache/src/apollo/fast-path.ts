@@ -41,7 +41,10 @@ export interface ResponseFastPathOptions<Req extends FastPathRequest = FastPathR
   session?(req: Req, res: Res): ClaimedSession | null;
   /** Told of a hit before it is sent (metrics). */
   onHit?(req: Req, res: Res): void;
-  /** Extensions added to a hit's body (a development trace); default none. */
+  /**
+   * Extensions added to a hit's body (a development trace); default none. Leave it out when it
+   * adds none (production): with it, every hit's stored body is parsed and serialized again.
+   */
   extensions?(req: Req, res: Res): Record<string, unknown> | null;
   /** The `Cache-Control` of a hit with its stored policy; default `cacheControlHeader`. */
   cacheControl?(policy: CachePolicy): string;
@@ -166,22 +169,20 @@ function answer<Req extends FastPathRequest, Res extends ServerResponse>(
 function send<Req extends FastPathRequest, Res extends ServerResponse>(served: Served<Req, Res>, stored: Buffer | string): boolean {
   const { options, req, res } = served;
   let decoded: { policy: CachePolicy; body: Buffer | string };
-  let sent: Buffer | string;
+  let parsed: Record<string, unknown> | null = null;
   try {
     decoded = Buffer.isBuffer(stored) ? decodeStoredBody(stored) : decodeStored(stored);
-    // Onhit first: the extensions (a development trace) count the hit.
-    options.onHit?.(req, res);
-    const extensions = options.extensions?.(req, res) ?? null;
-    // Parsed only to add extensions: otherwise the stored bytes are the body.
-    sent = extensions
-      ? `${JSON.stringify({ ...(JSON.parse(decoded.body.toString()) as Record<string, unknown>), extensions })}\n`
-      : decoded.body;
+    // Parsed only when extensions may be added: otherwise the stored bytes are the body, as they are.
+    if (options.extensions) parsed = JSON.parse(decoded.body.toString()) as Record<string, unknown>;
   } catch (error) {
     // Unreadable (corrupt, or written by an incompatible version): executed instead.
     (options.logger ?? SILENT_LOGGER).warn({ err: error }, 'unreadable stored response; executing');
     return false;
   }
   options.cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
+  options.onHit?.(req, res);
+  const extensions = parsed && options.extensions?.(req, res);
+  const sent = parsed && extensions ? `${JSON.stringify({ ...parsed, extensions })}\n` : decoded.body;
   res.statusCode = 200;
   res.setHeader('content-type', served.contentType);
   res.setHeader('cache-control', (options.cacheControl ?? cacheControlHeader)(decoded.policy));
