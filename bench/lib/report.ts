@@ -116,10 +116,14 @@ export function ratios(results: Results): [string, number][] {
     );
   }
   for (const { query } of results.reads) {
-    add(`${query.label}: project warm / Apollo response cache`, of(query.key, 'project'), of(query.key, 'apollo-response-cache'));
+    add(
+      `${query.label}: project entity path (L1) / Apollo response cache`,
+      of(query.key, 'project'),
+      of(query.key, 'apollo-response-cache'),
+    );
   }
   for (const { query } of results.reads) {
-    add(`${query.label}: project warm / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
+    add(`${query.label}: project entity path (L1) / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
   }
   const mixed = (key: ContenderKey) => mixedReadsPerSec(results.mixed.find(({ spec }) => spec.key === key));
   add(
@@ -128,7 +132,7 @@ export function ratios(results: Results): [string, number][] {
     mixed('project-no-l1'),
   );
   add('mixed workload reads/s: project every layer, two instances / one', mixed('project-two'), mixed('project-responses'));
-  add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project entity path (L1) / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
   add('mixed workload reads/s: project every layer / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
   add('mixed workload reads/s: project every layer / project entity path (L1)', mixed('project-responses'), mixed('project'));
   // The same, paired: both ran in each round, under that round's share of the machine's noise.
@@ -149,7 +153,8 @@ export function ratios(results: Results): [string, number][] {
 /** The report as Markdown (tables only: the header and the notes are the caller's). */
 export function markdownTables(results: Results): string {
   const out: string[] = [];
-  const contenders = results.contenders;
+  // The mixed workload's own contenders (no read rounds) have no row in the read tables.
+  const contenders = results.contenders.filter((spec) => !spec.mixedOnly);
   const fmt = formatRate;
   if (results.reads.length) {
     out.push('### Reads: requests/s (median of the rounds)', '');
@@ -276,13 +281,15 @@ export function svgChart(results: Results): string {
       const floor = reqPerSec(cells.get('apollo-memory'));
       return {
         title: `${query.label}: requests/s`,
-        bars: results.contenders.map((spec) => {
-          const cell = cells.get(spec.key);
-          const value = reqPerSec(cell);
-          if (cell?.rounds.length && !value) return { spec, value, note: rateText(0, cellRequests(cell)) };
-          const note = spec.key === 'apollo-memory' ? 'floor' : floor > 0 ? `${ratioText(value / floor)}× floor` : '';
-          return { spec, value, note };
-        }),
+        bars: results.contenders
+          .filter((spec) => !spec.mixedOnly)
+          .map((spec) => {
+            const cell = cells.get(spec.key);
+            const value = reqPerSec(cell);
+            if (cell?.rounds.length && !value) return { spec, value, note: rateText(0, cellRequests(cell)) };
+            const note = spec.key === 'apollo-memory' ? 'floor' : floor > 0 ? `${ratioText(value / floor)}× floor` : '';
+            return { spec, value, note };
+          }),
       };
     },
   );
