@@ -1,16 +1,20 @@
 // npm run bench — this project against its peers, side by side, on the same data and the same
-// Redis (issues 10 and 11). Six contenders, each a child process on its own port, started once:
+// Redis (issues 10, 11 and 23). Eight contenders, each a child process on its own port (two for
+// the seventh), started once:
 //
-//   1. this project with its entity and field cache, warm, no response cache (NODE_ENV=production
-//      node dist/index.js, after npm run build; CACHE_RESPONSES=false)
-//   2. the same with its whole-response cache (CACHE_RESPONSES=true)
-//   3. this project without a cache (the same, no REDIS_URL)
-//   4. a plain Apollo Server 5 + DataLoader peer over MongoDB (bench/peers/apollo-peer.ts)
-//   5. the same peer with Apollo's response cache plugin on the same Redis
-//   6. the same peer over the whole data set in process memory: the floor for executing a query
+//   1. this project with its entity and field cache and its L1, warm, no response cache
+//      (NODE_ENV=production node dist/index.js, after npm run build; CACHE_RESPONSES=false, CACHE_L1=true)
+//   2. the same with every layer: its whole-response cache too (CACHE_RESPONSES=true)
+//   3. (mixed only) the same as 2 with CACHE_L1=false: the L1's reference
+//   4. (mixed only) the same as 2 in two processes on the one Redis and database, the load
+//      alternating between them (autocannon's connections round-robin, the writers per write)
+//   5. this project without a cache (the same, no REDIS_URL)
+//   6. a plain Apollo Server 5 + DataLoader peer over MongoDB (bench/peers/apollo-peer.ts)
+//   7. the same peer with Apollo's response cache plugin on the same Redis
+//   8. the same peer over the whole data set in process memory: the floor for executing a query
 //
 // Parts (BENCH_ONLY, comma-separated; default reads,cold,mixed):
-//   reads  each query, each contender: a calibrating round 0 (warm-up), then BENCH_ROUNDS rounds,
+//   reads  each query (BENCH_QUERIES: catalog,users,product), each contender: a calibrating round 0 (warm-up), then BENCH_ROUNDS rounds,
 //          interleaved (every contender once per round, in a new order each round), each a fixed
 //          number of requests sized to last about BENCH_SECONDS; the median round is reported.
 //   cold   the project, one request at a time, its cache emptied before each (BENCH_COLD_REQUESTS).
@@ -37,6 +41,7 @@ import { seedDemoData } from '../src/dev/seed.js';
 import { createLogger } from '../src/logger.js';
 import { ProductModel, ensureIndexes } from '../src/models/index.js';
 import {
+  CONTENDER_KEYS,
   contenderDatabaseUri,
   contenderSpecs,
   killAllChildren,
@@ -48,7 +53,7 @@ import {
 } from './lib/contenders.js';
 import { calibrate, graphql, loadAmount, median } from './lib/load.js';
 import { openSessions, runMixed, type MixedResult, type Sessions, type StaleRead } from './lib/mixed.js';
-import { READ_QUERIES, seededId } from './lib/queries.js';
+import { READ_QUERIES, seededId, type ReadQuery } from './lib/queries.js';
 import { runVarnishCatalog } from './lib/varnish.js';
 import { MIN_REQUESTS, markdownTables, ratios, svgChart, type ColdRow, type ReadCell, type Results } from './lib/report.js';
 import { runViewsBenchmark } from './views.js';
@@ -73,6 +78,8 @@ const settings = {
   coldRequests: positiveInteger('BENCH_COLD_REQUESTS', 5),
   parts: parseParts(process.env.BENCH_ONLY),
   contenders: parseContenders(process.env.BENCH_CONTENDERS),
+  /** The read queries (BENCH_QUERIES, comma-separated keys: catalog, users, product); default all. */
+  queries: parseQueries(process.env.BENCH_QUERIES),
   /** How the project runs: dist (npm run build, then node dist/index.js; the default) or tsx (node --import tsx src/index.ts). */
   projectRuntime: parseRuntime(process.env.BENCH_PROJECT_RUNTIME),
   writeResults: process.env.BENCH_WRITE_RESULTS !== '0',
@@ -198,7 +205,7 @@ async function runVarnish(contender: Contender): Promise<void> {
 
 /** Every contender must answer every read query exactly as the in-memory floor (or the first contender) does. */
 async function checkAnswers(contenders: Contender[]): Promise<void> {
-  for (const { label, query } of READ_QUERIES) {
+  for (const { label, query } of settings.queries) {
     const answers = await Promise.all(contenders.map(async (c) => JSON.stringify(await graphql(c.url, query))));
     const reference = answers[contenders.findIndex((c) => c.spec.key === 'apollo-memory')] ?? answers[0];
     const differing = contenders.filter((_, i) => answers[i] !== reference).map((c) => c.spec.label);
@@ -207,9 +214,10 @@ async function checkAnswers(contenders: Contender[]): Promise<void> {
 }
 
 /** The read rounds: per query, a calibrating round 0, then interleaved rounds in a new order each time. */
-async function runReads(contenders: Contender[], results: Results): Promise<void> {
+async function runReads(all: Contender[], results: Results): Promise<void> {
   const { connections, seconds, rounds } = settings;
-  for (const query of READ_QUERIES) {
+  const contenders = all.filter((c) => !c.spec.mixedOnly);
+  for (const query of settings.queries) {
     const body = JSON.stringify({ query: query.query });
     const cells = new Map<ContenderKey, ReadCell>();
     const costs = new Map<ContenderKey, { requests: number; mongo: number; redis: number }>();
@@ -270,7 +278,7 @@ function roundOrder<T>(items: readonly T[], round: number): T[] {
 
 /** The project alone, one request at a time, its cache entries (`<namespace>:v<n>:…`) deleted before each. */
 async function runCold(project: Contender, redis: Redis, results: Results): Promise<void> {
-  for (const query of READ_QUERIES) {
+  for (const query of settings.queries) {
     const latencies: number[] = [];
     const before = await scrapeCosts(project);
     for (let i = 0; i < settings.coldRequests; i += 1) {
@@ -401,8 +409,9 @@ async function report(results: Results): Promise<void> {
  * write count theirs per request (REQUEST_TRACE); background jobs add a few a minute.
  */
 async function scrapeCosts(contender: Contender): Promise<{ requests: number; mongo: number; redis: number }> {
-  const text = await (await fetch(`${contender.metricsUrl}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const text = (await Promise.all(contender.metricsUrls.map(async (url) => (await fetch(`${url}/metrics`)).text()))).join('\n');
+  const value = (name: string) =>
+    [...text.matchAll(new RegExp(`^${name} (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
   const mongo = [...text.matchAll(/^mongodb_commands_total\{[^}]*\} (\S+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   return {
     requests: value('graphql_request_redis_round_trips_count'),
@@ -493,12 +502,21 @@ function parseParts(raw: string | undefined): Set<Part> {
 }
 
 function parseContenders(raw: string | undefined): Set<ContenderKey> {
-  const all: ContenderKey[] = ['project', 'project-responses', 'project-no-cache', 'apollo', 'apollo-response-cache', 'apollo-memory'];
+  const all = CONTENDER_KEYS;
   if (!raw) return new Set(all);
   const keys = raw.split(',').map((key) => key.trim());
-  const unknown = keys.filter((key) => !(all as string[]).includes(key));
+  const unknown = keys.filter((key) => !(all as readonly string[]).includes(key));
   if (unknown.length) throw new TypeError(`BENCH_CONTENDERS takes ${all.join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
   return new Set(keys as ContenderKey[]);
+}
+
+function parseQueries(raw: string | undefined): readonly ReadQuery[] {
+  if (!raw) return READ_QUERIES;
+  const keys = raw.split(',').map((key) => key.trim());
+  const unknown = keys.filter((key) => !READ_QUERIES.some((query) => query.key === key));
+  if (unknown.length)
+    throw new TypeError(`BENCH_QUERIES takes ${READ_QUERIES.map((q) => q.key).join(', ')}, comma-separated (got ${JSON.stringify(raw)})`);
+  return READ_QUERIES.filter((query) => keys.includes(query.key));
 }
 
 function parseRuntime(raw: string | undefined): 'dist' | 'tsx' {

@@ -59,7 +59,8 @@ export interface AppServer {
 export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const { config, logger, metrics, db, redis, cache } = deps;
   const app = express();
-  const httpServer = createHttpServer(app);
+  // The listener is set once the routes are built: a stored /graphql response is answered before Express.
+  const httpServer = createHttpServer();
   const { schema, fieldCache, reads, services, rateLimits } = createDomain(deps);
   // Response computations under way, shared by the fast path (which leads them) and the plugin (which settles them).
   const flights = new ResponseFlights();
@@ -80,8 +81,10 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   if (config.explorer) app.use(explorerRouter());
   // Writes made outside the API (scripts, other services, migrations) void what they changed here.
   app.use(cacheInvalidateRoute({ config, logger, cache, fieldCache, services, rateLimits }));
-  app.use('/graphql', ...graphqlRoute({ config, logger, metrics, cache, fieldCache, reads, services, schema, apollo, flights }));
+  const graphql = graphqlRoute({ config, logger, metrics, cache, fieldCache, reads, services, schema, apollo, flights });
+  app.use('/graphql', ...graphql.handlers);
   app.use(bodyErrorHandler);
+  httpServer.on('request', graphql.front(app));
 
   const port = await listen(httpServer, config);
   return {

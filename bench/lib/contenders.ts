@@ -10,7 +10,27 @@ import { freePort, waitUntil } from '../../src/dev/processes.js';
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The contenders, in the tables' order. */
-export type ContenderKey = 'project' | 'project-responses' | 'project-no-cache' | 'apollo' | 'apollo-response-cache' | 'apollo-memory';
+export type ContenderKey =
+  | 'project'
+  | 'project-responses'
+  | 'project-no-l1'
+  | 'project-two'
+  | 'project-no-cache'
+  | 'apollo'
+  | 'apollo-response-cache'
+  | 'apollo-memory';
+
+/** Every contender key, in the tables' order. */
+export const CONTENDER_KEYS: readonly ContenderKey[] = [
+  'project',
+  'project-responses',
+  'project-no-l1',
+  'project-two',
+  'project-no-cache',
+  'apollo',
+  'apollo-response-cache',
+  'apollo-memory',
+];
 
 /** What a contender is and how to start it. */
 export interface ContenderSpec {
@@ -22,15 +42,23 @@ export interface ContenderSpec {
   /** node arguments (after the executable). */
   args: string[];
   env: Record<string, string>;
+  /** Server processes, each on its own port, sharing the database and the Redis; default 1. */
+  instances?: number;
+  /** True for a contender of the mixed workload only (not in the read rounds). */
+  mixedOnly?: boolean;
 }
 
 /** A started contender. */
 export interface Contender {
   spec: ContenderSpec;
-  /** e.g. http://127.0.0.1:41234 */
+  /** e.g. http://127.0.0.1:41234; the first instance's. */
   url: string;
-  /** Where the project serves /metrics (production: METRICS_PORT, a port of its own). */
+  /** Every instance's base URL (one, or two for `project-two`): load alternates between them. */
+  urls: string[];
+  /** Where the project serves /metrics (production: METRICS_PORT, a port of its own); the first instance's. */
   metricsUrl: string;
+  /** Every instance's /metrics base URL. */
+  metricsUrls: string[];
   /** The last lines the process printed (for error messages). */
   output(): string;
 }
@@ -68,7 +96,7 @@ export function contenderDatabaseUri(uri: string, key: ContenderKey): string {
   return url.toString();
 }
 
-/** The contenders of issues 10 and 11, in order. */
+/** The contenders of issues 10, 11 and 23, in order. */
 export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
   // BENCH_PROFILE_DIR: the project's contenders write a CPU profile there when they stop.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
@@ -92,32 +120,60 @@ export function contenderSpecs(env: ContenderEnv): ContenderSpec[] {
     MONGODB_READ_QUEUE_MS: '60000',
     ...BENCH_VIEW_LIMITS,
   });
+  // Every layer on: the whole-response cache and the in-process L1 (issue 23), each project
+  // contender in a namespace of its own.
+  const everyLayer = (key: ContenderKey, namespace: string, l1: boolean) => ({
+    ...projectEnv(key),
+    REDIS_URL: env.redisUrl,
+    CACHE_NAMESPACE: namespace,
+    CACHE_RESPONSES: 'true',
+    CACHE_L1: String(l1),
+    // The bench's connections stand for many users behind one address: the per-client bound on
+    // what responses may be stored would otherwise cap the mixed workload's re-stores.
+    CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: '0',
+    // Surrogate keys in Varnish's form, for the Varnish part (bench/lib/varnish.ts); the POSTs of the other parts carry none.
+    SURROGATE_KEY_HEADER: 'xkey',
+  });
   return [
-    // The entity and field path that serves every miss (issue 10's figures), then the same
-    // server with its whole-response layer (issue 11's), each in a namespace of its own.
+    // The entity and field path that serves every miss (issue 10's figures, with the L1 of
+    // issue 23), then the same server with every layer (issues 11 and 23).
     {
       key: 'project',
-      label: 'this project, warm cache',
-      project: true,
-      args: projectArgs,
-      env: { ...projectEnv('project'), REDIS_URL: env.redisUrl, CACHE_NAMESPACE: env.projectNamespace, CACHE_RESPONSES: 'false' },
-    },
-    {
-      key: 'project-responses',
-      label: 'this project, response cache',
+      label: 'this project, entity path (L1)',
       project: true,
       args: projectArgs,
       env: {
-        ...projectEnv('project-responses'),
+        ...projectEnv('project'),
         REDIS_URL: env.redisUrl,
-        CACHE_NAMESPACE: `${env.projectNamespace}-responses`,
-        CACHE_RESPONSES: 'true',
-        // The bench's connections stand for many users behind one address: the per-client bound on
-        // what responses may be stored would otherwise cap the mixed workload's re-stores.
-        CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE: '0',
-        // Surrogate keys in Varnish's form, for the Varnish part (bench/lib/varnish.ts); the POSTs of the other parts carry none.
-        SURROGATE_KEY_HEADER: 'xkey',
+        CACHE_NAMESPACE: env.projectNamespace,
+        CACHE_RESPONSES: 'false',
+        CACHE_L1: 'true',
       },
+    },
+    {
+      key: 'project-responses',
+      label: 'this project, every layer (responses, L1)',
+      project: true,
+      args: projectArgs,
+      env: everyLayer('project-responses', `${env.projectNamespace}-responses`, true),
+    },
+    // The mixed workload's references for the L1: the same without it, and two instances of it.
+    {
+      key: 'project-no-l1',
+      label: 'this project, responses, CACHE_L1=false',
+      project: true,
+      args: projectArgs,
+      env: everyLayer('project-no-l1', `${env.projectNamespace}-no-l1`, false),
+      mixedOnly: true,
+    },
+    {
+      key: 'project-two',
+      label: 'this project, every layer, two instances (round-robin)',
+      project: true,
+      args: projectArgs,
+      env: everyLayer('project-two', `${env.projectNamespace}-two`, true),
+      instances: 2,
+      mixedOnly: true,
     },
     // Production without REDIS_URL runs without a cache (config.ts, backing-services.ts).
     { key: 'project-no-cache', label: 'this project, no cache', project: true, args: projectArgs, env: projectEnv('project-no-cache') },
@@ -149,8 +205,28 @@ export const BENCH_VIEW_LIMITS = { VIEW_DEDUP_WINDOW_SECONDS: '0', VIEWS_PER_CLI
 
 const children = new Set<ChildProcess>();
 
-/** Starts a contender on a free port and resolves once its /healthz answers; throws with its output if it dies or times out. */
+/** Starts a contender's instances, each on a free port, and resolves once each /healthz answers; throws with its output if one dies or times out. */
 export async function startContender(spec: ContenderSpec): Promise<Contender> {
+  const instances = await Promise.all(Array.from({ length: spec.instances ?? 1 }, () => startInstance(spec)));
+  const [first] = instances as [Instance, ...Instance[]];
+  return {
+    spec,
+    url: first.url,
+    urls: instances.map((i) => i.url),
+    metricsUrl: first.metricsUrl,
+    metricsUrls: instances.map((i) => i.metricsUrl),
+    output: () => instances.map((i) => i.output()).join('\n'),
+  };
+}
+
+/** One server process of a contender. */
+interface Instance {
+  url: string;
+  metricsUrl: string;
+  output(): string;
+}
+
+async function startInstance(spec: ContenderSpec): Promise<Instance> {
   const port = await freePort();
   // Production serves /metrics on a port of its own (METRICS_PORT): each contender its own.
   const metricsPort = await freePort();
@@ -182,7 +258,7 @@ export async function startContender(spec: ContenderSpec): Promise<Contender> {
     await stopChild(child);
     throw new Error(`${spec.label} did not start: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { spec, url, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => output };
+  return { url, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => output };
 }
 
 /** SIGTERM to every child still running, SIGKILL to those still there after `graceMs`; resolves when all exited. */

@@ -107,10 +107,14 @@ export async function openSessions(contender: Contender, reviewers: number): Pro
 /** Warms the reads, then runs readers and writers together for `seconds` and checks every read. */
 export async function runMixed(options: MixedOptions): Promise<MixedResult> {
   const { contender, hotIds, sessions } = options;
-  const { url } = contender;
-  // One pass over the reads: what a cache serves warm, it then has.
-  await graphql(url, HOT_CATALOG);
-  for (const id of hotIds) await graphql(url, HOT_PRODUCT, { id });
+  const { url, urls } = contender;
+  // Writes alternate between the instances (one for most contenders), write by write.
+  const urlOf = (n: number): string => urls[n % urls.length] as string;
+  // One pass over the reads on each instance: what a cache serves warm, it then has.
+  for (const instance of urls) {
+    await graphql(instance, HOT_CATALOG);
+    for (const id of hotIds) await graphql(instance, HOT_PRODUCT, { id });
+  }
 
   const floors = new Map(hotIds.map((id) => [id, { priceCents: -Infinity, reviewCount: -Infinity, viewCount: -Infinity }]));
   const ackedAt = new Map(hotIds.map((id) => [id, { priceCents: 0, reviewCount: 0, viewCount: 0 }]));
@@ -162,10 +166,10 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
   };
   const started = performance.now();
   const writers = [
-    ...hotIds.map((id) =>
-      writer(async () => {
+    ...hotIds.map((id, i) =>
+      writer(async (n) => {
         const price = options.nextPrice();
-        const data = await graphql<{ updateProduct: { priceCents: number } }>(url, UPDATE_PRICE, { id, price }, sessions.admin);
+        const data = await graphql<{ updateProduct: { priceCents: number } }>(urlOf(n + i), UPDATE_PRICE, { id, price }, sessions.admin);
         if (data.updateProduct.priceCents !== price)
           fail('acks', `updateProduct ${id}: wrote ${price}, answered ${data.updateProduct.priceCents}`);
         acknowledge(id, 'priceCents', price);
@@ -176,7 +180,7 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
       const id = hotIds[n % hotIds.length] as string;
       const reviewer = sessions.reviewers[Math.floor(n / hotIds.length) % sessions.reviewers.length] as Record<string, string>;
       const data = await graphql<{ createReview: { product: { reviewCount: number } } }>(
-        url,
+        urlOf(n),
         CREATE_REVIEW,
         { id, rating: 1 + (n % 5) },
         reviewer,
@@ -186,7 +190,7 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
     }),
     writer(async (n) => {
       const id = hotIds[n % hotIds.length] as string;
-      const data = await graphql<{ recordProductView: { viewCount: number } }>(url, RECORD_VIEW, { id });
+      const data = await graphql<{ recordProductView: { viewCount: number } }>(urlOf(n + 1), RECORD_VIEW, { id });
       counted(id, 'viewCount', data.recordProductView.viewCount);
       result.writes.view += 1;
     }),
@@ -226,8 +230,10 @@ export async function runMixed(options: MixedOptions): Promise<MixedResult> {
     }
     return stale;
   };
+  // Two instances: the connections are spread over them (autocannon's round-robin by connection).
   const readers = autocannon({
-    url: `${url}/graphql`,
+    // (autocannon takes an array of URLs; its types say only a string.)
+    url: (urls.length === 1 ? `${url}/graphql` : urls.map((instance) => `${instance}/graphql`)) as string,
     connections: options.readers,
     duration: options.seconds,
     timeout: 60,

@@ -102,45 +102,59 @@ export function ratios(results: Results): [string, number][] {
     if (a > 0 && b > 0) pairs.push([label, a / b]);
   };
   for (const { query } of results.reads) {
-    add(`${query.label}: project warm / in-memory Apollo`, of(query.key, 'project'), of(query.key, 'apollo-memory'));
-  }
-  for (const { query } of results.reads) {
-    add(`${query.label}: project warm / Apollo response cache`, of(query.key, 'project'), of(query.key, 'apollo-response-cache'));
-  }
-  for (const { query } of results.reads) {
-    add(`${query.label}: project warm / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
-  }
-  for (const { query } of results.reads) {
     add(
-      `${query.label}: project response cache / Apollo response cache`,
+      `${query.label}: project every layer / Apollo response cache (issue 23: ≥ 3)`,
       of(query.key, 'project-responses'),
       of(query.key, 'apollo-response-cache'),
     );
   }
+  for (const { query } of results.reads) {
+    add(
+      `${query.label}: project entity path (L1) / in-memory Apollo (issue 23: ≥ 0.9)`,
+      of(query.key, 'project'),
+      of(query.key, 'apollo-memory'),
+    );
+  }
+  for (const { query } of results.reads) {
+    add(
+      `${query.label}: project entity path (L1) / Apollo response cache`,
+      of(query.key, 'project'),
+      of(query.key, 'apollo-response-cache'),
+    );
+  }
+  for (const { query } of results.reads) {
+    add(`${query.label}: project entity path (L1) / Apollo + DataLoader (no cache)`, of(query.key, 'project'), of(query.key, 'apollo'));
+  }
   const mixed = (key: ContenderKey) => mixedReadsPerSec(results.mixed.find(({ spec }) => spec.key === key));
-  add('mixed workload reads/s: project warm / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
-  add('mixed workload reads/s: project response cache / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
   add(
-    'mixed workload reads/s: project response cache / project warm (entity and field path)',
+    'mixed workload reads/s: project every layer / the same with CACHE_L1=false (issue 23: ≥ 2)',
     mixed('project-responses'),
-    mixed('project'),
+    mixed('project-no-l1'),
   );
+  add('mixed workload reads/s: project every layer, two instances / one', mixed('project-two'), mixed('project-responses'));
+  add('mixed workload reads/s: project entity path (L1) / Apollo response cache', mixed('project'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project every layer / Apollo response cache', mixed('project-responses'), mixed('apollo-response-cache'));
+  add('mixed workload reads/s: project every layer / project entity path (L1)', mixed('project-responses'), mixed('project'));
   // The same, paired: both ran in each round, under that round's share of the machine's noise.
   const rounds = (key: ContenderKey) => {
     const entry = results.mixed.find(({ spec }) => spec.key === key);
     return entry ? entry.roundsReadsPerSec.map((rate, i) => ((entry.roundsReads[i] ?? 0) >= MIN_REQUESTS ? rate : 0)) : [];
   };
-  const [responses, own] = [rounds('project-responses'), rounds('project')];
-  const paired = responses.flatMap((r, i) => (r > 0 && (own[i] ?? 0) > 0 ? [r / (own[i] as number)] : []));
-  if (paired.length > 0)
-    pairs.push(['mixed workload reads/s: project response cache / project warm, median of the rounds’ ratios', median(paired)]);
+  const paired = (label: string, a: ContenderKey, b: ContenderKey) => {
+    const [first, second] = [rounds(a), rounds(b)];
+    const each = first.flatMap((r, i) => (r > 0 && (second[i] ?? 0) > 0 ? [r / (second[i] as number)] : []));
+    if (each.length > 0) pairs.push([`${label}, median of the rounds’ ratios`, median(each)]);
+  };
+  paired('mixed workload reads/s: project every layer / project entity path (L1)', 'project-responses', 'project');
+  paired('mixed workload reads/s: project every layer / the same with CACHE_L1=false', 'project-responses', 'project-no-l1');
   return pairs;
 }
 
 /** The report as Markdown (tables only: the header and the notes are the caller's). */
 export function markdownTables(results: Results): string {
   const out: string[] = [];
-  const contenders = results.contenders;
+  // The mixed workload's own contenders (no read rounds) have no row in the read tables.
+  const contenders = results.contenders.filter((spec) => !spec.mixedOnly);
   const fmt = formatRate;
   if (results.reads.length) {
     out.push('### Reads: requests/s (median of the rounds)', '');
@@ -248,6 +262,8 @@ function behind({ writes, writesDue }: MixedResult): string {
 const COLORS: Record<ContenderKey, string> = {
   project: '#1f77b4',
   'project-responses': '#17becf',
+  'project-no-l1': '#6baed6',
+  'project-two': '#08519c',
   'project-no-cache': '#9ecae1',
   apollo: '#ff7f0e',
   'apollo-response-cache': '#d62728',
@@ -265,13 +281,15 @@ export function svgChart(results: Results): string {
       const floor = reqPerSec(cells.get('apollo-memory'));
       return {
         title: `${query.label}: requests/s`,
-        bars: results.contenders.map((spec) => {
-          const cell = cells.get(spec.key);
-          const value = reqPerSec(cell);
-          if (cell?.rounds.length && !value) return { spec, value, note: rateText(0, cellRequests(cell)) };
-          const note = spec.key === 'apollo-memory' ? 'floor' : floor > 0 ? `${ratioText(value / floor)}× floor` : '';
-          return { spec, value, note };
-        }),
+        bars: results.contenders
+          .filter((spec) => !spec.mixedOnly)
+          .map((spec) => {
+            const cell = cells.get(spec.key);
+            const value = reqPerSec(cell);
+            if (cell?.rounds.length && !value) return { spec, value, note: rateText(0, cellRequests(cell)) };
+            const note = spec.key === 'apollo-memory' ? 'floor' : floor > 0 ? `${ratioText(value / floor)}× floor` : '';
+            return { spec, value, note };
+          }),
       };
     },
   );

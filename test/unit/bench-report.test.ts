@@ -92,9 +92,11 @@ describe('the benchmark report of runs with too few requests', () => {
 
   it('leaves out the ratios of a scenario with too few requests, and keeps the others', () => {
     const labels = ratios(results(10)).map(([label]) => label);
-    expect(labels).toEqual(['catalog (products first: 50): project warm / in-memory Apollo']);
+    expect(labels).toEqual(['catalog (products first: 50): project entity path (L1) / in-memory Apollo (issue 23: ≥ 0.9)']);
     const all = ratios(results(30));
-    expect(all.map(([label]) => label)).toContain('catalog (products first: 50): project warm / Apollo + DataLoader (no cache)');
+    expect(all.map(([label]) => label)).toContain(
+      'catalog (products first: 50): project entity path (L1) / Apollo + DataLoader (no cache)',
+    );
     expect(all.find(([label]) => label.includes('Apollo + DataLoader'))?.[1]).toBeCloseTo(100 / 0.8);
     // The mixed workload: Apollo + DataLoader read 3 times, so no mixed ratio names it.
     expect(all.some(([label]) => label.startsWith('mixed'))).toBe(false);

@@ -9,7 +9,7 @@ import type { CacheTrace } from '../trace.js';
 import { RESPONSE_STATS_NAME } from '../response/cached-response.js';
 import type { ResponseFlights } from '../response/flights.js';
 import { OperationShapes, responseKey } from '../response/key.js';
-import { cacheControlHeader, decodeStored, type CachePolicy } from '../response/stored.js';
+import { cacheControlHeader, decodeStored, decodeStoredBody, type CachePolicy } from '../response/stored.js';
 
 /** A request as the fast path reads it: node's, with the JSON body parsed (`express.json()` and the like). */
 export type FastPathRequest = IncomingMessage & { body?: unknown };
@@ -41,7 +41,10 @@ export interface ResponseFastPathOptions<Req extends FastPathRequest = FastPathR
   session?(req: Req, res: Res): ClaimedSession | null;
   /** Told of a hit before it is sent (metrics); `hit.l1`: served from this process's L1, with no round trip. */
   onHit?(req: Req, res: Res, hit: { l1: boolean }): void;
-  /** Extensions added to a hit's body (a development trace); default none. */
+  /**
+   * Extensions added to a hit's body (a development trace); default none. Leave it out when it
+   * adds none (production): with it, every hit's stored body is parsed and serialized again.
+   */
   extensions?(req: Req, res: Res): Record<string, unknown> | null;
   /** The `Cache-Control` of a hit with its stored policy; default `cacheControlHeader`. */
   cacheControl?(policy: CachePolicy): string;
@@ -70,18 +73,25 @@ export function responseFastPath<Req extends FastPathRequest = FastPathRequest, 
 ): (req: Req, res: Res, next: (error?: unknown) => void) => void {
   const { cache, schema } = options;
   const shapes = new OperationShapes({ ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }) });
+  const queryHashes = new Memo<string>();
+  const anonymousKeys = new Memo<string | null>();
+  const contentTypes = new Memo<string | null>();
   return (req, res, next) => {
     const responses = cache.core.responses;
     const request = plainQuery(req.method, req.body);
     if (!responses || !request || !cache.core.responsesUsable) return next();
     // The content type Apollo would choose for this Accept; anything else is Apollo's to answer (406).
-    const contentType = negotiatedType(req.headers.accept);
+    const accept = req.headers.accept;
+    const contentType = accept === undefined ? APPLICATION_JSON : contentTypes.get(accept, negotiatedType);
     if (!contentType) return next();
-    const queryHash = createHash('sha256').update(request.query).digest('hex');
+    const queryHash = queryHashes.get(request.query, sha256Hex);
     const operation = shapes.operation(queryHash, request.query, request.operationName);
     if (operation?.operation !== 'query') return next();
+    const { operationName, variables } = request;
+    const keyOf = (sessionId: string | null) => responseKey(schema, { queryHash, operationName, operation, variables, sessionId });
+    // An anonymous key depends only on the document, the operation and the raw variables: remembered by them.
     const keyFor = (sessionId: string | null) =>
-      responseKey(schema, { queryHash, operationName: request.operationName, operation, variables: request.variables, sessionId });
+      sessionId === null ? anonymousKeys.get(anonymousKeyText(queryHash, operationName, variables), () => keyOf(null)) : keyOf(sessionId);
     const served: Served<Req, Res> = { options, req, res, next, trace: options.trace(req, res), contentType };
     lookUp(served, responses, keyFor).then(
       (looked) => answer(served, looked),
@@ -162,11 +172,12 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(
   l1 = false,
 ): boolean {
   const { options, req, res } = served;
-  let decoded: ReturnType<typeof decodeStored>;
+  let decoded: { policy: CachePolicy; body: Buffer | string };
   let parsed: Record<string, unknown> | null = null;
   try {
-    decoded = decodeStored(stored);
-    if (options.extensions) parsed = JSON.parse(decoded.body) as Record<string, unknown>;
+    decoded = Buffer.isBuffer(stored) ? decodeStoredBody(stored) : decodeStored(stored);
+    // Parsed only when extensions may be added: otherwise the stored bytes are the body, as they are.
+    if (options.extensions) parsed = JSON.parse(decoded.body.toString()) as Record<string, unknown>;
   } catch (error) {
     // Unreadable (corrupt, or written by an incompatible version): executed instead.
     (options.logger ?? SILENT_LOGGER).warn({ err: error }, 'unreadable stored response; executing');
@@ -179,9 +190,39 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(
   res.statusCode = 200;
   res.setHeader('content-type', served.contentType);
   res.setHeader('cache-control', (options.cacheControl ?? cacheControlHeader)(decoded.policy));
-  res.setHeader('content-length', Buffer.byteLength(sent));
+  res.setHeader('content-length', typeof sent === 'string' ? Buffer.byteLength(sent) : sent.length);
   res.end(sent);
   return true;
+}
+
+/** How many entries a {@link Memo} keeps before it starts afresh. */
+const MEMO_ENTRIES = 1_000;
+/** Longer texts are computed each time rather than remembered (the memos stay small). */
+const MEMO_MAX_TEXT_LENGTH = 16_384;
+
+/** A bounded memo of a pure function of a text: cleared when full, texts longer than MEMO_MAX_TEXT_LENGTH not kept. */
+class Memo<V> {
+  readonly #values = new Map<string, V>();
+
+  get(text: string, compute: (text: string) => V): V {
+    const known = this.#values.get(text);
+    if (known !== undefined || this.#values.has(text)) return known as V;
+    const value = compute(text);
+    if (text.length <= MEMO_MAX_TEXT_LENGTH) {
+      if (this.#values.size >= MEMO_ENTRIES) this.#values.clear();
+      this.#values.set(text, value);
+    }
+    return value;
+  }
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** What an anonymous response key is a function of, as text (the variables as parsed from JSON, so JSON is lossless). */
+function anonymousKeyText(queryHash: string, operationName: string | null, variables: unknown): string {
+  return `${queryHash}\u0000${operationName ?? ''}\u0000${variables === undefined || variables === null ? '' : JSON.stringify(variables)}`;
 }
 
 /** The trace of no request: the response cache's own counts are not the request's cache hits and misses. */
@@ -193,7 +234,7 @@ const GRAPHQL_RESPONSE_JSON = 'application/graphql-response+json; charset=utf-8'
 const SINGLE_RESULT_TYPES = [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, 'application/json; callbackSpec=1.0; charset=utf-8'];
 
 /** The content type Apollo answers a single result with for `accept`, when it is one a stored response may be sent as. */
-function negotiatedType(accept: string | undefined): string | null {
+function negotiatedType(accept: string): string | null {
   if (!accept) return APPLICATION_JSON;
   const preferred = new Negotiator({ headers: { accept } }).mediaType(SINGLE_RESULT_TYPES);
   return preferred === APPLICATION_JSON || preferred === GRAPHQL_RESPONSE_JSON ? preferred : null;

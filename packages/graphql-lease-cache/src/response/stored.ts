@@ -29,6 +29,28 @@ export function encodeStored(policy: StoredPolicy, data: unknown, surrogateKeys:
 }
 
 /**
+ * The policy and the HTTP body of a stored response, for a hit that does not name its surrogate
+ * keys (a POST): the body is the stored bytes after the policy line, shared, not copied (a hit
+ * writes them as they are), and the keys are not read (a catalog's are most of the line). Throws
+ * when the policy is unreadable, as {@link decodeStored} does.
+ */
+export function decodeStoredBody(stored: Buffer): { policy: StoredPolicy; body: Buffer } {
+  const newline = stored.indexOf(NEWLINE);
+  if (newline < 0) throw new SyntaxError('a stored response has no policy line');
+  // The line as encodeStored writes it begins with the policy; anything else is read whole.
+  const known = POLICY_PREFIX.exec(stored.toString('latin1', 0, Math.min(newline + 1, POLICY_PREFIX_MAX_LENGTH)));
+  const policy = known
+    ? { maxAge: Number(known[1]), scope: known[2] as StoredPolicy['scope'] }
+    : policyLine(stored.toString('utf8', 0, newline)).policy;
+  return { policy, body: stored.subarray(newline + 1) };
+}
+
+const NEWLINE = 0x0a;
+/** The start of a policy line as {@link encodeStored} writes it: `{"maxAge":60,"scope":"PUBLIC"` then `,` or `}`. */
+const POLICY_PREFIX = /^\{"maxAge":(\d{1,12}),"scope":"(PUBLIC|PRIVATE)"[,}]/;
+const POLICY_PREFIX_MAX_LENGTH = 64;
+
+/**
  * The policy, the surrogate keys (empty: none stored) and the HTTP body of a stored response;
  * throws when it is unreadable (corrupt, or another version's).
  */
@@ -36,13 +58,18 @@ export function decodeStored(stored: Buffer | string): { policy: StoredPolicy; s
   const text = stored.toString();
   const newline = text.indexOf('\n');
   if (newline < 0) throw new SyntaxError('a stored response has no policy line');
-  const line = JSON.parse(text.slice(0, newline)) as Partial<Record<keyof PolicyLine, unknown>> | null;
+  return { ...policyLine(text.slice(0, newline)), body: text.slice(newline + 1) };
+}
+
+/** The policy and surrogate keys of a stored response's first line; throws when it is not one. */
+function policyLine(text: string): { policy: StoredPolicy; surrogateKeys: readonly string[] } {
+  const line = JSON.parse(text) as Partial<Record<keyof PolicyLine, unknown>> | null;
   if (typeof line?.maxAge !== 'number' || (line.scope !== 'PUBLIC' && line.scope !== 'PRIVATE'))
     throw new SyntaxError('a stored response has no valid policy');
   const keys = line.keys ?? [];
   if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string'))
     throw new SyntaxError('a stored response has invalid surrogate keys');
-  return { policy: { maxAge: line.maxAge, scope: line.scope }, surrogateKeys: keys as string[], body: text.slice(newline + 1) };
+  return { policy: { maxAge: line.maxAge, scope: line.scope }, surrogateKeys: keys as string[] };
 }
 
 /**
