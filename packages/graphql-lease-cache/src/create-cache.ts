@@ -165,13 +165,15 @@ const RESPONSE_DEPENDENCY_BUCKETS = 16_384;
 /** Stored-shape version: bump when what the cache stores changes shape (old keys are then never read). */
 export const CACHE_SCHEMA_VERSION = 2;
 
-/** A connection of its own for the fleet's pub/sub, with `client`'s settings (a subscribed connection runs no other commands). */
-function subscriberOf(client: RedisClient): RedisClient {
-  // A subscription is no hot path: a longer timeout than the cache's commands, so that a loaded
-  // machine does not leave it unsubscribed (retried all the same).
-  return client instanceof Cluster
-    ? client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, commandTimeout: 2_000 } })
-    : client.duplicate({ lazyConnect: false, enableOfflineQueue: true, commandTimeout: 2_000 });
+/**
+ * A connection of the fleet's own, with `client`'s settings but a longer command timeout (2 s):
+ * neither a renewal nor a subscription is on a request's path, and a loaded machine must not
+ * lose a lease to the cache's short timeout (a renewal Redis runs late is refused by the script
+ * itself). `subscriber`: for pub/sub, which runs no other commands.
+ */
+function connectionOf(client: RedisClient, subscriber: boolean): RedisClient {
+  if (client instanceof Cluster) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, commandTimeout: 2_000 } });
+  return client.duplicate({ lazyConnect: !subscriber && client.options.lazyConnect, enableOfflineQueue: true, commandTimeout: 2_000 });
 }
 
 /** Wires keyspace, codec, breaker, store and core together. */
@@ -200,8 +202,8 @@ export function createCache(given: CreateCacheOptions): Cache {
     options.redis && options.fleet !== false
       ? new Fleet({
           ...options.fleet,
-          client: options.redis,
-          subscriber: options.fleet?.subscriber ?? subscriberOf(options.redis),
+          client: connectionOf(options.redis, false),
+          subscriber: options.fleet?.subscriber ?? connectionOf(options.redis, true),
           keys: keys.fleet,
           l1: options.fleet?.l1 ?? l1,
           intents: options.fleet?.intents ?? null,

@@ -11,7 +11,7 @@ export interface FleetCommands {
   glcFleetPublish(hash: string, log: string, ...args: (string | number)[]): Promise<Reply>;
   glcFleetAck(hash: string, member: string, id: string, channel: string): Promise<number>;
   glcFleetStatus(hash: string, ...members: string[]): Promise<Reply>;
-  glcFleetLeave(hash: string, member: string): Promise<number>;
+  glcFleetLeave(hash: string, member: string, sentAtMs: number, maxDelayMs: number): Promise<number>;
 }
 
 /**

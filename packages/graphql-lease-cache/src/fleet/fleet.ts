@@ -30,7 +30,10 @@ export interface FleetKeys {
 
 /** Options of {@link Fleet}. */
 export interface FleetOptions extends Partial<FleetLeaseSettings> {
-  /** Commands (not through the cache's circuit breaker: the lease is how the fleet learns Redis is away). */
+  /**
+   * A connection of the fleet's own for its commands (not through the cache's circuit breaker: the
+   * lease is how the fleet learns Redis is away); closed with the fleet.
+   */
   client: RedisClient;
   /** A connection of its own for pub/sub. */
   subscriber: RedisClient;
@@ -117,6 +120,7 @@ export class Fleet {
   start(): Promise<void> {
     if (this.#subscriber.status === 'ready') void this.#subscribe();
     else if (this.#subscriber.status === 'wait') this.#subscriber.connect().catch(() => undefined);
+    if (this.#client.status === 'wait') this.#client.connect().catch(() => undefined);
     this.#lease.start();
     return this.#lease.ready;
   }
@@ -171,10 +175,17 @@ export class Fleet {
     this.#lease.settled();
   }
 
-  /** Leaves the fleet (after its owed invalidations were delivered), so that no one takes it for dead. */
+  /** Leaves the fleet, so that no one takes it for dead; while it owes an invalidation, only stops (see {@link owe}). */
   async leave(): Promise<void> {
+    const owing = this.#lease.owing;
+    this.#lease.close();
+    // Owing, it stays: its lease runs out and another member delivers what it recorded. (A leave
+    // that a paused Redis runs late is refused by the script, for the same reason.)
+    if (!owing) {
+      const { maxDelayMs } = this.#lease.settings;
+      await this.#client.glcFleetLeave(this.#keys.hash, this.member, Date.now(), maxDelayMs).catch(() => undefined);
+    }
     this.close();
-    await this.#client.glcFleetLeave(this.#keys.hash, this.member).catch(() => undefined);
   }
 
   /** Stops renewing and listening (the lease then runs out: others take this member for dead). */
@@ -183,6 +194,7 @@ export class Fleet {
     this.#closed = true;
     this.#lease.close();
     this.#subscriber.disconnect();
+    this.#client.disconnect();
   }
 
   async #subscribe(): Promise<void> {

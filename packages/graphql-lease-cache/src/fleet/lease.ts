@@ -12,7 +12,7 @@ export interface FleetLeaseSettings {
   leaseMs: number;
   /** How often the lease is renewed; default a quarter of the lease. */
   renewEveryMs: number;
-  /** A renewal that runs later than this after it was sent is refused (a paused Redis ran it late); default 250. */
+  /** A renewal that runs later than this after it was sent is refused (a paused Redis ran it late); default a third of the lease. */
   maxDelayMs: number;
   /** The longest an invalidation may stay unapplied by a member that keeps renewing; default half the lease. */
   maxLagMs: number;
@@ -75,7 +75,7 @@ export class FleetLease {
     this.settings = Object.freeze({
       leaseMs,
       renewEveryMs: options.renewEveryMs ?? Math.round(leaseMs / 4),
-      maxDelayMs: options.maxDelayMs ?? 250,
+      maxDelayMs: options.maxDelayMs ?? Math.round(leaseMs / 3),
       maxLagMs: options.maxLagMs ?? Math.round(leaseMs / 2),
       marginMs: options.marginMs ?? 50,
       deadForgetMs: options.deadForgetMs ?? 60_000,
@@ -172,6 +172,11 @@ export class FleetLease {
     if (ids.length > 0) this.#o.intents?.clear(ids).catch((error: unknown) => this.#o.logger.warn({ err: error }, 'fleet: intents not cleared'));
     for (const resolve of this.#settledWaiters.splice(0)) resolve();
     void this.renew();
+  }
+
+  /** True while an invalidation this member owes is not delivered. */
+  get owing(): boolean {
+    return this.#owing > 0;
   }
 
   /** Stops the timers (the lease then runs out). */

@@ -47,13 +47,17 @@ return reply
 `;
 
 /**
- * FLEET_LEAVE: removes a member that stops (after delivering what it owed), so that no one takes
- * it for dead.
+ * FLEET_LEAVE: removes a member that stops having delivered everything it owed, so that no one
+ * takes it for dead. Refused when it runs late (queued in a paused Redis): by then the member may
+ * owe what it could not deliver, and only its death makes the others deliver it.
  *
- * KEYS[1] the fleet's hash. ARGV[1] member. Reply: 1 when removed, else 0.
+ * KEYS[1] the fleet's hash. ARGV[1] member; ARGV[2] when it was sent, ms since the epoch by the
+ * member's clock; ARGV[3] the latest it may run after that, ms.
+ * Reply: 1 when removed, else 0.
  *
  * @module
  */
-export const FLEET_LEAVE = `
+export const FLEET_LEAVE = `${FLEET_LIB}
+if nowMs() - tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
 return redis.call('HDEL', KEYS[1], 'm:' .. ARGV[1])
 `;
