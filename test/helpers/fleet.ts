@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
@@ -135,4 +136,43 @@ export async function kill(server: ServerProcess): Promise<void> {
 /** SIGSTOPs (`true`) or SIGCONTs (`false`) a process. */
 export function freeze(pid: number, frozen: boolean): void {
   process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+}
+
+/** True when `answer` was served from the cache: a stored response, or entities read with no MongoDB command (extensions.cache, NODE_ENV=test). */
+export function fromCache(answer: Answer<unknown>): boolean {
+  const cache = answer.cache;
+  if (!cache) return false;
+  return cache.response === 'HIT' || (cache.response !== 'MISS' && (cache.hits ?? 0) > 0 && cache.mongoCommands === 0);
+}
+
+/** What {@link readFor} tallied: reads, the stale ones, the failed ones, those served from the cache. */
+export interface ReadTally<T> {
+  reads: number;
+  stale: Answer<T>[];
+  errors: number;
+  cached: number;
+}
+
+/** Reads with `read`, one after another, for `forMs`, and tallies what came back (a failed read is never stale). */
+export async function readFor<T>(forMs: number, read: () => Promise<Answer<T>>, isStale: (answer: Answer<T>) => boolean): Promise<ReadTally<T>> {
+  const end = performance.now() + forMs;
+  const tally: ReadTally<T> = { reads: 0, stale: [], errors: 0, cached: 0 };
+  while (performance.now() < end) {
+    const answer = await read();
+    tally.reads += 1;
+    if (answer.error !== null) tally.errors += 1;
+    else if (isStale(answer)) tally.stale.push(answer);
+    if (fromCache(answer)) tally.cached += 1;
+  }
+  return tally;
+}
+
+/** The Redis client connections `pid` holds to the Redis on `redisPort` (`ip:port` as CLIENT LIST's addr says), by `ss`. */
+export function connectionsOf(pid: number, redisPort: number): string[] {
+  const out = execFileSync('ss', ['-tnpH', 'state', 'established', `( dport = :${redisPort} )`], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((line) => line.includes(`pid=${pid},`))
+    .map((line) => line.trim().split(/\s+/)[2] ?? '')
+    .filter((addr) => addr !== '');
 }

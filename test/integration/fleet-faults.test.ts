@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ask, freeze, fleetWorld, kill, PRODUCT, productId, UPDATE, type Answer, type FleetWorld } from '../helpers/fleet.js';
+import { ask, freeze, fleetWorld, fromCache, kill, PRODUCT, productId, readFor, UPDATE, type FleetWorld } from '../helpers/fleet.js';
 import type { ServerProcess } from '../helpers/server-process.js';
 import { until } from '../helpers/wait.js';
 
@@ -25,31 +25,6 @@ afterEach(async () => {
   await world?.close();
   world = undefined;
 });
-
-/** A served from the cache: a stored response, or entities read with no MongoDB command. */
-function fromCache(answer: Answer<unknown>): boolean {
-  const cache = answer.cache;
-  if (!cache) return false;
-  return cache.response === 'HIT' || (cache.response !== 'MISS' && (cache.hits ?? 0) > 0 && cache.mongoCommands === 0);
-}
-
-/** Reads with `read` on and on for `forMs`, and tallies what came back. */
-async function readFor<T>(
-  forMs: number,
-  read: () => Promise<Answer<T>>,
-  isStale: (answer: Answer<T>) => boolean,
-): Promise<{ reads: number; stale: Answer<T>[]; errors: number; cached: number }> {
-  const end = performance.now() + forMs;
-  const tally = { reads: 0, stale: [] as Answer<T>[], errors: 0, cached: 0 };
-  while (performance.now() < end) {
-    const answer = await read();
-    tally.reads += 1;
-    if (answer.error !== null) tally.errors += 1;
-    else if (isStale(answer)) tally.stale.push(answer);
-    if (fromCache(answer)) tally.cached += 1;
-  }
-  return tally;
-}
 
 /**
  * Starts A (the writer) and B (the reader) on `world`. A's writes take its in-process document
