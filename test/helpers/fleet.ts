@@ -14,7 +14,7 @@ import { ADMIN } from './test-app.js';
 // SIGSTOP and SIGKILL reach) on a private redis-server (what a test pauses, kills or restarts)
 // and a database of their own, and timed GraphQL requests that never throw.
 
-/** One seeded product's id (seedDemoData's ids). */
+/** The id of seeded product `n` (seedDemoData's ids, from 0). */
 export const productId = (n: number): string => `5eed0001${String(n).padStart(16, '0')}`;
 
 /** The product's name and price, as every fleet test reads it. */
