@@ -63,6 +63,8 @@ export interface FleetWorld {
   dbName: string;
   mongodbUri: string;
   redis: PrivateRedis;
+  /** The pid of the redis-server running now (a new one after {@link FleetWorld.restartRedisEmpty}). */
+  redisPid(): number;
   /** Starts a server process on this world (env over the defaults: NODE_ENV=test, no seeding, no audit). */
   start(env?: Record<string, string>): Promise<ServerProcess>;
   /** Logs the admin in on `server`. */
@@ -84,10 +86,12 @@ export async function fleetWorld(seed: { products: number; users?: number } = { 
   const redis = await startPrivateRedis();
   const servers: ServerProcess[] = [];
   const restarted: { stop(): Promise<void> }[] = [];
+  let redisPid = redis.pid;
   return {
     dbName,
     mongodbUri,
     redis,
+    redisPid: () => redisPid,
     async start(env = {}) {
       const server = await startServerProcess({
         NODE_ENV: 'test',
@@ -109,13 +113,20 @@ export async function fleetWorld(seed: { products: number; users?: number } = { 
       return res.data.login.token;
     },
     async restartRedisEmpty() {
-      process.kill(redis.pid, 'SIGKILL');
-      await redis.stop(); // its directory (and AOF) go: the new server starts empty
-      restarted.push(await startEmbeddedRedis({ port: redis.port, appendOnly: false }));
+      process.kill(redisPid, 'SIGKILL');
+      const last = restarted.pop();
+      await (last ?? redis).stop(); // its directory (and AOF) go: the new server starts empty
+      const next = await startEmbeddedRedis({ port: redis.port, appendOnly: false });
+      restarted.push(next);
+      redisPid = next.pid;
     },
     intents: () => mongoose.connection.collection('cacheintents').countDocuments(),
     async close() {
-      redis.resume();
+      try {
+        process.kill(redisPid, 'SIGCONT'); // a test that failed with Redis paused
+      } catch {
+        // already gone
+      }
       for (const server of servers) await kill(server);
       await redis.stop();
       for (const r of restarted) await r.stop();

@@ -9,9 +9,9 @@ import { sleep, until } from '../helpers/wait.js';
 // next value of one counter, on A or B at random; readers read random products on A and B. A
 // read is stale when a field it returns is older than the newest value of that field whose
 // mutation had RETURNED before the read was SENT. Runs in order, on the same two instances:
-// (a) no fault; (b) B paused for 3 s; (c) Redis paused for 2 s; (d) Redis paused, A (then the
-// only writer) killed once a write of its had returned during the pause, Redis resumed, and only
-// B read from then on.
+// (a) no fault; (b) B paused for 3 s; (c) Redis paused for 2 s; (e) Redis killed and restarted
+// empty; (d) Redis paused, A (then the only writer) killed once a write sent to it during the
+// pause had returned, Redis resumed, and only B read from then on.
 //
 // A's writes take its in-process document lock (FERRETDB_DOCUMENT_LOCK=process), as on MongoDB,
 // where writes take no lock in Redis; B's take the lock in Redis, so that B's writes fail (and
@@ -179,7 +179,16 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
   });
 
   it('(c) Redis paused for 2 s mid-run: 0 stale', async () => {
-    const run = await runWorkload('(c) Redis paused 2 s', pauseDuring(() => world.redis.pid, 2_000));
+    const run = await runWorkload('(c) Redis paused 2 s', pauseDuring(() => world.redisPid(), 2_000));
+    expect(run.stale).toEqual([]);
+  });
+
+  it('(e) Redis restarted empty mid-run: 0 stale', async () => {
+    const run = await runWorkload('(e) Redis restarted empty', async (r) => {
+      await sleep(FAULT_AT_MS);
+      await world.restartRedisEmpty();
+      console.log(`${r.label}: Redis killed at +${FAULT_AT_MS}ms, a new one listening at +${Math.round(performance.now() - r.t0)}ms`);
+    });
     expect(run.stale).toEqual([]);
   });
 
@@ -191,7 +200,7 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
       async (r) => {
         r.writeTo = [a];
         await sleep(FAULT_AT_MS);
-        freeze(world.redis.pid, true);
+        freeze(world.redisPid(), true);
         pausedAt = performance.now();
         acksBefore = r.acks;
         try {
@@ -201,7 +210,7 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
           r.readFrom = [b];
           await kill(a);
         } finally {
-          freeze(world.redis.pid, false);
+          freeze(world.redisPid(), false);
         }
         console.log(`${r.label}: Redis paused at +${Math.round(pausedAt - r.t0)}ms, A killed and Redis resumed at +${Math.round(performance.now() - r.t0)}ms`);
       },
