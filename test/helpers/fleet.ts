@@ -144,6 +144,14 @@ export async function kill(server: ServerProcess): Promise<void> {
   await exited;
 }
 
+/** SIGTERMs `server` (its graceful shutdown) and resolves once it is gone. */
+export async function terminate(server: ServerProcess): Promise<void> {
+  if (server.process.exitCode !== null || server.process.signalCode !== null) return;
+  const exited = once(server.process, 'exit');
+  server.process.kill('SIGTERM');
+  await exited;
+}
+
 /** SIGSTOPs (`true`) or SIGCONTs (`false`) a process. */
 export function freeze(pid: number, frozen: boolean): void {
   process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
