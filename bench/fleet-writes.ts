@@ -11,7 +11,15 @@ import { seedDemoData } from '../src/dev/seed.js';
 import { seededId } from './lib/queries.js';
 import { createLogger } from '../src/logger.js';
 import { ensureIndexes } from '../src/models/index.js';
-import { BENCH_VIEW_LIMITS, NODE_FLAGS, killAllChildren, projectRoot, startContender, stopAllChildren, type Contender } from './lib/contenders.js';
+import {
+  BENCH_VIEW_LIMITS,
+  NODE_FLAGS,
+  killAllChildren,
+  projectRoot,
+  startContender,
+  stopAllChildren,
+  type Contender,
+} from './lib/contenders.js';
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 150);
 const ROUNDS = Number(process.env.BENCH_WRITES_ROUNDS ?? 3);

@@ -104,19 +104,7 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
     writeBehind: (e) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
     flush: (e) => metrics.flushDuration.observe(e.durationMs / 1_000),
     depth: (e) => metrics.queueDepth.set(e.depth),
-    fleet: (e) => {
-      if (e.kind === 'ack') metrics.fleetAckDuration.observe(e.durationMs / 1_000);
-      else if (e.kind === 'lapse') metrics.fleetLapses.inc({ reason: e.reason ?? 'unknown' });
-      else if (e.kind === 'owe') metrics.fleetOwed.inc();
-      else metrics.fleetRecovered.inc();
-    },
-    l1: (e) => {
-      if (e.kind === 'hit') metrics.l1Hits.inc(e.count);
-      else if (e.kind === 'miss') metrics.l1Misses.inc(e.count);
-      else if (e.kind === 'eviction') metrics.l1Evictions.inc(e.count);
-      else if (e.kind === 'flush') metrics.l1Flushes.inc({ reason: e.reason ?? 'unknown' }, e.count);
-      metrics.l1Bytes.set(e.bytes);
-    },
+    ...fleetAndL1Handlers(metrics),
   };
   const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
     const name = CACHE_CHANNELS[channel];
@@ -190,6 +178,22 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
       registers,
     }),
     queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
+    ...createFleetAndL1Metrics(registry, prefix),
+  };
+}
+
+/** The fleet's and the L1's metrics (see {@link createCacheMetrics}). */
+function createFleetAndL1Metrics(
+  registry: Registry,
+  prefix: string,
+): Pick<
+  CacheMetrics,
+  'fleetAckDuration' | 'fleetLapses' | 'fleetOwed' | 'fleetRecovered' | 'l1Hits' | 'l1Misses' | 'l1Evictions' | 'l1Flushes' | 'l1Bytes'
+> {
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Counter<L>({ name: prefix + name, help, labelNames, registers });
+  return {
     fleetAckDuration: new Histogram({
       name: `${prefix}cache_fleet_ack_duration_seconds`,
       help: 'From publishing an invalidation to every instance until all acknowledged it (or their leases ended).',
@@ -212,5 +216,27 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
     l1Evictions: counter('cache_l1_evictions_total', 'L1 entries dropped to stay within CACHE_L1_MAX_BYTES.', []),
     l1Flushes: counter('cache_l1_flushes_total', 'Times the L1 dropped everything, by reason.', ['reason']),
     l1Bytes: new Gauge({ name: `${prefix}cache_l1_bytes`, help: 'Bytes the in-process L1 holds (estimated).', registers }),
+  };
+}
+
+/** The fleet's and the L1's event handlers of {@link observeCache}. */
+function fleetAndL1Handlers(metrics: CacheMetrics): {
+  fleet: (event: CacheEventMap['fleet']) => void;
+  l1: (event: CacheEventMap['l1']) => void;
+} {
+  return {
+    fleet: (e) => {
+      if (e.kind === 'ack') metrics.fleetAckDuration.observe(e.durationMs / 1_000);
+      else if (e.kind === 'lapse') metrics.fleetLapses.inc({ reason: e.reason ?? 'unknown' });
+      else if (e.kind === 'owe') metrics.fleetOwed.inc();
+      else metrics.fleetRecovered.inc();
+    },
+    l1: (e) => {
+      if (e.kind === 'hit') metrics.l1Hits.inc(e.count);
+      else if (e.kind === 'miss') metrics.l1Misses.inc(e.count);
+      else if (e.kind === 'eviction') metrics.l1Evictions.inc(e.count);
+      else if (e.kind === 'flush') metrics.l1Flushes.inc({ reason: e.reason ?? 'unknown' }, e.count);
+      metrics.l1Bytes.set(e.bytes);
+    },
   };
 }

@@ -28,9 +28,13 @@ export function mongoIntentLog(): IntentLog {
       const docs = await CacheIntentModel.find(or.length === 1 ? or[0] : { $or: or })
         .limit(LIST_LIMIT)
         .lean();
-      return docs.map(
-        (doc): Intent => ({ id: doc._id.toHexString(), owner: doc.owner, keys: doc.keys, tags: doc.tags, recordedAt: doc.recordedAt.getTime() }),
-      );
+      return docs.map((doc): Intent => ({
+        id: doc._id.toHexString(),
+        owner: doc.owner,
+        keys: doc.keys,
+        tags: doc.tags,
+        recordedAt: doc.recordedAt.getTime(),
+      }));
     },
   };
 }

@@ -82,7 +82,14 @@ export async function fleetWorld(seed: { products: number; users?: number } = { 
   const dbName = `t_${randomBytes(6).toString('hex')}`;
   const mongodbUri = `${inject('mongoBaseUri')}/${dbName}`;
   await mongoose.connect(mongodbUri);
-  await seedDemoData({ logger: createLogger({ level: 'silent' }), admin: ADMIN, users: seed.users ?? 2, products: seed.products, reviews: 0, orders: 0 });
+  await seedDemoData({
+    logger: createLogger({ level: 'silent' }),
+    admin: ADMIN,
+    users: seed.users ?? 2,
+    products: seed.products,
+    reviews: 0,
+    orders: 0,
+  });
   const redis = await startPrivateRedis();
   const servers: ServerProcess[] = [];
   const restarted: { stop(): Promise<void> }[] = [];
@@ -173,7 +180,11 @@ export interface ReadTally<T> {
 }
 
 /** Reads with `read`, one after another, for `forMs`, and tallies what came back (a failed read is never stale). */
-export async function readFor<T>(forMs: number, read: () => Promise<Answer<T>>, isStale: (answer: Answer<T>) => boolean): Promise<ReadTally<T>> {
+export async function readFor<T>(
+  forMs: number,
+  read: () => Promise<Answer<T>>,
+  isStale: (answer: Answer<T>) => boolean,
+): Promise<ReadTally<T>> {
   const end = performance.now() + forMs;
   const tally: ReadTally<T> = { reads: 0, stale: [], errors: 0, cached: 0 };
   while (performance.now() < end) {

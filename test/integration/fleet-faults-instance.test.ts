@@ -75,48 +75,67 @@ describe('the fleet under faults of one instance or of Redis', () => {
     } finally {
       freeze(b.process.pid ?? 0, false);
     }
-    const tally = await readFor(1_000, () => ask<ProductData>(b, PRODUCT, { id }), (r) => r.data?.product?.name === oldName);
+    const tally = await readFor(
+      1_000,
+      () => ask<ProductData>(b, PRODUCT, { id }),
+      (r) => r.data?.product?.name === oldName,
+    );
     expect(tally.stale).toEqual([]);
   });
 
-  it("an instance whose fleet subscription was killed never serves the value a write on the other replaced", { timeout: 120_000 }, async () => {
-    const { w, a, b, token, oldName } = await warmPair();
-    const id = productId(1);
-    const client = w.redis.client;
-    const ofB = connectionsOf(b.process.pid ?? 0, w.redis.port);
-    const pubsubOf = async (addrs: readonly string[]): Promise<string[]> =>
-      ((await client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string)
-        .split('\n')
-        .map((line) => /addr=(\S+)/.exec(line)?.[1] ?? '')
-        .filter((addr) => addrs.includes(addr));
-    const [subscription] = await pubsubOf(ofB);
-    expect(subscription, `B's connections ${ofB.join(', ')}`).toBeDefined();
+  it(
+    'an instance whose fleet subscription was killed never serves the value a write on the other replaced',
+    { timeout: 120_000 },
+    async () => {
+      const { w, a, b, token, oldName } = await warmPair();
+      const id = productId(1);
+      const client = w.redis.client;
+      const ofB = connectionsOf(b.process.pid ?? 0, w.redis.port);
+      const pubsubOf = async (addrs: readonly string[]): Promise<string[]> =>
+        ((await client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string)
+          .split('\n')
+          .map((line) => /addr=(\S+)/.exec(line)?.[1] ?? '')
+          .filter((addr) => addrs.includes(addr));
+      const [subscription] = await pubsubOf(ofB);
+      expect(subscription, `B's connections ${ofB.join(', ')}`).toBeDefined();
 
-    const t0 = performance.now();
-    // Reads on B all along, from just before the kill.
-    let writeReturnedAt = Infinity;
-    const reads: Answer<ProductData>[] = [];
-    let reading = true;
-    const reader = (async () => {
-      while (reading) reads.push(await ask<ProductData>(b, PRODUCT, { id }));
-    })();
-    await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'ADDR', subscription ?? '');
-    const write = await ask<{ updateProduct: { name: string } }>(a, UPDATE, { id, input: { name: 'renamed while B was unsubscribed' } }, { token });
-    writeReturnedAt = performance.now();
-    expect(write.error).toBeNull();
-    const tally = await readFor(2_000, () => ask<ProductData>(b, PRODUCT, { id }), (r) => r.data?.product?.name === oldName);
-    reading = false;
-    await reader;
-    const stale = [...reads.filter((r) => r.sentAt > writeReturnedAt && r.data?.product?.name === oldName), ...tally.stale];
-    console.log(
-      `subscription killed: the write returned in ${Math.round(write.ms)} ms; ${reads.length + tally.reads} reads on B, ` +
-        `${stale.length} stale, ${reads.filter((r) => r.error).length + tally.errors} errors`,
-    );
-    expect(described(stale, t0)).toEqual([]);
-    // B subscribed again, and serves from the cache again.
-    await until(async () => (await pubsubOf(connectionsOf(b.process.pid ?? 0, w.redis.port))).length > 0, { what: 'B to subscribe again' });
-    await until(async () => fromCache(await ask(b, PRODUCT, { id })), { what: 'B to serve from the cache again', timeoutMs: 10_000 });
-  });
+      const t0 = performance.now();
+      // Reads on B all along, from just before the kill.
+      let writeReturnedAt = Infinity;
+      const reads: Answer<ProductData>[] = [];
+      let reading = true;
+      const reader = (async () => {
+        while (reading) reads.push(await ask<ProductData>(b, PRODUCT, { id }));
+      })();
+      await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'ADDR', subscription ?? '');
+      const write = await ask<{ updateProduct: { name: string } }>(
+        a,
+        UPDATE,
+        { id, input: { name: 'renamed while B was unsubscribed' } },
+        { token },
+      );
+      writeReturnedAt = performance.now();
+      expect(write.error).toBeNull();
+      const tally = await readFor(
+        2_000,
+        () => ask<ProductData>(b, PRODUCT, { id }),
+        (r) => r.data?.product?.name === oldName,
+      );
+      reading = false;
+      await reader;
+      const stale = [...reads.filter((r) => r.sentAt > writeReturnedAt && r.data?.product?.name === oldName), ...tally.stale];
+      console.log(
+        `subscription killed: the write returned in ${Math.round(write.ms)} ms; ${reads.length + tally.reads} reads on B, ` +
+          `${stale.length} stale, ${reads.filter((r) => r.error).length + tally.errors} errors`,
+      );
+      expect(described(stale, t0)).toEqual([]);
+      // B subscribed again, and serves from the cache again.
+      await until(async () => (await pubsubOf(connectionsOf(b.process.pid ?? 0, w.redis.port))).length > 0, {
+        what: 'B to subscribe again',
+      });
+      await until(async () => fromCache(await ask(b, PRODUCT, { id })), { what: 'B to serve from the cache again', timeoutMs: 10_000 });
+    },
+  );
 
   it('after Redis restarted empty under both instances, writes and reads are never stale', { timeout: 120_000 }, async () => {
     const { w, a, b, token, oldName } = await warmPair();
@@ -154,7 +173,9 @@ describe('the fleet under faults of one instance or of Redis', () => {
         else if (counterOf(read.data?.product?.name) < acked) stale.push(read);
       }
     }
-    console.log(`Redis restarted empty: ${writes} writes (${writeErrors} failed), ${reads} reads, ${stale.length} stale, ${readErrors} errors`);
+    console.log(
+      `Redis restarted empty: ${writes} writes (${writeErrors} failed), ${reads} reads, ${stale.length} stale, ${readErrors} errors`,
+    );
     expect(described(stale, t0)).toEqual([]);
     expect(acked).toBeGreaterThanOrEqual(3);
     await until(async () => fromCache(await ask(b, PRODUCT, { id })), { what: 'B to serve from the cache again', timeoutMs: 10_000 });

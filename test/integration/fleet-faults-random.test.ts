@@ -116,7 +116,15 @@ async function reader(run: Run, k: number): Promise<void> {
   }
 }
 
-function describeStale(run: Run, server: ServerProcess, id: string, field: Field, expected: number, got: number, res: Answer<ProductData>): string {
+function describeStale(
+  run: Run,
+  server: ServerProcess,
+  id: string,
+  field: Field,
+  expected: number,
+  got: number,
+  res: Answer<ProductData>,
+): string {
   const at = (t: number): string => `+${Math.round(t - run.t0)}ms`;
   const ackedAt = acked.get(id)?.[field].at ?? 0;
   return (
@@ -174,12 +182,18 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
   });
 
   it('(b) one instance paused for 3 s mid-run: 0 stale', async () => {
-    const run = await runWorkload('(b) B paused 3 s', pauseDuring(() => b.process.pid ?? 0, 3_000));
+    const run = await runWorkload(
+      '(b) B paused 3 s',
+      pauseDuring(() => b.process.pid ?? 0, 3_000),
+    );
     expect(run.stale).toEqual([]);
   });
 
   it('(c) Redis paused for 2 s mid-run: 0 stale', async () => {
-    const run = await runWorkload('(c) Redis paused 2 s', pauseDuring(() => world.redisPid(), 2_000));
+    const run = await runWorkload(
+      '(c) Redis paused 2 s',
+      pauseDuring(() => world.redisPid(), 2_000),
+    );
     expect(run.stale).toEqual([]);
   });
 
@@ -212,7 +226,9 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
         } finally {
           freeze(world.redisPid(), false);
         }
-        console.log(`${r.label}: Redis paused at +${Math.round(pausedAt - r.t0)}ms, A killed and Redis resumed at +${Math.round(performance.now() - r.t0)}ms`);
+        console.log(
+          `${r.label}: Redis paused at +${Math.round(pausedAt - r.t0)}ms, A killed and Redis resumed at +${Math.round(performance.now() - r.t0)}ms`,
+        );
       },
       4_000,
     );

@@ -1,5 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ask, freeze, fleetWorld, fromCache, kill, terminate, PRODUCT, productId, readFor, UPDATE, type FleetWorld } from '../helpers/fleet.js';
+import {
+  ask,
+  freeze,
+  fleetWorld,
+  fromCache,
+  kill,
+  terminate,
+  PRODUCT,
+  productId,
+  readFor,
+  UPDATE,
+  type FleetWorld,
+} from '../helpers/fleet.js';
 import type { ServerProcess } from '../helpers/server-process.js';
 import { until } from '../helpers/wait.js';
 
@@ -49,40 +61,57 @@ describe('a write during a Redis pause', () => {
     ['response path', {}, 'SIGTERM'],
   ] as const) {
     const title = end ? `the writer ended (${end}) before Redis resumes` : 'the writer alive';
-    it(`on the ${path}, ${title}: no read on the other instance returns the old name, and it serves from the cache again`, { timeout: 120_000 }, async () => {
-      world = await fleetWorld({ products: 2 });
-      const [a, b] = await twoInstances(env);
-      const id = productId(1);
-      const token = await world.adminToken(a);
-      await ask(b, PRODUCT, { id });
-      const warm = await ask<ProductData>(b, PRODUCT, { id });
-      expect(fromCache(warm), JSON.stringify(warm.cache)).toBe(true);
-      const oldName = warm.data?.product?.name ?? '';
+    it(
+      `on the ${path}, ${title}: no read on the other instance returns the old name, and it serves from the cache again`,
+      { timeout: 120_000 },
+      async () => {
+        world = await fleetWorld({ products: 2 });
+        const [a, b] = await twoInstances(env);
+        const id = productId(1);
+        const token = await world.adminToken(a);
+        await ask(b, PRODUCT, { id });
+        const warm = await ask<ProductData>(b, PRODUCT, { id });
+        expect(fromCache(warm), JSON.stringify(warm.cache)).toBe(true);
+        const oldName = warm.data?.product?.name ?? '';
 
-      freeze(world.redis.pid, true);
-      const write = await ask<{ updateProduct: { name: string } }>(a, UPDATE, { id, input: { name: 'renamed during the pause' } }, { token });
-      if (end === 'SIGKILL') await kill(a);
-      else if (end === 'SIGTERM') await terminate(a);
-      freeze(world.redis.pid, false);
-      console.log(`${path}, ${title}: updateProduct during the Redis pause returned in ${Math.round(write.ms)} ms (${write.error ?? 'ok'})`);
-      expect(write.error).toBeNull();
-      // Its invalidation recorded, A waited out the leases (more than one, about two), never hanging.
-      expect(write.ms).toBeGreaterThan(LEASE_MS);
-      expect(write.ms).toBeLessThan(4 * LEASE_MS);
+        freeze(world.redis.pid, true);
+        const write = await ask<{ updateProduct: { name: string } }>(
+          a,
+          UPDATE,
+          { id, input: { name: 'renamed during the pause' } },
+          { token },
+        );
+        if (end === 'SIGKILL') await kill(a);
+        else if (end === 'SIGTERM') await terminate(a);
+        freeze(world.redis.pid, false);
+        console.log(
+          `${path}, ${title}: updateProduct during the Redis pause returned in ${Math.round(write.ms)} ms (${write.error ?? 'ok'})`,
+        );
+        expect(write.error).toBeNull();
+        // Its invalidation recorded, A waited out the leases (more than one, about two), never hanging.
+        expect(write.ms).toBeGreaterThan(LEASE_MS);
+        expect(write.ms).toBeLessThan(4 * LEASE_MS);
 
-      const tally = await readFor(READ_FOR_MS, () => ask<ProductData>(b, PRODUCT, { id }), (r) => r.data?.product?.name === oldName);
-      console.log(`${path}, ${title}: after Redis resumed, ${tally.reads} reads on B, ${tally.stale.length} stale, ${tally.errors} errors, ${tally.cached} from the cache`);
-      expect(tally.stale.map((r) => ({ at: Math.round(r.sentAt), cache: r.cache }))).toEqual([]);
-      // Recovered: B serves the new name from the cache again, and nothing is left owed.
-      await until(
-        async () => {
-          const r = await ask<ProductData>(b, PRODUCT, { id });
-          return r.data?.product?.name === 'renamed during the pause' && fromCache(r);
-        },
-        { what: 'B to serve the new name from the cache', timeoutMs: 15_000 },
-      );
-      await until(async () => (await world?.intents()) === 0, { what: 'cacheintents to be empty', timeoutMs: 15_000 });
-    });
+        const tally = await readFor(
+          READ_FOR_MS,
+          () => ask<ProductData>(b, PRODUCT, { id }),
+          (r) => r.data?.product?.name === oldName,
+        );
+        console.log(
+          `${path}, ${title}: after Redis resumed, ${tally.reads} reads on B, ${tally.stale.length} stale, ${tally.errors} errors, ${tally.cached} from the cache`,
+        );
+        expect(tally.stale.map((r) => ({ at: Math.round(r.sentAt), cache: r.cache }))).toEqual([]);
+        // Recovered: B serves the new name from the cache again, and nothing is left owed.
+        await until(
+          async () => {
+            const r = await ask<ProductData>(b, PRODUCT, { id });
+            return r.data?.product?.name === 'renamed during the pause' && fromCache(r);
+          },
+          { what: 'B to serve the new name from the cache', timeoutMs: 15_000 },
+        );
+        await until(async () => (await world?.intents()) === 0, { what: 'cacheintents to be empty', timeoutMs: 15_000 });
+      },
+    );
   }
 });
 
@@ -112,7 +141,9 @@ describe('a private response after logout on the writer killed during a Redis pa
       () => ask<ViewerData>(b, VIEWER, {}, { token }),
       (r) => JSON.stringify(r.data).includes('user1@example.com'),
     );
-    console.log(`private: after the writer's death, ${tally.reads} reads on B, ${tally.stale.length} not logged out, ${tally.errors} errors`);
+    console.log(
+      `private: after the writer's death, ${tally.reads} reads on B, ${tally.stale.length} not logged out, ${tally.errors} errors`,
+    );
     expect(tally.stale.map((r) => ({ at: Math.round(r.sentAt), data: r.data, cache: r.cache }))).toEqual([]);
     expect(tally.reads - tally.errors).toBeGreaterThan(0);
     await until(async () => (await world?.intents()) === 0, { what: 'cacheintents to be empty', timeoutMs: 15_000 });

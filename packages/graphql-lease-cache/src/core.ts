@@ -178,9 +178,7 @@ export class CacheCore {
    * invalidation waits for delivery (one that does may not have reached the responses either).
    */
   get responsesUsable(): boolean {
-    return (
-      this.#responses !== undefined && this.#store !== null && this.pendingInvalidations === 0 && (this.#fleet?.servable() ?? true)
-    );
+    return this.#responses !== undefined && this.#store !== null && this.pendingInvalidations === 0 && (this.#fleet?.servable() ?? true);
   }
 
   /**

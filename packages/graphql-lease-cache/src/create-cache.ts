@@ -10,7 +10,7 @@ import { KnownPending } from './known-pending.js';
 import { L1Cache, type L1Gate } from './l1-cache.js';
 import { LocalCopies } from './local-copies.js';
 import { CacheEvents } from './events.js';
-import { Fleet, type FleetL1 } from './fleet/fleet.js';
+import { Fleet, type FleetL1, type FleetOptions } from './fleet/fleet.js';
 import type { IntentLog } from './fleet/intents.js';
 import type { FleetLeaseSettings } from './fleet/lease.js';
 import { ResponseStore, responseBucketOf } from './response-store.js';
@@ -172,8 +172,28 @@ export const CACHE_SCHEMA_VERSION = 2;
  * itself). `subscriber`: for pub/sub, which runs no other commands.
  */
 function connectionOf(client: RedisClient, subscriber: boolean): RedisClient {
-  if (client instanceof Cluster) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, commandTimeout: 2_000 } });
+  if (client instanceof Cluster)
+    return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, commandTimeout: 2_000 } });
   return client.duplicate({ lazyConnect: !subscriber && client.options.lazyConnect, enableOfflineQueue: true, commandTimeout: 2_000 });
+}
+
+/** This process as a member of the fleet (with Redis, unless `options.fleet` is false). */
+function createFleet(
+  options: CreateCacheOptions & { logger: CacheLogger },
+  parts: { keys: Keyspace; events: CacheEvents; l1: L1Cache | null; deliver: FleetOptions['deliver'] },
+): Fleet | null {
+  if (!options.redis || options.fleet === false) return null;
+  return new Fleet({
+    ...options.fleet,
+    client: connectionOf(options.redis, false),
+    subscriber: options.fleet?.subscriber ?? connectionOf(options.redis, true),
+    keys: parts.keys.fleet,
+    l1: options.fleet?.l1 ?? parts.l1,
+    intents: options.fleet?.intents ?? null,
+    deliver: parts.deliver,
+    events: parts.events,
+    logger: options.logger,
+  });
 }
 
 /** Wires keyspace, codec, breaker, store and core together. */
@@ -198,20 +218,7 @@ export function createCache(given: CreateCacheOptions): Cache {
   let fleet: Fleet | null = null;
   // The L1 serves only while this member's fleet lease holds (a gate given in the options wins).
   const l1 = createL1(options, store, events, { l1Servable: () => fleet?.servable() ?? false });
-  fleet =
-    options.redis && options.fleet !== false
-      ? new Fleet({
-          ...options.fleet,
-          client: connectionOf(options.redis, false),
-          subscriber: options.fleet?.subscriber ?? connectionOf(options.redis, true),
-          keys: keys.fleet,
-          l1: options.fleet?.l1 ?? l1,
-          intents: options.fleet?.intents ?? null,
-          deliver: (k, t) => deliver(k, t),
-          events,
-          logger,
-        })
-      : null;
+  fleet = createFleet(options, { keys, events, l1, deliver: (k, t) => deliver(k, t) });
   const core = createCore(options, { keys, events, store, knownPending, fleet, l1 });
   deliver = (k, t) => core.deliver(k, t);
   void fleet?.start();

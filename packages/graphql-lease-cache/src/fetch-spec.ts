@@ -1,5 +1,6 @@
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
+import type { CacheEvents } from './events.js';
 import type { LeaseRequest, PendingEntry } from './lease-store.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
@@ -88,4 +89,19 @@ export function tallyRead(tally: HitTally, name: string, bytes: number, absent: 
 
 export function nameOf<T>(spec: FetchSpec<T>, index: number): string {
   return typeof spec.name === 'string' ? spec.name : spec.name(index);
+}
+
+/** Reports the hits and misses of a fetch per name (the items of one fetch may belong to several). */
+export function countLookups<T>(events: CacheEvents, spec: FetchSpec<T>, hits: readonly number[], misses: readonly number[]): void {
+  const byName = new Map<string, { hits: number; misses: number }>();
+  const add = (index: number, hit: boolean): void => {
+    const name = nameOf(spec, index);
+    const entry = byName.get(name) ?? { hits: 0, misses: 0 };
+    if (hit) entry.hits += 1;
+    else entry.misses += 1;
+    byName.set(name, entry);
+  };
+  for (const index of hits) add(index, true);
+  for (const index of misses) add(index, false);
+  for (const [name, count] of byName) events.lookup(name, count.hits, count.misses, spec.trace);
 }

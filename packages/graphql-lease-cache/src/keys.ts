@@ -136,12 +136,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       unnamed: `${namespace}:{wb}:unnamed`,
     },
     lease: (key) => `${key}:lease`,
-    fleet: {
-      hash: `${namespace}:{fleet}`,
-      log: `${namespace}:{fleet}:log`,
-      channel: `${namespace}:fleet:inv`,
-      ackChannel: `${namespace}:fleet:ack`,
-    },
+    fleet: fleetNames(namespace),
     lock: (name) =>
       `${namespace}:{lock}:${name
         .split(':')
@@ -158,5 +153,15 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       const type = key.slice(entityStart.length, colon);
       return SAFE.test(type) && SAFE.test(key.slice(colon + 1, -1)) ? type : null;
     },
+  };
+}
+
+/** The fleet's names in `namespace` (Keyspace.fleet): its hash and log in one slot, its channels. */
+function fleetNames(namespace: string): Keyspace['fleet'] {
+  return {
+    hash: `${namespace}:{fleet}`,
+    log: `${namespace}:{fleet}:log`,
+    channel: `${namespace}:fleet:inv`,
+    ackChannel: `${namespace}:fleet:ack`,
   };
 }

@@ -8,7 +8,7 @@ import { L1Reads } from './l1-reads.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheEvents } from './events.js';
 import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry } from './lease-store.js';
-import { nameOf, requestOf, tallyRead, type FetchSpec, type HitTally } from './fetch-spec.js';
+import { countLookups, nameOf, requestOf, tallyRead, type FetchSpec, type HitTally } from './fetch-spec.js';
 import { newToken, reportFailure, sleep } from './core-helpers.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { SourceLoads } from './source-loads.js';
@@ -127,12 +127,12 @@ export class ReadPath {
     const pending = new Map<number, PendingEntry[]>();
     if (bypass.length) {
       // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
-      this.#count(spec, [], bypass);
+      countLookups(this.#events, spec, [], bypass);
       work.push(this.#loadWithPending(spec, bypass, out, pending));
     }
     // Served from this process's L1 with no round trip, when it may serve (counted as hits).
     const { served, rest } = this.#l1.serve(spec, candidates, out, pending);
-    if (served.length) this.#count(spec, served, []);
+    if (served.length) countLookups(this.#events, spec, served, []);
     if (rest.length) work.push(this.#fetchCandidates(spec, rest, out, pending));
     await Promise.all(work);
     if (spec.applyPending) {
@@ -172,7 +172,7 @@ export class ReadPath {
     } catch (error) {
       // Served from the source, with the queued write-behind changes all the same.
       this.#failed('get', error);
-      this.#count(spec, [], indexes);
+      countLookups(this.#events, spec, [], indexes);
       await this.#loadWithPending(spec, indexes, out, pending);
       return;
     }
@@ -181,7 +181,7 @@ export class ReadPath {
     const { hits, leased, busy, unreadable, joins, tally } = this.#sortReplies(spec, indexes, replies, { copies, startedAt }, out, pending);
     this.#countRead(tally);
     const hitSet = new Set(hits);
-    this.#count(spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
+    countLookups(this.#events, spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
 
     const work: Promise<void>[] = [...joins];
     if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out, { startedAt, pending }));
@@ -388,21 +388,6 @@ export class ReadPath {
         askedAt,
       ),
     );
-  }
-
-  /** Counts hits and misses per name (the items of one fetch may belong to several). */
-  #count<T>(spec: FetchSpec<T>, hits: readonly number[], misses: readonly number[]): void {
-    const byName = new Map<string, { hits: number; misses: number }>();
-    const add = (index: number, hit: boolean): void => {
-      const name = nameOf(spec, index);
-      const entry = byName.get(name) ?? { hits: 0, misses: 0 };
-      if (hit) entry.hits += 1;
-      else entry.misses += 1;
-      byName.set(name, entry);
-    };
-    for (const index of hits) add(index, true);
-    for (const index of misses) add(index, false);
-    for (const [name, count] of byName) this.#events.lookup(name, count.hits, count.misses, spec.trace);
   }
 
   #failed(op: string, error: unknown): void {

@@ -29,7 +29,8 @@ export function fleetCommands(client: RedisClient): RedisClient & FleetCommands 
   client.defineCommand('glcFleetStatus', { numberOfKeys: 1, lua: FLEET_STATUS });
   client.defineCommand('glcFleetLeave', { numberOfKeys: 1, lua: FLEET_LEAVE });
   const typed = client as RedisClient & FleetCommands;
-  const counted = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+  const counted =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => {
       __testing__fleetScriptCalls.count += 1;
       return call.apply(typed, args);

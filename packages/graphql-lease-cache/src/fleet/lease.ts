@@ -144,7 +144,10 @@ export class FleetLease {
       const id = await this.#o.intents?.record({ owner: this.#o.member, keys, tags });
       if (id !== undefined) this.#recorded.push(id);
     } catch (error) {
-      this.#o.logger.error({ err: error, keys: keys.length, tags: tags.length }, 'fleet: an undelivered invalidation could not be recorded');
+      this.#o.logger.error(
+        { err: error, keys: keys.length, tags: tags.length },
+        'fleet: an undelivered invalidation could not be recorded',
+      );
     }
     const recordedAt = Date.now();
     // Registered: our lease has run out by `ownEnd`; every lease granted before either then or the
@@ -169,7 +172,8 @@ export class FleetLease {
     if (this.#owing === 0) return;
     this.#owing = 0;
     const ids = this.#recorded.splice(0);
-    if (ids.length > 0) this.#o.intents?.clear(ids).catch((error: unknown) => this.#o.logger.warn({ err: error }, 'fleet: intents not cleared'));
+    if (ids.length > 0)
+      this.#o.intents?.clear(ids).catch((error: unknown) => this.#o.logger.warn({ err: error }, 'fleet: intents not cleared'));
     for (const resolve of this.#settledWaiters.splice(0)) resolve();
     void this.renew();
   }
@@ -197,8 +201,12 @@ export class FleetLease {
     this.#lastSentWall = sentWall;
     let reply: (string | number)[];
     try {
-      reply = await client.glcFleetRenew(keys.hash, keys.log, ...[member, this.#o.applied(), s.leaseMs, sentWall, s.maxDelayMs],
-        ...[s.maxLagMs, this.#inc, this.#o.l1 ? 1 : 0, randomBytes(9).toString('base64url'), this.#reset ? 1 : 0, s.deadForgetMs]);
+      reply = await client.glcFleetRenew(
+        keys.hash,
+        keys.log,
+        ...[member, this.#o.applied(), s.leaseMs, sentWall, s.maxDelayMs],
+        ...[s.maxLagMs, this.#inc, this.#o.l1 ? 1 : 0, randomBytes(9).toString('base64url'), this.#reset ? 1 : 0, s.deadForgetMs],
+      );
     } catch (error) {
       this.#o.logger.debug({ err: error }, 'fleet: lease not renewed');
       return;
