@@ -1,4 +1,3 @@
-import type { RedisClient } from '../redis-client.js';
 import { idAfter, type FleetCommands } from './commands.js';
 
 /** A member to wait for, and how long its lease had left when the invalidation was published, in ms. */
@@ -17,7 +16,7 @@ interface Waiter {
 
 /** Options of {@link AckWaiter}. */
 export interface AckWaiterOptions {
-  client: RedisClient & FleetCommands;
+  client: FleetCommands;
   /** The fleet's hash. */
   hashKey: string;
   /** Added to every lease deadline, for clock skew, in ms. */
@@ -33,7 +32,7 @@ export interface AckWaiterOptions {
  * invalidation has ended.
  */
 export class AckWaiter {
-  readonly #client: RedisClient & FleetCommands;
+  readonly #client: FleetCommands;
   readonly #hashKey: string;
   readonly #marginMs: number;
   readonly #waiting = new Map<string, Set<Waiter>>();

@@ -21,8 +21,8 @@ export interface FleetCommands {
  */
 export const __testing__fleetScriptCalls = { count: 0 };
 
-/** Defines the fleet's scripts on `client` (idempotent) and returns it typed with them, each call counted. */
-export function fleetCommands(client: RedisClient): RedisClient & FleetCommands {
+/** Defines the fleet's scripts on `client` (idempotent) and returns them, bound to it, each call counted. */
+export function fleetCommands(client: RedisClient): FleetCommands {
   client.defineCommand('glcFleetRenew', { numberOfKeys: 2, lua: FLEET_RENEW });
   client.defineCommand('glcFleetPublish', { numberOfKeys: 2, lua: FLEET_PUBLISH });
   client.defineCommand('glcFleetAck', { numberOfKeys: 1, lua: FLEET_ACK });
@@ -35,13 +35,13 @@ export function fleetCommands(client: RedisClient): RedisClient & FleetCommands 
       __testing__fleetScriptCalls.count += 1;
       return call.apply(typed, args);
     };
-  return Object.assign(Object.create(typed) as RedisClient & FleetCommands, {
+  return {
     glcFleetRenew: counted(typed.glcFleetRenew),
     glcFleetPublish: counted(typed.glcFleetPublish),
     glcFleetAck: counted(typed.glcFleetAck),
     glcFleetStatus: counted(typed.glcFleetStatus),
     glcFleetLeave: counted(typed.glcFleetLeave),
-  });
+  };
 }
 
 /** True when stream id `a` is after `b` (`<ms>-<seq>`). */

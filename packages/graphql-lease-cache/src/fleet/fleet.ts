@@ -70,7 +70,9 @@ export interface FleetOptions extends Partial<FleetLeaseSettings> {
  */
 export class Fleet {
   readonly member: string;
-  readonly #client: RedisClient & FleetCommands;
+  /** The fleet's own connection (its lifecycle), and its commands on it. */
+  readonly #connection: RedisClient;
+  readonly #client: FleetCommands;
   readonly #subscriber: RedisClient;
   readonly #keys: FleetKeys;
   readonly #l1: FleetL1 | null;
@@ -86,6 +88,7 @@ export class Fleet {
 
   constructor(options: FleetOptions) {
     this.member = options.member ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#connection = options.client;
     this.#client = fleetCommands(options.client);
     this.#subscriber = options.subscriber;
     this.#keys = options.keys;
@@ -120,7 +123,7 @@ export class Fleet {
   start(): Promise<void> {
     if (this.#subscriber.status === 'ready') void this.#subscribe();
     else if (this.#subscriber.status === 'wait') this.#subscriber.connect().catch(() => undefined);
-    if (this.#client.status === 'wait') this.#client.connect().catch(() => undefined);
+    if (this.#connection.status === 'wait') this.#connection.connect().catch(() => undefined);
     this.#lease.start();
     return this.#lease.ready;
   }
@@ -194,7 +197,7 @@ export class Fleet {
     this.#closed = true;
     this.#lease.close();
     this.#subscriber.disconnect();
-    this.#client.disconnect();
+    this.#connection.disconnect();
   }
 
   async #subscribe(): Promise<void> {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CacheEvents } from '../events.js';
 import type { CacheLogger } from '../logger.js';
-import type { RedisClient } from '../redis-client.js';
 import type { FleetCommands } from './commands.js';
 import type { FleetKeys, FleetL1 } from './fleet.js';
 import type { IntentLog } from './intents.js';
@@ -26,7 +25,7 @@ export interface FleetLeaseSettings {
 
 /** Options of {@link FleetLease}. */
 export interface FleetLeaseOptions extends Partial<FleetLeaseSettings> {
-  client: RedisClient & FleetCommands;
+  client: FleetCommands;
   keys: FleetKeys;
   member: string;
   l1: FleetL1 | null;
