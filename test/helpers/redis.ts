@@ -16,6 +16,11 @@ export interface PrivateRedis extends EmbeddedRedis {
   stop(): Promise<void>;
 }
 
+/** Resolves once no fleet script call of this process awaits its reply (so that Redis's counts and ours agree). */
+async function fleetCallsSettled(): Promise<void> {
+  for (let i = 0; fleetCalls.inFlight > 0 && i < 200; i += 1) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 /** Starts a redis-server of this test's own. */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const server = await startEmbeddedRedis();
@@ -34,10 +39,12 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     client,
     commandCalls,
     async scriptCalls() {
+      await fleetCallsSettled();
       const calls = await commandCalls();
       return (calls.evalsha ?? 0) + (calls.eval ?? 0) - (fleetCalls.count - fleetCallsAtReset);
     },
     async resetStats() {
+      await fleetCallsSettled();
       await client.config('RESETSTAT');
       fleetCallsAtReset = fleetCalls.count;
     },

@@ -141,6 +141,12 @@ export class ResponseStore {
   /**
    * Stores a computed response for `ttlMs` milliseconds, unless something it depends on was
    * invalidated since its ticket was taken; true when stored.
+   *
+   * `localOnly`: held in this process's L1 only, never in Redis (true when held). For a response
+   * computed from values this process's L1 served: such a value may be one a write on another
+   * instance has replaced in Redis already, its invalidation on its way here (the write returns
+   * only once it has arrived); stored in Redis, after the write's response invalidation, the
+   * response would outlive it. Held here, the invalidation drops it when it arrives.
    */
   async store(
     ticket: ResponseTicket,
@@ -148,10 +154,17 @@ export class ResponseStore {
     body: string | Buffer,
     ttlMs: number,
     trace?: CacheTrace,
+    options: { localOnly?: boolean } = {},
   ): Promise<boolean> {
     const buckets = new Set<number>();
     for (const dependency of dependencies) buckets.add(this.bucketOf(dependency));
     const ttl = Math.max(1, Math.round(ttlMs));
+    if (options.localOnly) {
+      const held = typeof body === 'string' ? Buffer.from(body) : body;
+      return (
+        this.#l1?.set(ticket.key, held, { startedAt: ticket.l1StartedAt, bytes: held.length, buckets: [...buckets], ttlMs: ttl }) ?? false
+      );
+    }
     const stored = await this.#store.call(
       'response-set',
       () =>

@@ -15,11 +15,12 @@ export interface FleetCommands {
 }
 
 /**
- * Tests only, not an API: how many fleet script calls this process has sent, so that a test that
+ * Tests only, not an API: how many fleet script calls this process has sent (and how many await
+ * their reply), so that a test that
  * counts a request's script calls on its Redis (INFO commandstats) can leave the fleet's
  * background renewals out.
  */
-export const __testing__fleetScriptCalls = { count: 0 };
+export const __testing__fleetScriptCalls = { count: 0, inFlight: 0 };
 
 /** Defines the fleet's scripts on `client` (idempotent) and returns them, bound to it, each call counted. */
 export function fleetCommands(client: RedisClient): FleetCommands {
@@ -33,7 +34,10 @@ export function fleetCommands(client: RedisClient): FleetCommands {
     <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => {
       __testing__fleetScriptCalls.count += 1;
-      return call.apply(typed, args);
+      __testing__fleetScriptCalls.inFlight += 1;
+      return call.apply(typed, args).finally(() => {
+        __testing__fleetScriptCalls.inFlight -= 1;
+      });
     };
   return {
     glcFleetRenew: counted(typed.glcFleetRenew),

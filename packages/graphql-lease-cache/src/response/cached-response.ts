@@ -213,7 +213,11 @@ export class ResponseRequests<C extends object> {
     if (!storable || !executed.document || !responses || !cache.core.responsesUsable) return null;
     if (!this.#budget.admit(this.#options.clientId?.(ctx) ?? null, Buffer.byteLength(storable.stored))) return null;
     try {
-      return (await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace)) ? storable.surrogateKeys : null;
+      // Computed from values this process's L1 served: held here only (see ResponseStore.store).
+      const localOnly = (trace.l1Hits ?? 0) > 0;
+      return (await responses.store(ticket, dependencies, storable.stored, storable.ttlMs, trace, { localOnly }))
+        ? storable.surrogateKeys
+        : null;
     } catch (error) {
       this.#logger.debug({ err: error }, 'response cache store failed');
       return null;
