@@ -125,7 +125,7 @@ describe('a private response after logout on the writer killed during a Redis pa
     await ask(b, VIEWER, {}, { token });
     const warm = await ask<ViewerData>(b, VIEWER, {}, { token });
     expect(warm.data?.user?.email).toBe('user1@example.com');
-    expect(warm.cache?.response).toBe('HIT');
+    expect(['HIT', 'HIT_L1']).toContain(warm.cache?.response);
 
     freeze(world.redis.pid, true);
     const logout = await ask<{ logout: boolean }>(a, LOGOUT, {}, { token });
