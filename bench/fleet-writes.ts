@@ -24,7 +24,7 @@ import {
 const WRITES = Number(process.env.BENCH_WRITES ?? 150);
 const ROUNDS = Number(process.env.BENCH_WRITES_ROUNDS ?? 3);
 const UPDATE = 'mutation($id: ID!, $name: String!) { updateProduct(id: $id, input: { name: $name }) { id name } }';
-const READ = 'query($id: ID!) { product(id: $id) { id name price } }';
+const READ = 'query($id: ID!) { product(id: $id) { id name priceCents } }';
 const LOGIN = 'mutation { login(email: "admin@example.com", password: "admin-password") { token } }';
 const PRODUCTS = Array.from({ length: 20 }, (_, i) => seededId('products', 480 + i));
 const logger = createLogger({ level: 'fatal' });
