@@ -51,7 +51,8 @@ await redis.connect();
 const purger = createSurrogatePurger({ config, registry: metrics.registry, logger, redis });
 const cache = createCache({
   redis,
-  settings: config.cache,
+  // No L1: the worker serves no reads, and an L1 would make every write wait for its acknowledgement.
+  settings: { ...config.cache, l1MaxBytes: 0 },
   logger,
   ...DOMAIN_CACHE_OPTIONS,
   ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
