@@ -8,6 +8,7 @@ import { SILENT_LOGGER } from '../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../src/redis-client.js';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
+import { Redis } from 'ioredis';
 
 /** An L1 that holds names: dropped by an invalidation naming them, emptied by a flush. */
 class HeldNames implements FleetL1 {
@@ -165,4 +166,55 @@ describe('the fleet on a three-node Redis Cluster', () => {
     expect(Date.now() - started).toBeLessThan(600 + 300 + 200);
     await until(() => intents.size === 0, { what: "a to deliver b's intent" });
   });
+
+  it("the fleet's slot moved to another node (resharding) between writes: the members follow it, and a write still waits for the other member", async () => {
+    const intents = new InMemoryIntentLog();
+    const [l1a, l1b] = [new HeldNames(), new HeldNames()];
+    const a = await clusterMember('fleetm', l1a, intents);
+    const b = await clusterMember('fleetm', l1b, intents);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both registered' });
+    await a.core.invalidate([a.keys.entity('User', 'before')]);
+    const moved = await moveSlotOf('fleet', cluster.nodes);
+    expect(moved.to).not.toBe(moved.from);
+    // Every member renews and publishes on the node that now serves the slot (ioredis follows MOVED).
+    const key = a.keys.entity('User', 'after');
+    l1b.held.add(key);
+    await a.core.invalidate([key]);
+    expect(l1b.held.has(key)).toBe(false);
+    await until(() => a.fleet!.servable() && b.fleet!.servable(), { what: 'both serving after the move' });
+  });
 });
+
+/** Moves the slot of hash tag `tag` to another master, keys and all, as `redis-cli --cluster reshard` does. */
+async function moveSlotOf(tag: string, nodes: readonly string[]): Promise<{ from: string; to: string }> {
+  const clients = nodes.map((node) => {
+    const [host = '127.0.0.1', port = '0'] = node.split(':');
+    return new Redis(Number(port), host, { maxRetriesPerRequest: 1 });
+  });
+  try {
+    const slot = Number(await clients[0]!.call('CLUSTER', 'KEYSLOT', tag));
+    const ids = await Promise.all(clients.map(async (c) => String(await c.call('CLUSTER', 'MYID'))));
+    const owner = await ownerOf(clients[0]!, slot);
+    const from = ids.indexOf(owner);
+    const to = (from + 1) % clients.length;
+    const [source, target] = [clients[from]!, clients[to]!];
+    await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!);
+    await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]!);
+    const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 1000)) as string[];
+    const [host = '127.0.0.1', port = '0'] = (nodes[to] ?? '').split(':');
+    if (keys.length > 0) await source.call('MIGRATE', host, port, '', 0, 5000, 'KEYS', ...keys);
+    for (const c of clients) await c.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]!);
+    // The hash moved with the slot, and every node says the target serves it now.
+    expect(await target.call('EXISTS', 'fleetm:{fleet}')).toBe(1);
+    return { from: owner, to: await ownerOf(clients[from]!, slot) };
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+}
+
+async function ownerOf(client: Redis, slot: number): Promise<string> {
+  const ranges = (await client.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (!range) throw new Error(`no owner of slot ${slot}`);
+  return range[2][2];
+}
