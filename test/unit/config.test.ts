@@ -28,6 +28,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '' }).port).toBe(4000);
   });
 
+  it('reads the fleet lease: 1500 ms by default, and refuses one below 200 ms or that is no number', () => {
+    expect(loadConfig({}).cacheFleetLeaseMs).toBe(1_500);
+    expect(loadConfig({ CACHE_FLEET_LEASE_MS: '3000' }).cacheFleetLeaseMs).toBe(3_000);
+    expect(() => loadConfig({ CACHE_FLEET_LEASE_MS: '100' })).toThrow(/CACHE_FLEET_LEASE_MS/);
+    expect(() => loadConfig({ CACHE_FLEET_LEASE_MS: 'soon' })).toThrow(/CACHE_FLEET_LEASE_MS/);
+  });
+
   it('reads the L1 settings: on by default with the package’s bytes and age; CACHE_L1=false is none', () => {
     expect(loadConfig({}).cache).toMatchObject({ l1MaxBytes: DEFAULT_CACHE_SETTINGS.l1MaxBytes, l1MaxAgeMs: 60_000 });
     expect(loadConfig({ CACHE_L1_MAX_BYTES: '1024', CACHE_L1_MAX_AGE_SECONDS: '5' }).cache).toMatchObject({

@@ -196,8 +196,7 @@ export class CacheCore {
     if (!this.#responses && !this.#fleet) return;
     try {
       await this.#responses?.invalidate(keys);
-      this.#l1?.invalidate(keys);
-      await this.#fleet?.broadcast(keys);
+      await this.#afterDelivered(keys);
     } catch (error) {
       this.#failed('invalidate', error);
       this.#pending.add(keys, []);
@@ -261,8 +260,7 @@ export class CacheCore {
       const etag = newToken();
       const stored = await store.refresh(values, etag);
       await this.#responses?.invalidate(keys);
-      this.#l1?.invalidate(keys);
-      await this.#fleet?.broadcast(keys);
+      await this.#afterDelivered(keys);
       stored.forEach((ok, i) => {
         if (!ok) return;
         const entry = at(entries, i, 'refresh: the entry of a reply');
@@ -294,8 +292,7 @@ export class CacheCore {
     try {
       await this.#store.invalidate(keys, tags);
       await this.#responses?.invalidate(dependencies);
-      this.#l1?.invalidate(dependencies);
-      await this.#fleet?.broadcast(dependencies);
+      await this.#afterDelivered(dependencies);
       if (options.holdMs) this.#pending.add(keys, tags, Date.now() + options.holdMs);
     } catch (error) {
       this.#failed('invalidate', error);
@@ -349,6 +346,16 @@ export class CacheCore {
   /** Stops the retry timer (pending invalidations are logged, not delivered). */
   close(): void {
     this.#pending.close();
+  }
+
+  /**
+   * Once an invalidation reached Redis: drops it from this process's L1 again (a read that began
+   * before may have read the old value, and must not hold it) and, with a fleet, from every other
+   * instance's (the broadcast drops it here too).
+   */
+  async #afterDelivered(dependencies: readonly string[]): Promise<void> {
+    if (this.#fleet) await this.#fleet.broadcast(dependencies);
+    else this.#l1?.invalidate(dependencies);
   }
 
   #failed(op: string, error: unknown): void {
