@@ -168,7 +168,11 @@ export function freeze(pid: number, frozen: boolean): void {
 export function fromCache(answer: Answer<unknown>): boolean {
   const cache = answer.cache;
   if (!cache) return false;
-  return cache.response === 'HIT' || cache.response === 'HIT_L1' || (cache.response !== 'MISS' && (cache.hits ?? 0) > 0 && cache.mongoCommands === 0);
+  return (
+    cache.response === 'HIT' ||
+    cache.response === 'HIT_L1' ||
+    (cache.response !== 'MISS' && (cache.hits ?? 0) > 0 && cache.mongoCommands === 0)
+  );
 }
 
 /** What {@link readFor} tallied: reads, the stale ones, the failed ones, those served from the cache. */
