@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ask, freeze, fleetWorld, fromCache, kill, PRODUCT, productId, UPDATE, type Answer, type FleetWorld } from '../helpers/fleet.js';
 import type { ServerProcess } from '../helpers/server-process.js';
 import { sleep, until } from '../helpers/wait.js';
-import { ProductModel } from '../../src/models/index.js';
 
 // The randomised readers-and-writers test with two server processes, A and B, on a private
 // Redis: one writer per product (writes of one product never overlap, so the newest
@@ -48,13 +47,7 @@ interface Run {
   acks: number;
   lastAckSentAt: number;
   stale: string[];
-  /** Views (write-behind, racing the synchronous updates) acknowledged per product, and those that failed. */
-  views: Map<string, number>;
-  viewErrors: number;
 }
-
-const VIEW = 'mutation($id: ID!) { recordProductView(id: $id) { viewCount } }';
-const VIEWERS = 2;
 
 let world: FleetWorld;
 let a: ServerProcess;
@@ -98,44 +91,6 @@ async function writer(run: Run, id: string): Promise<void> {
     run.acks += 1;
     run.lastAckSentAt = Math.max(run.lastAckSentAt, res.sentAt);
   }
-}
-
-/** Records views of random products through random instances (write-behind, racing the writers' updates), until the run stops. */
-async function viewer(run: Run): Promise<void> {
-  for (let server = pick(run.writeTo); !run.stopping && server; server = pick(run.writeTo)) {
-    const id = pick(PRODUCTS) ?? '';
-    const res = await ask(server, VIEW, { id }, { timeoutMs: 120_000 });
-    if (res.error !== null) run.viewErrors += 1;
-    else run.views.set(id, (run.views.get(id) ?? 0) + 1);
-  }
-}
-
-/**
- * After a run with no failed write: once the write-behind queue is drained, MongoDB holds exactly
- * the newest acknowledged name and price and every acknowledged view, and both instances read
- * what MongoDB holds (the cache equals the database).
- */
-async function expectExact(run: Run, viewsBefore: Map<string, number>, servers: ServerProcess[], namespace: string): Promise<void> {
-  expect(run.writeErrors + run.viewErrors).toBe(0);
-  const stream = `${namespace}:{wb}:writes`;
-  await until(async () => (await world.redis.client.xlen(stream)) === 0, { what: 'the write-behind queue to drain', timeoutMs: 30_000 });
-  for (const id of PRODUCTS) {
-    const doc = await ProductModel.findById(id).lean();
-    const entry = acked.get(id);
-    expect(doc?.name).toBe(`v${entry?.name.value ?? -1}`);
-    expect(doc?.priceCents).toBe(entry?.priceCents.value);
-    expect(doc?.viewCount).toBe((viewsBefore.get(id) ?? 0) + (run.views.get(id) ?? 0));
-    for (const server of servers) {
-      const res = await ask<ProductData>(server, PRODUCT, { id }, { timeoutMs: 20_000 });
-      expect(res.data?.product).toEqual({ id, name: doc?.name, priceCents: doc?.priceCents });
-    }
-  }
-}
-
-/** Each product's view count in MongoDB now. */
-async function viewCounts(): Promise<Map<string, number>> {
-  const docs = await ProductModel.find({ _id: { $in: PRODUCTS } }).lean();
-  return new Map(docs.map((doc) => [doc._id.toHexString(), doc.viewCount]));
 }
 
 /** Reads random products on `readFrom`'s instance `k` (modulo), until the run stops. */
@@ -182,28 +137,16 @@ function describeStale(
  * Runs the workload with `fault` (which may change where writes and reads go) for RUN_MS, and at
  * least `afterFaultMs` after the fault's end, and reports the counts.
  */
-async function runWorkload(
-  label: string,
-  fault: (run: Run) => Promise<void>,
-  afterFaultMs = 0,
-  options: { servers?: ServerProcess[]; views?: boolean } = {},
-): Promise<Run> {
-  const servers = options.servers ?? [a, b];
+async function runWorkload(label: string, fault: (run: Run) => Promise<void>, afterFaultMs = 0): Promise<Run> {
   const run: Run = {
     label,
     t0: performance.now(),
-    writeTo: [...servers],
-    readFrom: [...servers],
+    writeTo: [a, b],
+    readFrom: [a, b],
     stopping: false,
     ...{ reads: 0, cached: 0, readErrors: 0, writes: 0, writeErrors: 0, acks: 0, lastAckSentAt: 0, stale: [] },
-    views: new Map(),
-    viewErrors: 0,
   };
-  const loops = [
-    ...PRODUCTS.map((id) => writer(run, id)),
-    ...Array.from({ length: READERS }, (_, k) => reader(run, k)),
-    ...Array.from({ length: options.views ? VIEWERS : 0 }, () => viewer(run)),
-  ];
+  const loops = [...PRODUCTS.map((id) => writer(run, id)), ...Array.from({ length: READERS }, (_, k) => reader(run, k))];
   await fault(run);
   // The workload's length (not a state): it runs until then, whatever happens.
   const end = Math.max(run.t0 + RUN_MS, performance.now() + afterFaultMs);
@@ -244,34 +187,6 @@ describe('randomised readers and writers on two instances', { timeout: 60_000 },
       pauseDuring(() => b.process.pid ?? 0, 3_000),
     );
     expect(run.stale).toEqual([]);
-  });
-
-  it('(f) views (write-behind) racing the updates, one instance paused 3 s: 0 stale, and MongoDB and the cache exact afterwards', async () => {
-    // A pair of their own, both with the document locks in Redis (the default), in a namespace of
-    // their own (so that their own worker flushes the views): on FerretDB an update is a
-    // read-modify-write, and the worker's flush must hold the same lock as an update on the other
-    // instance (A above runs FERRETDB_DOCUMENT_LOCK=process, which supports no second writer).
-    const namespace = `${world.dbName}-f`;
-    const c = await world.start({ CACHE_NAMESPACE: namespace });
-    const d = await world.start({ CACHE_NAMESPACE: namespace });
-    try {
-      const before = await viewCounts();
-      const run = await runWorkload(
-        '(f) views racing updates, D paused 3 s',
-        pauseDuring(() => d.process.pid ?? 0, 3_000),
-        0,
-        {
-          servers: [c, d],
-          views: true,
-        },
-      );
-      expect(run.stale).toEqual([]);
-      expect([...run.views.values()].reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
-      await expectExact(run, before, [c, d], namespace);
-    } finally {
-      await kill(c);
-      await kill(d);
-    }
   });
 
   it('(c) Redis paused for 2 s mid-run: 0 stale', async () => {
