@@ -7,6 +7,7 @@ import { OrderModel, ProductModel, ReviewModel, UserModel } from '../models/inde
 import { PRODUCT_BOOKKEEPING, type ProductDoc } from '../models/product.model.js';
 import type { ReviewDoc } from '../models/review.model.js';
 import type { UserDoc } from '../models/user.model.js';
+import { WRITE_BEHIND_BOOKKEEPING } from '../models/write-behind.plugin.js';
 import { findProductPage, type ProductPageIds, type ProductPageQuery } from './product-pages.js';
 import type { ReadGate } from './read-bulkhead.js';
 import { childrenCacheKey, findByIds, findChildren, type ChildrenKey, type Identified } from './batch.js';
@@ -59,7 +60,8 @@ export function createLoaders(deps: LoaderDeps): Loaders {
     return pages;
   };
   return {
-    user: byId<UserDoc>('User', UserModel),
+    // Not write-behind's record of the changes applied (models/write-behind.plugin.ts).
+    user: byId<UserDoc>('User', UserModel, WRITE_BEHIND_BOOKKEEPING),
     // Not the review count bookkeeping (services/review-counts.ts): up to 200 ids, never shown.
     product: byId<ProductDoc>('Product', ProductModel, PRODUCT_BOOKKEEPING),
     review: reviewLoader,

@@ -1,7 +1,7 @@
 import { Schema, model, type Types } from 'mongoose';
 import { ENTITY_POLICIES } from '../generated/entities.js';
 import { versionedPlugin } from './versioned.plugin.js';
-import { writeBehindPlugin } from './write-behind.plugin.js';
+import { WRITE_BEHIND_BOOKKEEPING, writeBehindPlugin } from './write-behind.plugin.js';
 
 /**
  * The fields of a product that a write-behind `updateProduct` may set: `@entity(writeBehind:)` on
@@ -37,6 +37,8 @@ export interface ProductDoc {
   /** Write-behind bookkeeping (see models/write-behind.plugin.ts). */
   wbSeq?: string | null;
   wbAt?: Partial<Record<ProductWriteBehindField, number>> | null;
+  /** Never loaded (PRODUCT_BOOKKEEPING). */
+  wbApplied?: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -66,12 +68,15 @@ productSchema.index({ category: 1, deletedAt: 1, createdAt: -1, _id: -1 });
 
 export const ProductModel = model<ProductDoc>('Product', productSchema);
 
-/** What reads never show of a product, left out of loads and of cached copies: the review-count journal. */
-export const PRODUCT_BOOKKEEPING = { reviewsCounted: 0 } as const;
+/**
+ * What reads never show of a product, left out of loads and of cached copies: the review-count
+ * journal, and the ids of the queued changes applied (write-behind's).
+ */
+export const PRODUCT_BOOKKEEPING = { reviewsCounted: 0, ...WRITE_BEHIND_BOOKKEEPING } as const;
 
 /** `doc` as loads return it: without {@link PRODUCT_BOOKKEEPING} (a write answers the whole document). */
 export function asLoaded<T extends ProductDoc | null>(doc: T): T {
-  if (doc === null || doc.reviewsCounted === undefined) return doc;
-  const { reviewsCounted: _journal, ...loaded } = doc;
+  if (doc === null || (doc.reviewsCounted === undefined && doc.wbApplied === undefined)) return doc;
+  const { reviewsCounted: _journal, wbApplied: _applied, ...loaded } = doc;
   return loaded as T;
 }

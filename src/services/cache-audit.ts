@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { AUDITED_TYPES, type Metrics } from '../metrics.js';
 import { ProductModel, UserModel } from '../models/index.js';
 import { PRODUCT_BOOKKEEPING } from '../models/product.model.js';
+import { WRITE_BEHIND_BOOKKEEPING } from '../models/write-behind.plugin.js';
 import type { DocumentLock } from './document-lock.js';
 import { lockOf } from './write-behind-target.js';
 
@@ -29,7 +30,7 @@ type AuditedType = (typeof AUDITED_TYPES)[number];
 /** How each audited type is read from MongoDB: as its loader reads it (loaders/index.ts), so that the two compare. */
 const SOURCES: Record<AuditedType, (id: string) => Promise<(Versioned | null)[]>> = {
   Product: (id) => findByIds(ProductModel, [id], PRODUCT_BOOKKEEPING),
-  User: (id) => findByIds(UserModel, [id]),
+  User: (id) => findByIds(UserModel, [id], WRITE_BEHIND_BOOKKEEPING),
 };
 
 /** How often the audit wakes to spend its budget, in milliseconds. */
@@ -168,7 +169,7 @@ async function compare(options: CacheAuditOptions & { type: AuditedType; id: str
 }
 
 /** Bookkeeping fields that neither loads nor writes show the same way, left out of the comparison. */
-const IGNORED = new Set(['__v', 'reviewsCounted']);
+const IGNORED = new Set(['__v', 'reviewsCounted', 'wbApplied']);
 
 /**
  * A cached copy or a MongoDB document as one string: its version, and its fields in key order

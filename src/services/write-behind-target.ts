@@ -1,4 +1,4 @@
-import { Types, type Model, type UpdateQuery } from 'mongoose';
+import { Types, type Model, type UpdateQuery, type mongo } from 'mongoose';
 import type { Cache } from 'graphql-lease-cache';
 import {
   type Change,
@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import { ONE_ROUND_TRIP } from '../loaders/batch.js';
 import { ProductModel, UserModel } from '../models/index.js';
 import { PRODUCT_BOOKKEEPING } from '../models/product.model.js';
+import { WRITE_BEHIND_BOOKKEEPING } from '../models/write-behind.plugin.js';
 import type { DocumentLock } from './document-lock.js';
 import { isDuplicateKey, isMongoUnavailable, isOutcomeUnknown } from './mongo-errors.js';
 import { fieldsOf, satisfies, updateByIdIf } from './update-by-id.js';
@@ -30,7 +31,7 @@ export const WRITE_BEHIND_TYPES: readonly EntityType[] = ENTITY_TYPES;
  * too), and what loads leave out of its documents (so a write answers what reads show).
  */
 const STORES: Record<EntityType, { model: Model<unknown>; lockPrefix: string; hidden: Readonly<Record<string, 0>> }> = {
-  User: { model: UserModel as unknown as Model<unknown>, lockPrefix: 'users', hidden: {} },
+  User: { model: UserModel as unknown as Model<unknown>, lockPrefix: 'users', hidden: WRITE_BEHIND_BOOKKEEPING },
   Product: { model: ProductModel as unknown as Model<unknown>, lockPrefix: 'products', hidden: PRODUCT_BOOKKEEPING },
 };
 
@@ -149,7 +150,10 @@ async function readStates(
   return new Map(docs.filter((doc): doc is Stored => doc !== null && !doc.deletedAt).map((doc) => [doc._id.toHexString(), doc]));
 }
 
-/** Each update as an `updateOne` guarded by its `wbSeq`, `wbDone` and fences, setting `wbSeq` and `updatedAt` (`now`). */
+/**
+ * Each update as an `updateOne` guarded by its `wbSeq`, `wbDone` and fences, setting `wbSeq` and
+ * `updatedAt` (`now`) and recording the ids it applies in `wbApplied` (see {@link writeLive}).
+ */
 function guardedUpdates(updates: readonly TargetUpdate[], now: Date) {
   return updates.map((u) => ({
     updateOne: {
@@ -161,7 +165,11 @@ function guardedUpdates(updates: readonly TargetUpdate[], now: Date) {
         // null matches a missing fence as well.
         ...Object.fromEntries(Object.entries(u.guard.fences).map(([field, fence]) => [`wbAt.${field}`, fence])),
       },
-      update: { $set: { ...u.set, wbSeq: u.seq, updatedAt: now }, $inc: { ...u.inc, version: 1 } },
+      update: {
+        $set: { ...u.set, wbSeq: u.seq, updatedAt: now },
+        $inc: { ...u.inc, version: 1 },
+        ...(u.guard.notDone.length > 0 ? { $push: { wbApplied: { $each: u.guard.notDone, $slice: -WB_DONE_KEPT } } } : {}),
+      } as mongo.UpdateFilter<mongo.Document>,
     },
   }));
 }
@@ -245,7 +253,7 @@ export function mongoEntityTarget<T>(type: EntityType, documentLock: DocumentLoc
   };
 }
 
-/** How many change ids a document keeps in `wbDone` (the newest). */
+/** How many change ids a document keeps in `wbDone`, and in `wbApplied` (the newest). */
 export const WB_DONE_KEPT = 100;
 
 /**
@@ -257,7 +265,12 @@ export function markDone(doneId: string | undefined): { $push?: { wbDone: { $eac
   return doneId === undefined ? {} : { $push: { wbDone: { $each: [doneId], $slice: -WB_DONE_KEPT } } };
 }
 
-/** {@link mongoEntityTarget}'s write: the document after it (and before it when asked), without `hidden`. */
+/**
+ * {@link mongoEntityTarget}'s write: the document after it (and before it when asked), without
+ * `hidden`. A write with a done id whose queued copy the worker applied first (the id is in
+ * `wbApplied`: the caller stalled past its enqueue's timeout while another instance's worker
+ * flushed it) writes nothing and answers the document as it is: the change is in it already.
+ */
 async function writeLive<T>(
   model: Model<T>,
   documentLock: DocumentLock,
@@ -269,15 +282,19 @@ async function writeLive<T>(
     ...(Object.keys(write.inc).length > 0 ? { $inc: write.inc } : {}),
     ...markDone(write.doneId),
   } as UpdateQuery<T>;
-  const live = { deletedAt: null };
-  if (!write.before) {
-    const after = await updateByIdIf(documentLock, model, write.id, live, update);
-    return after && { after: without(after, hidden) };
+  const live = { deletedAt: null, ...(write.doneId === undefined ? {} : { wbApplied: { $ne: write.doneId } }) };
+  const returnDocument = write.before ? 'before' : 'after';
+  const written = await updateByIdIf(documentLock, model, write.id, live, update, { returnDocument });
+  if (!written) {
+    if (write.doneId === undefined) return null;
+    // By `_id` alone (FerretDB uses its index for nothing else); a deleted document is not live.
+    const current = await model.findById(write.id, hidden).lean<T & { deletedAt?: unknown }>().exec();
+    if (!current || current.deletedAt) return null;
+    return { after: current, ...(write.before ? { before: current } : {}) };
   }
-  const before = await updateByIdIf(documentLock, model, write.id, live, update, { returnDocument: 'before' });
-  if (!before) return null;
+  if (!write.before) return { after: without(written, hidden) };
   const after = await model.findById(write.id, hidden).lean<T>().exec();
-  return { before: without(before, hidden), after };
+  return { before: without(written, hidden), after };
 }
 
 /** `doc` without the fields of `hidden` (a copy when it has any). */

@@ -6,7 +6,7 @@ import type { UserDoc } from '../../src/models/user.model.js';
 import { ADMIN, USER_PASSWORD, errorCodes, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startPrivateRedisApp } from '../helpers/private-redis-app.js';
 import { seqOf, type WriteBehindWorker, type WriteBehindWorkerOptions } from 'graphql-lease-cache/write-behind';
-import { markDone, mongoWriteTargets } from '../../src/services/write-behind-target.js';
+import { markDone, mongoEntityTarget, mongoWriteTargets } from '../../src/services/write-behind-target.js';
 import { inspectRedis, manualWorker } from '../helpers/write-behind.js';
 import { metricValue } from '../helpers/metrics.js';
 import { storedValue } from '../helpers/stored.js';
@@ -435,6 +435,21 @@ describe('write-behind (CACHE_WRITE_POLICIES=User=write-behind,Product=write-beh
     await t.app.cache.entity('Product').invalidate([id]);
     expect((await t.gql(`{ product(id: "${id}") { viewCount } }`)).body.data?.product.viewCount).toBe(before + 1);
     expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });
+    expect((await storedProduct(id))?.viewCount).toBe(before + 1);
+  });
+
+  it('an enqueue that timed out after the worker applied its queued copy is not applied again by the synchronous write', async () => {
+    // The other order: the caller stalled (SIGSTOP, a long GC pause, a starved CPU) after sending
+    // the enqueue; Redis took it, another instance's worker applied it, and the caller's command
+    // timeout fired when it ran again, so it wrote the change itself, with its id as done id.
+    const id = '5eed00010000000000000009';
+    const before = (await storedProduct(id))?.viewCount ?? 0;
+    await t.app.cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now(), u: 'applied-first-1' });
+    expect(await (await worker()).runOnce()).toMatchObject({ read: 1, flushed: 1 });
+    expect((await storedProduct(id))?.viewCount).toBe(before + 1);
+    const target = mongoEntityTarget<ProductDoc>('Product', t.app.documentLock);
+    const written = await target.write({ id, set: {}, inc: { viewCount: 1 }, doneId: 'applied-first-1' });
+    expect(written?.after).toMatchObject({ viewCount: before + 1 });
     expect((await storedProduct(id))?.viewCount).toBe(before + 1);
   });
 

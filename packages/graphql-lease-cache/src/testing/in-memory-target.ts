@@ -33,6 +33,8 @@ export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> 
   readonly #source: InMemorySource<T>;
   readonly #fields: InMemoryWriteTargetOptions['fields'];
   readonly #failures = new Map<string, string>();
+  /** Per document id, the ids of the queued changes its updates applied (the newest hundred). */
+  readonly #applied = new Map<string, string[]>();
 
   constructor(options: InMemoryWriteTargetOptions<T>) {
     this.#source = options.source;
@@ -74,6 +76,7 @@ export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> 
       const next: WritableDocument = { ...document, ...update.set, wbSeq: update.seq, version: document.version + 1 };
       addCounters(next, update.inc);
       this.#source.put(update.id, next as T);
+      this.#applied.set(update.id, [...(this.#applied.get(update.id) ?? []), ...update.guard.notDone].slice(-APPLIED_KEPT));
       this.written.push(update);
       return { kind: 'applied', version: next.version };
     });
@@ -82,13 +85,17 @@ export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> 
   /**
    * The synchronous write: sets `set`, adds `inc`, increments `version`, fences each field set
    * (`wbAt`, so that an older queued change of it is dropped) and records `doneId` in `wbDone`,
-   * in one step; null when there is no document `id`. Throws the error of {@link failWith}.
+   * in one step; nothing when an update applied the queued change `doneId` already (the
+   * document as it is); null when there is no document `id`. Throws the error of {@link failWith}.
    */
   async write(write: DirectWrite): Promise<DirectWriteResult<T> | null> {
     const error = this.#failures.get(write.id);
     if (error !== undefined) throw new Error(error);
     const before = this.#source.get(write.id);
     if (!before) return null;
+    if (write.doneId !== undefined && this.#applied.get(write.id)?.includes(write.doneId)) {
+      return { after: before, ...(write.before ? { before } : {}) };
+    }
     const now = Date.now();
     const fences = Object.fromEntries(Object.keys(write.set).map((field) => [field, now]));
     const after: WritableDocument = { ...before, ...write.set, version: before.version + 1, wbAt: { ...before.wbAt, ...fences } };
@@ -99,6 +106,9 @@ export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> 
     return { after: this.#source.get(write.id), ...(write.before ? { before } : {}) };
   }
 }
+
+/** How many ids of applied queued changes are kept per document. */
+const APPLIED_KEPT = 100;
 
 /** Adds each counter of `inc` to `document` (a missing or non-numeric field counts as 0). */
 function addCounters(document: WritableDocument, inc: Readonly<Record<string, number>>): void {

@@ -29,6 +29,9 @@
  *     that field is dropped (the later write wins), on reads and in the worker alike.
  *   - `wbDone`: ids of changes also written synchronously after an enqueue of unknown outcome
  *     (see {@link Change.u}); skipped likewise.
+ *   - the ids of the newest changes the worker applied (recorded by its updates), so that a
+ *     synchronous write after an enqueue of unknown outcome whose copy the worker applied first
+ *     (the caller stalled past its timeout) writes nothing (see DirectWrite.doneId).
  * The worker updates a document only if what its folding depended on is unchanged: `wbSeq`,
  * `wbDone` holding none of the changes it took, and the `wbAt` fence of each field it sets (a
  * synchronous write of another field, say `stock`, commutes with the change and does not

@@ -4,7 +4,9 @@ import type { Change, WriteBehindState } from './change.js';
  * An update the worker asks a {@link WriteTarget} to make, only if the document is still as the
  * folding saw it: the same `wbSeq` (null: none yet), none of `notDone` in `wbDone`, and for
  * each field in `set` the same `wbAt` fence (null: none). Other changes to the document (a
- * synchronous write of another field) do not matter: the update commutes with them.
+ * synchronous write of another field) do not matter: the update commutes with them. The same
+ * write records the ids of `notDone` as applied (the newest hundred, say), for a later
+ * {@link DirectWrite} of one of them.
  */
 export interface TargetUpdate {
   id: string;
@@ -47,7 +49,10 @@ export interface DirectWrite {
   /**
    * Present when an enqueue of this change may have happened all the same (its outcome is
    * unknown, see {@link Change.u}): the same update must record the id in the document's
-   * done ids ({@link WriteBehindState.wbDone}), so that the worker skips the queued copy.
+   * done ids ({@link WriteBehindState.wbDone}), so that the worker skips the queued copy; and
+   * it must write nothing when the worker applied that copy first (the id is among those its
+   * updates recorded as applied, {@link TargetUpdate}: the caller stalled past its timeout
+   * while the enqueue ran), answering the document as it is.
    */
   doneId?: string;
   /** True when the caller needs the document as it was just before the update (`before` in the result). */

@@ -39,6 +39,8 @@ class MemoryTarget implements EntityWriteTarget<Doc> {
   writes = 0;
   /** The next synchronous write is applied and then throws, as a write whose answer never came. */
   loseNextAnswer = false;
+  /** Per document, the ids of the queued changes the worker applied (what a synchronous write with that done id skips). */
+  readonly applied = new Map<string, string[]>();
 
   refuse(id: string, change: Change): string | null {
     const bad = Object.keys(change.set ?? {}).find((field) => !SETTABLE.has(field));
@@ -58,6 +60,7 @@ class MemoryTarget implements EntityWriteTarget<Doc> {
         return { kind: 'conflict' };
       this.writes += 1;
       this.docs.set(u.id, { ...withChange(doc, u), wbSeq: u.seq, version: doc.version + 1 });
+      this.applied.set(u.id, [...(this.applied.get(u.id) ?? []), ...u.guard.notDone]);
       return { kind: 'applied', version: doc.version + 1 };
     });
   }
@@ -65,6 +68,9 @@ class MemoryTarget implements EntityWriteTarget<Doc> {
   async write(write: DirectWrite): Promise<DirectWriteResult<Doc> | null> {
     const [doc] = this.#live(write.id);
     if (!doc) return null;
+    if (write.doneId !== undefined && this.applied.get(write.id)?.includes(write.doneId)) {
+      return { after: { ...doc }, ...(write.before ? { before: doc } : {}) };
+    }
     this.writes += 1;
     const fences = Object.fromEntries(Object.keys(write.set).map((field) => [field, Date.now()]));
     const after: Doc = { ...withChange(doc, write), version: doc.version + 1, wbAt: { ...doc.wbAt, ...fences } };
@@ -189,6 +195,23 @@ describe('createEntityWriter, write-behind', () => {
     expect(target.writes).toBe(writes); // the worker skipped it too
     expect(target.docs.get('1')).toMatchObject({ views: 11 });
     expect(await client.hlen(cache.keys.pending('Doc', '1'))).toBe(0);
+  });
+
+  it('an enqueue of unknown outcome whose queued copy the worker applied first is not written again', async () => {
+    // The caller stalled (SIGSTOP, a long GC pause) once its enqueue was sent: Redis ran it,
+    // another instance's worker applied it, and the caller's timeout fired when it ran again.
+    class AppliedFirstQueue extends WriteBehindQueue {
+      override async enqueue(type: string, id: string, change: Change): Promise<string | null> {
+        await super.enqueue(type, id, change);
+        expect(await worker().runOnce()).toMatchObject({ read: 1, flushed: 1 });
+        throw new Error('Command timed out');
+      }
+    }
+    const late = new AppliedFirstQueue({ store: cache.store, keys: cache.keys, events: cache.events });
+    const updated = await writer({ cache: { entity: cache.entity, writeBehind: late } }).update(request(), '1', { inc: { views: 1 } });
+    expect(updated).toMatchObject({ views: 11 });
+    expect(target.docs.get('1')).toMatchObject({ views: 11, version: 2 }); // the worker's write only
+    expect(await request().loader.load('1')).toMatchObject({ views: 11 });
   });
 
   it('returns null for a document that is not live, and writes and queues nothing', async () => {
