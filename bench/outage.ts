@@ -22,6 +22,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const SIGNALS =
   (process.env.BENCH_OUTAGE_SIGNAL ?? 'SIGSTOP') === 'both' ? ['SIGSTOP', 'SIGKILL'] : [process.env.BENCH_OUTAGE_SIGNAL ?? 'SIGSTOP'];
 const GRACE_SECONDS = 120;
+/** BENCH_OUTAGE_RESPONSES=false: whole responses off (the entity and field path alone); default on, as in production. */
+const RESPONSES = process.env.BENCH_OUTAGE_RESPONSES ?? 'true';
 /** MONGODB_TIMEOUT_MS of the server: the production default (5000) unless BENCH_OUTAGE_TIMEOUT_MS says otherwise. */
 const TIMEOUT_MS = process.env.BENCH_OUTAGE_TIMEOUT_MS;
 
@@ -51,6 +53,7 @@ async function run(mongo: OwnFerretdb, redisUrl: string, signal: string, grace: 
     REDIS_URL: redisUrl,
     CACHE_NAMESPACE: namespace,
     CACHE_L1: 'false',
+    CACHE_RESPONSES: RESPONSES,
     CACHE_GRACE_SECONDS: String(grace ? GRACE_SECONDS : 0),
     ...(TIMEOUT_MS ? { MONGODB_TIMEOUT_MS: TIMEOUT_MS } : {}),
   });
@@ -100,7 +103,7 @@ async function run(mongo: OwnFerretdb, redisUrl: string, signal: string, grace: 
 function table(rows: readonly Row[]): string {
   const pct = (a: number, b: number): string => (b ? `${((100 * a) / b).toFixed(1)}%` : '-');
   const lines = [
-    `MongoDB stopped ${SECONDS} s with every entry past its TTL, ${CONNECTIONS} connections reading ${QUERIES.length} warm queries (10 products, the catalog page, users(ids: 50)), MONGODB_TIMEOUT_MS=${TIMEOUT_MS ?? '5000 (default)'}:`,
+    `MongoDB stopped ${SECONDS} s with every entry past its TTL, ${CONNECTIONS} connections reading ${QUERIES.length} warm queries (10 products, the catalog page, users(ids: 50)), MONGODB_TIMEOUT_MS=${TIMEOUT_MS ?? '5000 (default)'}, CACHE_RESPONSES=${RESPONSES}:`,
     '',
     '| stop | grace | reads | answered | errors | stale | grace served (metric) | error codes | p50 ms | p99 ms |',
     '|---|---|---:|---:|---:|---:|---:|---|---:|---:|',

@@ -153,7 +153,10 @@ export async function closedLoop(
       }
       counts.answered += 1;
       const want = expected[i];
-      if (want !== null && want !== undefined && JSON.stringify(body.data) !== want) counts.stale += 1;
+      if (want === null || want === undefined || JSON.stringify(body.data) === want) continue;
+      counts.stale += 1;
+      // The first few, for a look at what differed.
+      if (counts.stale <= 3) console.error(`stale answer to query ${i}:\n  got  ${JSON.stringify(body.data)}\n  want ${want}`);
     }
   };
   await Promise.all(Array.from({ length: connections }, loop));
