@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EntityCache } from '../../src/entity-cache.js';
+import { ResponseStore } from '../../src/response-store.js';
 import { createKeyspace } from '../../src/keys.js';
 import { InMemorySource } from '../../src/testing/index.js';
 import { collect, createTestCore, type TestCore, type TestCoreOptions, type User } from '../helpers/cache.js';
@@ -249,5 +250,56 @@ describe('early refresh', () => {
     await t.core.expiry.idle();
     expect(events.map((e) => e.kind)).toEqual(['early-refresh', 'refresh-error']);
     events.stop();
+  });
+});
+
+describe('grace of whole responses', () => {
+  /** A response store on a fresh keyspace, with a grace whose "source down" the test sets. */
+  async function responsesOf(): Promise<{
+    responses: ResponseStore;
+    grace: { down: boolean; served: number };
+    t: TestCore;
+    key(hash: string): string;
+  }> {
+    const s = scenario();
+    const t = await processOf(s.keys);
+    const responses = new ResponseStore({ store: t.redis, keys: s.keys, shards: 1, buckets: 1_024 });
+    const grace = { down: false, served: 0 };
+    responses.useGrace({
+      policy: { graceMs: GRACE_MS },
+      sourceRecentlyDown: () => grace.down,
+      servedResponse: () => {
+        grace.served += 1;
+      },
+    });
+    return { responses, grace, t, key: (hash) => s.keys.response(0, hash) };
+  }
+
+  async function stored(responses: ResponseStore, hash: string, dependencies: string[]): Promise<void> {
+    const found = await responses.lookup(hash);
+    if (found.kind !== 'miss') throw new Error(`expected a miss for ${hash}`);
+    expect(await responses.store(found.ticket, dependencies, '{"data":1}', TTL_MS)).toBe(true);
+  }
+
+  it('keeps a response past its TTL: a miss while the source answers, served (and said so) while it is down', async () => {
+    const { responses, grace, t, key } = await responsesOf();
+    await stored(responses, 'h1', ['{User:u1}']);
+    expect((await responses.lookup('h1')).kind).toBe('hit');
+    expect(await t.client.pttl(key('h1'))).toBeGreaterThan(GRACE_MS);
+    await expired(t, key('h1'));
+    expect((await responses.lookup('h1')).kind).toBe('miss');
+    grace.down = true;
+    expect(await responses.lookup('h1')).toEqual({ kind: 'hit', body: Buffer.from('{"data":1}'), l1: false, grace: true });
+    expect(grace.served).toBe(1);
+  });
+
+  it('never serves an invalidated response, source down or not', async () => {
+    const { responses, grace, t, key } = await responsesOf();
+    await stored(responses, 'h2', ['{User:u1}']);
+    await expired(t, key('h2'));
+    await responses.invalidate(['{User:u1}']);
+    grace.down = true;
+    expect((await responses.lookup('h2')).kind).toBe('miss');
+    expect(grace.served).toBe(0);
   });
 });
