@@ -157,19 +157,12 @@ export class CacheCore {
       retryIntervalMs,
       ...(fleet ? { broadcast: (dependencies) => fleet.broadcast(dependencies), drained: () => fleet.settled() } : {}),
     });
+    const { graceMs: grace = 0, earlyRefresh = 0, isSourceUnavailable } = options;
+    this.#expiry = new Expiry({ graceMs: grace, earlyRefresh, isSourceUnavailable, codec, events, logger, pending: this.#pending, fleet });
+    options.responses?.useGrace(this.#expiry);
+    const { graceMs } = this.#expiry.policy;
     // Fills jitter their TTLs, and reads invalidate unreadable values and read write-behind
     // changes, through this core's public methods, as any caller's calls do.
-    this.#expiry = new Expiry({
-      graceMs: options.graceMs ?? 0,
-      earlyRefresh: options.earlyRefresh ?? 0,
-      isSourceUnavailable: options.isSourceUnavailable,
-      codec,
-      events,
-      logger,
-      pending: this.#pending,
-      fleet,
-    });
-    const { graceMs } = this.#expiry.policy;
     this.#loads = new SourceLoads({ store, codec, events, logger, localCopies, graceMs, jitter: (ttlMs) => this.jitter(ttlMs) });
     this.#reads = new ReadPath({
       store,
