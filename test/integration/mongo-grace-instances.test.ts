@@ -73,6 +73,10 @@ beforeAll(async () => {
     CACHE_EARLY_REFRESH: '0',
     CACHE_RESPONSES: 'false',
     CACHE_L1: 'true',
+    // The L1 holds a value it got as a hit from Redis for its whole max age (60 s by default),
+    // not the value's remaining TTL (read-path.ts holds hits without ttlMs): a second here, so
+    // that B's copies are gone once the entries are past their TTL, and B reads them in Redis.
+    CACHE_L1_MAX_AGE_SECONDS: '1',
     CACHE_AUDIT_PER_MINUTE: '0',
   };
   [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
