@@ -58,14 +58,21 @@ export const cacheArea = z
     /**
      * How long entities, field values and whole responses are kept in Redis past their TTL, in
      * seconds, to be served while MongoDB cannot answer (a timeout, a refused connection, the
-     * breaker open; docs/operations.md#mongodb-outage); never sessions. Default 300, 0 for none.
+     * breaker open; docs/operations.md#mongodb-outage-grace); never sessions. Default the
+     * package's (300), 0 for none.
      */
-    CACHE_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+    CACHE_GRACE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(DEFAULT_CACHE_SETTINGS.graceMs / 1_000),
     /**
      * The last part of an entity's or field value's TTL, as a fraction, in which a read is served
-     * at once and reloads it from MongoDB in the background (early refresh); default 0.1, 0 for none.
+     * at once and reloads it from MongoDB in the background (early refresh); default the
+     * package's (0.1), 0 for none.
      */
-    CACHE_EARLY_REFRESH: z.coerce.number().min(0).max(0.9).default(0.1),
+    CACHE_EARLY_REFRESH: z.coerce.number().min(0).max(0.9).default(DEFAULT_CACHE_SETTINGS.earlyRefresh),
     /** Consecutive Redis failures that open the circuit breaker; default the package's (5). */
     CACHE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(DEFAULT_CACHE_SETTINGS.breakerThreshold),
     /** How long the breaker stays open before probing Redis again, in milliseconds; default the package's (5000). */

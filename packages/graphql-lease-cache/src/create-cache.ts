@@ -48,7 +48,7 @@ export interface CacheSettings {
   l1MaxBytes: number;
   /** How long the L1 serves a value at most, in milliseconds (less when its TTL is shorter). */
   l1MaxAgeMs: number;
-  /** Entities, field values and responses are kept this long past their TTL, in milliseconds, and served while the source is unavailable (`isSourceUnavailable`); 0: none. */
+  /** Entities, field values and responses are kept this long past their TTL, in milliseconds, and served while the source is unavailable; 0: none. Only with `isSourceUnavailable` (without it, none). */
   graceMs: number;
   /** A hit in this last part of its TTL (a fraction in [0, 1)) is served and reloaded in the background; 0: never. */
   earlyRefresh: number;
@@ -167,8 +167,8 @@ export const DEFAULT_CACHE_SETTINGS: Readonly<CacheSettings> = Object.freeze({
   responses: false,
   l1MaxBytes: 64 * 1024 * 1024,
   l1MaxAgeMs: 60_000,
-  graceMs: 0,
-  earlyRefresh: 0,
+  graceMs: 300_000,
+  earlyRefresh: 0.1,
 });
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */

@@ -9,7 +9,7 @@ import type { Fleet } from './fleet/fleet.js';
 
 /** Options of {@link Expiry}. */
 export interface ExpiryOptions {
-  /** How long values (and responses) are kept past their TTL, in milliseconds; 0: no grace. */
+  /** How long values (and responses) are kept past their TTL, in milliseconds; 0: no grace (nor without `isSourceUnavailable`). */
   graceMs: number;
   /** The last part of a TTL (a fraction, in [0, 1)) in which a hit is reloaded in the background; 0: never. */
   earlyRefresh: number;
@@ -57,7 +57,8 @@ export class Expiry {
     const { graceMs, earlyRefresh } = options;
     if (!(Number.isFinite(graceMs) && graceMs >= 0)) throw new TypeError(`graceMs must be a non-negative number, got ${String(graceMs)}`);
     if (!(earlyRefresh >= 0 && earlyRefresh < 1)) throw new TypeError(`earlyRefresh must be in [0, 1), got ${String(earlyRefresh)}`);
-    this.policy = Object.freeze({ graceMs: Math.round(graceMs), earlyRefresh });
+    // Without a way to tell the source is down, a grace could never serve: nothing is kept for it.
+    this.policy = Object.freeze({ graceMs: options.isSourceUnavailable ? Math.round(graceMs) : 0, earlyRefresh });
     this.#isSourceUnavailable = options.isSourceUnavailable;
     this.#codec = options.codec;
     this.#events = options.events;
