@@ -115,7 +115,13 @@ async function graceServed(): Promise<number> {
  * the API and read again. Returns the answers, each checked against MongoDB.
  */
 async function warm(renameTo: string): Promise<Answers> {
-  await readAll();
+  // A write that failed in an earlier outage holds its product out of the cache (reads bypass
+  // it, and grace never serves it) until its invalidation is delivered: wait for that first.
+  await until(async () => Object.values(await readAll()).every((res) => res.body.extensions?.cache?.response !== 'BYPASS'), {
+    what: 'no read bypassing the cache (no invalidation owed)',
+    timeoutMs: 20_000,
+    intervalMs: 500,
+  });
   const renamed = await t.gql(UPDATE, { id: product(6), name: renameTo }, adminToken);
   expect(renamed.body.errors).toBeUndefined();
   const responses = await readAll();
