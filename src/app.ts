@@ -22,6 +22,7 @@ import { startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 import { startCacheAudit } from './services/cache-audit.js';
 import { mongoIntentLog } from './services/cache-intents.js';
+import { isMongoUnavailable } from './services/mongo-errors.js';
 import { ProductModel } from './models/index.js';
 
 /** A running application: server, connections and background jobs. */
@@ -179,11 +180,15 @@ function createObservedCache(
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
+    // A read whose entry only expired is served it while MongoDB cannot answer (CACHE_GRACE_SECONDS).
+    isSourceUnavailable: isMongoUnavailable,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
     fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
   });
   // Leaves the fleet (so that no one takes this instance for dead) once its writes are done.
   cleanups.push(async () => {
+    // Early refreshes running in the background finish (or fail, logged) before Redis closes.
+    await cache.core.expiry.idle();
     await cache.fleet?.leave();
     cache.close();
   });

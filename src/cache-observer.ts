@@ -44,6 +44,14 @@ export interface CacheMetrics {
   l1Flushes: Counter<'reason'>;
   /** Bytes the L1 holds (estimates of the decoded values). */
   l1Bytes: Gauge;
+  /** Values served past their TTL (in their grace) while MongoDB could not answer, by entity type, field coordinate or `response`. */
+  graceServed: Counter<'type'>;
+  /** Hits near the end of their TTL reloaded in the background (early refresh), by entity type or field coordinate. */
+  earlyRefreshes: Counter<'type'>;
+  /** Early refreshes whose background reload failed (logged at debug, never surfaced). */
+  earlyRefreshErrors: Counter<'type'>;
+  /** Reads that waited on MongoDB: their own load, or another reader's lease (a miss, not an early refresh). */
+  sourceWaits: Counter<'type'>;
 }
 
 /** Options of {@link observeCache}. */
@@ -104,6 +112,7 @@ export function observeCache(options: ObserveCacheOptions): CacheObserver {
     writeBehind: (e) => metrics.writeBehind[e.kind].inc({ type: e.type }, e.count),
     flush: (e) => metrics.flushDuration.observe(e.durationMs / 1_000),
     depth: (e) => metrics.queueDepth.set(e.depth),
+    expiry: (e) => expiryCounter(metrics, e.kind).inc({ type: e.name }, e.count),
     ...fleetAndL1Handlers(metrics),
   };
   const listeners = (Object.keys(handlers) as (keyof CacheEventMap)[]).map((channel) => {
@@ -179,7 +188,40 @@ export function createCacheMetrics(registry: Registry, prefix = ''): CacheMetric
     }),
     queueDepth: new Gauge({ name: `${prefix}write_behind_queue_depth`, help: 'Changes queued and not yet acknowledged.', registers }),
     ...createFleetAndL1Metrics(registry, prefix),
+    ...createExpiryMetrics(registry, prefix),
   };
+}
+
+/** The grace's and the early refresh's metrics (see {@link createCacheMetrics}); label `type`: an entity type, a field coordinate, or `response`. */
+function createExpiryMetrics(
+  registry: Registry,
+  prefix: string,
+): Pick<CacheMetrics, 'graceServed' | 'earlyRefreshes' | 'earlyRefreshErrors' | 'sourceWaits'> {
+  const counter = (name: string, help: string) => new Counter({ name: prefix + name, help, labelNames: ['type'], registers: [registry] });
+  return {
+    graceServed: counter('cache_grace_served_total', 'Values served past their TTL, in their grace, while MongoDB could not answer.'),
+    earlyRefreshes: counter('cache_early_refresh_total', 'Hits near the end of their TTL reloaded from MongoDB in the background.'),
+    earlyRefreshErrors: counter('cache_early_refresh_errors_total', 'Background reloads of early refreshes that failed.'),
+    sourceWaits: counter('cache_source_waits_total', "Reads that waited on MongoDB: their own load, or another reader's lease."),
+  };
+}
+
+/** The counter of an expiry event's kind. */
+function expiryCounter(metrics: CacheMetrics, kind: CacheEventMap['expiry']['kind']): Counter<'type'> {
+  switch (kind) {
+    case 'grace':
+      return metrics.graceServed;
+    case 'early-refresh':
+      return metrics.earlyRefreshes;
+    case 'refresh-error':
+      return metrics.earlyRefreshErrors;
+    case 'source-wait':
+      return metrics.sourceWaits;
+    default: {
+      const unknown: never = kind;
+      throw new Error(`unknown expiry event ${String(unknown)}`);
+    }
+  }
 }
 
 /** The fleet's and the L1's metrics (see {@link createCacheMetrics}). */

@@ -55,6 +55,24 @@ export const cacheArea = z
       .int()
       .min(1)
       .default(DEFAULT_CACHE_SETTINGS.l1MaxAgeMs / 1_000),
+    /**
+     * How long entities, field values and whole responses are kept in Redis past their TTL, in
+     * seconds, to be served while MongoDB cannot answer (a timeout, a refused connection, the
+     * breaker open; docs/operations.md#mongodb-outage-grace); never sessions. Default the
+     * package's (300), 0 for none.
+     */
+    CACHE_GRACE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(DEFAULT_CACHE_SETTINGS.graceMs / 1_000),
+    /**
+     * The last part of an entity's or field value's TTL, as a fraction, in which a read is served
+     * at once and reloads it from MongoDB in the background (early refresh); default the
+     * package's (0.1), 0 for none.
+     */
+    CACHE_EARLY_REFRESH: z.coerce.number().min(0).max(0.9).default(DEFAULT_CACHE_SETTINGS.earlyRefresh),
     /** Consecutive Redis failures that open the circuit breaker; default the package's (5). */
     CACHE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).default(DEFAULT_CACHE_SETTINGS.breakerThreshold),
     /** How long the breaker stays open before probing Redis again, in milliseconds; default the package's (5000). */
@@ -112,6 +130,8 @@ export const cacheArea = z
       responses: env.CACHE_RESPONSES,
       l1MaxBytes: env.CACHE_L1 ? env.CACHE_L1_MAX_BYTES : 0,
       l1MaxAgeMs: env.CACHE_L1_MAX_AGE_SECONDS * 1_000,
+      graceMs: env.CACHE_GRACE_SECONDS * 1_000,
+      earlyRefresh: env.CACHE_EARLY_REFRESH,
     } satisfies CacheSettings,
     responseStore: { maxBytes: env.CACHE_RESPONSE_MAX_BYTES, clientBytesPerMinute: env.CACHE_RESPONSE_CLIENT_BYTES_PER_MINUTE },
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,

@@ -42,7 +42,7 @@ export function countRequest(metrics: Metrics, trace: RequestTrace, type: string
   metrics.requestRedisRoundTrips.observe(trace.redisRoundTrips);
 }
 
-/** `extensions.cache` of a request (development): its hits, misses, MongoDB commands, Redis round trips, and what the response cache did. */
+/** `extensions.cache` of a request (development): its hits, misses, MongoDB commands, Redis round trips, what the response cache did, and whether grace served it. */
 export function traceExtensions(trace: RequestTrace): { cache: Record<string, unknown> } {
   return {
     cache: {
@@ -53,6 +53,8 @@ export function traceExtensions(trace: RequestTrace): { cache: Record<string, un
       // Entity and field values served from the in-process L1 (no round trip), when there were any.
       ...(trace.l1Hits ? { l1Hits: trace.l1Hits } : {}),
       ...(trace.response ? { response: trace.response } : {}),
+      // Values or the whole response served past their TTL, in their grace, because MongoDB could not answer.
+      ...(trace.graceServed ? { grace: true } : {}),
     },
   };
 }

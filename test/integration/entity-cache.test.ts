@@ -54,7 +54,7 @@ describe('entity cache behind the DataLoaders', () => {
     expect({ mongo: warm.mongo, redis: warm.redis }).toEqual({ mongo: 0, redis: 4 });
   });
 
-  it('caches absent ids for the negative TTL only', async () => {
+  it('caches absent ids for the negative TTL only (kept the grace longer, for an outage)', async () => {
     const missing = 'cccccccccccccccccccccccc';
     const query = `{ user(id: "${missing}") { id } }`;
     expect((await measure(query)).mongo).toBe(1);
@@ -62,15 +62,16 @@ describe('entity cache behind the DataLoaders', () => {
     expect(again.res.body.data?.user).toBeNull();
     expect(again.mongo).toBe(0);
     const ttl = await redis.client.pttl(t.app.cache.keys.entity('User', missing));
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(t.config.cache.negativeTtlMs * 1.1);
+    expect(ttl).toBeGreaterThan(t.config.cache.graceMs);
+    expect(ttl).toBeLessThanOrEqual(t.config.cache.negativeTtlMs * 1.1 + t.config.cache.graceMs);
   });
 
-  it('gives filled keys the type TTL with ±10% jitter', async () => {
+  it('gives filled keys the type TTL with ±10% jitter (plus the grace, kept for an outage)', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => userId(i + 1));
     await measure('query($ids: [ID!]!) { users(ids: $ids) { id } }', { ids });
+    const { graceMs } = t.config.cache;
+    const ttls = (await Promise.all(ids.map((id) => redis.client.pttl(t.app.cache.keys.entity('User', id))))).map((ttl) => ttl - graceMs);
     const ttlMs = t.config.cache.ttlMs;
-    const ttls = await Promise.all(ids.map((id) => redis.client.pttl(t.app.cache.keys.entity('User', id))));
     for (const ttl of ttls) {
       expect(ttl).toBeGreaterThan(ttlMs * 0.9 - 60_000); // a minute of slack for the earlier test's fill
       expect(ttl).toBeLessThanOrEqual(ttlMs * 1.1);

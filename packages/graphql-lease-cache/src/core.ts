@@ -15,6 +15,7 @@ import { PendingInvalidations } from './pending-invalidations.js';
 import { ReadPath } from './read-path.js';
 import { payloadOf, versionOf } from './redis-store.js';
 import { SourceLoads } from './source-loads.js';
+import { Expiry } from './expiry.js';
 
 export type { FetchSpec, RefreshEntry } from './fetch-spec.js';
 
@@ -81,6 +82,20 @@ export interface CacheCoreOptions {
    * the Redis call and again once that call succeeded. Default none.
    */
   l1?: L1Cache;
+  /**
+   * How long values whose fetch or refresh asks for grace (entities, fields; never keyed values)
+   * and whole responses are kept past their TTL, in milliseconds, to be served while the source
+   * cannot answer (`isSourceUnavailable`); default 0: none.
+   */
+  graceMs?: number;
+  /**
+   * The last part of a TTL, as a fraction (default 0: never), in which a hit whose lease is free
+   * is served and reloaded in the background under that lease (values of fetches that give a
+   * `refreshTtlMs`). Cached absences are not refreshed early.
+   */
+  earlyRefresh?: number;
+  /** True when a load's error means the source cannot answer (its values are then served in their grace); default: never. */
+  isSourceUnavailable?: (error: unknown) => boolean;
 }
 
 /**
@@ -113,6 +128,7 @@ export class CacheCore {
   readonly #pending: PendingInvalidations;
   readonly #loads: SourceLoads;
   readonly #reads: ReadPath;
+  readonly #expiry: Expiry;
 
   constructor(options: CacheCoreOptions) {
     this.#store = options.store;
@@ -141,9 +157,13 @@ export class CacheCore {
       retryIntervalMs,
       ...(fleet ? { broadcast: (dependencies) => fleet.broadcast(dependencies), drained: () => fleet.settled() } : {}),
     });
+    const { graceMs: grace = 0, earlyRefresh = 0, isSourceUnavailable } = options;
+    this.#expiry = new Expiry({ graceMs: grace, earlyRefresh, isSourceUnavailable, codec, events, logger, pending: this.#pending, fleet });
+    options.responses?.useGrace(this.#expiry);
+    const { graceMs } = this.#expiry.policy;
     // Fills jitter their TTLs, and reads invalidate unreadable values and read write-behind
     // changes, through this core's public methods, as any caller's calls do.
-    this.#loads = new SourceLoads({ store, codec, events, logger, localCopies, jitter: (ttlMs) => this.jitter(ttlMs) });
+    this.#loads = new SourceLoads({ store, codec, events, logger, localCopies, graceMs, jitter: (ttlMs) => this.jitter(ttlMs) });
     this.#reads = new ReadPath({
       store,
       codec,
@@ -157,6 +177,7 @@ export class CacheCore {
       leaseWaitMs,
       tagTtlMs,
       pending: this.#pending,
+      expiry: this.#expiry,
       ...(options.fleet ? { fleet: options.fleet } : {}),
       loads: this.#loads,
       host: this,
@@ -166,6 +187,11 @@ export class CacheCore {
   /** The L1, if any. */
   get l1(): L1Cache | undefined {
     return this.#l1;
+  }
+
+  /** Grace and early refresh: the policy, whether the source was seen down, the background reloads. */
+  get expiry(): Expiry {
+    return this.#expiry;
   }
 
   /** The response store, if any. */
@@ -255,7 +281,8 @@ export class CacheCore {
       const values: VersionedValue[] = entries.map((entry) => {
         const payload = this.#codec.encode(entry.value);
         this.#events.write(name, payload.length);
-        return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) };
+        const graceMs = entry.grace ? this.#expiry.policy.graceMs : 0;
+        return { key: entry.key, version: entry.version, payload, ttlMs: entry.ttlMs === 0 ? 0 : this.jitter(entry.ttlMs) + graceMs };
       });
       const etag = newToken();
       const stored = await store.refresh(values, etag);

@@ -48,6 +48,10 @@ export interface CacheSettings {
   l1MaxBytes: number;
   /** How long the L1 serves a value at most, in milliseconds (less when its TTL is shorter). */
   l1MaxAgeMs: number;
+  /** Entities, field values and responses are kept this long past their TTL, in milliseconds, and served while the source is unavailable; 0: none. Only with `isSourceUnavailable` (without it, none). */
+  graceMs: number;
+  /** A hit in this last part of its TTL (a fraction in [0, 1)) is served and reloaded in the background; 0: never. */
+  earlyRefresh: number;
 }
 
 /** The application's cache: one core, its keyspace, and the entity caches built on it. */
@@ -140,6 +144,12 @@ export interface CreateCacheOptions {
    * fleet, never (the L1 then holds nothing). Tests and single-process setups only.
    */
   l1Gate?: L1Gate;
+  /**
+   * True when an error of a load (the app's source of truth) means the source cannot answer (a
+   * timeout, a refused connection, a breaker open): reads of values past their TTL and in their
+   * grace (`settings.graceMs`) are then served those values instead of the error. Default: never.
+   */
+  isSourceUnavailable?: (error: unknown) => boolean;
 }
 
 /** The settings a cache takes where none are given. */
@@ -157,6 +167,8 @@ export const DEFAULT_CACHE_SETTINGS: Readonly<CacheSettings> = Object.freeze({
   responses: false,
   l1MaxBytes: 64 * 1024 * 1024,
   l1MaxAgeMs: 60_000,
+  graceMs: 300_000,
+  earlyRefresh: 0.1,
 });
 
 /** Dependency buckets per response shard: a needless miss when two dependencies share one. */
@@ -292,6 +304,9 @@ function createCore(
     events: parts.events,
     logger: options.logger,
     leaseTtlMs: settings.leaseTtlMs,
+    graceMs: settings.graceMs,
+    earlyRefresh: settings.earlyRefresh,
+    ...(options.isSourceUnavailable ? { isSourceUnavailable: options.isSourceUnavailable } : {}),
     knownPending: parts.knownPending,
     ...(responses ? { responses } : {}),
     ...(parts.fleet ? { fleet: parts.fleet } : {}),

@@ -104,6 +104,9 @@ export class EntityCache<T extends Versioned> {
       load: (indexes) => load(indexes.map((i) => at(ids, i, 'ids'))),
       versionOf: (doc) => this.#versionOf(doc),
       ttlMs: (doc) => (doc === null ? this.#negativeTtlMs : this.#ttlMs),
+      // Kept past the TTL for the grace, and refreshed early near its end (see CacheCoreOptions).
+      grace: true,
+      refreshTtlMs: () => this.#ttlMs,
       ...(this.#writeBehind
         ? {
             pendingKeys: ids.map((id) => this.#keys.pending(this.type, id)),
@@ -146,6 +149,7 @@ export class EntityCache<T extends Versioned> {
         value: doc,
         version: this.#versionOf(doc),
         ttlMs: options.persist ? 0 : this.#ttlMs,
+        grace: true,
       })),
     );
   }

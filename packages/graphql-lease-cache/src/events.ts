@@ -38,6 +38,8 @@ export const CACHE_CHANNELS = {
   fleet: 'graphql-lease-cache:fleet',
   /** {@link L1Event}: the in-process L1's hits, misses, fills, evictions and flushes, with the bytes it holds. */
   l1: 'graphql-lease-cache:l1',
+  /** {@link ExpiryEvent}: values served in their grace, early refreshes, and reads that waited on the source. */
+  expiry: 'graphql-lease-cache:expiry',
 } as const;
 
 interface CacheEvent {
@@ -137,6 +139,19 @@ export interface L1Event extends CacheEvent {
   reason?: string;
 }
 
+export interface ExpiryEvent extends TracedEvent {
+  /**
+   * `grace`: values (or a whole response) served past their TTL because the source could not
+   * answer; `early-refresh`: a hit near its end reloaded in the background (`refresh-error`: that
+   * reload failed, nothing surfaced); `source-wait`: reads that waited on the source, for their
+   * own load or another reader's lease.
+   */
+  kind: 'grace' | 'early-refresh' | 'refresh-error' | 'source-wait';
+  /** An entity type, a field coordinate, or `response`. */
+  name: string;
+  count: number;
+}
+
 /** Each channel's event, by the key of {@link CACHE_CHANNELS}: for typed subscribers. */
 export interface CacheEventMap {
   lookup: LookupEvent;
@@ -153,6 +168,7 @@ export interface CacheEventMap {
   depth: DepthEvent;
   fleet: FleetEvent;
   l1: L1Event;
+  expiry: ExpiryEvent;
 }
 
 const channels = {
@@ -170,6 +186,7 @@ const channels = {
   depth: channel(CACHE_CHANNELS.depth),
   fleet: channel(CACHE_CHANNELS.fleet),
   l1: channel(CACHE_CHANNELS.l1),
+  expiry: channel(CACHE_CHANNELS.expiry),
 } satisfies Record<keyof typeof CACHE_CHANNELS, Channel>;
 
 let instances = 0;
@@ -252,5 +269,9 @@ export class CacheEvents {
   l1(kind: L1Event['kind'], count: number, bytes: number, reason?: string): void {
     if (!channels.l1.hasSubscribers) return;
     channels.l1.publish({ cache: this.id, kind, count, bytes, ...(reason === undefined ? {} : { reason }) } satisfies L1Event);
+  }
+
+  expiry(kind: ExpiryEvent['kind'], name: string, count: number, trace?: CacheTrace): void {
+    if (channels.expiry.hasSubscribers) channels.expiry.publish({ cache: this.id, kind, name, count, trace } satisfies ExpiryEvent);
   }
 }

@@ -1,7 +1,8 @@
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CacheEvents } from './events.js';
-import type { LeaseRequest, PendingEntry } from './lease-store.js';
+import type { KnownPending } from './known-pending.js';
+import type { LeaseReply, LeaseRequest, PendingEntry } from './lease-store.js';
 
 /** What {@link CacheCore.fetch} reads: one key per item, in the caller's order. */
 export interface FetchSpec<T> {
@@ -27,6 +28,17 @@ export interface FetchSpec<T> {
   /** Reset the expiry of each hit to this, in milliseconds (sliding expiration); default: leave it. */
   touchTtlMs?: number;
   /**
+   * True keeps the values past their TTL for the core's grace (`graceMs`), to be served when the
+   * load fails as the source being unavailable (`isSourceUnavailable`). Default false: a value
+   * whose expiry is a boundary (a session) keeps none.
+   */
+  grace?: boolean;
+  /**
+   * The TTL of a present value of item `index`, in milliseconds, before jitter: a hit in the
+   * last `earlyRefresh` part of it is reloaded in the background. Default none: no early refresh.
+   */
+  refreshTtlMs?(index: number): number;
+  /**
    * The write-behind hash of each key (same index), read in the same round trip. Its changes,
    * which the database does not have yet, are applied to the value read by `applyPending`; what is
    * stored in the cache stays the value as loaded.
@@ -45,17 +57,38 @@ export interface RefreshEntry<T> {
   version: number;
   /** In milliseconds, before jitter; 0 keeps the value without expiry (write-behind). */
   ttlMs: number;
+  /** True keeps it past `ttlMs` for the core's grace (as {@link FetchSpec.grace}); default false. */
+  grace?: boolean;
 }
 
 /** Per name, the bytes and absent values a batch read (counted once per batch). */
 export type HitTally = Map<string, { bytes: number; absent: number }>;
 
-export function requestOf<T>(spec: FetchSpec<T>, index: number): LeaseRequest {
+/** How a read treats expiry: the grace and the early-refresh fraction of the core (see CacheCoreOptions). */
+export interface ExpiryPolicy {
+  /** In milliseconds; 0: none. */
+  graceMs: number;
+  /** A fraction of the TTL; 0: none. */
+  earlyRefresh: number;
+}
+
+/** The get-or-lease request of item `index`, with its grace and early-refresh window under `expiry`. */
+export function requestOf<T>(spec: FetchSpec<T>, index: number, expiry?: ExpiryPolicy): LeaseRequest {
   const request: LeaseRequest = { key: at(spec.keys, index, 'spec.keys') };
   const tags = spec.tags?.[index];
   if (tags && tags.length > 0) request.tags = tags;
   if (spec.pendingKeys) request.pendingKey = at(spec.pendingKeys, index, 'spec.pendingKeys');
+  if (expiry && spec.grace && expiry.graceMs > 0) request.graceMs = expiry.graceMs;
+  if (expiry && spec.refreshTtlMs && expiry.earlyRefresh > 0) {
+    const windowMs = Math.floor(expiry.earlyRefresh * spec.refreshTtlMs(index));
+    if (windowMs > 0) request.refreshWindowMs = windowMs;
+  }
   return request;
+}
+
+/** The grace of `spec`'s values under `expiry`, in milliseconds (added to what a fill or refresh stores). */
+export function graceOf<T>(spec: Pick<FetchSpec<T>, 'grace'>, expiry: ExpiryPolicy): number {
+  return spec.grace ? expiry.graceMs : 0;
 }
 
 /**
@@ -104,4 +137,19 @@ export function countLookups<T>(events: CacheEvents, spec: FetchSpec<T>, hits: r
   for (const index of hits) add(index, true);
   for (const index of misses) add(index, false);
   for (const [name, count] of byName) events.lookup(name, count.hits, count.misses, spec.trace);
+}
+
+/** Remembers the write-behind snapshot each get-or-lease reply brought (see {@link KnownPending.observed}). */
+export function observePending<T>(
+  known: KnownPending | undefined,
+  spec: FetchSpec<T>,
+  indexes: readonly number[],
+  replies: readonly LeaseReply[],
+  askedAt: number,
+): void {
+  const pendingKeys = spec.pendingKeys;
+  if (!known || !pendingKeys) return;
+  replies.forEach((reply, i) =>
+    known.observed(at(pendingKeys, at(indexes, i, 'get-or-lease: the index of a reply'), 'spec.pendingKeys'), reply.pending ?? [], askedAt),
+  );
 }

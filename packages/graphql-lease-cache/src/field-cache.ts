@@ -229,6 +229,9 @@ export class FieldCache<S> {
       },
       versionOf: () => 0,
       ttlMs: (_value, index) => at(requests, index, 'the batch').field.policy.ttlMs,
+      // Kept past the TTL for the grace, and refreshed early near its end (see CacheCoreOptions).
+      grace: true,
+      refreshTtlMs: (index) => at(requests, index, 'the batch').field.policy.ttlMs,
     });
   }
 

@@ -64,7 +64,7 @@ export {
 export { BreakerOpenError, type BreakerState } from './breaker.js';
 export { createRedisClient, pingRedis, type RedisClient, type RedisClientOptions } from './redis-client.js';
 export type { RedisStore } from './redis-store.js';
-export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
+export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue, VersionedValue } from './lease-store.js';
 export { Leadership, type LeadershipOptions, type LeadershipReply } from './leadership.js';
 export { hitRate, type CacheStats, type HitMissCount } from './stats.js';
 export { SILENT_LOGGER, type CacheLogger } from './logger.js';
@@ -76,6 +76,7 @@ export {
   type BreakerEvent,
   type DepthEvent,
   type ErrorEvent,
+  type ExpiryEvent,
   type FillEvent,
   type FlushEvent,
   type L1Event,

@@ -15,6 +15,23 @@ export interface LeaseRequest {
   pendingKey?: string;
   /** The etag of the copy of the value the reader holds: if it is still the stored one, the reply is `same`. */
   etag?: string;
+  /**
+   * How long the value is kept past its TTL (it was stored for its TTL plus this), in
+   * milliseconds; default 0. A value in its grace reads as a miss that carries it (`stale`).
+   */
+  graceMs?: number;
+  /**
+   * A value that is not a cached absence, with less than this left of its TTL (in milliseconds)
+   * and no live lease, is leased to this reader with the hit (`refresh`); default 0: never.
+   */
+  refreshWindowMs?: number;
+}
+
+/** A value past its TTL, in its grace (see {@link LeaseRequest.graceMs}): its stamp still matched its tags when read. */
+export interface StaleValue {
+  version: number;
+  etag: string;
+  payload: Buffer;
 }
 
 /** A write-behind change not yet in the database: its stream entry id and its encoded change. */
@@ -25,14 +42,19 @@ export interface PendingEntry {
 
 /** What the store found for one key. */
 export type LeaseReply =
-  /** The stored value, named by `etag`. */
+  /**
+   * The stored value, named by `etag`. `refresh` (on a hit or "same"): the value was near the end
+   * of its TTL, and this reader's token now holds its lease, to reload and fill it in the
+   * background. `stale` (on a lease or busy): the value, past its TTL and in its grace, that the
+   * reader may serve if the source cannot answer.
+   */
   (
-    | { kind: 'hit'; version: number; etag: string; payload: Buffer }
+    | { kind: 'hit'; version: number; etag: string; payload: Buffer; refresh?: true }
     /** The stored value is the one whose etag the reader sent (not sent again). */
-    | { kind: 'same' }
-    | { kind: 'lease' }
+    | { kind: 'same'; refresh?: true }
+    | { kind: 'lease'; stale?: StaleValue }
     /** Another reader holds the lease; `token` is its lease token. */
-    | { kind: 'busy'; token: string }
+    | { kind: 'busy'; token: string; stale?: StaleValue }
   ) & {
     /** The key's write-behind changes, when asked for and there are any. */
     pending?: PendingEntry[];
@@ -69,7 +91,9 @@ export interface GetOrLeaseOptions {
  *   names it), or a lease for this reader's token when there is none and no one else holds a
  *   live one (`lease`), or the other holder's token (`busy`). A value or a lease computed under
  *   tag versions that changed since is no value and no lease. With a `pendingKey`, the queued
- *   write-behind changes come in the same snapshot.
+ *   write-behind changes come in the same snapshot. With a `graceMs`, a value past its TTL is a
+ *   miss that carries it (`stale`); with a `refreshWindowMs`, a hit near its end takes the lease
+ *   (`refresh`).
  * - `setIfLeased`: stores each value only if `token` still holds its lease, its tags have the
  *   versions they had when the lease was taken, and no newer version is stored; the lease ends.
  * - `refresh`: stores each value unless a newer version is stored, and voids every lease taken

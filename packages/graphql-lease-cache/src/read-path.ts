@@ -1,18 +1,20 @@
 import type { CacheLogger } from './logger.js';
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
-import { ABSENT, decodedSizeEstimate, type Codec } from './codec.js';
+import { decodedSizeEstimate, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
 import type { L1Cache } from './l1-cache.js';
 import { L1Reads } from './l1-reads.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheEvents } from './events.js';
-import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry } from './lease-store.js';
-import { countLookups, nameOf, requestOf, tallyRead, type FetchSpec, type HitTally } from './fetch-spec.js';
+import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue } from './lease-store.js';
+import { countLookups, nameOf, observePending, requestOf, type FetchSpec, type HitTally } from './fetch-spec.js';
 import { newToken, reportFailure, sleep } from './core-helpers.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { SourceLoads } from './source-loads.js';
 import type { Fleet } from './fleet/fleet.js';
+import type { Expiry } from './expiry.js';
+import { HitReads } from './hit-reads.js';
 
 /**
  * What the read path asks of the core it serves: its public calls, made as any caller's are
@@ -44,6 +46,8 @@ export interface ReadPathOptions {
   loads: SourceLoads;
   /** The fleet: the cache is read only while this member's lease holds. Default none. */
   fleet?: Fleet;
+  /** Grace and early refresh (expiry.ts). */
+  expiry: Expiry;
   host: ReadHost;
 }
 
@@ -59,6 +63,10 @@ interface SortedReplies {
   unreadable: number[];
   /** Another reader's lease of this process: its load, shared. */
   joins: Promise<void>[];
+  /** Hits whose lease this reader took to refresh them early: reloaded in the background. */
+  refreshing: number[];
+  /** The expired values the misses carried (served if the source cannot answer). */
+  stale: Map<number, StaleValue>;
   tally: HitTally;
 }
 
@@ -68,7 +76,7 @@ interface SortedReplies {
  */
 export class ReadPath {
   readonly #store: LeaseStore | null;
-  readonly #codec: Codec;
+  readonly #hits: HitReads;
   readonly #events: CacheEvents;
   readonly #logger: CacheLogger;
   readonly #leaseTtlMs: number;
@@ -81,13 +89,14 @@ export class ReadPath {
   readonly #loads: SourceLoads;
   readonly #host: ReadHost;
   readonly #fleet: Fleet | undefined;
+  readonly #expiry: Expiry;
   /** Set once the fleet's first registration was tried: reads before wait for it. */
   #fleetStarted = false;
   readonly #l1: L1Reads;
 
   constructor(options: ReadPathOptions) {
     this.#store = options.store;
-    this.#codec = options.codec;
+    this.#hits = new HitReads(options);
     this.#events = options.events;
     this.#logger = options.logger;
     this.#leaseTtlMs = options.leaseTtlMs;
@@ -100,6 +109,7 @@ export class ReadPath {
     this.#loads = options.loads;
     this.#host = options.host;
     this.#fleet = options.fleet;
+    this.#expiry = options.expiry;
     this.#l1 = new L1Reads(options.l1);
   }
 
@@ -128,6 +138,7 @@ export class ReadPath {
     if (bypass.length) {
       // Not looked up in Redis at all (no Redis, or a pending invalidation): misses.
       countLookups(this.#events, spec, [], bypass);
+      this.#expiry.sourceWaits(spec, bypass);
       work.push(this.#loadWithPending(spec, bypass, out, pending));
     }
     // Served from this process's L1 with no round trip, when it may serve (counted as hits).
@@ -176,28 +187,46 @@ export class ReadPath {
       await this.#loadWithPending(spec, indexes, out, pending);
       return;
     }
-    this.#observePending(spec, indexes, replies, askedAt);
+    observePending(this.#knownPending, spec, indexes, replies, askedAt);
 
-    const { hits, leased, busy, unreadable, joins, tally } = this.#sortReplies(spec, indexes, replies, { copies, startedAt }, out, pending);
-    this.#countRead(tally);
+    const sorted = this.#sortReplies(spec, indexes, replies, { copies, startedAt }, out, pending);
+    const { hits, leased, busy, unreadable, stale } = sorted;
+    this.#hits.count(sorted.tally);
     const hitSet = new Set(hits);
-    countLookups(this.#events, spec, hits, hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index)));
+    const misses = hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index));
+    countLookups(this.#events, spec, hits, misses);
+    this.#expiry.sourceWaits(spec, misses);
+    if (sorted.refreshing.length) this.#refreshEarly(spec, sorted.refreshing, token, { startedAt, pending });
 
-    const work: Promise<void>[] = [...joins];
-    if (leased.length) work.push(this.#loadAndFill(spec, leased, token, out, { startedAt, pending }));
+    const work: Promise<void>[] = [...sorted.joins];
+    if (leased.length)
+      work.push(this.#expiry.orStale(spec, leased, out, stale, this.#loadAndFill(spec, leased, token, out, { startedAt, pending })));
     if (unreadable.length) {
       // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
       work.push(this.#host.invalidate(unreadable.map((index) => at(spec.keys, index, 'spec.keys'))));
       work.push(this.#loads.loadInto(spec, unreadable, out));
     }
-    if (busy.length) work.push(this.#waitForBusy(spec, busy, out, pending));
+    if (busy.length) work.push(this.#waitForBusy(spec, busy, out, { pending, stale }));
     await Promise.all(work);
+  }
+
+  /** Reloads and fills, in the background under `token` (their lease), hits near the end of their TTL; they were served as they are. */
+  #refreshEarly<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    token: string,
+    sent: { startedAt: number; pending: ReadonlyMap<number, PendingEntry[]> },
+  ): void {
+    // No request's: it may outlive the one that started it.
+    const { trace: _trace, ...untraced } = spec;
+    const discarded = new Array<T | null>(spec.keys.length).fill(null);
+    this.#expiry.background(untraced, indexes, () => this.#loadAndFill(untraced, indexes, token, discarded, sent));
   }
 
   /** The get-or-lease requests of `indexes`, each with the etag of this process's copy, if any (kept in `copies`, same position). */
   #requestsWithEtags<T>(spec: FetchSpec<T>, indexes: readonly number[], copies: (LocalCopy | undefined)[]): LeaseRequest[] {
     return indexes.map((index, i) => {
-      const request = requestOf(spec, index);
+      const request = requestOf(spec, index, this.#expiry.policy);
       const copy = this.#local?.get(request.key);
       copies[i] = copy;
       if (copy) request.etag = copy.etag;
@@ -218,44 +247,48 @@ export class ReadPath {
     pending: Map<number, PendingEntry[]>,
   ): SortedReplies {
     const { copies, startedAt } = sent;
-    const sorted: SortedReplies = { hits: [], leased: [], busy: [], unreadable: [], joins: [], tally: new Map() };
+    const sorted: SortedReplies = {
+      hits: [],
+      leased: [],
+      busy: [],
+      unreadable: [],
+      joins: [],
+      refreshing: [],
+      stale: new Map(),
+      tally: new Map(),
+    };
     replies.forEach((reply, i) => {
       const index = at(indexes, i, 'get-or-lease: the index of a reply');
       if (reply.pending) pending.set(index, reply.pending);
       if (reply.kind === 'same') {
-        const copy = this.#readSame(spec, index, copies[i], out, sorted.tally);
+        const copy = this.#hits.same(spec, index, copies[i], out, sorted.tally);
         this.#l1.hold(spec, index, { value: copy.value, bytes: copy.bytes, startedAt, pending: reply.pending });
         sorted.hits.push(index);
+        if (reply.refresh) sorted.refreshing.push(index);
       } else if (reply.kind === 'hit') {
-        const read = this.#readHit(spec, index, reply.payload, out, sorted.tally, reply.etag);
+        const read = this.#hits.hit(spec, index, reply, out, sorted.tally);
         if (read)
           this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
         (read ? sorted.hits : sorted.unreadable).push(index);
+        if (read && reply.refresh) sorted.refreshing.push(index);
       } else if (reply.kind === 'lease') {
+        if (reply.stale) sorted.stale.set(index, reply.stale);
         sorted.leased.push(index);
       } else {
+        if (reply.stale) sorted.stale.set(index, reply.stale);
         // Another reader is filling it. In this process? Then share its load (single flight).
         const flight = this.#loads.inFlight(at(spec.keys, index, 'spec.keys'));
         if (flight && flight.token === reply.token) {
-          sorted.joins.push(
-            flight.value.then((value) => {
-              out[index] = value as T | null;
-            }),
-          );
+          const joined = flight.value.then((value) => {
+            out[index] = value as T | null;
+          });
+          sorted.joins.push(this.#expiry.orStale(spec, [index], out, sorted.stale, joined));
         } else {
           sorted.busy.push(index);
         }
       }
     });
     return sorted;
-  }
-
-  /** Serves `out[index]` from this process's copy, which Redis answered is still the stored value; returns the copy. */
-  #readSame<T>(spec: FetchSpec<T>, index: number, copy: LocalCopy | undefined, out: (T | null)[], tally: HitTally): LocalCopy {
-    if (!copy) throw new Error(`the cache answered "same" for ${at(spec.keys, index, 'spec.keys')}, whose etag was not sent`);
-    out[index] = copy.value === ABSENT ? null : (copy.value as T);
-    if (copy.value === ABSENT) tallyRead(tally, nameOf(spec, index), 0, true);
-    return copy;
   }
 
   /** Loads and fills the leased items; each one filled is held in L1 too (read at generation `sent.startedAt`). */
@@ -276,8 +309,9 @@ export class ReadPath {
     spec: FetchSpec<T>,
     indexes: readonly number[],
     out: (T | null)[],
-    pending: Map<number, PendingEntry[]>,
+    known: { pending: Map<number, PendingEntry[]>; stale: Map<number, StaleValue> },
   ): Promise<void> {
+    const { pending, stale } = known;
     const store = this.#store;
     let waiting = [...indexes];
     for (let attempt = 0; store && waiting.length > 0 && attempt < this.#leaseRetries; attempt += 1) {
@@ -289,16 +323,17 @@ export class ReadPath {
       const startedAt = this.#l1.startedAt();
       try {
         replies = await store.getOrLease(
-          waiting.map((index) => requestOf(spec, index)),
+          waiting.map((index) => requestOf(spec, index, this.#expiry.policy)),
           { token, leaseTtlMs: this.#leaseTtlMs, tagTtlMs: this.#tagTtlMs, trace: spec.trace },
         );
       } catch (error) {
         this.#failed('get', error);
         break;
       }
-      this.#observePending(spec, waiting, replies, askedAt);
+      observePending(this.#knownPending, spec, waiting, replies, askedAt);
       const stillBusy: number[] = [];
       const leased: number[] = [];
+      const refreshing: number[] = [];
       const tally: HitTally = new Map();
       replies.forEach((reply, i) => {
         const index = at(waiting, i, 'get-or-lease: the index of a reply');
@@ -306,50 +341,26 @@ export class ReadPath {
         if (reply.pending) pending.set(index, reply.pending);
         else pending.delete(index);
         if (reply.kind === 'hit') {
-          const read = this.#readHit(spec, index, reply.payload, out, tally, reply.etag);
+          const read = this.#hits.hit(spec, index, reply, out, tally);
           if (read)
             this.#l1.hold(spec, index, { value: read.value, bytes: decodedSizeEstimate(reply.payload), startedAt, pending: reply.pending });
           else stillBusy.push(index);
-        } else if (reply.kind === 'lease') {
-          leased.push(index);
+          if (read && reply.refresh) refreshing.push(index);
         } else {
-          stillBusy.push(index);
+          if (reply.kind !== 'same' && reply.stale) stale.set(index, reply.stale);
+          (reply.kind === 'lease' ? leased : stillBusy).push(index);
         }
       });
-      this.#countRead(tally);
-      if (leased.length) await this.#loadAndFill(spec, leased, token, out, { startedAt, pending });
+      this.#hits.count(tally);
+      if (refreshing.length) this.#refreshEarly(spec, refreshing, token, { startedAt, pending });
+      if (leased.length)
+        await this.#expiry.orStale(spec, leased, out, stale, this.#loadAndFill(spec, leased, token, out, { startedAt, pending }));
       waiting = stillBusy;
     }
     if (waiting.length) {
       for (const index of waiting) this.#events.lease(nameOf(spec, index), 'timeout');
-      await this.#loads.loadInto(spec, waiting, out);
+      await this.#expiry.orStale(spec, waiting, out, stale, this.#loads.loadInto(spec, waiting, out));
     }
-  }
-
-  /** Decodes a hit into `out[index]` and returns the decoded value (`ABSENT` for none); null (counted as a decode error) when it is unreadable. */
-  #readHit<T>(
-    spec: FetchSpec<T>,
-    index: number,
-    payload: Buffer,
-    out: (T | null)[],
-    tally: HitTally,
-    etag: string,
-  ): { value: unknown } | null {
-    try {
-      const value = this.#codec.decode(payload);
-      this.#local?.set(at(spec.keys, index, 'spec.keys'), etag, value, decodedSizeEstimate(payload));
-      tallyRead(tally, nameOf(spec, index), payload.length, value === ABSENT);
-      out[index] = value === ABSENT ? null : (value as T);
-      return { value };
-    } catch (error) {
-      this.#failed('decode', error);
-      return null;
-    }
-  }
-
-  /** Reports a batch's bytes read: once per name, not once per value. */
-  #countRead(tally: HitTally): void {
-    for (const [name, { bytes, absent }] of tally) this.#events.read(name, bytes, absent);
   }
 
   /**
@@ -374,20 +385,6 @@ export class ReadPath {
       });
     }
     await this.#loads.loadInto(spec, indexes, out);
-  }
-
-  /** Remembers the write-behind snapshot each reply brought (see {@link KnownPending.observed}). */
-  #observePending<T>(spec: FetchSpec<T>, indexes: readonly number[], replies: readonly LeaseReply[], askedAt: number): void {
-    const known = this.#knownPending;
-    const pendingKeys = spec.pendingKeys;
-    if (!known || !pendingKeys) return;
-    replies.forEach((reply, i) =>
-      known.observed(
-        at(pendingKeys, at(indexes, i, 'get-or-lease: the index of a reply'), 'spec.pendingKeys'),
-        reply.pending ?? [],
-        askedAt,
-      ),
-    );
   }
 
   #failed(op: string, error: unknown): void {

@@ -4,7 +4,7 @@ import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheEvents } from './events.js';
-import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
+import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue, VersionedValue } from './lease-store.js';
 import type { RedisClient } from './redis-client.js';
 import { GET_OR_LEASE } from './scripts/get-or-lease.js';
 import { INVALIDATE } from './scripts/invalidate.js';
@@ -13,7 +13,7 @@ import { SET_IF_LEASED } from './scripts/set-if-leased.js';
 
 export type { RedisClient };
 
-export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
+export type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue, VersionedValue } from './lease-store.js';
 
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
@@ -52,6 +52,8 @@ const SEPARATOR = 0x7c; // |
 const DEFAULT_TAG_TTL_MS = 3_600_000;
 const REPLY_LEASE = 0x4c; // L
 const REPLY_BUSY = 0x42; // B
+const REPLY_REFRESH = 0x52; // R
+const NEWLINE = 0x0a;
 
 /**
  * The cache's only contact with Redis: four Lua scripts, each one round trip for a whole batch
@@ -102,7 +104,12 @@ export class RedisStore implements LeaseStore {
           keys.push(request.key);
           if (request.tags) for (const tag of request.tags) keys.push(tag);
           if (request.pendingKey !== undefined) keys.push(request.pendingKey);
-          args.push(2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1), request.etag ?? '');
+          args.push(
+            2 * (request.tags?.length ?? 0) + (request.pendingKey === undefined ? 0 : 1),
+            request.etag ?? '',
+            request.graceMs ?? 0,
+            request.refreshWindowMs ?? 0,
+          );
         }
         const replies = await this.#client.glcGetOrLeaseBuffer(keys.length, ...keys, ...args);
         return replies.map(parseLeaseReply);
@@ -330,20 +337,34 @@ function parseValueReply(reply: Buffer | number): LeaseReply {
     throw new TypeError(`get-or-lease replied with the number ${reply}`);
   }
   const first = reply[0];
-  if (first === REPLY_LEASE) return { kind: 'lease' };
+  if (first === REPLY_LEASE) return withStale({ kind: 'lease' }, reply, 1);
   if (first === REPLY_BUSY) {
-    // The holder's lease is `<token>|<stamp>`.
+    // The holder's lease is `<token>|<stamp>`, then a newline and the expired value, if any.
     const end = reply.indexOf(SEPARATOR);
-    return { kind: 'busy', token: reply.subarray(1, end < 0 ? reply.length : end).toString() };
+    return withStale({ kind: 'busy', token: reply.subarray(1, end < 0 ? reply.length : end).toString() }, reply, end < 0 ? 1 : end);
   }
-  const first_ = reply.indexOf(SEPARATOR);
-  const second = first_ < 0 ? -1 : reply.indexOf(SEPARATOR, first_ + 1);
-  const third = second < 0 ? -1 : reply.indexOf(SEPARATOR, second + 1);
+  if (first === REPLY_REFRESH) {
+    // An early refresh: the stored value follows, or nothing (the reader's copy is the stored one).
+    return reply.length === 1 ? { kind: 'same', refresh: true } : { kind: 'hit', ...parseStored(reply.subarray(1)), refresh: true };
+  }
+  return { kind: 'hit', ...parseStored(reply) };
+}
+
+/** `reply` with the expired value that follows the newline after `from`, if there is one. */
+function withStale<R extends LeaseReply>(reply: R, raw: Buffer, from: number): R {
+  const newline = raw.indexOf(NEWLINE, from);
+  return newline < 0 ? reply : { ...reply, stale: parseStored(raw.subarray(newline + 1)) };
+}
+
+/** A stored value, `<version>|<stamp>|<etag>|<payload>`. */
+function parseStored(stored: Buffer): StaleValue {
+  const first = stored.indexOf(SEPARATOR);
+  const second = first < 0 ? -1 : stored.indexOf(SEPARATOR, first + 1);
+  const third = second < 0 ? -1 : stored.indexOf(SEPARATOR, second + 1);
   if (third < 0) throw new TypeError('get-or-lease replied with a value that is not `<version>|<stamp>|<etag>|<payload>`');
   return {
-    kind: 'hit',
-    version: Number(reply.toString('latin1', 0, first_)),
-    etag: reply.toString('latin1', second + 1, third),
-    payload: reply.subarray(third + 1),
+    version: Number(stored.toString('latin1', 0, first)),
+    etag: stored.toString('latin1', second + 1, third),
+    payload: stored.subarray(third + 1),
   };
 }

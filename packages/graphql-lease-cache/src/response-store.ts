@@ -34,8 +34,18 @@ import { RESPONSE_STORE } from './scripts/response-store.js';
 //
 // Nothing grows without bound: B bucket fields per shard, and responses that expire.
 
-/** What {@link ResponseStore.lookup} found: a hit (`l1`: served from this process's L1, with no round trip) or a miss. */
-export type ResponseLookup = { kind: 'hit'; body: Buffer; l1: boolean } | { kind: 'miss'; ticket: ResponseTicket };
+/**
+ * What {@link ResponseStore.lookup} found: a hit (`l1`: served from this process's L1, with no
+ * round trip; `grace`: past its TTL, served in its grace because the source is down) or a miss.
+ */
+export type ResponseLookup = { kind: 'hit'; body: Buffer; l1: boolean; grace?: true } | { kind: 'miss'; ticket: ResponseTicket };
+
+/** What the response store asks of the core's grace (expiry.ts): whether the source is down, and to report a response served in its grace. */
+export interface ResponseGrace {
+  readonly policy: { readonly graceMs: number };
+  sourceRecentlyDown(): boolean;
+  servedResponse(trace?: CacheTrace): void;
+}
 
 /** Where a computed response may be stored, and the shard's clock when its computation began. */
 export interface ResponseTicket {
@@ -72,7 +82,13 @@ export interface ResponseStoreOptions {
 
 type Arg = string | number | Buffer;
 interface ResponseCommands {
-  glcResponseLookupBuffer(shard: string, key: string, incarnation: string): Promise<[number, Buffer, Buffer?, number?]>;
+  glcResponseLookupBuffer(
+    shard: string,
+    key: string,
+    incarnation: string,
+    graceMs: number,
+    stale: string,
+  ): Promise<[number, Buffer, Buffer?, number?]>;
   glcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
   glcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
 }
@@ -86,6 +102,7 @@ export class ResponseStore {
   readonly #client: ResponseCommands;
   readonly #onInvalidated: ((dependencies: readonly string[]) => void) | undefined;
   readonly #l1: L1Cache | undefined;
+  #grace: ResponseGrace | undefined;
 
   constructor(options: ResponseStoreOptions) {
     if (!Number.isInteger(options.shards) || options.shards < 1)
@@ -105,6 +122,14 @@ export class ResponseStore {
     this.#client = client as unknown as ResponseCommands;
   }
 
+  /**
+   * Keeps responses past their TTL for `grace.policy.graceMs`, serving one while
+   * `grace.sourceRecentlyDown()` (the cache core calls it with its own, once).
+   */
+  useGrace(grace: ResponseGrace): void {
+    this.#grace = grace;
+  }
+
   /** The bucket of a dependency (FNV-1a of the string, modulo the bucket count). */
   bucketOf(dependency: string): number {
     return responseBucketOf(dependency, this.#buckets);
@@ -122,11 +147,19 @@ export class ResponseStore {
     if (held) return { kind: 'hit', body: held.value as Buffer, l1: true };
     const l1StartedAt = l1?.generation ?? 0;
     const shardKey = this.#keys.responseShard(shard);
+    const grace = this.#grace;
+    const graceMs = grace?.policy.graceMs ?? 0;
+    const stale = graceMs > 0 && grace?.sourceRecentlyDown() ? '1' : '';
     const reply = await this.#store.call(
       'response-get',
-      () => this.#client.glcResponseLookupBuffer(shardKey, key, newIncarnation()),
+      () => this.#client.glcResponseLookupBuffer(shardKey, key, newIncarnation(), graceMs, stale),
       trace,
     );
+    if (reply[0] === 2) {
+      // Past its TTL, and the source is down: served, said so, and never held in L1.
+      grace?.servedResponse(trace);
+      return { kind: 'hit', body: reply[1], l1: false, grace: true };
+    }
     if (reply[0] === 1) {
       const body = reply[1];
       if (l1) l1.set(key, body, { startedAt: l1StartedAt, bytes: body.length, buckets: bucketList(reply[2]), ...ttlOf(reply[3]) });
@@ -173,7 +206,7 @@ export class ResponseStore {
           ticket.key,
           ticket.incarnation,
           ticket.clock,
-          ttl,
+          ttl + (this.#grace?.policy.graceMs ?? 0),
           [...buckets].join(','),
           body,
         ),

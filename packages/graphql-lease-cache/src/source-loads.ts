@@ -26,6 +26,8 @@ export interface SourceLoadsOptions {
   localCopies: LocalCopies | undefined;
   /** `ttlMs` ± the jitter (CacheCore.jitter). */
   jitter(ttlMs: number): number;
+  /** Kept past the TTL by values whose spec asks for grace (`FetchSpec.grace`), in milliseconds; default 0. */
+  graceMs?: number;
 }
 
 /**
@@ -41,6 +43,7 @@ export class SourceLoads {
   readonly #logger: CacheLogger;
   readonly #local: LocalCopies | undefined;
   readonly #jitter: (ttlMs: number) => number;
+  readonly #graceMs: number;
   readonly #inFlight = new Map<string, InFlight>();
 
   constructor(options: SourceLoadsOptions) {
@@ -50,6 +53,7 @@ export class SourceLoads {
     this.#logger = options.logger;
     this.#local = options.localCopies;
     this.#jitter = options.jitter;
+    this.#graceMs = options.graceMs ?? 0;
   }
 
   /** The leased load of `key` running in this process, if any. */
@@ -110,17 +114,22 @@ export class SourceLoads {
     const { token, indexes, values, onStored } = fill;
     const store = this.#store;
     if (!store) return;
+    const graceMs = spec.grace ? this.#graceMs : 0;
+    const ttls: number[] = [];
     try {
       const entries: VersionedValue[] = indexes.map((index, i) => {
         const value = loadedAt(values, i);
         const payload = this.#codec.encode(value === null ? ABSENT : value);
         this.#events.write(nameOf(spec, index), payload.length);
         const tags = spec.tags?.[index];
+        const ttlMs = this.#jitter(spec.ttlMs(value, index));
+        ttls.push(ttlMs);
         return {
           key: at(spec.keys, index, 'spec.keys'),
           version: value === null ? 0 : spec.versionOf(value),
           payload,
-          ttlMs: this.#jitter(spec.ttlMs(value, index)),
+          // Stored past its TTL for the grace; its logical life (what L1 may hold it for) is the TTL.
+          ttlMs: ttlMs + graceMs,
           ...(tags && tags.length > 0 ? { tags } : {}),
         };
       });
@@ -134,7 +143,7 @@ export class SourceLoads {
         const bytes = decodedSizeEstimate(entry.payload);
         // The lease token is the stored value's etag.
         this.#local?.set(entry.key, token, value, bytes);
-        onStored?.(index, value, bytes, entry.ttlMs);
+        onStored?.(index, value, bytes, at(ttls, i, 'fill: a TTL'));
       });
     } catch (error) {
       reportFailure(this.#events, this.#logger, 'fill', error);

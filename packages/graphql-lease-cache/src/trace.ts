@@ -9,4 +9,6 @@ export interface CacheTrace {
   dependencies?: Set<string>;
   /** Values of entity and field reads served from this process's L1 (no round trip), added to by each fetch; unset until one is. */
   l1Hits?: number;
+  /** Values (or a whole response) served past their TTL, in their grace, because the source could not answer; unset until one is. */
+  graceServed?: number;
 }

@@ -207,10 +207,13 @@ export class ResponseRequests<C extends object> {
             if (document) this.#addFields(executed, document, dependencies);
             return this.#options.surrogateKeys?.(dependencies) ?? [];
           });
-    this.flights.settle(hash, ticket, storable?.stored ?? null);
+    // Computed from values served past their TTL (the source was down): neither handed on nor
+    // stored anywhere, so that nothing of it outlives the outage.
+    const grace = (trace.graceServed ?? 0) > 0;
+    this.flights.settle(hash, ticket, grace ? null : (storable?.stored ?? null));
     const responses = cache.core.responses;
     // An invalidation this process could not deliver may not have reached the responses.
-    if (!storable || !executed.document || !responses || !cache.core.responsesUsable) return null;
+    if (grace || !storable || !executed.document || !responses || !cache.core.responsesUsable) return null;
     if (!this.#budget.admit(this.#options.clientId?.(ctx) ?? null, Buffer.byteLength(storable.stored))) return null;
     try {
       // Computed from values this process's L1 served: held here only (see ResponseStore.store).
