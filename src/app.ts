@@ -22,7 +22,7 @@ import { startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 import { startCacheAudit } from './services/cache-audit.js';
 import { mongoIntentLog } from './services/cache-intents.js';
-import { isMongoUnavailable } from './services/mongo-errors.js';
+import { isReadUnavailable } from './services/mongo-errors.js';
 import { ProductModel } from './models/index.js';
 
 /** A running application: server, connections and background jobs. */
@@ -181,7 +181,7 @@ function createObservedCache(
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
     // A read whose entry only expired is served it while MongoDB cannot answer (CACHE_GRACE_SECONDS).
-    isSourceUnavailable: isMongoUnavailable,
+    isSourceUnavailable: isReadUnavailable,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
     fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
   });

@@ -17,7 +17,7 @@ import { buildSchema } from './schema.js';
 import { observeCache } from './cache-observer.js';
 import { checkPortFree, portInUseMessage } from './port-in-use.js';
 import { mongoIntentLog } from './services/cache-intents.js';
-import { isMongoUnavailable } from './services/mongo-errors.js';
+import { isReadUnavailable } from './services/mongo-errors.js';
 import { AnotherWriterError, startDocumentLock } from './services/shared-writes.js';
 import { startWriteBehindWorker } from './services/write-behind-target.js';
 
@@ -57,7 +57,7 @@ const cache = createCache({
   logger,
   ...DOMAIN_CACHE_OPTIONS,
   // As the servers: what the worker stores is kept for the grace (CACHE_GRACE_SECONDS).
-  isSourceUnavailable: isMongoUnavailable,
+  isSourceUnavailable: isReadUnavailable,
   ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
   // A member of the fleet like the servers: its flushes' invalidations are acknowledged, and recorded when undeliverable.
   fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },

@@ -38,6 +38,15 @@ export function isMongoUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * True when a read's `error` means MongoDB cannot answer it now, so that an entry that only
+ * expired may be served in its grace (CACHE_GRACE_SECONDS): {@link isMongoUnavailable}, or a read
+ * the read bulkhead refused (SERVER_BUSY: MongoDB is hung or slow, and reads pile up behind it).
+ */
+export function isReadUnavailable(error: unknown): boolean {
+  return isMongoUnavailable(error) || (error instanceof AppError && error.code === ErrorCode.ServerBusy);
+}
+
 /** The `extensions.reason` of a DATABASE_UNAVAILABLE error after which a write may or may not have been applied. */
 export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
 

@@ -134,6 +134,10 @@ async function catalogPage(scope: RequestScope, args: ProductPageArgs): Promise<
   // The page is cached as ids (Query.products, tagged with its list) and hydrated through the entity cache.
   const page = await scope.fields.load(fields.products, null, query);
   const nodes = await scope.loaders.product.loadMany(page.ids);
+  // A product that could not be loaded fails the page (its error, e.g. DATABASE_UNAVAILABLE):
+  // dropping it would answer a wrong page with no error.
+  const failed = nodes.find((node): node is Error => node instanceof Error);
+  if (failed) throw failed;
   const edges = nodes
     .filter((node): node is ProductDoc => node !== null && !(node instanceof Error) && !node.deletedAt)
     .map((node) => ({ cursor: encodeCursor(node), node }));

@@ -59,7 +59,7 @@ export class L1Reads {
   /**
    * Holds the value of item `index` (`ABSENT` for none) read by a call sent at generation
    * `startedAt`, with its queued changes as that call saw them; refused (by the L1) when it raced
-   * an invalidation. `ttlMs`: its TTL when known.
+   * an invalidation. `ttlMs`: its remaining TTL when known, else the spec's TTL caps it.
    */
   hold<T>(
     spec: FetchSpec<T>,
@@ -69,11 +69,13 @@ export class L1Reads {
     const l1 = this.#l1;
     if (!l1 || spec.touchTtlMs !== undefined) return;
     const key = at(spec.keys, index, 'spec.keys');
+    // A hit's remaining life is not known here: its TTL caps how long the L1 holds it.
+    const ttlMs = fill.ttlMs ?? spec.ttlMs(fill.value === ABSENT ? null : (fill.value as T), index);
     l1.set(key, fill.value, {
       startedAt: fill.startedAt,
       bytes: fill.bytes,
       dependencies: spec.tags?.[index] ?? [],
-      ...(fill.ttlMs === undefined ? {} : { ttlMs: fill.ttlMs }),
+      ...(ttlMs > 0 ? { ttlMs } : {}),
       ...(spec.pendingKeys ? { pending: fill.pending ?? [] } : {}),
     });
   }

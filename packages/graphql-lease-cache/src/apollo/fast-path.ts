@@ -142,7 +142,7 @@ function answer<Req extends FastPathRequest, Res extends ServerResponse>(
   if (!looked) return served.next();
   const { hash, found } = looked;
   if (found.kind === 'hit') {
-    if (send(served, found.body, found.l1)) return;
+    if (send(served, found.body, found.l1, found.grace)) return;
     flights.handOn(served.trace, 'failed');
     return served.next();
   }
@@ -170,6 +170,7 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(
   served: Served<Req, Res>,
   stored: Buffer | string,
   l1 = false,
+  grace = false,
 ): boolean {
   const { options, req, res } = served;
   let decoded: { policy: CachePolicy; body: Buffer | string };
@@ -189,7 +190,9 @@ function send<Req extends FastPathRequest, Res extends ServerResponse>(
   const sent = parsed && extensions ? `${JSON.stringify({ ...parsed, extensions })}\n` : decoded.body;
   res.statusCode = 200;
   res.setHeader('content-type', served.contentType);
-  res.setHeader('cache-control', (options.cacheControl ?? cacheControlHeader)(decoded.policy));
+  // A response served in its grace (past its TTL, the source down) is kept by no HTTP cache.
+  const policy = grace ? { ...decoded.policy, maxAge: 0 } : decoded.policy;
+  res.setHeader('cache-control', (options.cacheControl ?? cacheControlHeader)(policy));
   res.setHeader('content-length', typeof sent === 'string' ? Buffer.byteLength(sent) : sent.length);
   res.end(sent);
   return true;

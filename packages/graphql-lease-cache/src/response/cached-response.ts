@@ -173,7 +173,9 @@ export class ResponseRequests<C extends object> {
         const { data } = JSON.parse(stored.body) as { data: Record<string, unknown> | null };
         this.#outcome(ctx, found.l1 ? 'HIT_L1' : 'HIT');
         cache.events.lookup(RESPONSE_STATS_NAME, 1, 0, NO_REQUEST);
-        return { policy: stored.policy, surrogateKeys: stored.surrogateKeys, data };
+        // A response served in its grace (past its TTL, the source down) is kept by no HTTP cache.
+        const policy = found.grace ? { ...stored.policy, maxAge: 0 } : stored.policy;
+        return { policy, surrogateKeys: stored.surrogateKeys, data };
       }
       this.#compute(ctx, trace, { hash, ticket: found.ticket, sessionId });
     } catch (error) {
