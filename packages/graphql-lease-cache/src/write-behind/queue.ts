@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { Keyspace } from '../keys.js';
 import type { KnownPending } from '../known-pending.js';
@@ -26,11 +27,13 @@ export interface WriteBehindQueueOptions {
   enqueueDeadlineMs?: number;
   /**
    * Replicas that must have an enqueue before it counts (`WAIT <n>` after it, on its node), so
-   * that a failover of the master cannot lose it; default 0 (no WAIT). When fewer acknowledge
-   * within {@link replicaWaitMs}, the enqueue throws and the caller writes synchronously (the
-   * queued copy is then skipped, see {@link Change.u}).
+   * that a failover of the master cannot lose it. When fewer acknowledge within
+   * {@link replicaWaitMs}, the enqueue throws and the caller writes synchronously (the queued copy
+   * is then skipped, see {@link Change.u}). Default `auto`: on a Cluster, 1 for an entity whose
+   * slot's master has a replica (as the client's slot map says: no round trip), else 0; on one
+   * Redis, 0.
    */
-  replicaAcks?: number;
+  replicaAcks?: number | 'auto';
   /** How long an enqueue waits for {@link replicaAcks} replicas, in milliseconds; default 50. */
   replicaWaitMs?: number;
   /** Told of every change queued, for reads while Redis cannot be asked. */
@@ -70,7 +73,7 @@ export class WriteBehindQueue {
   readonly #events: CacheEvents;
   readonly #maxPending: number;
   readonly #deadlineMs: number;
-  readonly #replicaAcks: number;
+  readonly #replicaAcks: number | 'auto';
   readonly #replicaWaitMs: number;
   readonly #afterEnqueue: ((type: string, id: string, change: Change) => Promise<void>) | undefined;
   readonly #knownPending: KnownPending | undefined;
@@ -85,7 +88,8 @@ export class WriteBehindQueue {
     this.#events = options.events;
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
     this.#deadlineMs = options.enqueueDeadlineMs ?? 250;
-    this.#replicaAcks = nonNegative('replicaAcks', options.replicaAcks ?? 0);
+    const acks = options.replicaAcks ?? 'auto';
+    this.#replicaAcks = acks === 'auto' ? acks : nonNegative('replicaAcks', acks);
     this.#replicaWaitMs = nonNegative('replicaWaitMs', options.replicaWaitMs ?? 50);
     this.#knownPending = options.knownPending;
     this.#afterEnqueue = options.afterEnqueue;
@@ -124,14 +128,13 @@ export class WriteBehindQueue {
       String(this.#maxPending),
       String(Date.now() + this.#deadlineMs),
     ];
+    const wanted = this.#wantedAcks(hash);
     const [[entry, acks]] = await Promise.all([
-      store.call('enqueue', () =>
-        this.#replicaAcks > 0 ? this.#replicated(args) : client.glcEnqueue(...args).then((e) => [e, 0] as const),
-      ),
+      store.call('enqueue', () => (wanted > 0 ? this.#replicated(args, wanted) : client.glcEnqueue(...args).then((e) => [e, 0] as const))),
       this.#register(stream),
     ]);
     // Checked outside the store's call: replicas lagging is no reason to open the breaker.
-    if (entry !== null && acks < this.#replicaAcks) throw new ReplicaAckError(acks, this.#replicaAcks);
+    if (entry !== null && acks < wanted) throw new ReplicaAckError(acks, wanted);
     if (entry !== null) {
       this.#events.writeBehind('enqueued', type);
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
@@ -147,13 +150,13 @@ export class WriteBehindQueue {
    * A redirection (a slot moving) fails the call: the script did not run, and the caller writes
    * synchronously.
    */
-  async #replicated(args: readonly string[]): Promise<readonly [string | null, number]> {
+  async #replicated(args: readonly string[], wanted: number): Promise<readonly [string | null, number]> {
     const client = (this.#store as RedisStore).client;
     const run = async (command: 'evalsha' | 'eval'): Promise<[Error | null, unknown][]> => {
       const results = await client
         .pipeline()
         .call(command, command === 'eval' ? ENQUEUE : ENQUEUE_SHA, 3, ...args)
-        .call('wait', this.#replicaAcks, this.#replicaWaitMs)
+        .call('wait', wanted, this.#replicaWaitMs)
         .exec();
       if (!results || results.length !== 2) throw new Error('write-behind enqueue: the pipeline returned no reply');
       return results;
@@ -164,6 +167,14 @@ export class WriteBehindQueue {
     if (scriptError) throw scriptError;
     if (waitError) throw waitError;
     return [typeof entry === 'string' ? entry : null, typeof acks === 'number' ? acks : 0];
+  }
+
+  /** The replicas that must acknowledge an enqueue into the slot of `key` (see {@link WriteBehindQueueOptions.replicaAcks}). */
+  #wantedAcks(key: string): number {
+    if (this.#replicaAcks !== 'auto') return this.#replicaAcks;
+    const client = this.#store?.client;
+    // The client's slot map: per slot, its master's node then its replicas'.
+    return client instanceof Cluster && (client.slots[calculateSlot(key)]?.length ?? 0) > 1 ? 1 : 0;
   }
 
   /** Adds a slot stream to the registry, once per process; a failure is left to the worker's SCAN. */
