@@ -100,11 +100,19 @@ async function untilReplicasLinked(ports: readonly number[]): Promise<void> {
     () => {
       try {
         const linked = ports.filter((port) => /role:slave/.test(info(port)) && /master_link_status:up/.test(info(port)));
-        return linked.length === ports.length / 2;
+        // Linked, and listed by every node in CLUSTER SLOTS (what clients learn the replicas from).
+        const slots = (port: number): string => execFileSync('redis-cli', ['-p', String(port), 'cluster', 'slots'], { encoding: 'utf8' });
+        return linked.length === ports.length / 2 && ports.every((port) => replicasListed(slots(port)));
       } catch {
         return false;
       }
     },
     { what: 'every replica linked to its master', timeoutMs: 30_000, intervalMs: 100 },
   );
+}
+
+/** True when redis-cli's CLUSTER SLOTS output lists six node addresses (three masters and three replicas). */
+function replicasListed(output: string): boolean {
+  const nodeIds = output.split('\n').filter((line) => /^[0-9a-f]{40}$/.test(line.trim()));
+  return nodeIds.length >= 6;
 }
