@@ -29,7 +29,9 @@ afterAll(async () => {
 });
 
 const clients: RedisClient[] = [];
+const queues: WriteBehindQueue[] = [];
 afterEach(() => {
+  for (const q of queues.splice(0)) q.close();
   for (const client of clients.splice(0)) client.disconnect();
 });
 
@@ -41,7 +43,9 @@ async function queue(options: Partial<WriteBehindQueueOptions> = {}): Promise<Wr
   await client.connect();
   const events = new CacheEvents('test', new CacheStats());
   const store = new RedisStore({ client, breaker: new CircuitBreaker(), events, leaseSuffix: keys.lease('') });
-  return new WriteBehindQueue({ store, keys, events, ...options });
+  const q = new WriteBehindQueue({ store, keys, events, ...options });
+  queues.push(q);
+  return q;
 }
 
 /** WAIT commands the masters have run so far. */
@@ -58,6 +62,19 @@ describe('write-behind enqueues acknowledged by a replica', () => {
     // One per enqueue, and one more per master the first time (its EVALSHA found no script: sent again as EVAL).
     expect((await waits()) - before).toBeGreaterThanOrEqual(20);
     expect((await waits()) - before).toBeLessThanOrEqual(23);
+  });
+
+  it('concurrent enqueues share their WAIT (one per node per turn of the event loop)', async () => {
+    const q = await queue();
+    await q.enqueue('Product', 'warm', { inc: { views: 1 }, at: Date.now() }); // its connection open
+    const before = await waits();
+    const entries = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => q.enqueue('Product', `c${i}`, { inc: { views: 1 }, at: Date.now() })),
+    );
+    expect(entries.every((entry) => entry !== null)).toBe(true);
+    const sent = (await waits()) - before;
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(sent).toBeLessThanOrEqual(6); // 3 masters, and again after a NOSCRIPT at most
   });
 
   it('with replicaAcks 0, sends no WAIT', async () => {
