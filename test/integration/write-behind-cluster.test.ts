@@ -215,7 +215,13 @@ describe('write-behind on a Redis Cluster', () => {
     'a view no replica acknowledged (CACHE_WRITE_BEHIND_REPLICAS=1, none here) is written synchronously, and counted once',
     { timeout: 120_000 },
     async () => {
-      const server = await startServer({ CACHE_WRITE_BEHIND_REPLICAS: '1', CACHE_WRITE_BEHIND_WAIT_MS: '5' });
+      // A long WAIT and a busy worker: the worker often applies the queued copy before the
+      // synchronous write, which must then change nothing (and after it, skip the copy).
+      const server = await startServer({
+        CACHE_WRITE_BEHIND_REPLICAS: '1',
+        CACHE_WRITE_BEHIND_WAIT_MS: '300',
+        WRITE_BEHIND_INTERVAL_MS: '5',
+      });
       try {
         const base = await storedViews();
         const id = PRODUCTS[0] as string;
@@ -223,14 +229,13 @@ describe('write-behind on a Redis Cluster', () => {
           const res = await post<{ recordProductView: { viewCount: number } }>(server, VIEW, { id });
           expect(res.data?.recordProductView.viewCount).toBe((base.get(id) ?? 0) + i);
         }
-        // Each was queued on its master, then written to MongoDB with its id marked done.
+        // Each was queued on its master, then written synchronously (unless the worker had applied the copy), once.
         expect(await counted([server], 'write_behind_fallbacks_total')).toBe(10);
         expect((await storedViews()).get(id)).toBe((base.get(id) ?? 0) + 10);
-        // The worker finds the queued copies done: it settles them without applying them again.
+        // The worker settles every copy; none counts twice.
         await until(async () => (await counted([server], 'write_behind_flushed_total')) === 10, {
           what: 'the queued copies to be settled',
         });
-        expect(await counted([server], 'write_behind_mongo_writes_total')).toBe(0);
         expect(await queued()).toBe(0);
         expect((await storedViews()).get(id)).toBe((base.get(id) ?? 0) + 10);
         expect((await post<{ product: { viewCount: number } }>(server, READ, { id })).data?.product.viewCount).toBe(

@@ -48,6 +48,8 @@ export class ReplicaAckError extends Error {
   constructor(
     readonly acks: number,
     readonly wanted: number,
+    /** The stream entry the change was queued as (on the master only). */
+    readonly entry: string,
   ) {
     super(`write-behind enqueue acknowledged by ${acks} of ${wanted} replicas in time`);
     this.name = 'ReplicaAckError';
@@ -141,7 +143,7 @@ export class WriteBehindQueue {
       this.#register(stream),
     ]);
     // Checked outside the store's call: replicas lagging is no reason to open the breaker.
-    if (entry !== null && acks < wanted) throw new ReplicaAckError(acks, wanted);
+    if (entry !== null && acks < wanted) throw new ReplicaAckError(acks, wanted, entry);
     if (entry !== null) {
       this.#events.writeBehind('enqueued', type);
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
