@@ -237,8 +237,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     keys,
     events,
     maxPendingPerEntity: options.writeBehindMaxPending,
-    replicaAcks: options.writeBehindReplicaAcks,
-    replicaWaitMs: options.writeBehindReplicaWaitMs,
+    ...replicaOptions(options),
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
     afterEnqueue: (type, id, change) =>
@@ -380,4 +379,9 @@ export function changedDependencies(
 /** The fields a write-behind change sets or adds to. */
 function fieldsOf(change: Pick<Change, 'set' | 'inc'>): string[] {
   return [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
+}
+
+/** The queue's replica acknowledgement options from the cache's (see WriteBehindQueueOptions.replicaAcks). */
+function replicaOptions(options: CreateCacheOptions): { replicaAcks?: number | 'auto'; replicaWaitMs?: number } {
+  return { replicaAcks: options.writeBehindReplicaAcks, replicaWaitMs: options.writeBehindReplicaWaitMs };
 }
