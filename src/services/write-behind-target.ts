@@ -8,6 +8,7 @@ import {
   type TargetOutcome,
   type TargetUpdate,
   type WriteBehindState,
+  seqOf,
   WriteBehindWorker,
   type WriteBehindWorkerOptions,
   type WriteTarget,
@@ -282,6 +283,8 @@ async function writeLive<T>(
     ...(Object.keys(write.inc).length > 0 ? { $inc: write.inc } : {}),
     ...markDone(write.doneId),
   } as UpdateQuery<T>;
+  // Also queued under a known entry id (its replicas did not acknowledge it): exact, by `wbSeq`.
+  if (write.queued !== undefined) return writeUnlessApplied(model, documentLock, { ...write, queued: write.queued }, update, hidden);
   const live = { deletedAt: null, ...(write.doneId === undefined ? {} : { wbApplied: { $ne: write.doneId } }) };
   const returnDocument = write.before ? 'before' : 'after';
   const written = await updateByIdIf(documentLock, model, write.id, live, update, { returnDocument });
@@ -295,6 +298,31 @@ async function writeLive<T>(
   if (!write.before) return { after: without(written, hidden) };
   const after = await model.findById(write.id, hidden).lean<T>().exec();
   return { before: without(written, hidden), after };
+}
+
+/**
+ * {@link writeLive} of a change also queued as `write.queued` (its replicas did not acknowledge
+ * it): the worker may apply the queued copy first, so the update is conditional on the `wbSeq`
+ * read just before it, and changes nothing once `wbSeq` has reached the entry (the document as
+ * it is is the result). A `wbSeq` that moved meanwhile (the worker applied something) is read again.
+ */
+async function writeUnlessApplied<T>(
+  model: Model<T>,
+  documentLock: DocumentLock,
+  write: DirectWrite & { queued: string },
+  update: UpdateQuery<T>,
+  hidden: Readonly<Record<string, 0>>,
+): Promise<DirectWriteResult<T> | null> {
+  const entry = seqOf(write.queued);
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const current = await model.findOne({ _id: write.id, deletedAt: null }, hidden).lean<T & { wbSeq?: string | null }>().exec();
+    if (!current) return null;
+    if ((current.wbSeq ?? '') >= entry) return { after: without(current, hidden), ...(write.before ? { before: current } : {}) };
+    const conditions = { deletedAt: null, wbSeq: current.wbSeq ?? null };
+    const after = await updateByIdIf(documentLock, model, write.id, conditions, update);
+    if (after) return { after: without(after, hidden), ...(write.before ? { before: current } : {}) };
+  }
+  throw new Error(`write-behind: the document ${write.id} kept changing under a synchronous write`);
 }
 
 /** `doc` without the fields of `hidden` (a copy when it has any). */

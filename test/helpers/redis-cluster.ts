@@ -6,17 +6,28 @@ import { Redis } from 'ioredis';
 import { freePort, spawnChild, stopChild } from '../../src/dev/processes.js';
 import { until } from './wait.js';
 
-/** A small Redis Cluster (three masters, no replicas) of a test's own, on loopback. */
+/** A small Redis Cluster (three masters, and a replica each when asked) of a test's own, on loopback. */
 export interface TestRedisCluster {
-  /** `host:port` of every node. */
+  /** `host:port` of every node (the masters first, as `redis-cli --cluster create` assigns them). */
   nodes: string[];
   stop(): Promise<void>;
 }
 
-/** Starts three `redis-server --cluster-enabled yes` nodes and joins them with `redis-cli --cluster create`. */
-export async function startRedisCluster(): Promise<TestRedisCluster> {
+/** Options of {@link startRedisCluster}. */
+export interface TestRedisClusterOptions {
+  /** Replicas per master: 0 (default) or 1 (six nodes). */
+  replicas?: 0 | 1;
+}
+
+/**
+ * Starts three `redis-server --cluster-enabled yes` nodes (six with `replicas: 1`) and joins them
+ * with `redis-cli --cluster create`; with replicas, returns once every replica's link to its master is up.
+ */
+export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
+  const replicas = options.replicas ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'gfc-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: number[] = [];
+  for (let i = 0; i < 3 * (1 + replicas); i += 1) ports.push(await freePort());
   const children = ports.map(
     (port) =>
       spawnChild('redis-server', [
@@ -59,7 +70,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       );
     }
     const nodes = ports.map((port) => `127.0.0.1:${port}`);
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      stdio: 'ignore',
+    });
     for (const port of ports) {
       await until(
         () => {
@@ -72,9 +85,34 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
         { what: `cluster state ok on ${port}`, timeoutMs: 30_000, intervalMs: 100 },
       );
     }
+    if (replicas > 0) await untilReplicasLinked(ports);
     return { nodes, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Waits until the cluster has three replicas, each with its link to its master up. */
+async function untilReplicasLinked(ports: readonly number[]): Promise<void> {
+  const info = (port: number): string => execFileSync('redis-cli', ['-p', String(port), 'info', 'replication'], { encoding: 'utf8' });
+  await until(
+    () => {
+      try {
+        const linked = ports.filter((port) => /role:slave/.test(info(port)) && /master_link_status:up/.test(info(port)));
+        // Linked, and listed by every node in CLUSTER SLOTS (what clients learn the replicas from).
+        const slots = (port: number): string => execFileSync('redis-cli', ['-p', String(port), 'cluster', 'slots'], { encoding: 'utf8' });
+        return linked.length === ports.length / 2 && ports.every((port) => replicasListed(slots(port)));
+      } catch {
+        return false;
+      }
+    },
+    { what: 'every replica linked to its master', timeoutMs: 30_000, intervalMs: 100 },
+  );
+}
+
+/** True when redis-cli's CLUSTER SLOTS output lists six node addresses (three masters and three replicas). */
+function replicasListed(output: string): boolean {
+  const nodeIds = output.split('\n').filter((line) => /^[0-9a-f]{40}$/.test(line.trim()));
+  return nodeIds.length >= 6;
 }

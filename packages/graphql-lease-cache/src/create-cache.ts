@@ -117,6 +117,14 @@ export interface CreateCacheOptions {
   __testing__withoutWriteBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
+  /**
+   * Replicas that must acknowledge a write-behind enqueue (`WAIT`), else the mutation writes
+   * synchronously; default `auto` (1 on a Cluster slot whose master has a replica, else 0). See
+   * WriteBehindQueueOptions.replicaAcks.
+   */
+  writeBehindReplicaAcks?: number | 'auto';
+  /** How long an enqueue waits for those replicas, in milliseconds; default 50. */
+  writeBehindReplicaWaitMs?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
   /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
@@ -241,6 +249,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     keys,
     events,
     maxPendingPerEntity: options.writeBehindMaxPending,
+    ...replicaOptions(options),
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
     afterEnqueue: (type, id, change) =>
@@ -264,6 +273,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     close: () => {
       core.close();
       fleet?.close();
+      writeBehind.close();
     },
   };
 }
@@ -384,4 +394,9 @@ export function changedDependencies(
 /** The fields a write-behind change sets or adds to. */
 function fieldsOf(change: Pick<Change, 'set' | 'inc'>): string[] {
   return [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
+}
+
+/** The queue's replica acknowledgement options from the cache's (see WriteBehindQueueOptions.replicaAcks). */
+function replicaOptions(options: CreateCacheOptions): { replicaAcks?: number | 'auto'; replicaWaitMs?: number } {
+  return { replicaAcks: options.writeBehindReplicaAcks, replicaWaitMs: options.writeBehindReplicaWaitMs };
 }

@@ -1,4 +1,4 @@
-import type { Change, WriteBehindState } from '../write-behind/change.js';
+import { seqOf, type Change, type WriteBehindState } from '../write-behind/change.js';
 import type { DirectWrite, DirectWriteResult, EntityWriteTarget, TargetOutcome, TargetUpdate } from '../write-behind/target.js';
 import type { InMemorySource } from './in-memory-source.js';
 
@@ -93,9 +93,11 @@ export class InMemoryWriteTarget<T extends WritableDocument = WritableDocument> 
     if (error !== undefined) throw new Error(error);
     const before = this.#source.get(write.id);
     if (!before) return null;
-    if (write.doneId !== undefined && this.#applied.get(write.id)?.includes(write.doneId)) {
-      return { after: before, ...(write.before ? { before } : {}) };
-    }
+    // Its queued copy already applied by the worker: nothing to write.
+    const applied =
+      (write.queued !== undefined && (before.wbSeq ?? '') >= seqOf(write.queued)) ||
+      (write.doneId !== undefined && this.#applied.get(write.id)?.includes(write.doneId) === true);
+    if (applied) return { after: before, ...(write.before ? { before } : {}) };
     const now = Date.now();
     const fences = Object.fromEntries(Object.keys(write.set).map((field) => [field, now]));
     const after: WritableDocument = { ...before, ...write.set, version: before.version + 1, wbAt: { ...before.wbAt, ...fences } };

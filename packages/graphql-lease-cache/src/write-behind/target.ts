@@ -55,6 +55,13 @@ export interface DirectWrite {
    * while the enqueue ran), answering the document as it is.
    */
   doneId?: string;
+  /**
+   * Present when the change is also queued, as this stream entry id (an enqueue its replicas did
+   * not acknowledge in time): the worker may apply that copy before this write, so the write
+   * must change nothing when the document's `wbSeq` is already at or past {@link seqOf}(`queued`)
+   * (then the result is the document as it is). With {@link doneId}, so that a later copy is skipped.
+   */
+  queued?: string;
   /** True when the caller needs the document as it was just before the update (`before` in the result). */
   before?: boolean;
 }

@@ -5,7 +5,7 @@ import type { Cache } from '../create-cache.js';
 import type { EntityCache, Versioned } from '../entity-cache.js';
 import { SILENT_LOGGER, type CacheLogger } from '../logger.js';
 import { withChange, type Change } from './change.js';
-import type { WriteBehindQueue } from './queue.js';
+import { ReplicaAckError, type WriteBehindQueue } from './queue.js';
 import type { DirectWriteResult, EntityWriteTarget } from './target.js';
 
 /**
@@ -69,7 +69,7 @@ export interface UpdateOptions<T> {
 }
 
 /** What a change could not be queued for: what the synchronous write needs to know. */
-type Fallback = { queued: true } | { queued: false; doneId?: string };
+type Fallback = { queued: true } | { queued: false; doneId?: string; queuedAs?: string };
 
 /** A warning at most every 10 s per cause: an outage would log every mutation. */
 const WARN_EVERY_MS = 10_000;
@@ -123,7 +123,8 @@ export class EntityWriter<T extends Versioned, Scope> {
       }
     }
     const refreshes = (policy === 'write-behind' ? (this.#options.synchronous ?? 'invalidate') : policy) === 'refresh';
-    return this.#writeNow(loader, id, change, { ...options, refreshes, doneId: fallback.queued ? undefined : fallback.doneId });
+    const unsure: { doneId?: string; queuedAs?: string } = fallback.queued ? {} : fallback;
+    return this.#writeNow(loader, id, change, { ...options, refreshes, doneId: unsure.doneId, queuedAs: unsure.queuedAs });
   }
 
   /** The synchronous write, the cache after it (or after its failure), and what reads will show. */
@@ -131,7 +132,7 @@ export class EntityWriter<T extends Versioned, Scope> {
     loader: DataLoader<string, T | null>,
     id: string,
     change: EntityChange,
-    options: UpdateOptions<T> & { refreshes: boolean; doneId: string | undefined },
+    options: UpdateOptions<T> & { refreshes: boolean; doneId: string | undefined; queuedAs: string | undefined },
   ): Promise<T | null> {
     const also = options.alsoInvalidate;
     // Only for a write that gets no answer: what it may have changed, as reads show it now.
@@ -139,7 +140,7 @@ export class EntityWriter<T extends Versioned, Scope> {
     // Read before the write: a change the worker applies in between is in the result, and its
     // `wbSeq` makes applying it again change nothing.
     const show = await this.#entities.queuedChanges(id);
-    const written = await this.#uncertain(id, shownBefore, also, () => this.#write(id, change, options.doneId, also !== undefined));
+    const written = await this.#uncertain(id, shownBefore, also, () => this.#write(id, change, options, also !== undefined));
     if (!written) return null;
     const { after } = written;
     await Promise.all([
@@ -153,7 +154,12 @@ export class EntityWriter<T extends Versioned, Scope> {
   }
 
   /** The target's write of `change`, under the lock hook. */
-  #write(id: string, change: EntityChange, doneId: string | undefined, before: boolean): Promise<DirectWriteResult<T> | null> {
+  #write(
+    id: string,
+    change: EntityChange,
+    { doneId, queuedAs }: { doneId: string | undefined; queuedAs: string | undefined },
+    before: boolean,
+  ): Promise<DirectWriteResult<T> | null> {
     const { target, lock } = this.#options;
     const write = () =>
       target.write({
@@ -161,6 +167,7 @@ export class EntityWriter<T extends Versioned, Scope> {
         set: change.set ?? {},
         inc: change.inc ?? {},
         ...(doneId === undefined ? {} : { doneId }),
+        ...(queuedAs === undefined ? {} : { queued: queuedAs }),
         ...(before ? { before } : {}),
       });
     return lock ? lock(id, write) : write();
@@ -190,6 +197,7 @@ export class EntityWriter<T extends Versioned, Scope> {
    */
   async #enqueue(id: string, change: EntityChange): Promise<Fallback> {
     let doneId: string | undefined;
+    let queuedAs: string | undefined;
     if (this.#queue.available) {
       const u = randomBytes(9).toString('base64url');
       try {
@@ -197,15 +205,17 @@ export class EntityWriter<T extends Versioned, Scope> {
         this.#warn('full', { type: this.type, id }, 'the write-behind backlog of an entity is full; writing the database synchronously');
       } catch (error) {
         if (!(error instanceof BreakerOpenError)) doneId = u;
-        this.#warn(
-          'down',
-          { err: error, type: this.type, id },
-          'the write-behind queue is unavailable; writing the database synchronously',
-        );
+        // Queued for sure (on the master): the worker may apply it before the synchronous write.
+        if (error instanceof ReplicaAckError) queuedAs = error.entry;
+        const [cause, message] =
+          error instanceof ReplicaAckError
+            ? ['unreplicated', 'a write-behind enqueue was not acknowledged by its replicas in time; writing the database synchronously']
+            : ['down', 'the write-behind queue is unavailable; writing the database synchronously'];
+        this.#warn(cause, { err: error, type: this.type, id }, message);
       }
     }
     this.#queue.countFallback(this.type);
-    return doneId === undefined ? { queued: false } : { queued: false, doneId };
+    return { queued: false, ...(doneId === undefined ? {} : { doneId }), ...(queuedAs === undefined ? {} : { queuedAs }) };
   }
 
   /** The document as reads show it, or null when none is live. */
