@@ -181,6 +181,11 @@ function createObservedCache(
     freezeLocalCopies: !config.production,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
     fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
+    // Invalidations wait for a replica on a Cluster (where a master has one) unless set otherwise.
+    replicaAcks: {
+      replicas: config.cacheReplicaAcks.replicas ?? (config.redisClusterNodes ? 1 : 0),
+      timeoutMs: config.cacheReplicaAcks.timeoutMs,
+    },
   });
   // Leaves the fleet (so that no one takes this instance for dead) once its writes are done.
   cleanups.push(async () => {

@@ -84,6 +84,15 @@ export const cacheArea = z
      */
     CACHE_FLEET_LEASE_MS: z.coerce.number().int().min(200).max(60_000).default(1_500),
     /**
+     * Replicas that must have each cache invalidation before the write counts it delivered (`WAIT`
+     * after it; one not acknowledged in time is retried and the mutation waits out the fleet's
+     * fence), so that a failover cannot bring back a replaced value. Default: 1 on a Cluster (a
+     * master with no replica that could be promoted is not waited on), 0 on one Redis.
+     */
+    CACHE_REPLICA_ACKS: z.coerce.number().int().min(0).max(16).optional(),
+    /** How long a write waits for CACHE_REPLICA_ACKS replicas, in milliseconds; below REDIS_COMMAND_TIMEOUT_MS; default 50. */
+    CACHE_REPLICA_WAIT_MS: z.coerce.number().int().min(1).default(50),
+    /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
      * `User=write-behind,Product=refresh`. Defaults: each type's `@entity(writePolicy:)` in the
      * schema (User=refresh, Product=refresh).
@@ -117,6 +126,7 @@ export const cacheArea = z
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
     cacheAuditPerMinute: env.CACHE_AUDIT_PER_MINUTE,
     cacheFleetLeaseMs: env.CACHE_FLEET_LEASE_MS,
+    cacheReplicaAcks: { replicas: env.CACHE_REPLICA_ACKS ?? null, timeoutMs: env.CACHE_REPLICA_WAIT_MS },
   }));
 
 /** configAreas.writeBehind: the write-behind worker. */

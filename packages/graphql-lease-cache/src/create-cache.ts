@@ -15,6 +15,7 @@ import type { IntentLog } from './fleet/intents.js';
 import type { FleetLeaseSettings } from './fleet/lease.js';
 import { ResponseStore, responseBucketOf } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
+import { DEFAULT_CLUSTER_REPLICA_ACKS, ReplicaAcks, type ReplicaAcksOptions } from './replica-acks.js';
 import { CacheStats } from './stats.js';
 import { WriteBehindQueue, type Change } from './write-behind/index.js';
 
@@ -60,6 +61,8 @@ export interface Cache {
   stats: CacheStats;
   /** The Redis store, or null when running without Redis. */
   store: RedisStore | null;
+  /** How the cache's writes wait for replicas (`options.replicaAcks`), or null without Redis or with 0 replicas. */
+  replicaAcks: ReplicaAcks | null;
   /** The in-process L1 (`settings.l1MaxBytes` > 0 and Redis), else null; it serves only while `l1Gate` allows. */
   l1: L1Cache | null;
   /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
@@ -115,6 +118,15 @@ export interface CreateCacheOptions {
   writeBehindMaxPending?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
+  /**
+   * Replicas that must have each invalidation, refresh and response invalidation before it counts
+   * as delivered (`WAIT <replicas> <timeoutMs>` after it, on its node; replica-acks.ts): one that
+   * is not acknowledged in time is kept pending and fenced like one Redis did not answer, so that
+   * a failover to a replica cannot bring back what a returned mutation replaced. Default: on a
+   * Cluster `{ replicas: 1, timeoutMs: 50 }` (a master without a replica that could be promoted
+   * is not waited on), on one Redis none. `timeoutMs` must be below the command timeout.
+   */
+  replicaAcks?: ReplicaAcksOptions;
   /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
   freezeLocalCopies?: boolean;
   /**
@@ -213,7 +225,10 @@ export function createCache(given: CreateCacheOptions): Cache {
   });
   // What this process knows to be queued for the database: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
-  const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
+  const replicaAcks = createReplicaAcks(options);
+  const store = options.redis
+    ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease(''), ...(replicaAcks ? { acks: replicaAcks } : {}) })
+    : null;
   let deliver: (keys: readonly string[], tags: readonly string[]) => Promise<void> = () => Promise.resolve();
   let fleet: Fleet | null = null;
   // The L1 serves only while this member's fleet lease holds (a gate given in the options wins).
@@ -240,6 +255,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     events,
     stats: events.stats,
     store,
+    replicaAcks,
     l1,
     writeBehind,
     responseFields: new Map(
@@ -254,6 +270,18 @@ export function createCache(given: CreateCacheOptions): Cache {
       fleet?.close();
     },
   };
+}
+
+/** Replica acknowledgement of the cache's writes: `options.replicaAcks`, else on a Cluster the default; null when it waits for none. */
+function createReplicaAcks(options: CreateCacheOptions): ReplicaAcks | null {
+  if (!options.redis) return null;
+  const given = options.replicaAcks ?? (options.redis instanceof Cluster ? DEFAULT_CLUSTER_REPLICA_ACKS : undefined);
+  if (given && given.replicas > 0 && given.timeoutMs >= (options.redisCommandTimeoutMs ?? 250))
+    throw new TypeError(
+      `replicaAcks.timeoutMs (${given.timeoutMs}) must be below the Redis command timeout (${options.redisCommandTimeoutMs ?? 250} ms)`,
+    );
+  const acks = given ? new ReplicaAcks(options.redis, given) : null;
+  return acks && acks.replicas > 0 ? acks : null;
 }
 
 /** The core, with its codec, its local copies and (when enabled) the response store. */
