@@ -123,6 +123,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const port = nodeOf(nodes, node).port;
       nodes.set(node, spawnNode(port));
       await until(() => ping(port), { what: `node ${port} restarted`, timeoutMs: 30_000, intervalMs: 100 });
+      await until(() => linkUp(node), { what: `node ${port} in sync as a replica`, timeoutMs: 30_000, intervalMs: 100 });
       await settled(live());
     },
     stop,

@@ -32,6 +32,8 @@ function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
     CACHE_AUDIT_PER_MINUTE: '0',
     WRITE_BEHIND_LEADER_TTL_MS: '1500',
     JOBS_LEASE_TTL_MS: '1500',
+    // TEST_FAILOVER_REPLICA_ACKS=0 runs the same load without WAIT, to see what it prevents.
+    ...(process.env.TEST_FAILOVER_REPLICA_ACKS ? { CACHE_REPLICA_ACKS: process.env.TEST_FAILOVER_REPLICA_ACKS } : {}),
     ...env,
   }).then((server) => {
     servers.push(server);

@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductModel } from '../../src/models/index.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { until } from '../helpers/wait.js';
@@ -22,6 +24,15 @@ afterAll(async () => {
 });
 
 const productId = (n: number): string => `5eed0001${String(n).padStart(16, '0')}`;
+
+/** A connection to one node (`host:port`), reading on a replica too. */
+async function nodeClient(address: string): Promise<Redis> {
+  const [host, port] = address.split(':');
+  const client = new Redis(Number(port), host ?? '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  await client.call('READONLY');
+  return client;
+}
 
 describe('invalidations acknowledged by a replica', () => {
   it('an invalidation whose replica does not acknowledge in time is not delivered: kept pending until it does', async () => {
@@ -56,5 +67,37 @@ describe('invalidations acknowledged by a replica', () => {
     );
     await cluster.restart(master);
     expect(await cluster.replicasOf(promoted)).toEqual([master]);
+  });
+
+  it('an invalidation sent while the replica has lost its link is redelivered after the failover: the replaced value never comes back (a DEL without WAIT is lost)', async () => {
+    const id = productId(3);
+    const key = t.app.cache.keys.entity('Product', id);
+    const read = async () => (await t.gql(`{ product(id: "${id}") { name } }`)).body.data?.product.name as string;
+    const before = await read(); // cached
+    const master = await cluster.masterOf(key);
+    const [replicaAddress] = await cluster.replicasOf(master);
+    const [primary, replica] = await Promise.all([nodeClient(master), nodeClient(replicaAddress ?? '')]);
+    // A key of the test's own in the same slot, deleted without WAIT: what a failover loses.
+    const bare = `${key}:bare`;
+    await primary.set(bare, 'old');
+    await until(async () => (await replica.exists(key, bare)) === 2, { what: 'the replica has both keys' });
+    await ProductModel.updateOne({ _id: id }, { $set: { name: 'after the failover' } });
+    // The replica's link cut, and kept down: its reconnection is refused (a password it does not
+    // have; connections already open stay authenticated).
+    await primary.config('SET', 'requirepass', 'failover-test');
+    await primary.client('KILL', 'TYPE', 'replica');
+    await primary.del(bare);
+    await t.app.cache.core.invalidate([key]);
+    // Redis ran it, but no replica has it: not delivered (pending, and the write was fenced).
+    expect(t.app.cache.core.invalidationPending(key)).toBe(true);
+    await cluster.kill(master);
+    primary.disconnect();
+    await cluster.failedOver(master, key);
+    const lost = (await replica.exists(bare)) === 1;
+    replica.disconnect();
+    expect(lost).toBe(true); // what the invalidation would have been without WAIT
+    await until(async () => (await read()) === 'after the failover', { what: 'the new name read', timeoutMs: 15_000, intervalMs: 100 });
+    expect(before).not.toBe('after the failover');
+    await cluster.restart(master);
   });
 });
