@@ -177,6 +177,8 @@ function createObservedCache(
     ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
     __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
+    writeBehindReplicaAcks: config.writeBehind.replicaAcks,
+    writeBehindReplicaWaitMs: config.writeBehind.replicaWaitMs,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
@@ -293,7 +295,7 @@ function startWriteBehind(
   if (!cache.writeBehind.available) {
     logger.warn(
       { policies: config.writePolicies },
-      `write-behind is unavailable (${redis ? (options.__testing__withoutWriteBehindQueue ? 'disabled' : 'Redis Cluster') : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
+      `write-behind is unavailable (${redis ? 'disabled' : 'no Redis'}): write-behind mutations write MongoDB synchronously`,
     );
   } else if (config.writeBehind.worker) {
     const worker = startWriteBehindWorker({ cache, documentLock, logger, settings: config.writeBehind });

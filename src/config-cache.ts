@@ -146,6 +146,10 @@ export const writeBehindArea = z
     WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
     /** The most write-behind changes one entity may have queued; more are written synchronously; default 1000. */
     WRITE_BEHIND_MAX_PENDING: z.coerce.number().int().min(1).default(1_000),
+    /** Replicas that must ack a write-behind enqueue (`WAIT`), else MongoDB is written synchronously; `auto`: 1 where a Cluster master has one. */
+    CACHE_WRITE_BEHIND_REPLICAS: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
+    /** How long a write-behind enqueue waits for CACHE_WRITE_BEHIND_REPLICAS replicas, in milliseconds; default 50. */
+    CACHE_WRITE_BEHIND_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(50),
     /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
     WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** `npm run worker` only: serve Prometheus metrics at /metrics on this port (0: any free one); unset: none. */
@@ -162,6 +166,8 @@ export const writeBehindArea = z
       leaderTtlMs: env.WRITE_BEHIND_LEADER_TTL_MS,
       metricsPort: env.WORKER_METRICS_PORT,
       maxPendingPerEntity: env.WRITE_BEHIND_MAX_PENDING,
+      replicaAcks: env.CACHE_WRITE_BEHIND_REPLICAS,
+      replicaWaitMs: env.CACHE_WRITE_BEHIND_WAIT_MS,
     },
   }));
 

@@ -11,7 +11,7 @@ import { until } from './wait.js';
 const run = promisify(execFile);
 
 /** Options of {@link startRedisCluster}. */
-export interface RedisClusterOptions {
+export interface TestRedisClusterOptions {
   /** Replicas per master: 0 (three nodes, the default) or 1 (three masters and three replicas). */
   replicas?: 0 | 1;
   /** `cluster-node-timeout`, in milliseconds: how long a silent master takes to be failed over; default 1000. */
@@ -47,7 +47,7 @@ interface Node {
  * create`: three masters, and with `replicas: 1` one replica each, and waits until every node
  * says cluster_state:ok and every replica's link to its master is up.
  */
-export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<TestRedisCluster> {
+export async function startRedisCluster(options: TestRedisClusterOptions = {}): Promise<TestRedisCluster> {
   const replicas = options.replicas ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'gfc-cluster-'));
   const ports = await Promise.all(Array.from({ length: 3 * (1 + replicas) }, () => freePort()));

@@ -116,6 +116,14 @@ export interface CreateCacheOptions {
   __testing__withoutWriteBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
+  /**
+   * Replicas that must acknowledge a write-behind enqueue (`WAIT`), else the mutation writes
+   * synchronously; default `auto` (1 on a Cluster slot whose master has a replica, else 0). See
+   * WriteBehindQueueOptions.replicaAcks.
+   */
+  writeBehindReplicaAcks?: number | 'auto';
+  /** How long an enqueue waits for those replicas, in milliseconds; default 50. */
+  writeBehindReplicaWaitMs?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
   /**
@@ -244,6 +252,8 @@ export function createCache(given: CreateCacheOptions): Cache {
     keys,
     events,
     maxPendingPerEntity: options.writeBehindMaxPending,
+    replicaAcks: options.writeBehindReplicaAcks,
+    replicaWaitMs: options.writeBehindReplicaWaitMs,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
     afterEnqueue: (type, id, change) =>

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
 
 /**
  * Every Redis key the application uses is built here, and nowhere else.
@@ -9,6 +10,9 @@ import { createHash } from 'node:crypto';
  *   {ns}:v{n}:{Product:65f0…}:t:{tag}            a tag version (what depends on it stores the version it saw)
  *   {ns}:{Product:65f0…}:wb                      its write-behind changes not yet in the source
  *   {ns}:{wb}:writes, :dead, :leader             the write-behind stream, dead letters, worker lease
+ *   {ns}:{wb~<tag>}:writes, :dead, :fence         on a Cluster, the write-behind stream of one slot, its
+ *                                                dead letters, the worker's fence there (`<tag>` lands in the slot)
+ *   {ns}:{wb}:streams                            on a Cluster, the registry of the slot streams
  *   {ns}:{lock}:<name>                           a lock or lease of the application's (e.g. `products:65f0…`)
  *   {ns}:v{n}:{<kind>:<id>}                      a keyed value (cache.values(kind)), e.g. the app's sessions
  *   {ns}:v{n}:{apq:<sha256 of Apollo's key>}     an automatic persisted query
@@ -40,8 +44,12 @@ export interface Keyspace {
   tag(type: string, id: string, tag: string): string;
   /** The hash of an entity's write-behind changes that the database does not have yet (no expiry, no version). */
   pending(type: string, id: string): string;
-  /** The write-behind stream, its dead letters, the worker leader's lease, and a key for entries too broken to name their entity. */
-  readonly writeQueue: { stream: string; dead: string; leader: string; unnamed: string };
+  /**
+   * Write-behind's queue: on one Redis, the stream, its dead letters and a key for entries too
+   * broken to name their entity; everywhere, the worker leader's lease; on a Cluster, one
+   * {@link WriteQueueShard} per slot, the registry of their streams and the pattern that finds them.
+   */
+  readonly writeQueue: WriteQueueKeys;
   /** The lease of any value key. */
   lease(key: string): string;
   /**
@@ -71,6 +79,38 @@ export interface Keyspace {
    * Keys of the same layout (`{session:…}`, `{lock}`) answer their slot type.
    */
   entityType(key: string): string | null;
+}
+
+/** The write-behind queue of one Cluster slot: every key in that slot (see {@link Keyspace.writeQueue}). */
+export interface WriteQueueShard {
+  /** The slot's stream of queued changes. */
+  stream: string;
+  /** Its dead letters. */
+  dead: string;
+  /** The worker leader's fence on the stream (its consumer; a new leader claims what the old one left). */
+  fence: string;
+  /** A placeholder for entries too broken to name their entity. */
+  unnamed: string;
+}
+
+/** The keys of write-behind's queue (see {@link Keyspace.writeQueue}). */
+export interface WriteQueueKeys {
+  /** The stream on one Redis (all entities). */
+  stream: string;
+  /** Its dead letters. */
+  dead: string;
+  /** The worker leader's lease (one Redis and Cluster alike). */
+  leader: string;
+  /** A placeholder for entries too broken to name their entity (one Redis). */
+  unnamed: string;
+  /** On a Cluster: the set of slot streams producers have written to (a hint; a SCAN finds the others). */
+  registry: string;
+  /** On a Cluster: a `SCAN MATCH` pattern of the slot streams. */
+  streamPattern: string;
+  /** On a Cluster: the queue of the slot of entity `type:id` (its write-behind hash's slot). */
+  ofEntity(type: string, id: string): WriteQueueShard;
+  /** On a Cluster: the queue whose stream is `stream`, or null when `stream` is no slot stream of this namespace. */
+  ofStream(stream: string): WriteQueueShard | null;
 }
 
 /** Options of {@link createKeyspace}. */
@@ -120,6 +160,7 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
     byId.set(id, built);
     return built;
   };
+  const pending = (type: string, id: string): string => `${namespace}:{${part(type, 'type')}:${part(id, 'id')}}:wb`;
   return {
     prefix,
     entity: slot,
@@ -128,13 +169,8 @@ export function createKeyspace(options: KeyspaceOptions = {}): Keyspace {
       return viewerId === undefined ? key : `${key}:u:${part(viewerId, 'viewer id')}`;
     },
     tag: (type, id, tag) => `${slot(type, id)}:t:${part(tag, 'tag')}`,
-    pending: (type, id) => `${namespace}:{${part(type, 'type')}:${part(id, 'id')}}:wb`,
-    writeQueue: {
-      stream: `${namespace}:{wb}:writes`,
-      dead: `${namespace}:{wb}:dead`,
-      leader: `${namespace}:{wb}:leader`,
-      unnamed: `${namespace}:{wb}:unnamed`,
-    },
+    pending,
+    writeQueue: writeQueueKeys(namespace, pending),
     lease: (key) => `${key}:lease`,
     fleet: fleetNames(namespace),
     lock: (name) =>
@@ -164,4 +200,62 @@ function fleetNames(namespace: string): Keyspace['fleet'] {
     channel: `${namespace}:fleet:inv`,
     ackChannel: `${namespace}:fleet:ack`,
   };
+}
+
+/** The number of Redis Cluster slots. */
+const SLOTS = 16_384;
+
+/** Write-behind's queue keys in `namespace` (Keyspace.writeQueue); `pending` names an entity's hash. */
+function writeQueueKeys(namespace: string, pending: (type: string, id: string) => string): WriteQueueKeys {
+  const shards = new Map<number, WriteQueueShard>();
+  const shard = (slot: number): WriteQueueShard => {
+    let known = shards.get(slot);
+    if (!known) {
+      const tag = `${namespace}:{wb~${slotTag(slot)}}`;
+      known = { stream: `${tag}:writes`, dead: `${tag}:dead`, fence: `${tag}:fence`, unnamed: `${tag}:unnamed` };
+      shards.set(slot, known);
+    }
+    return known;
+  };
+  const start = `${namespace}:{wb~`;
+  return {
+    stream: `${namespace}:{wb}:writes`,
+    dead: `${namespace}:{wb}:dead`,
+    leader: `${namespace}:{wb}:leader`,
+    unnamed: `${namespace}:{wb}:unnamed`,
+    registry: `${namespace}:{wb}:streams`,
+    streamPattern: `${start}*}:writes`,
+    ofEntity: (type, id) => shard(calculateSlot(pending(type, id))),
+    ofStream(stream) {
+      if (!stream.startsWith(start) || !stream.endsWith('}:writes')) return null;
+      const found = shard(calculateSlot(stream));
+      return found.stream === stream ? found : null;
+    },
+  };
+}
+
+/**
+ * Per Cluster slot, the tag of its write-behind keys (`wb~<tag>` lands in the slot): the first
+ * base-36 number that does. Computed once per process (about 80k CRC16s, tens of milliseconds).
+ * Never change the rule: it names streams that hold changes the database does not have yet.
+ */
+let slotTags: string[] | undefined;
+
+function slotTag(slot: number): string {
+  if (!slotTags) {
+    const tags = new Array<string>(SLOTS);
+    let left = SLOTS;
+    for (let n = 0; left > 0; n += 1) {
+      const tag = n.toString(36);
+      const at = calculateSlot(`wb~${tag}`);
+      if (tags[at] === undefined) {
+        tags[at] = tag;
+        left -= 1;
+      }
+    }
+    slotTags = tags;
+  }
+  const tag = slotTags[slot];
+  if (tag === undefined) throw new RangeError(`not a Cluster slot: ${slot}`);
+  return tag;
 }

@@ -17,6 +17,8 @@ export interface LeaderLeaseOptions {
   /** The lease, in milliseconds. */
   ttlMs: number;
   logger: CacheLogger;
+  /** True (one Redis): a new leader takes over the stream's pending entries; false (Cluster): each stream's fence does. */
+  takeOver: boolean;
 }
 
 /**
@@ -31,6 +33,7 @@ export class LeaderLease {
   readonly #consumer: string;
   readonly #logger: CacheLogger;
   readonly #lease: Leadership;
+  readonly #takeOver: boolean;
   #held = false;
   /** This consumer took over what others left pending since it last won the lease. */
   #tookOver = false;
@@ -41,6 +44,7 @@ export class LeaderLease {
     this.#keys = options.keys;
     this.#consumer = options.consumer;
     this.#logger = options.logger;
+    this.#takeOver = options.takeOver;
     this.#lease = new Leadership({
       store: options.store,
       key: options.keys.writeQueue.leader,
@@ -66,8 +70,10 @@ export class LeaderLease {
       if (reply !== 'renewed') this.#tookOver = false;
       // Also after a take-over that failed half-way: until it succeeds, nothing is read.
       if (reply !== 'lost' && !this.#tookOver) {
-        await this.#ensureGroup();
-        await this.#claimAll();
+        if (this.#takeOver) {
+          await this.#ensureGroup();
+          await this.#claimAll();
+        }
         this.#tookOver = true;
         this.#logger.info({ consumer: this.#consumer }, 'write-behind worker is the leader');
       }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { Keyspace } from '../keys.js';
 import type { KnownPending } from '../known-pending.js';
@@ -5,10 +7,13 @@ import type { RedisStore } from '../redis-store.js';
 import type { Change } from './change.js';
 import type { CacheEvents } from '../events.js';
 import { defineQueueCommands } from './scripts/index.js';
+import { ENQUEUE } from './scripts/enqueue.js';
+
+const ENQUEUE_SHA = createHash('sha1').update(ENQUEUE).digest('hex');
 
 /** Options of {@link WriteBehindQueue}. */
 export interface WriteBehindQueueOptions {
-  /** Null (no Redis) or a Cluster: the queue is unavailable and callers write synchronously. */
+  /** Null (no Redis): the queue is unavailable and callers write synchronously. */
   store: RedisStore | null;
   keys: Keyspace;
   /** Where enqueues and fallbacks are reported. */
@@ -20,6 +25,17 @@ export interface WriteBehindQueueOptions {
    * timeout, after which it writes the database itself. Default 250 (the Redis command timeout).
    */
   enqueueDeadlineMs?: number;
+  /**
+   * Replicas that must have an enqueue before it counts (`WAIT <n>` after it, on its node), so
+   * that a failover of the master cannot lose it. When fewer acknowledge within
+   * {@link replicaWaitMs}, the enqueue throws and the caller writes synchronously (the queued copy
+   * is then skipped, see {@link Change.u}). Default `auto`: on a Cluster, 1 for an entity whose
+   * slot's master has a replica (as the client's slot map says: no round trip), else 0; on one
+   * Redis, 0.
+   */
+  replicaAcks?: number | 'auto';
+  /** How long an enqueue waits for {@link replicaAcks} replicas, in milliseconds; default 50. */
+  replicaWaitMs?: number;
   /** Told of every change queued, for reads while Redis cannot be asked. */
   knownPending?: KnownPending;
   /**
@@ -29,31 +45,57 @@ export interface WriteBehindQueueOptions {
   afterEnqueue?: (type: string, id: string, change: Change) => Promise<void>;
 }
 
-/** The producer side: queues a change, or says it cannot (then the caller writes the database itself). */
+/** An enqueue that fewer replicas than asked acknowledged in time: the change is written synchronously. */
+export class ReplicaAckError extends Error {
+  readonly code = 'WRITE_BEHIND_UNREPLICATED';
+  constructor(
+    readonly acks: number,
+    readonly wanted: number,
+  ) {
+    super(`write-behind enqueue acknowledged by ${acks} of ${wanted} replicas in time`);
+    this.name = 'ReplicaAckError';
+  }
+}
+
+/**
+ * The producer side: queues a change, or says it cannot (then the caller writes the database itself).
+ *
+ * On a Cluster, an entity's change goes to the stream of its own slot
+ * ({@link Keyspace.writeQueue}`.ofEntity`), so that one script still writes the entity's hash and
+ * the stream entry; the first enqueue of this process into a stream also adds the stream to the
+ * registry the worker reads (a hint: the worker's SCAN finds a stream whose registration was lost).
+ */
 export class WriteBehindQueue {
   readonly #store: RedisStore | null;
   readonly #client: ReturnType<typeof defineQueueCommands> | null;
+  readonly #cluster: boolean;
   readonly #keys: Keyspace;
   readonly #events: CacheEvents;
   readonly #maxPending: number;
   readonly #deadlineMs: number;
+  readonly #replicaAcks: number | 'auto';
+  readonly #replicaWaitMs: number;
   readonly #afterEnqueue: ((type: string, id: string, change: Change) => Promise<void>) | undefined;
   readonly #knownPending: KnownPending | undefined;
+  /** The slot streams this process has registered. */
+  readonly #registered = new Set<string>();
 
   constructor(options: WriteBehindQueueOptions) {
-    // The change and its stream entry are written by one script, so they must share a node:
-    // on a Cluster they cannot (the stream has one slot, entities have theirs).
-    this.#store = options.store && !(options.store.client instanceof Cluster) ? options.store : null;
+    this.#store = options.store;
     this.#client = this.#store && defineQueueCommands(this.#store.client);
+    this.#cluster = options.store?.client instanceof Cluster;
     this.#keys = options.keys;
     this.#events = options.events;
     this.#maxPending = options.maxPendingPerEntity ?? 1_000;
     this.#deadlineMs = options.enqueueDeadlineMs ?? 250;
+    const acks = options.replicaAcks ?? 'auto';
+    this.#replicaAcks = acks === 'auto' ? acks : nonNegative('replicaAcks', acks);
+    this.#replicaWaitMs = nonNegative('replicaWaitMs', options.replicaWaitMs ?? 50);
     this.#knownPending = options.knownPending;
     this.#afterEnqueue = options.afterEnqueue;
   }
 
-  /** False without Redis or on a Cluster: write-behind mutations then write synchronously. */
+  /** False without Redis: write-behind mutations then write synchronously. */
   get available(): boolean {
     return this.#store !== null;
   }
@@ -67,25 +109,32 @@ export class WriteBehindQueue {
    * Queues `change` of entity `type:id` and returns its stream entry id, or null when the
    * entity already has `maxPendingPerEntity` changes queued (the worker has fallen behind; its
    * reads would grow without bound). Throws when Redis does not answer (unreachable, breaker
-   * open) or the queue is unavailable. Either way the caller then writes the database itself.
+   * open), the queue is unavailable, or fewer replicas than `replicaAcks` acknowledged it
+   * ({@link ReplicaAckError}). Either way the caller then writes the database itself.
    */
   async enqueue(type: string, id: string, change: Change): Promise<string | null> {
     const [store, client] = [this.#store, this.#client];
-    if (!store || !client) throw new Error('write-behind is unavailable (no Redis, or a Redis Cluster)');
+    if (!store || !client) throw new Error('write-behind is unavailable (no Redis)');
     const encoded = JSON.stringify(change);
     const hash = this.#keys.pending(type, id);
-    const entry = await store.call('enqueue', () =>
-      client.glcEnqueue(
-        this.#keys.writeQueue.stream,
-        hash,
-        this.#keys.entity(type, id),
-        type,
-        id,
-        encoded,
-        String(this.#maxPending),
-        String(Date.now() + this.#deadlineMs),
-      ),
-    );
+    const stream = this.#cluster ? this.#keys.writeQueue.ofEntity(type, id).stream : this.#keys.writeQueue.stream;
+    const args = [
+      stream,
+      hash,
+      this.#keys.entity(type, id),
+      type,
+      id,
+      encoded,
+      String(this.#maxPending),
+      String(Date.now() + this.#deadlineMs),
+    ];
+    const wanted = this.#wantedAcks(hash);
+    const [[entry, acks]] = await Promise.all([
+      store.call('enqueue', () => (wanted > 0 ? this.#replicated(args, wanted) : client.glcEnqueue(...args).then((e) => [e, 0] as const))),
+      this.#register(stream),
+    ]);
+    // Checked outside the store's call: replicas lagging is no reason to open the breaker.
+    if (entry !== null && acks < wanted) throw new ReplicaAckError(acks, wanted);
     if (entry !== null) {
       this.#events.writeBehind('enqueued', type);
       this.#knownPending?.queued(hash, { id: entry, change: Buffer.from(encoded) });
@@ -93,4 +142,55 @@ export class WriteBehindQueue {
     }
     return entry;
   }
+
+  /**
+   * The enqueue script and `WAIT` in one pipeline, so that both run on the slot's node and on
+   * one connection (WAIT counts that connection's writes). The script goes as EVALSHA, not as
+   * the defined command: its NOSCRIPT retry would run outside the pipeline, after the WAIT.
+   * A redirection (a slot moving) fails the call: the script did not run, and the caller writes
+   * synchronously.
+   */
+  async #replicated(args: readonly string[], wanted: number): Promise<readonly [string | null, number]> {
+    const client = (this.#store as RedisStore).client;
+    const run = async (command: 'evalsha' | 'eval'): Promise<[Error | null, unknown][]> => {
+      const results = await client
+        .pipeline()
+        .call(command, command === 'eval' ? ENQUEUE : ENQUEUE_SHA, 3, ...args)
+        .call('wait', wanted, this.#replicaWaitMs)
+        .exec();
+      if (!results || results.length !== 2) throw new Error('write-behind enqueue: the pipeline returned no reply');
+      return results;
+    };
+    let results = await run('evalsha');
+    if (results[0]?.[0]?.message.includes('NOSCRIPT')) results = await run('eval');
+    const [[scriptError, entry], [waitError, acks]] = results as [[Error | null, unknown], [Error | null, unknown]];
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    return [typeof entry === 'string' ? entry : null, typeof acks === 'number' ? acks : 0];
+  }
+
+  /** The replicas that must acknowledge an enqueue into the slot of `key` (see {@link WriteBehindQueueOptions.replicaAcks}). */
+  #wantedAcks(key: string): number {
+    if (this.#replicaAcks !== 'auto') return this.#replicaAcks;
+    const client = this.#store?.client;
+    // The client's slot map: per slot, its master's node then its replicas'.
+    return client instanceof Cluster && (client.slots[calculateSlot(key)]?.length ?? 0) > 1 ? 1 : 0;
+  }
+
+  /** Adds a slot stream to the registry, once per process; a failure is left to the worker's SCAN. */
+  async #register(stream: string): Promise<void> {
+    if (!this.#cluster || this.#registered.has(stream) || !this.#store) return;
+    const store = this.#store;
+    try {
+      await store.call('wb-register', () => store.client.sadd(this.#keys.writeQueue.registry, stream));
+      this.#registered.add(stream);
+    } catch {
+      // Registered by a later enqueue, or found by the worker's SCAN.
+    }
+  }
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name}: a non-negative integer, got ${String(value)}`);
+  return value;
 }

@@ -1,4 +1,4 @@
-import type { Keyspace } from '../keys.js';
+import { isKeyPart, type Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import { decodeChange, type Change } from './change.js';
 import { GROUP, type LeaderLease } from './leader.js';
@@ -9,6 +9,8 @@ const MAX_PENDING_PAGES = 10;
 
 /** An entry of the stream, as the worker reads it. */
 export interface StreamEntry {
+  /** The stream it was read from (on a Cluster, its slot's). */
+  stream: string;
   id: string;
   type: string;
   entityId: string;
@@ -17,6 +19,8 @@ export interface StreamEntry {
 
 /** Entries of one entity to settle: applied (`reason` '') or dead-lettered (`reason` says why). */
 export interface Settlement {
+  /** The stream the entries were read from. */
+  stream: string;
   type: string;
   id: string;
   entries: string[];
@@ -26,7 +30,7 @@ export interface Settlement {
 }
 
 /** A stream entry from its id and fields (`t`, `i`, `c`); an unreadable change is null (dead-lettered). */
-export function streamEntry(id: string, fields: string[] | null): StreamEntry {
+export function streamEntry(stream: string, id: string, fields: string[] | null): StreamEntry {
   const map = new Map<string, string>();
   for (let i = 0; fields && i + 1 < fields.length; i += 2) {
     const [name, value] = [fields[i], fields[i + 1]];
@@ -38,7 +42,7 @@ export function streamEntry(id: string, fields: string[] | null): StreamEntry {
   } catch {
     change = null;
   }
-  return { id, type: map.get('t') ?? '', entityId: map.get('i') ?? '', change };
+  return { stream, id, type: map.get('t') ?? '', entityId: map.get('i') ?? '', change };
 }
 
 /** Options of {@link StreamReader}. */
@@ -48,10 +52,24 @@ export interface StreamReaderOptions {
   keys: Keyspace;
   consumer: string;
   lease: LeaderLease;
+  /** How long the version floor left by a flush holds, in milliseconds. */
+  floorTtlMs: number;
 }
 
-/** Reads the stream for the worker, through its consumer group, while it holds the lease. */
-export class StreamReader {
+/** What the worker reads its entries through: one stream on one Redis, a stream per slot on a Cluster. */
+export interface EntrySource {
+  /** The next entries to apply, at most about `count`; see {@link StreamReader.read}. */
+  read(count: number, waiting: (entry: StreamEntry) => boolean): Promise<StreamEntry[]>;
+  /** Acknowledges what a batch applied or dead-lettered (one SETTLE per stream). */
+  settle(items: readonly Settlement[]): Promise<void>;
+  /** Changes queued and not yet acknowledged. */
+  depth(): Promise<number>;
+  /** Lets go of what this consumer holds besides the leader lease (a Cluster's fences). */
+  resign(): Promise<void>;
+}
+
+/** Reads the stream for the worker (one Redis), through its consumer group, while it holds the lease. */
+export class StreamReader implements EntrySource {
   readonly #options: StreamReaderOptions;
 
   constructor(options: StreamReaderOptions) {
@@ -81,6 +99,20 @@ export class StreamReader {
     return out;
   }
 
+  settle(items: readonly Settlement[]): Promise<void> {
+    const { store, client, keys, floorTtlMs } = this.#options;
+    return settleStream({ store, client, keys, queue: keys.writeQueue, floorTtlMs }, items, () => true);
+  }
+
+  depth(): Promise<number> {
+    const { store, client, keys } = this.#options;
+    return store.call('wb-depth', () => client.xlen(keys.writeQueue.stream));
+  }
+
+  resign(): Promise<void> {
+    return Promise.resolve(); // the leader lease is all it holds
+  }
+
   async #readGroup(count: number, from: string): Promise<StreamEntry[]> {
     const { store, client, keys, consumer, lease } = this.#options;
     const { leader, stream } = keys.writeQueue;
@@ -89,6 +121,38 @@ export class StreamReader {
       lease.lost(); // the lease passed to another worker since this batch began
       return [];
     }
-    return (reply[0]?.[1] ?? []).map(([id, fields]) => streamEntry(id, fields));
+    return (reply[0]?.[1] ?? []).map(([id, fields]) => streamEntry(stream, id, fields));
   }
+}
+
+/** What {@link settleStream} runs with. */
+export interface SettleContext {
+  store: RedisStore;
+  client: RedisStore['client'] & WriteBehindCommands;
+  keys: Keyspace;
+  /** The stream's keys: itself, its dead letters, its placeholder (all in one slot). */
+  queue: { stream: string; dead: string; unnamed: string };
+  floorTtlMs: number;
+}
+
+/**
+ * One SETTLE of entries read from one stream. An entry too broken to name its entity (or, on a
+ * Cluster, naming one outside the stream's slot: `inSlot` false) is still acknowledged, under the
+ * stream's placeholder key.
+ */
+export async function settleStream(
+  context: SettleContext,
+  items: readonly Settlement[],
+  inSlot: (type: string, id: string) => boolean,
+): Promise<void> {
+  if (items.length === 0) return;
+  const { store, client, keys, queue, floorTtlMs } = context;
+  const names = [queue.stream, queue.dead];
+  const args: (string | number)[] = [GROUP, keys.lease(''), floorTtlMs];
+  for (const item of items) {
+    const named = isKeyPart(item.type) && isKeyPart(item.id) && inSlot(item.type, item.id);
+    names.push(named ? keys.entity(item.type, item.id) : queue.unnamed, named ? keys.pending(item.type, item.id) : queue.unnamed);
+    args.push(item.entries.length, item.reason, item.type, item.id, item.floor, ...item.entries);
+  }
+  await store.call('settle', () => client.glcSettle(names.length, ...names, ...args));
 }

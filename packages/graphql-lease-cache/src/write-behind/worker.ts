@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Cluster } from 'ioredis';
 import type { CacheLogger } from '../logger.js';
 import { isKeyPart, type Keyspace } from '../keys.js';
 import type { RedisStore } from '../redis-store.js';
 import { coalesce, type WriteBehindState } from './change.js';
-import { GROUP, LeaderLease } from './leader.js';
+import { ClusterStreams, isCluster } from './cluster-streams.js';
+import { LeaderLease } from './leader.js';
 import type { CacheEvents } from '../events.js';
 import { defineWorkerCommands, type WriteBehindCommands } from './scripts/index.js';
 import type { TargetOutcome, TargetUpdate, WriteTarget } from './target.js';
-import { StreamReader, type Settlement, type StreamEntry } from './stream.js';
+import { StreamReader, type EntrySource, type Settlement, type StreamEntry } from './stream.js';
 import type { BatchReport, SettledEntity, WriteBehindWorkerOptions } from './worker-options.js';
 
 /** The first pause after a conflict, in milliseconds; doubled per consecutive conflict, up to `retryMs`. */
@@ -17,6 +17,8 @@ const CONFLICT_PAUSE_MS = 5;
 
 /** The queued changes of one entity in a batch, and where they go. */
 interface EntityBatch {
+  /** The stream its entries were read from (on a Cluster, the entity's slot's). */
+  stream: string;
   type: string;
   id: string;
   target: WriteTarget;
@@ -25,8 +27,8 @@ interface EntityBatch {
 
 /**
  * The consumer side: one leader at a time (a Redis lease, ./leader.ts) reads the stream with a
- * consumer group, coalesces per entity, applies with one guarded batch write per type, and
- * settles.
+ * consumer group (on a Cluster, every slot's stream: ./cluster-streams.ts), coalesces per
+ * entity, applies with one guarded batch write per type, and settles.
  *
  * Order per entity matters (a newer change applied before an older one would make the older
  * look applied), so: one leader, which reads only while it holds the lease (a script checks);
@@ -48,7 +50,7 @@ export class WriteBehindWorker {
   readonly #events: CacheEvents;
   readonly #logger: CacheLogger;
   readonly #lease: LeaderLease;
-  readonly #reader: StreamReader;
+  readonly #source: EntrySource;
   readonly #batchSize: number;
   readonly #intervalMs: number;
   readonly #retryMs: number;
@@ -72,7 +74,6 @@ export class WriteBehindWorker {
   #wake: (() => void) | undefined;
 
   constructor(options: WriteBehindWorkerOptions) {
-    if (options.store.client instanceof Cluster) throw new Error('write-behind needs a standalone Redis (not a Cluster)');
     this.#store = options.store;
     this.#client = defineWorkerCommands(options.store.client);
     this.#keys = options.keys;
@@ -95,14 +96,14 @@ export class WriteBehindWorker {
       consumer: this.#consumer,
       ttlMs: this.#leaderTtlMs,
       logger: this.#logger,
+      // On a Cluster each stream's fence takes over what other consumers left (scripts/read-fenced.ts).
+      takeOver: !isCluster(this.#client),
     });
-    this.#reader = new StreamReader({
-      store: this.#store,
-      client: this.#client,
-      keys: this.#keys,
-      consumer: this.#consumer,
-      lease: this.#lease,
-    });
+    const common = { store: this.#store, keys: this.#keys, consumer: this.#consumer, floorTtlMs: this.#floorTtlMs };
+    const client = this.#client;
+    this.#source = isCluster(client)
+      ? new ClusterStreams({ ...common, client, logger: this.#logger, fenceTtlMs: this.#leaderTtlMs, intervalMs: this.#intervalMs })
+      : new StreamReader({ ...common, client, lease: this.#lease });
   }
 
   /** This worker's consumer name in the group. */
@@ -127,12 +128,13 @@ export class WriteBehindWorker {
     await this.#loop;
     this.#loop = undefined;
     if (options.drainMs && (await this.#lease.acquire().catch(() => false))) await this.#drain(options.drainMs);
+    if (this.#lease.held) await this.#source.resign();
     await this.#lease.resign();
   }
 
   /** Changes queued and not yet acknowledged (the stream holds only those). */
   async depth(): Promise<number> {
-    const depth = await this.#store.call('wb-depth', () => this.#client.xlen(this.#keys.writeQueue.stream));
+    const depth = await this.#source.depth();
     this.#events.depth(depth);
     return depth;
   }
@@ -155,7 +157,7 @@ export class WriteBehindWorker {
     let wrote = false;
     for (const [target, items] of byTarget) wrote = (await this.#apply(target, items, settle, report)) || wrote;
     if (wrote && this.#afterWrite) await this.#afterWrite();
-    await this.#settle(settle);
+    await this.#source.settle(settle);
     await this.#announce(entries, settle);
     this.#count(settle, report);
     this.#events.flush(performance.now() - started);
@@ -174,11 +176,18 @@ export class WriteBehindWorker {
           ? `no target for type ${JSON.stringify(entry.type)}`
           : target.refuse(entry.entityId, entry.change);
       if (refused !== null || !target) {
-        settle.push({ type: entry.type, id: entry.entityId, entries: [entry.id], reason: refused ?? 'refused', floor: 0 });
+        settle.push({
+          stream: entry.stream,
+          type: entry.type,
+          id: entry.entityId,
+          entries: [entry.id],
+          reason: refused ?? 'refused',
+          floor: 0,
+        });
         continue;
       }
       const key = `${entry.type}:${entry.entityId}`;
-      const batch = batches.get(key) ?? { type: entry.type, id: entry.entityId, target, entries: [] };
+      const batch = batches.get(key) ?? { stream: entry.stream, type: entry.type, id: entry.entityId, target, entries: [] };
       batch.entries.push(entry);
       batches.set(key, batch);
     }
@@ -267,11 +276,12 @@ export class WriteBehindWorker {
       this.#conflicts.set(key, n);
       this.#backoff.set(key, Date.now() + Math.min(this.#retryMs, CONFLICT_PAUSE_MS * 2 ** Math.min(n - 1, 10)));
     } else {
-      this.#failed(item.type, item.id, ids, outcome.error, settle, report);
+      this.#failed(item, outcome.error, settle, report);
     }
   }
 
-  #failed(type: string, id: string, entries: string[], error: string, settle: Settlement[], report: BatchReport): void {
+  #failed(item: EntityBatch, error: string, settle: Settlement[], report: BatchReport): void {
+    const { stream, type, id, entries } = settlementOf(item);
     const key = `${type}:${id}`;
     this.#events.writeBehind('retry', type);
     const [head] = entries;
@@ -286,7 +296,7 @@ export class WriteBehindWorker {
     if (tries >= this.#maxTries) {
       this.#tries.delete(head);
       this.#isolated.delete(key);
-      settle.push({ type, id, entries, reason: `${error} (after ${tries} tries)`, floor: 0 });
+      settle.push({ stream, type, id, entries, reason: `${error} (after ${tries} tries)`, floor: 0 });
     } else {
       this.#isolated.add(key);
       this.#backoff.set(key, Date.now() + this.#retryMs);
@@ -372,27 +382,13 @@ export class WriteBehindWorker {
   /** The next entries to apply; those of entities waiting for a retry are passed over (see {@link StreamReader.read}). */
   async #read(): Promise<StreamEntry[]> {
     const now = Date.now();
-    return this.#reader.read(this.#batchSize, (entry) => (this.#backoff.get(`${entry.type}:${entry.entityId}`) ?? 0) > now);
-  }
-
-  async #settle(items: readonly Settlement[]): Promise<void> {
-    if (items.length === 0) return;
-    const { stream, dead, unnamed } = this.#keys.writeQueue;
-    const keys = [stream, dead];
-    const args: (string | number)[] = [GROUP, this.#keys.lease(''), this.#floorTtlMs];
-    for (const item of items) {
-      // An entry too broken to name its entity is still acknowledged (under a placeholder key).
-      const named = isKeyPart(item.type) && isKeyPart(item.id);
-      keys.push(named ? this.#keys.entity(item.type, item.id) : unnamed, named ? this.#keys.pending(item.type, item.id) : unnamed);
-      args.push(item.entries.length, item.reason, item.type, item.id, item.floor, ...item.entries);
-    }
-    await this.#store.call('settle', () => this.#client.glcSettle(keys.length, ...keys, ...args));
+    return this.#source.read(this.#batchSize, (entry) => (this.#backoff.get(`${entry.type}:${entry.entityId}`) ?? 0) > now);
   }
 }
 
 /** The type, id and entry ids of an entity's batch, for a {@link Settlement}. */
-function settlementOf(item: EntityBatch): Pick<Settlement, 'type' | 'id' | 'entries'> {
-  return { type: item.type, id: item.id, entries: item.entries.map((e) => e.id) };
+function settlementOf(item: EntityBatch): Pick<Settlement, 'stream' | 'type' | 'id' | 'entries'> {
+  return { stream: item.stream, type: item.type, id: item.id, entries: item.entries.map((e) => e.id) };
 }
 
 function sleep(ms: number): Promise<void> {

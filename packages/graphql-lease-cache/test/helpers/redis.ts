@@ -134,3 +134,32 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Moves slot `slot` to the next master, keys and all, as `redis-cli --cluster reshard` does
+ * (IMPORTING/MIGRATING, MIGRATE, then every node told), and returns the ids of the old and new owner.
+ */
+export async function moveSlot(slot: number, nodes: readonly string[]): Promise<{ from: string; to: string }> {
+  const clients = nodes.map((node) => {
+    const [host = '127.0.0.1', port = '0'] = node.split(':');
+    return new Redis(Number(port), host, { maxRetriesPerRequest: 1 });
+  });
+  try {
+    const ids = await Promise.all(clients.map(async (c) => String(await c.call('CLUSTER', 'MYID'))));
+    const ranges = (await clients[0]?.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+    const owner = ranges.find(([first, last]) => slot >= first && slot <= last)?.[2][2];
+    const from = ids.findIndex((id) => id === owner);
+    if (from < 0) throw new Error(`no owner of slot ${slot}`);
+    const to = (from + 1) % clients.length;
+    const [source, target] = [clients[from] as Redis, clients[to] as Redis];
+    await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from] as string);
+    await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to] as string);
+    const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 1000)) as string[];
+    const [host = '127.0.0.1', port = '0'] = (nodes[to] ?? '').split(':');
+    if (keys.length > 0) await source.call('MIGRATE', host, port, '', 0, 5000, 'KEYS', ...keys);
+    for (const c of clients) await c.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to] as string);
+    return { from: ids[from] as string, to: ids[to] as string };
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+}

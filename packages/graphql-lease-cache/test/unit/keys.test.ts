@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyspace } from '../../src/keys.js';
+import calculateSlot from 'cluster-key-slot';
 import { changedDependencies } from '../../src/create-cache.js';
 
 const hashTag = (key: string): string => /\{([^}]*)\}/.exec(key)?.[1] ?? '';
@@ -23,13 +24,36 @@ describe('keyspace', () => {
   it("keeps write-behind keys out of the versioned prefix, the hash in its entity's slot", () => {
     expect(keys.pending('Product', 'p1')).toBe('shop:{Product:p1}:wb');
     expect(hashTag(keys.pending('Product', 'p1'))).toBe(hashTag(keys.entity('Product', 'p1')));
-    expect(keys.writeQueue).toEqual({
+    expect(keys.writeQueue).toMatchObject({
       stream: 'shop:{wb}:writes',
       dead: 'shop:{wb}:dead',
       leader: 'shop:{wb}:leader',
       unnamed: 'shop:{wb}:unnamed',
+      registry: 'shop:{wb}:streams',
+      streamPattern: 'shop:{wb~*}:writes',
     });
     expect(createKeyspace({ namespace: 'shop', version: 4 }).pending('Product', 'p1')).toBe(keys.pending('Product', 'p1'));
+  });
+
+  it("on a Cluster, puts an entity's write-behind queue (stream, dead letters, fence) in the entity's slot", () => {
+    for (const [type, id] of [
+      ['Product', 'p1'],
+      ['Product', '5eed00010000000000000003'],
+      ['User', 'u9'],
+    ] as const) {
+      const shard = keys.writeQueue.ofEntity(type, id);
+      const slot = calculateSlot(keys.pending(type, id));
+      for (const key of [shard.stream, shard.dead, shard.fence, shard.unnamed]) expect(calculateSlot(key)).toBe(slot);
+      expect(shard.stream).toMatch(/^shop:\{wb~[0-9a-z]+\}:writes$/);
+      expect(keys.writeQueue.ofStream(shard.stream)).toEqual(shard);
+    }
+    // Stable names: they hold changes the database does not have yet.
+    expect(keys.writeQueue.ofEntity('Product', 'p1').stream).toBe(
+      createKeyspace({ namespace: 'shop', version: 9 }).writeQueue.ofEntity('Product', 'p1').stream,
+    );
+    expect(keys.writeQueue.ofStream('shop:{wb}:writes')).toBeNull();
+    expect(keys.writeQueue.ofStream('shop:{wb~zzzzzz}:writes')).toBeNull(); // not the tag of its slot
+    expect(keys.writeQueue.ofStream('other:{wb~0}:writes')).toBeNull();
   });
 
   it('names response dependencies on one field of an entity, and tells entity keys from others', () => {

@@ -1,10 +1,14 @@
 import type { RedisClient } from '../../redis-client.js';
 import { ENQUEUE } from './enqueue.js';
 import { LEAD, READ, RESIGN } from './leader.js';
+import { READ_FENCED } from './read-fenced.js';
 import { SETTLE } from './settle.js';
 
-/** A consumer group's reply: per stream, its entries as `[id, [field, value, …]]`. */
-export type StreamReply = [string, [string, string[] | null][]][];
+/** A stream's entries as XREADGROUP replies them: `[id, [field, value, …]]` (null fields: deleted). */
+export type StreamEntries = [string, string[] | null][];
+
+/** A consumer group's reply: per stream, its entries. */
+export type StreamReply = [string, StreamEntries][];
 
 /** The write-behind scripts as client commands (each script's module states its KEYS, ARGV and reply). */
 export interface WriteBehindCommands {
@@ -18,6 +22,8 @@ export interface WriteBehindCommands {
   glcRead(...args: (string | number)[]): Promise<StreamReply | 0>;
   /** (leader key, consumer). */
   glcResign(...args: string[]): Promise<number>;
+  /** (fence, stream, consumer, group, count, from id, fence ttl ms, also new: '1' | '0'). */
+  glcReadFenced(...args: (string | number)[]): Promise<[StreamEntries, StreamEntries, number] | 0>;
 }
 
 /** Defines the producer's script on `client` (idempotent). */
@@ -32,5 +38,6 @@ export function defineWorkerCommands(client: RedisClient): RedisClient & WriteBe
   client.defineCommand('glcLead', { numberOfKeys: 1, lua: LEAD });
   client.defineCommand('glcResign', { numberOfKeys: 1, lua: RESIGN });
   client.defineCommand('glcRead', { numberOfKeys: 2, lua: READ });
+  client.defineCommand('glcReadFenced', { numberOfKeys: 2, lua: READ_FENCED });
   return client as RedisClient & WriteBehindCommands;
 }
