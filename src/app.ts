@@ -177,15 +177,13 @@ function createObservedCache(
     ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
     __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
-    writeBehindReplicaAcks: config.writeBehind.replicaAcks,
-    writeBehindReplicaWaitMs: config.writeBehind.replicaWaitMs,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
     fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
-    // Invalidations wait for a replica on a Cluster (where a master has one) unless set otherwise.
+    // Unset: invalidations and enqueues wait for a replica on a Cluster where a master has one.
     replicaAcks: {
-      replicas: config.cacheReplicaAcks.replicas ?? (config.redisClusterNodes ? 1 : 0),
+      ...(config.cacheReplicaAcks.replicas === null ? {} : { replicas: config.cacheReplicaAcks.replicas }),
       timeoutMs: config.cacheReplicaAcks.timeoutMs,
     },
   });

@@ -85,7 +85,7 @@ describe('invalidations acknowledged by a replica', () => {
     // The replica's link cut, and kept down: its reconnection is refused (a password it does not
     // have; connections already open stay authenticated).
     await primary.config('SET', 'requirepass', 'failover-test');
-    await primary.client('KILL', 'TYPE', 'replica');
+    await primary.call('CLIENT', 'KILL', 'TYPE', 'replica');
     await primary.del(bare);
     await t.app.cache.core.invalidate([key]);
     // Redis ran it, but no replica has it: not delivered (pending, and the write was fenced).

@@ -61,8 +61,6 @@ export interface Cache {
   stats: CacheStats;
   /** The Redis store, or null when running without Redis. */
   store: RedisStore | null;
-  /** How the cache's writes wait for replicas (`options.replicaAcks`), or null without Redis or with 0 replicas. */
-  replicaAcks: ReplicaAcks | null;
   /** The in-process L1 (`settings.l1MaxBytes` > 0 and Redis), else null; it serves only while `l1Gate` allows. */
   l1: L1Cache | null;
   /** Queues write-behind changes (unavailable without Redis or on a Cluster). */
@@ -116,25 +114,16 @@ export interface CreateCacheOptions {
   __testing__withoutWriteBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
-  /**
-   * Replicas that must acknowledge a write-behind enqueue (`WAIT`), else the mutation writes
-   * synchronously; default `auto` (1 on a Cluster slot whose master has a replica, else 0). See
-   * WriteBehindQueueOptions.replicaAcks.
-   */
-  writeBehindReplicaAcks?: number | 'auto';
-  /** How long an enqueue waits for those replicas, in milliseconds; default 50. */
-  writeBehindReplicaWaitMs?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
   /**
-   * Replicas that must have each invalidation, refresh and response invalidation before it counts
-   * as delivered (`WAIT <replicas> <timeoutMs>` after it, on its node; replica-acks.ts): one that
-   * is not acknowledged in time is kept pending and fenced like one Redis did not answer, so that
-   * a failover to a replica cannot bring back what a returned mutation replaced. Default: on a
-   * Cluster `{ replicas: 1, timeoutMs: 50 }` (a master without a replica that could be promoted
-   * is not waited on), on one Redis none. `timeoutMs` must be below the command timeout.
+   * Replicas that must have each invalidation, refresh, response invalidation (replica-acks.ts)
+   * and write-behind enqueue before it counts (`WAIT <replicas> <timeoutMs>` after it, on its
+   * node): an invalidation not acknowledged in time is kept pending and fenced, an enqueue
+   * written synchronously, so that a failover cannot undo what a mutation returned. Default
+   * `replicas`: 1 on a Cluster where a master has a replica, else 0; `timeoutMs` 50, below the command timeout.
    */
-  replicaAcks?: ReplicaAcksOptions;
+  replicaAcks?: Partial<ReplicaAcksOptions>;
   /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
   freezeLocalCopies?: boolean;
   /**
@@ -223,20 +212,9 @@ export function createCache(given: CreateCacheOptions): Cache {
   const { logger } = options;
   const keys = createKeyspace({ namespace: settings.namespace, version: CACHE_SCHEMA_VERSION });
   const events = new CacheEvents(settings.namespace, new CacheStats());
-  const breaker = new CircuitBreaker({
-    failureThreshold: settings.breakerThreshold,
-    openMs: settings.breakerOpenMs,
-    onStateChange: (state) => {
-      events.breaker(state);
-      logger.warn({ state }, `Redis circuit breaker ${state}`);
-    },
-  });
   // What this process knows to be queued for the database: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
-  const replicaAcks = createReplicaAcks(options);
-  const store = options.redis
-    ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease(''), ...(replicaAcks ? { acks: replicaAcks } : {}) })
-    : null;
+  const store = createStore(options, keys, events);
   let deliver: (keys: readonly string[], tags: readonly string[]) => Promise<void> = () => Promise.resolve();
   let fleet: Fleet | null = null;
   // The L1 serves only while this member's fleet lease holds (a gate given in the options wins).
@@ -252,8 +230,9 @@ export function createCache(given: CreateCacheOptions): Cache {
     keys,
     events,
     maxPendingPerEntity: options.writeBehindMaxPending,
-    replicaAcks: options.writeBehindReplicaAcks,
-    replicaWaitMs: options.writeBehindReplicaWaitMs,
+    // The same setting: an enqueue waits as an invalidation does (its fallback: a synchronous write).
+    replicaAcks: options.replicaAcks?.replicas ?? 'auto',
+    replicaWaitMs: options.replicaAcks?.timeoutMs ?? DEFAULT_CLUSTER_REPLICA_ACKS.timeoutMs,
     enqueueDeadlineMs: options.redisCommandTimeoutMs,
     knownPending,
     afterEnqueue: (type, id, change) =>
@@ -265,7 +244,6 @@ export function createCache(given: CreateCacheOptions): Cache {
     events,
     stats: events.stats,
     store,
-    replicaAcks,
     l1,
     writeBehind,
     responseFields: new Map(
@@ -282,16 +260,26 @@ export function createCache(given: CreateCacheOptions): Cache {
   };
 }
 
-/** Replica acknowledgement of the cache's writes: `options.replicaAcks`, else on a Cluster the default; null when it waits for none. */
-function createReplicaAcks(options: CreateCacheOptions): ReplicaAcks | null {
+/** The Redis store behind its breaker, its writes acknowledged by replicas per `options.replicaAcks` over the defaults; null without Redis. */
+function createStore(
+  options: CreateCacheOptions & { settings: CacheSettings; logger: CacheLogger },
+  keys: Keyspace,
+  events: CacheEvents,
+): RedisStore | null {
   if (!options.redis) return null;
-  const given = options.replicaAcks ?? (options.redis instanceof Cluster ? DEFAULT_CLUSTER_REPLICA_ACKS : undefined);
-  if (given && given.replicas > 0 && given.timeoutMs >= (options.redisCommandTimeoutMs ?? 250))
-    throw new TypeError(
-      `replicaAcks.timeoutMs (${given.timeoutMs}) must be below the Redis command timeout (${options.redisCommandTimeoutMs ?? 250} ms)`,
-    );
-  const acks = given ? new ReplicaAcks(options.redis, given) : null;
-  return acks && acks.replicas > 0 ? acks : null;
+  const { settings, logger } = options;
+  const breaker = new CircuitBreaker({
+    failureThreshold: settings.breakerThreshold,
+    openMs: settings.breakerOpenMs,
+    onStateChange: (state) => {
+      events.breaker(state);
+      logger.warn({ state }, `Redis circuit breaker ${state}`);
+    },
+  });
+  const cluster = options.redis instanceof Cluster;
+  const given = { replicas: cluster ? 1 : 0, timeoutMs: DEFAULT_CLUSTER_REPLICA_ACKS.timeoutMs, ...options.replicaAcks };
+  const acks = new ReplicaAcks(options.redis, given, options.redisCommandTimeoutMs ?? 250);
+  return new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease(''), ...(acks.replicas > 0 ? { acks } : {}) });
 }
 
 /** The core, with its codec, its local copies and (when enabled) the response store. */

@@ -65,11 +65,14 @@ export class ReplicaAcks {
   #loadedAt = 0;
   #loading: Promise<void> | undefined;
 
-  constructor(client: RedisClient, options: ReplicaAcksOptions) {
+  /** `commandTimeoutMs`: the client's command timeout, which a WAIT must end before. */
+  constructor(client: RedisClient, options: ReplicaAcksOptions, commandTimeoutMs: number) {
     if (!Number.isInteger(options.replicas) || options.replicas < 0)
       throw new TypeError(`replicaAcks.replicas must be a non-negative integer, got ${String(options.replicas)}`);
     if (!(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0))
       throw new TypeError(`replicaAcks.timeoutMs must be a positive number of milliseconds, got ${String(options.timeoutMs)}`);
+    if (options.replicas > 0 && options.timeoutMs >= commandTimeoutMs)
+      throw new TypeError(`replicaAcks.timeoutMs (${options.timeoutMs}) must be below the Redis command timeout (${commandTimeoutMs} ms)`);
     this.#client = client;
     this.#replicas = options.replicas;
     this.#timeoutMs = options.timeoutMs;
