@@ -4,8 +4,10 @@
 // after each enqueue: also a replica has it). Views/s, p50 and p99, and how many views fell back
 // to a synchronous write (a replica not answering within CACHE_REPLICA_WAIT_MS). In process
 // (startApp), over an embedded FerretDB/MongoDB (MONGODB_URI to use your own). BENCH_SECONDS
-// (default 10) and BENCH_CONNECTIONS (default 10).
+// (default 10) and BENCH_CONNECTIONS (default 10). Then the enqueue alone (the cache's queue, no
+// HTTP, no MongoDB), with and without WAIT: what the acknowledgement adds to each view's Redis call.
 import autocannon from 'autocannon';
+import { createCache, createRedisClient } from 'graphql-lease-cache';
 import mongoose from 'mongoose';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -48,6 +50,12 @@ async function main(): Promise<void> {
     }
     console.log(`\nrecordProductView over ${VIEWED_PRODUCTS} products, ${seconds} s, ${connections} connections, 3 masters + 3 replicas`);
     console.table(rows);
+    const enqueues: EnqueueRow[] = [];
+    for (const round of [1, 2]) {
+      for (const replicas of [0, 1]) enqueues.push(await enqueueLoad(cluster.nodes, replicas, round));
+    }
+    console.log(`\n${ENQUEUES} enqueues over ${VIEWED_PRODUCTS} products, ${connections} concurrent, 3 masters + 3 replicas`);
+    console.table(enqueues);
   } finally {
     await cluster.stop();
     await mongo?.stop();
@@ -107,6 +115,59 @@ async function viewLoad(app: App, scenario: string): Promise<Row> {
     'p99 ms': result.latency.p99,
     'written behind': (await counted('enqueued')) - before.enqueued,
     'synchronous fallbacks': (await counted('fallback')) - before.fallback,
+  };
+}
+
+const ENQUEUES = 5_000;
+
+/** The figures of one run of enqueues. */
+interface EnqueueRow {
+  scenario: string;
+  'enqueues/s': number;
+  'p50 ms': number;
+  'p99 ms': number;
+  refused: number;
+}
+
+/** {@link ENQUEUES} enqueues of a view from `connections` concurrent callers, each call timed. */
+async function enqueueLoad(nodes: readonly string[], replicas: number, round: number): Promise<EnqueueRow> {
+  const redis = createRedisClient({ url: '', clusterNodes: nodes, logger });
+  await redis.connect();
+  const cache = createCache({
+    redis,
+    settings: { namespace: `bench-enqueue-${replicas}-${round}` },
+    writeBehindTypes: ['Product'],
+    replicaAcks: { replicas },
+    writeBehindMaxPending: 1_000_000,
+  });
+  const latencies: number[] = [];
+  let refused = 0;
+  let next = 0;
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (next < ENQUEUES) {
+          const id = `p${next++ % VIEWED_PRODUCTS}`;
+          const at = performance.now();
+          await cache.writeBehind.enqueue('Product', id, { inc: { viewCount: 1 }, at: Date.now() }).catch(() => (refused += 1));
+          latencies.push(performance.now() - at);
+        }
+      }),
+    );
+  } finally {
+    cache.close();
+    redis.disconnect();
+  }
+  const seconds = (performance.now() - started) / 1_000;
+  latencies.sort((a, b) => a - b);
+  const quantile = (q: number): number => Math.round((latencies[Math.floor(q * (latencies.length - 1))] ?? 0) * 100) / 100;
+  return {
+    scenario: `enqueue, WAIT ${replicas === 0 ? 'off' : replicas} (round ${round})`,
+    'enqueues/s': Math.round(ENQUEUES / seconds),
+    'p50 ms': quantile(0.5),
+    'p99 ms': quantile(0.99),
+    refused,
   };
 }
 

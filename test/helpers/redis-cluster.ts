@@ -148,6 +148,32 @@ async function settled(live: string[]): Promise<void> {
     },
     { what: 'every replica in sync', timeoutMs: 30_000, intervalMs: 100 },
   );
+  // And listed by every node in CLUSTER SLOTS, which is where clients learn the replicas from.
+  await until(
+    async () => {
+      try {
+        const listed = await Promise.all(live.map((address) => slotsNodes(address)));
+        return listed.every((count) => count === live.length);
+      } catch {
+        return false;
+      }
+    },
+    { what: 'every node listing every replica in CLUSTER SLOTS', timeoutMs: 30_000, intervalMs: 100 },
+  );
+}
+
+/** How many distinct nodes (masters and replicas) a node's CLUSTER SLOTS names. */
+async function slotsNodes(address: string): Promise<number> {
+  const [host = '127.0.0.1', port = '6379'] = address.split(':');
+  const client = new Redis(Number(port), host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const ranges = (await client.call('CLUSTER', 'SLOTS')) as [number, number, ...[string, number][]][];
+    return new Set(ranges.flatMap(([, , ...nodes]) => nodes.map(([ip, p]) => `${ip}:${p}`))).size;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** One row of CLUSTER NODES. */

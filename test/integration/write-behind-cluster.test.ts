@@ -210,4 +210,35 @@ describe('write-behind on a Redis Cluster', () => {
       await stop(server);
     }
   });
+
+  it(
+    'a view no replica acknowledged (CACHE_REPLICA_ACKS=1, none here) is written synchronously, and counted once',
+    { timeout: 120_000 },
+    async () => {
+      const server = await startServer({ CACHE_REPLICA_ACKS: '1', CACHE_REPLICA_WAIT_MS: '5' });
+      try {
+        const base = await storedViews();
+        const id = PRODUCTS[0] as string;
+        for (let i = 1; i <= 10; i += 1) {
+          const res = await post<{ recordProductView: { viewCount: number } }>(server, VIEW, { id });
+          expect(res.data?.recordProductView.viewCount).toBe((base.get(id) ?? 0) + i);
+        }
+        // Each was queued on its master, then written to MongoDB with its id marked done.
+        expect(await counted([server], 'write_behind_fallbacks_total')).toBe(10);
+        expect((await storedViews()).get(id)).toBe((base.get(id) ?? 0) + 10);
+        // The worker finds the queued copies done: it settles them without applying them again.
+        await until(async () => (await counted([server], 'write_behind_flushed_total')) === 10, {
+          what: 'the queued copies to be settled',
+        });
+        expect(await counted([server], 'write_behind_mongo_writes_total')).toBe(0);
+        expect(await queued()).toBe(0);
+        expect((await storedViews()).get(id)).toBe((base.get(id) ?? 0) + 10);
+        expect((await post<{ product: { viewCount: number } }>(server, READ, { id })).data?.product.viewCount).toBe(
+          (base.get(id) ?? 0) + 10,
+        );
+      } finally {
+        await stop(server);
+      }
+    },
+  );
 });

@@ -256,6 +256,7 @@ export function createCache(given: CreateCacheOptions): Cache {
     close: () => {
       core.close();
       fleet?.close();
+      writeBehind.close();
     },
   };
 }

@@ -26,7 +26,7 @@ export interface ClusterStreamsOptions {
   intervalMs: number;
   /** How long the version floor left by a flush holds, in milliseconds. */
   floorTtlMs: number;
-  /** How often every master is scanned for slot streams missing from the registry, in milliseconds; default 30000. */
+  /** How often every master is scanned for slot streams missing from the registry, in milliseconds; default 300000 (a SCAN visits every key of a node). */
   scanMs?: number;
 }
 
@@ -58,7 +58,7 @@ export class ClusterStreams implements EntrySource {
   #scannedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: ClusterStreamsOptions) {
-    this.#o = { ...options, scanMs: options.scanMs ?? 30_000 };
+    this.#o = { ...options, scanMs: options.scanMs ?? 300_000 };
   }
 
   /** The streams due now, each read for about `count / streams` entries (at least {@link MIN_PER_STREAM}). */

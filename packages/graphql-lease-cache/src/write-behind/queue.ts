@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { Keyspace } from '../keys.js';
@@ -7,9 +6,7 @@ import type { RedisStore } from '../redis-store.js';
 import type { Change } from './change.js';
 import type { CacheEvents } from '../events.js';
 import { defineQueueCommands } from './scripts/index.js';
-import { ENQUEUE } from './scripts/enqueue.js';
-
-const ENQUEUE_SHA = createHash('sha1').update(ENQUEUE).digest('hex');
+import { ReplicaGroupCommit } from './group-commit.js';
 
 /** Options of {@link WriteBehindQueue}. */
 export interface WriteBehindQueueOptions {
@@ -77,6 +74,8 @@ export class WriteBehindQueue {
   readonly #replicaWaitMs: number;
   readonly #afterEnqueue: ((type: string, id: string, change: Change) => Promise<void>) | undefined;
   readonly #knownPending: KnownPending | undefined;
+  /** Enqueues with WAIT, on their own connection (opened on first use). */
+  readonly #replicated: ReplicaGroupCommit | null;
   /** The slot streams this process has registered. */
   readonly #registered = new Set<string>();
 
@@ -93,6 +92,12 @@ export class WriteBehindQueue {
     this.#replicaWaitMs = nonNegative('replicaWaitMs', options.replicaWaitMs ?? 50);
     this.#knownPending = options.knownPending;
     this.#afterEnqueue = options.afterEnqueue;
+    this.#replicated = options.store && new ReplicaGroupCommit(options.store.client, this.#replicaWaitMs);
+  }
+
+  /** Closes the connection of enqueues that wait for replicas, if one was opened. */
+  close(): void {
+    this.#replicated?.close();
   }
 
   /** False without Redis: write-behind mutations then write synchronously. */
@@ -113,8 +118,8 @@ export class WriteBehindQueue {
    * ({@link ReplicaAckError}). Either way the caller then writes the database itself.
    */
   async enqueue(type: string, id: string, change: Change): Promise<string | null> {
-    const [store, client] = [this.#store, this.#client];
-    if (!store || !client) throw new Error('write-behind is unavailable (no Redis)');
+    const [store, client, replicated] = [this.#store, this.#client, this.#replicated];
+    if (!store || !client || !replicated) throw new Error('write-behind is unavailable (no Redis)');
     const encoded = JSON.stringify(change);
     const hash = this.#keys.pending(type, id);
     const stream = this.#cluster ? this.#keys.writeQueue.ofEntity(type, id).stream : this.#keys.writeQueue.stream;
@@ -130,7 +135,9 @@ export class WriteBehindQueue {
     ];
     const wanted = this.#wantedAcks(hash);
     const [[entry, acks]] = await Promise.all([
-      store.call('enqueue', () => (wanted > 0 ? this.#replicated(args, wanted) : client.glcEnqueue(...args).then((e) => [e, 0] as const))),
+      store.call('enqueue', () =>
+        wanted > 0 ? replicated.enqueue(args, wanted) : client.glcEnqueue(...args).then((e) => [e, 0] as const),
+      ),
       this.#register(stream),
     ]);
     // Checked outside the store's call: replicas lagging is no reason to open the breaker.
@@ -141,32 +148,6 @@ export class WriteBehindQueue {
       await this.#afterEnqueue?.(type, id, change);
     }
     return entry;
-  }
-
-  /**
-   * The enqueue script and `WAIT` in one pipeline, so that both run on the slot's node and on
-   * one connection (WAIT counts that connection's writes). The script goes as EVALSHA, not as
-   * the defined command: its NOSCRIPT retry would run outside the pipeline, after the WAIT.
-   * A redirection (a slot moving) fails the call: the script did not run, and the caller writes
-   * synchronously.
-   */
-  async #replicated(args: readonly string[], wanted: number): Promise<readonly [string | null, number]> {
-    const client = (this.#store as RedisStore).client;
-    const run = async (command: 'evalsha' | 'eval'): Promise<[Error | null, unknown][]> => {
-      const results = await client
-        .pipeline()
-        .call(command, command === 'eval' ? ENQUEUE : ENQUEUE_SHA, 3, ...args)
-        .call('wait', wanted, this.#replicaWaitMs)
-        .exec();
-      if (!results || results.length !== 2) throw new Error('write-behind enqueue: the pipeline returned no reply');
-      return results;
-    };
-    let results = await run('evalsha');
-    if (results[0]?.[0]?.message.includes('NOSCRIPT')) results = await run('eval');
-    const [[scriptError, entry], [waitError, acks]] = results as [[Error | null, unknown], [Error | null, unknown]];
-    if (scriptError) throw scriptError;
-    if (waitError) throw waitError;
-    return [typeof entry === 'string' ? entry : null, typeof acks === 'number' ? acks : 0];
   }
 
   /** The replicas that must acknowledge an enqueue into the slot of `key` (see {@link WriteBehindQueueOptions.replicaAcks}). */

@@ -5,7 +5,7 @@ import type { Cache } from '../create-cache.js';
 import type { EntityCache, Versioned } from '../entity-cache.js';
 import { SILENT_LOGGER, type CacheLogger } from '../logger.js';
 import { withChange, type Change } from './change.js';
-import type { WriteBehindQueue } from './queue.js';
+import { ReplicaAckError, type WriteBehindQueue } from './queue.js';
 import type { DirectWriteResult, EntityWriteTarget } from './target.js';
 
 /**
@@ -197,11 +197,11 @@ export class EntityWriter<T extends Versioned, Scope> {
         this.#warn('full', { type: this.type, id }, 'the write-behind backlog of an entity is full; writing the database synchronously');
       } catch (error) {
         if (!(error instanceof BreakerOpenError)) doneId = u;
-        this.#warn(
-          'down',
-          { err: error, type: this.type, id },
-          'the write-behind queue is unavailable; writing the database synchronously',
-        );
+        const [cause, message] =
+          error instanceof ReplicaAckError
+            ? ['unreplicated', 'a write-behind enqueue was not acknowledged by its replicas in time; writing the database synchronously']
+            : ['down', 'the write-behind queue is unavailable; writing the database synchronously'];
+        this.#warn(cause, { err: error, type: this.type, id }, message);
       }
     }
     this.#queue.countFallback(this.type);

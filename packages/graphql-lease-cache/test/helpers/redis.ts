@@ -24,9 +24,9 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-/** A three-master cluster, no replicas. */
+/** A three-master cluster, with a replica each when asked. */
 export interface TestRedisCluster {
-  /** `host:port` of every node. */
+  /** `host:port` of every node (masters first). */
   nodes: string[];
   stop(): Promise<void>;
 }
@@ -60,10 +60,15 @@ export async function startRedis(): Promise<TestRedis> {
   };
 }
 
-/** Starts three `--cluster-enabled` nodes and joins them with `redis-cli --cluster create`. */
-export async function startRedisCluster(): Promise<TestRedisCluster> {
+/**
+ * Starts three `--cluster-enabled` nodes (six with `replicas: 1`) and joins them with
+ * `redis-cli --cluster create`; with replicas, returns once each replica's link is up.
+ */
+export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Promise<TestRedisCluster> {
+  const replicas = options.replicas ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'lease-cache-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: number[] = [];
+  for (let i = 0; i < 3 * (1 + replicas); i += 1) ports.push(await freePort());
   const children = ports.map((port) =>
     startServer(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]),
   );
@@ -74,11 +79,19 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   try {
     for (const port of ports) await until(() => answers(port), `cluster node ${port}`);
     const nodes = ports.map((port) => `127.0.0.1:${port}`);
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      stdio: 'ignore',
+    });
     for (const port of ports) {
       const info = (): string => execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' });
       await until(async () => info().includes('cluster_state:ok'), `cluster state ok on ${port}`);
     }
+    const replication = (port: number): string =>
+      execFileSync('redis-cli', ['-p', String(port), 'info', 'replication'], { encoding: 'utf8' });
+    const linked = (): number => ports.filter((port) => /master_link_status:up/.test(replication(port))).length;
+    await until(async () => linked() === 3 * replicas, 'every replica linked to its master');
+    // And every node lists them in CLUSTER SLOTS (what clients learn the replicas from).
+    if (replicas > 0) await until(async () => (await Promise.all(ports.map(listsReplicas))).every(Boolean), 'replicas in CLUSTER SLOTS');
     return { nodes, stop };
   } catch (error) {
     await stop();
@@ -101,6 +114,17 @@ function stopChild(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
+}
+
+/** True when every slot range of the node's CLUSTER SLOTS has a replica besides its master. */
+async function listsReplicas(port: number): Promise<boolean> {
+  const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  try {
+    const ranges = (await client.call('CLUSTER', 'SLOTS')) as unknown[][];
+    return ranges.length > 0 && ranges.every((range) => range.length > 3);
+  } finally {
+    client.disconnect();
+  }
 }
 
 async function answers(port: number): Promise<boolean> {

@@ -291,6 +291,7 @@ describe('the write-behind worker on a Cluster', () => {
     expect(error).toMatchObject({ acks: 0, wanted: 1 });
     // Queued on the master all the same: the caller's synchronous write marks it done (Change.u).
     expect(await queued(s)).toEqual({ stream: 1, hash: 1 });
+    queue.close();
   });
 });
 
