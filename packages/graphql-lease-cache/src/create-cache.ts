@@ -257,6 +257,7 @@ export function createCache(given: CreateCacheOptions): Cache {
       core.close();
       fleet?.close();
       writeBehind.close();
+      store?.acks?.close();
     },
   };
 }

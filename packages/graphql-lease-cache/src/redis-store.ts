@@ -51,11 +51,6 @@ interface ScriptCommands {
   glcRefresh(numKeys: number, ...args: Arg[]): Promise<number[]>;
   glcInvalidate(numKeys: number, ...args: Arg[]): Promise<number>;
 }
-/** The same scripts queued on a pipeline (replica-acks.ts). */
-interface ScriptPipeline {
-  glcRefresh(numKeys: number, ...args: Arg[]): unknown;
-  glcInvalidate(numKeys: number, ...args: Arg[]): unknown;
-}
 
 const SEPARATOR = 0x7c; // |
 const DEFAULT_TAG_TTL_MS = 3_600_000;
@@ -149,13 +144,10 @@ export class RedisStore implements LeaseStore {
       async (group) => {
         const keys = group.map((v) => v.key);
         const args = [etag, this.#leaseSuffix, ...group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload])];
-        const replies = await this.#written<number[]>(
-          keys,
-          (p) => p.glcRefresh(keys.length, ...keys, ...args),
-          (c) => c.glcRefresh(keys.length, ...keys, ...args),
-          shortfalls,
+        const replies = await this.#written(keys, REFRESH, [...keys, ...args], shortfalls, (c) =>
+          c.glcRefresh(keys.length, ...keys, ...args),
         );
-        return replies.map((n) => n === 1);
+        return (replies as number[]).map((n) => n === 1);
       },
     );
     throwShort(shortfalls);
@@ -177,11 +169,8 @@ export class RedisStore implements LeaseStore {
       async (group) => {
         const values = group.filter((i) => !i.tag).map((i) => i.key);
         const all = [...values, ...group.filter((i) => i.tag).map((i) => i.key)];
-        await this.#written(
-          all,
-          (p) => p.glcInvalidate(all.length, ...all, values.length, this.#leaseSuffix),
-          (c) => c.glcInvalidate(all.length, ...all, values.length, this.#leaseSuffix),
-          shortfalls,
+        await this.#written(all, INVALIDATE, [...all, values.length, this.#leaseSuffix], shortfalls, (c) =>
+          c.glcInvalidate(all.length, ...all, values.length, this.#leaseSuffix),
         );
         return group.map(() => undefined);
       },
@@ -190,19 +179,21 @@ export class RedisStore implements LeaseStore {
   }
 
   /**
-   * Runs a write script on the slot of `keys` (one slot): directly, or with replica
-   * acknowledgement in a pipeline with WAIT, a shortfall added to `shortfalls`.
+   * Runs the write script `lua` on the slot of `keys` (one slot; `keysAndArgs` its keys, then its
+   * arguments): through the defined command `direct`, or with replica acknowledgement (WAIT
+   * after it), a shortfall added to `shortfalls`.
    */
-  async #written<T>(
+  async #written(
     keys: readonly string[],
-    queue: (pipeline: ScriptPipeline) => void,
-    direct: (client: ScriptCommands) => Promise<T>,
+    lua: string,
+    keysAndArgs: readonly Arg[],
     shortfalls: ReplicaAckError[],
-  ): Promise<T> {
+    direct: (client: ScriptCommands) => Promise<unknown>,
+  ): Promise<unknown> {
     const acks = this.#acks;
     const first = keys[0];
     if (!acks || acks.replicas === 0 || first === undefined) return direct(this.#client);
-    const { reply, short } = await acks.write<T>(first, (pipeline) => queue(pipeline as unknown as ScriptPipeline));
+    const { reply, short } = await acks.write(first, lua, keys.length, keysAndArgs);
     if (short) shortfalls.push(short);
     return reply;
   }

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type ChainableCommander } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
 
 // Why writes wait for a replica. Redis replicates asynchronously: a master acknowledges a write
@@ -11,6 +12,11 @@ import type { RedisClient } from './redis-client.js';
 // fewer than n replicas acknowledged in time the caller treats the write as not delivered (the
 // core keeps it pending, the fleet records it and fences the write), exactly as if Redis had
 // not answered.
+//
+// On a connection of its own (a duplicate of the cache's client): a WAIT holds up every command
+// behind it on its connection, and the cache's reads must not wait for replicas. The script goes
+// as EVALSHA, then (NOSCRIPT) as EVAL, each in the pipeline before the WAIT: ioredis's own
+// NOSCRIPT retry of a defined command would run outside the pipeline, after the WAIT.
 //
 // n is the configured count, capped by the replicas of that master that could be promoted: those
 // the cluster lists for it and does not hold as failed (`CLUSTER NODES`, read at most once a
@@ -64,6 +70,8 @@ export class ReplicaAcks {
   #topology: Map<string, number> | undefined;
   #loadedAt = 0;
   #loading: Promise<void> | undefined;
+  #connection: Promise<RedisClient> | undefined;
+  #closed = false;
 
   /** `commandTimeoutMs`: the client's command timeout, which a WAIT must end before. */
   constructor(client: RedisClient, options: ReplicaAcksOptions, commandTimeoutMs: number) {
@@ -84,34 +92,72 @@ export class ReplicaAcks {
   }
 
   /**
-   * Runs the write script `queue` puts on a pipeline on the node of `key`'s slot, followed there
-   * by `WAIT` when that node has replicas to wait for. Resolves with the script's reply and, when
-   * too few replicas acknowledged, the {@link ReplicaAckError} (not thrown: the caller throws it
-   * outside the circuit breaker, a replica's silence is not a failure of Redis). Rejects when the
-   * script fails or the pipeline was redirected (the slot moved: the slot map is read again).
+   * Runs the Lua script `lua` (`numKeys` keys first in `args`, all in the slot of `key`) on that
+   * slot's master, followed there by `WAIT` when it has replicas to wait for. Resolves with the
+   * script's reply and, when too few replicas acknowledged, the {@link ReplicaAckError} (not
+   * thrown: the caller throws it outside the circuit breaker, a replica's silence is not a
+   * failure of Redis). Rejects when the script fails or the pipeline was redirected (the slot
+   * moved: the slot map is read again).
    */
-  async write<T>(key: string, queue: (pipeline: ChainableCommander) => void): Promise<{ reply: T; short: ReplicaAckError | null }> {
-    const target = await this.#target(key);
-    const pipeline = this.#client.pipeline();
-    queue(pipeline);
-    if (target.replicas > 0) pipeline.wait(target.replicas, this.#timeoutMs);
-    const results = (await pipeline.exec()) ?? [];
+  async write(key: string, lua: string, numKeys: number, args: readonly Arg[]): Promise<{ reply: unknown; short: ReplicaAckError | null }> {
+    const connection = await this.#connect();
+    const target = await this.#target(connection, key);
+    let results = await this.#run(connection, ['evalsha', shaOf(lua)], numKeys, args, target.replicas);
+    // A node without the script (restarted, promoted, flushed) did not run it: again as EVAL.
+    if (results[0]?.[0]?.message.includes('NOSCRIPT')) results = await this.#run(connection, ['eval', lua], numKeys, args, target.replicas);
     const [error, reply] = results[0] ?? [new Error('Redis answered a write pipeline with no reply')];
     if (error) {
-      if (this.#client instanceof Cluster && REDIRECTED.test(error.message)) this.#client.refreshSlotsCache();
+      if (connection instanceof Cluster && REDIRECTED.test(error.message)) connection.refreshSlotsCache();
       throw error;
     }
-    if (target.replicas === 0) return { reply: reply as T, short: null };
+    if (target.replicas === 0) return { reply, short: null };
     const [waitError, acknowledged] = results[1] ?? [new Error('Redis answered WAIT with no reply')];
     if (waitError) throw waitError;
     const count = Number(acknowledged);
-    if (count >= target.replicas) return { reply: reply as T, short: null };
-    this.#refresh();
-    return { reply: reply as T, short: new ReplicaAckError(target.node, target.replicas, count) };
+    if (count >= target.replicas) return { reply, short: null };
+    void this.#refresh();
+    return { reply, short: new ReplicaAckError(target.node, target.replicas, count) };
   }
 
-  async #target(key: string): Promise<AckTarget> {
-    const client = this.#client;
+  /** Closes its connection (the cache closing). */
+  close(): void {
+    this.#closed = true;
+    void this.#connection?.then((c) => c.disconnect()).catch(() => undefined);
+  }
+
+  async #run(
+    connection: RedisClient,
+    [command, script]: [string, string],
+    numKeys: number,
+    args: readonly Arg[],
+    replicas: number,
+  ): Promise<[Error | null, unknown][]> {
+    const pipeline = connection.pipeline();
+    pipeline.call(command, script, numKeys, ...args);
+    if (replicas > 0) pipeline.call('wait', replicas, this.#timeoutMs);
+    return (await pipeline.exec()) ?? [];
+  }
+
+  /** Its own connection, opened on first use (again after a failure to open it). */
+  #connect(): Promise<RedisClient> {
+    if (this.#closed) return Promise.reject(new Error('replica acknowledgement: the cache is closed'));
+    this.#connection ??= (async () => {
+      const source = this.#client;
+      const client: RedisClient = source instanceof Cluster ? source.duplicate() : source.duplicate();
+      client.on('error', () => undefined); // the cache's own client reports Redis errors
+      try {
+        await client.connect();
+        return client;
+      } catch (error) {
+        client.disconnect();
+        this.#connection = undefined;
+        throw error;
+      }
+    })();
+    return this.#connection;
+  }
+
+  async #target(client: RedisClient, key: string): Promise<AckTarget> {
     if (this.#replicas === 0) return { node: '', replicas: 0 };
     if (!(client instanceof Cluster)) return { node: '', replicas: this.#replicas };
     if (!this.#topology) await this.#refresh();
@@ -140,6 +186,17 @@ export class ReplicaAcks {
     })();
     return this.#loading;
   }
+}
+
+type Arg = string | number | Buffer;
+
+const shas = new Map<string, string>();
+
+/** The SHA1 of a script, as EVALSHA names it (memoised). */
+function shaOf(lua: string): string {
+  let sha = shas.get(lua);
+  if (sha === undefined) shas.set(lua, (sha = createHash('sha1').update(lua).digest('hex')));
+  return sha;
 }
 
 /**

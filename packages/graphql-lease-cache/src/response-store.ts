@@ -77,10 +77,6 @@ interface ResponseCommands {
   glcResponseStore(shard: string, key: string, ...args: Arg[]): Promise<number>;
   glcResponseInvalidate(shard: string, ...args: Arg[]): Promise<number>;
 }
-/** The invalidation queued on a pipeline (replica acknowledgement, replica-acks.ts). */
-interface ResponsePipeline {
-  glcResponseInvalidate(shard: string, ...args: Arg[]): unknown;
-}
 
 /** The response layer's Redis side: lookups, guarded stores and invalidations (see above). */
 export class ResponseStore {
@@ -213,9 +209,7 @@ export class ResponseStore {
           'response-invalidate',
           async () => {
             if (!acks || acks.replicas === 0) return this.#client.glcResponseInvalidate(shardKey, incarnation, ...buckets);
-            const { short } = await acks.write(shardKey, (p) =>
-              (p as unknown as ResponsePipeline).glcResponseInvalidate(shardKey, incarnation, ...buckets),
-            );
+            const { short } = await acks.write(shardKey, RESPONSE_INVALIDATE, 1, [shardKey, incarnation, ...buckets]);
             if (short) shortfalls.push(short);
             return 0;
           },
