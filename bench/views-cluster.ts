@@ -1,8 +1,8 @@
 // What a replica's acknowledgement costs per view (npm run bench:views-cluster): recordProductView
 // under load on a Redis Cluster of 3 masters and 3 replicas, written behind, with
-// CACHE_WRITE_BEHIND_REPLICAS=0 (acknowledged once the master has the change) and =1 (`WAIT 1`
+// CACHE_REPLICA_ACKS=0 (acknowledged once the master has the change) and =1 (`WAIT 1`
 // after each enqueue: also a replica has it). Views/s, p50 and p99, and how many views fell back
-// to a synchronous write (a replica not answering within CACHE_WRITE_BEHIND_WAIT_MS). In process
+// to a synchronous write (a replica not answering within CACHE_REPLICA_WAIT_MS). In process
 // (startApp), over an embedded FerretDB/MongoDB (MONGODB_URI to use your own). BENCH_SECONDS
 // (default 10) and BENCH_CONNECTIONS (default 10). Then the enqueue alone (the cache's queue, no
 // HTTP, no MongoDB), with and without WAIT: what the acknowledgement adds to each view's Redis call.
@@ -72,7 +72,7 @@ async function scenario(mongodbUri: string, nodes: readonly string[], replicas: 
     MONGODB_URI: mongodbUri,
     REDIS_CLUSTER_NODES: nodes.join(','),
     CACHE_NAMESPACE: `bench-views-cluster-${replicas}-${round}`,
-    CACHE_WRITE_BEHIND_REPLICAS: replicas,
+    CACHE_REPLICA_ACKS: replicas,
   });
   const app = await startApp({ config, logger, mongodbUri, redisUrl: null });
   try {
@@ -137,7 +137,7 @@ async function enqueueLoad(nodes: readonly string[], replicas: number, round: nu
     redis,
     settings: { namespace: `bench-enqueue-${replicas}-${round}` },
     writeBehindTypes: ['Product'],
-    writeBehindReplicaAcks: replicas,
+    replicaAcks: { replicas },
     writeBehindMaxPending: 1_000_000,
   });
   const latencies: number[] = [];

@@ -178,14 +178,17 @@ function createObservedCache(
     ...(purger ? { onResponsesInvalidated: (dependencies: readonly string[]) => purger.add(dependencies) } : {}),
     __testing__withoutWriteBehindQueue: options.__testing__withoutWriteBehindQueue,
     writeBehindMaxPending: config.writeBehind.maxPendingPerEntity,
-    writeBehindReplicaAcks: config.writeBehind.replicaAcks,
-    writeBehindReplicaWaitMs: config.writeBehind.replicaWaitMs,
     redisCommandTimeoutMs: config.redisCommandTimeoutMs,
     freezeLocalCopies: !config.production,
     // A read whose entry only expired is served it while MongoDB cannot answer (CACHE_GRACE_SECONDS).
     isSourceUnavailable: isReadUnavailable,
     // Invalidations an instance could not deliver are recorded in MongoDB: any instance delivers them.
     fleet: { intents: mongoIntentLog(), leaseMs: config.cacheFleetLeaseMs },
+    // Unset: invalidations and enqueues wait for a replica on a Cluster where a master has one.
+    replicaAcks: {
+      ...(config.cacheReplicaAcks.replicas === null ? {} : { replicas: config.cacheReplicaAcks.replicas }),
+      timeoutMs: config.cacheReplicaAcks.timeoutMs,
+    },
   });
   // Leaves the fleet (so that no one takes this instance for dead) once its writes are done.
   cleanups.push(async () => {

@@ -102,6 +102,16 @@ export const cacheArea = z
      */
     CACHE_FLEET_LEASE_MS: z.coerce.number().int().min(200).max(60_000).default(1_500),
     /**
+     * Replicas that must have each cache invalidation and write-behind enqueue before it counts
+     * (`WAIT` after it): an invalidation not acknowledged in time is retried and the mutation waits
+     * out the fleet's fence, an enqueue is written to MongoDB synchronously, so that a failover
+     * cannot undo what a mutation returned. Default: 1 on a Cluster where a master has a replica
+     * (a master with none is not waited on), 0 on one Redis.
+     */
+    CACHE_REPLICA_ACKS: z.coerce.number().int().min(0).max(16).optional(),
+    /** How long a write (invalidation or enqueue) waits for CACHE_REPLICA_ACKS replicas, in milliseconds; below REDIS_COMMAND_TIMEOUT_MS; default 50. */
+    CACHE_REPLICA_WAIT_MS: z.coerce.number().int().min(1).default(50),
+    /**
      * Write policy per entity type: `invalidate`, `refresh` or `write-behind`, e.g.
      * `User=write-behind,Product=refresh`. Defaults: each type's `@entity(writePolicy:)` in the
      * schema (User=refresh, Product=refresh).
@@ -137,6 +147,7 @@ export const cacheArea = z
     writePolicies: { ...DEFAULT_WRITE_POLICIES, ...parsePairs(env.CACHE_WRITE_POLICIES) } as WritePolicies,
     cacheAuditPerMinute: env.CACHE_AUDIT_PER_MINUTE,
     cacheFleetLeaseMs: env.CACHE_FLEET_LEASE_MS,
+    cacheReplicaAcks: { replicas: env.CACHE_REPLICA_ACKS ?? null, timeoutMs: env.CACHE_REPLICA_WAIT_MS },
   }));
 
 /** configAreas.writeBehind: the write-behind worker. */
@@ -156,10 +167,6 @@ export const writeBehindArea = z
     WRITE_BEHIND_LEADER_TTL_MS: z.coerce.number().int().min(100).default(10_000),
     /** The most write-behind changes one entity may have queued; more are written synchronously; default 1000. */
     WRITE_BEHIND_MAX_PENDING: z.coerce.number().int().min(1).default(1_000),
-    /** Replicas that must ack a write-behind enqueue (`WAIT`), else MongoDB is written synchronously; `auto`: 1 where a Cluster master has one. */
-    CACHE_WRITE_BEHIND_REPLICAS: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(5)]).default('auto'),
-    /** How long a write-behind enqueue waits for CACHE_WRITE_BEHIND_REPLICAS replicas, in milliseconds; default 50. */
-    CACHE_WRITE_BEHIND_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(50),
     /** How long SIGTERM waits for the queue to drain, in milliseconds; default 10000. */
     WRITE_BEHIND_DRAIN_MS: z.coerce.number().int().min(0).default(10_000),
     /** `npm run worker` only: serve Prometheus metrics at /metrics on this port (0: any free one); unset: none. */
@@ -176,8 +183,6 @@ export const writeBehindArea = z
       leaderTtlMs: env.WRITE_BEHIND_LEADER_TTL_MS,
       metricsPort: env.WORKER_METRICS_PORT,
       maxPendingPerEntity: env.WRITE_BEHIND_MAX_PENDING,
-      replicaAcks: env.CACHE_WRITE_BEHIND_REPLICAS,
-      replicaWaitMs: env.CACHE_WRITE_BEHIND_WAIT_MS,
     },
   }));
 

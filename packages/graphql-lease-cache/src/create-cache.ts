@@ -1,6 +1,5 @@
 import { Cluster } from 'ioredis';
 import { SILENT_LOGGER, type CacheLogger } from './logger.js';
-import { CircuitBreaker } from './breaker.js';
 import { createCodec, type Compression, type Reviver } from './codec.js';
 import { CacheCore } from './core.js';
 import { EntityCache, type Versioned } from './entity-cache.js';
@@ -15,6 +14,8 @@ import type { IntentLog } from './fleet/intents.js';
 import type { FleetLeaseSettings } from './fleet/lease.js';
 import { ResponseStore, responseBucketOf } from './response-store.js';
 import { RedisStore, type RedisClient } from './redis-store.js';
+import type { ReplicaAcksOptions } from './replica-acks.js';
+import { createStore, replicaOptions } from './create-store.js';
 import { CacheStats } from './stats.js';
 import { WriteBehindQueue, type Change } from './write-behind/index.js';
 
@@ -117,16 +118,16 @@ export interface CreateCacheOptions {
   __testing__withoutWriteBehindQueue?: boolean;
   /** The most write-behind changes one entity may have queued (more are written synchronously). */
   writeBehindMaxPending?: number;
-  /**
-   * Replicas that must acknowledge a write-behind enqueue (`WAIT`), else the mutation writes
-   * synchronously; default `auto` (1 on a Cluster slot whose master has a replica, else 0). See
-   * WriteBehindQueueOptions.replicaAcks.
-   */
-  writeBehindReplicaAcks?: number | 'auto';
-  /** How long an enqueue waits for those replicas, in milliseconds; default 50. */
-  writeBehindReplicaWaitMs?: number;
   /** The Redis command timeout, in milliseconds: an enqueue Redis runs later than this after the call is refused. Default 250. */
   redisCommandTimeoutMs?: number;
+  /**
+   * Replicas that must have each invalidation, refresh, response invalidation (replica-acks.ts)
+   * and write-behind enqueue before it counts (`WAIT <replicas> <timeoutMs>` after it, on its
+   * node): an invalidation not acknowledged in time is kept pending and fenced, an enqueue
+   * written synchronously, so that a failover cannot undo what a mutation returned. Default
+   * `replicas`: 1 on a Cluster where a master has a replica, else 0; `timeoutMs` 50, below the command timeout.
+   */
+  replicaAcks?: Partial<ReplicaAcksOptions>;
   /** Deep-freeze the local copies, so that a mutation of a shared value throws (development and tests); default false. */
   freezeLocalCopies?: boolean;
   /**
@@ -223,17 +224,9 @@ export function createCache(given: CreateCacheOptions): Cache {
   const { logger } = options;
   const keys = createKeyspace({ namespace: settings.namespace, version: CACHE_SCHEMA_VERSION });
   const events = new CacheEvents(settings.namespace, new CacheStats());
-  const breaker = new CircuitBreaker({
-    failureThreshold: settings.breakerThreshold,
-    openMs: settings.breakerOpenMs,
-    onStateChange: (state) => {
-      events.breaker(state);
-      logger.warn({ state }, `Redis circuit breaker ${state}`);
-    },
-  });
   // What this process knows to be queued for the database: reads apply it when Redis cannot answer.
   const knownPending = new KnownPending({ maxEntriesPerKey: options.writeBehindMaxPending });
-  const store = options.redis ? new RedisStore({ client: options.redis, breaker, events, leaseSuffix: keys.lease('') }) : null;
+  const store = createStore(options, keys, events);
   let deliver: (keys: readonly string[], tags: readonly string[]) => Promise<void> = () => Promise.resolve();
   let fleet: Fleet | null = null;
   // The L1 serves only while this member's fleet lease holds (a gate given in the options wins).
@@ -274,6 +267,7 @@ export function createCache(given: CreateCacheOptions): Cache {
       core.close();
       fleet?.close();
       writeBehind.close();
+      store?.acks?.close();
     },
   };
 }
@@ -394,9 +388,4 @@ export function changedDependencies(
 /** The fields a write-behind change sets or adds to. */
 function fieldsOf(change: Pick<Change, 'set' | 'inc'>): string[] {
   return [...Object.keys(change.set ?? {}), ...Object.keys(change.inc ?? {})];
-}
-
-/** The queue's replica acknowledgement options from the cache's (see WriteBehindQueueOptions.replicaAcks). */
-function replicaOptions(options: CreateCacheOptions): { replicaAcks?: number | 'auto'; replicaWaitMs?: number } {
-  return { replicaAcks: options.writeBehindReplicaAcks, replicaWaitMs: options.writeBehindReplicaWaitMs };
 }

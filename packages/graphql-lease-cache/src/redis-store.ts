@@ -2,10 +2,12 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { CacheTrace } from './trace.js';
 import { at } from './at.js';
+import { parseLeaseReply } from './lease-reply.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { CacheEvents } from './events.js';
-import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue, VersionedValue } from './lease-store.js';
+import type { GetOrLeaseOptions, LeaseReply, LeaseRequest, LeaseStore, PendingEntry, VersionedValue } from './lease-store.js';
 import type { RedisClient } from './redis-client.js';
+import type { ReplicaAcks, ReplicaAckError } from './replica-acks.js';
 import { GET_OR_LEASE } from './scripts/get-or-lease.js';
 import { INVALIDATE } from './scripts/invalidate.js';
 import { REFRESH } from './scripts/refresh.js';
@@ -23,6 +25,8 @@ export interface RedisStoreOptions {
   events: CacheEvents;
   /** What the keyspace appends to a key to name its lease, e.g. `:lease`. */
   leaseSuffix: string;
+  /** Replicas that must acknowledge each invalidation and refresh (replica-acks.ts); default none. */
+  acks?: ReplicaAcks;
 }
 
 // Stored values are `<version>|<stamp>|<etag>|<codec payload>`, so that the scripts can compare
@@ -50,10 +54,6 @@ interface ScriptCommands {
 
 const SEPARATOR = 0x7c; // |
 const DEFAULT_TAG_TTL_MS = 3_600_000;
-const REPLY_LEASE = 0x4c; // L
-const REPLY_BUSY = 0x42; // B
-const REPLY_REFRESH = 0x52; // R
-const NEWLINE = 0x0a;
 
 /**
  * The cache's only contact with Redis: four Lua scripts, each one round trip for a whole batch
@@ -67,6 +67,7 @@ export class RedisStore implements LeaseStore {
   readonly #breaker: CircuitBreaker;
   readonly #events: CacheEvents;
   readonly #leaseSuffix: string;
+  readonly #acks: ReplicaAcks | undefined;
 
   constructor(options: RedisStoreOptions) {
     const { client } = options;
@@ -78,6 +79,7 @@ export class RedisStore implements LeaseStore {
     this.#breaker = options.breaker;
     this.#events = options.events;
     this.#leaseSuffix = options.leaseSuffix;
+    this.#acks = options.acks;
   }
 
   /** The underlying client (for the write-behind queue's own commands). */
@@ -139,33 +141,71 @@ export class RedisStore implements LeaseStore {
    * true where stored. `etag` names the stored values (a random token of the caller's).
    */
   async refresh(values: readonly VersionedValue[], etag: string): Promise<boolean[]> {
-    return this.#bySlot(
+    const shortfalls: ReplicaAckError[] = [];
+    const stored = await this.#bySlot(
       values,
       (v) => v.key,
       'refresh',
       async (group) => {
         const keys = group.map((v) => v.key);
-        const args = group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload]);
-        const stored = await this.#client.glcRefresh(keys.length, ...keys, etag, this.#leaseSuffix, ...args);
-        return stored.map((n) => n === 1);
+        const args = [etag, this.#leaseSuffix, ...group.flatMap((v) => [checkedVersion(v), v.ttlMs, v.payload])];
+        const replies = await this.#written(keys, REFRESH, [...keys, ...args], shortfalls, (c) =>
+          c.glcRefresh(keys.length, ...keys, ...args),
+        );
+        return (replies as number[]).map((n) => n === 1);
       },
     );
+    throwShort(shortfalls);
+    return stored;
   }
 
-  /** Deletes the keys and their leases, and the tags (whatever depends on them then reads as a miss). */
+  /**
+   * Deletes the keys and their leases, and the tags (whatever depends on them then reads as a
+   * miss). With replica acknowledgement, rejects with a ReplicaAckError when a replica did not
+   * acknowledge in time (Redis has run it; the caller must treat it as not delivered).
+   */
   async invalidate(keys: readonly string[], tags: readonly string[] = []): Promise<void> {
     const items = [...keys.map((key) => ({ key, tag: false })), ...tags.map((key) => ({ key, tag: true }))];
+    const shortfalls: ReplicaAckError[] = [];
     await this.#bySlot(
       items,
       (i) => i.key,
       'invalidate',
       async (group) => {
         const values = group.filter((i) => !i.tag).map((i) => i.key);
-        const tagKeys = group.filter((i) => i.tag).map((i) => i.key);
-        await this.#client.glcInvalidate(values.length + tagKeys.length, ...values, ...tagKeys, values.length, this.#leaseSuffix);
+        const all = [...values, ...group.filter((i) => i.tag).map((i) => i.key)];
+        await this.#written(all, INVALIDATE, [...all, values.length, this.#leaseSuffix], shortfalls, (c) =>
+          c.glcInvalidate(all.length, ...all, values.length, this.#leaseSuffix),
+        );
         return group.map(() => undefined);
       },
     );
+    throwShort(shortfalls);
+  }
+
+  /**
+   * Runs the write script `lua` on the slot of `keys` (one slot; `keysAndArgs` its keys, then its
+   * arguments): through the defined command `direct`, or with replica acknowledgement (WAIT
+   * after it), a shortfall added to `shortfalls`.
+   */
+  async #written(
+    keys: readonly string[],
+    lua: string,
+    keysAndArgs: readonly Arg[],
+    shortfalls: ReplicaAckError[],
+    direct: (client: ScriptCommands) => Promise<unknown>,
+  ): Promise<unknown> {
+    const acks = this.#acks;
+    const first = keys[0];
+    if (!acks || acks.replicas === 0 || first === undefined) return direct(this.#client);
+    const { reply, short } = await acks.write(first, lua, keys.length, keysAndArgs);
+    if (short) shortfalls.push(short);
+    return reply;
+  }
+
+  /** The replica acknowledgement of this store's writes, if any (the response store waits with it too). */
+  get acks(): ReplicaAcks | undefined {
+    return this.#acks;
   }
 
   /** The write-behind changes in each hash (same order), for reads that do not go through get-or-lease. */
@@ -275,6 +315,12 @@ export class RedisStore implements LeaseStore {
   }
 }
 
+/** Throws the first shortfall of a write's replica acknowledgements, if any. */
+function throwShort(shortfalls: readonly ReplicaAckError[]): void {
+  const [first] = shortfalls;
+  if (first) throw first;
+}
+
 /** `results`, checked to hold one per item of a call. */
 function resultsOf<I, R>(op: string, items: readonly I[], results: R[]): R[] {
   if (results.length !== items.length) throw new Error(`Redis answered ${op} with ${results.length} results for ${items.length} items`);
@@ -312,59 +358,4 @@ export function versionOf(stored: Buffer): number | null {
   const first = stored.indexOf(SEPARATOR);
   const version = first > 0 ? Number(stored.subarray(0, first).toString()) : NaN;
   return Number.isSafeInteger(version) ? version : null;
-}
-
-const SAME: LeaseReply = Object.freeze({ kind: 'same' });
-
-function parseLeaseReply(raw: Buffer | number | (Buffer | number)[]): LeaseReply {
-  if (!Array.isArray(raw)) return parseValueReply(raw);
-  // {reply, id, change, id, change, ...}: the script always sends the reply first, then pairs.
-  const reply = at(raw, 0, 'a get-or-lease reply with changes');
-  const pending: PendingEntry[] = [];
-  for (let i = 1; i + 1 < raw.length; i += 2) {
-    const change = at(raw, i + 1, 'the changes of a get-or-lease reply');
-    pending.push({
-      id: String(at(raw, i, 'the changes of a get-or-lease reply')),
-      change: Buffer.isBuffer(change) ? change : Buffer.from(String(change)),
-    });
-  }
-  return { ...parseValueReply(reply), pending };
-}
-
-function parseValueReply(reply: Buffer | number): LeaseReply {
-  if (typeof reply === 'number') {
-    if (reply === 1) return SAME;
-    throw new TypeError(`get-or-lease replied with the number ${reply}`);
-  }
-  const first = reply[0];
-  if (first === REPLY_LEASE) return withStale({ kind: 'lease' }, reply, 1);
-  if (first === REPLY_BUSY) {
-    // The holder's lease is `<token>|<stamp>`, then a newline and the expired value, if any.
-    const end = reply.indexOf(SEPARATOR);
-    return withStale({ kind: 'busy', token: reply.subarray(1, end < 0 ? reply.length : end).toString() }, reply, end < 0 ? 1 : end);
-  }
-  if (first === REPLY_REFRESH) {
-    // An early refresh: the stored value follows, or nothing (the reader's copy is the stored one).
-    return reply.length === 1 ? { kind: 'same', refresh: true } : { kind: 'hit', ...parseStored(reply.subarray(1)), refresh: true };
-  }
-  return { kind: 'hit', ...parseStored(reply) };
-}
-
-/** `reply` with the expired value that follows the newline after `from`, if there is one. */
-function withStale<R extends LeaseReply>(reply: R, raw: Buffer, from: number): R {
-  const newline = raw.indexOf(NEWLINE, from);
-  return newline < 0 ? reply : { ...reply, stale: parseStored(raw.subarray(newline + 1)) };
-}
-
-/** A stored value, `<version>|<stamp>|<etag>|<payload>`. */
-function parseStored(stored: Buffer): StaleValue {
-  const first = stored.indexOf(SEPARATOR);
-  const second = first < 0 ? -1 : stored.indexOf(SEPARATOR, first + 1);
-  const third = second < 0 ? -1 : stored.indexOf(SEPARATOR, second + 1);
-  if (third < 0) throw new TypeError('get-or-lease replied with a value that is not `<version>|<stamp>|<etag>|<payload>`');
-  return {
-    version: Number(stored.toString('latin1', 0, first)),
-    etag: stored.toString('latin1', second + 1, third),
-    payload: stored.subarray(third + 1),
-  };
 }

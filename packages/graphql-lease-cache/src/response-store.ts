@@ -3,6 +3,7 @@ import type { CacheTrace } from './trace.js';
 import type { Keyspace } from './keys.js';
 import type { L1Cache } from './l1-cache.js';
 import type { RedisStore } from './redis-store.js';
+import type { ReplicaAckError } from './replica-acks.js';
 import { RESPONSE_INVALIDATE } from './scripts/response-invalidate.js';
 import { RESPONSE_LOOKUP } from './scripts/response-lookup.js';
 import { RESPONSE_STORE } from './scripts/response-store.js';
@@ -223,22 +224,34 @@ export class ResponseStore {
   /**
    * Voids every stored response, and every computation under way, that depends on one of
    * `dependencies`: in every shard, at once. Call it after the cache core has invalidated the
-   * dependencies themselves. Throws when a shard cannot be reached (its responses may then be
-   * stale: the caller must keep responses from being served until a retry succeeds).
+   * dependencies themselves. Throws when a shard cannot be reached, or (with replica
+   * acknowledgement) a shard's replica did not acknowledge in time: its responses may then be
+   * stale, now or after a failover, and the caller must keep responses from being served until
+   * a retry succeeds.
    */
   async invalidate(dependencies: readonly string[], trace?: CacheTrace): Promise<void> {
     if (dependencies.length === 0) return;
     const buckets = [...new Set(dependencies.map((dependency) => this.bucketOf(dependency)))];
     const incarnation = newIncarnation();
+    const acks = this.#store.acks;
+    const shortfalls: ReplicaAckError[] = [];
     await Promise.all(
-      Array.from({ length: this.#shards }, (_, shard) =>
-        this.#store.call(
+      Array.from({ length: this.#shards }, (_, shard) => {
+        const shardKey = this.#keys.responseShard(shard);
+        return this.#store.call(
           'response-invalidate',
-          () => this.#client.glcResponseInvalidate(this.#keys.responseShard(shard), incarnation, ...buckets),
+          async () => {
+            if (!acks || acks.replicas === 0) return this.#client.glcResponseInvalidate(shardKey, incarnation, ...buckets);
+            const { short } = await acks.write(shardKey, RESPONSE_INVALIDATE, 1, [shardKey, incarnation, ...buckets]);
+            if (short) shortfalls.push(short);
+            return 0;
+          },
           trace,
-        ),
-      ),
+        );
+      }),
     );
+    // Outside the breaker: a replica's silence is not a failure of Redis.
+    if (shortfalls[0]) throw shortfalls[0];
     this.#onInvalidated?.(dependencies);
   }
 }
