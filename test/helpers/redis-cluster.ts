@@ -70,6 +70,9 @@ export async function startRedisCluster(options: TestRedisClusterOptions = {}): 
       '',
       '--appendonly',
       'no',
+      // A replica's first sync starts at once (Redis waits 5 s by default for more replicas).
+      '--repl-diskless-sync-delay',
+      '0',
     ]).child,
   });
   const nodes = new Map<string, Node>(ports.map((port) => [`127.0.0.1:${port}`, spawnNode(port)]));

@@ -89,7 +89,8 @@ export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Pro
     const replication = (port: number): string =>
       execFileSync('redis-cli', ['-p', String(port), 'info', 'replication'], { encoding: 'utf8' });
     const linked = (): number => ports.filter((port) => /master_link_status:up/.test(replication(port))).length;
-    await until(async () => linked() === 3 * replicas, 'every replica linked to its master');
+    // Generous: a loaded machine running other test files can take long over the first syncs.
+    await until(async () => linked() === 3 * replicas, 'every replica linked to its master', 90_000);
     // And every node lists them in CLUSTER SLOTS (what clients learn the replicas from).
     if (replicas > 0) await until(async () => (await Promise.all(ports.map(listsReplicas))).every(Boolean), 'replicas in CLUSTER SLOTS');
     return { nodes, stop };
@@ -100,7 +101,22 @@ export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Pro
 }
 
 function startServer(port: number, dir: string, extra: string[]): ChildProcess {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra];
+  // A replica's first sync starts at once (Redis waits 5 s by default for more replicas).
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--repl-diskless-sync-delay',
+    '0',
+    ...extra,
+  ];
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   const kill = (): void => void child.kill('SIGKILL');
   process.once('exit', kill);
