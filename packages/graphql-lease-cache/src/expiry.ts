@@ -115,6 +115,35 @@ export class Expiry {
     }
   }
 
+  /**
+   * While the source was seen unavailable within {@link SOURCE_DOWN_RECENT_MS}: serves into `out`
+   * the items of `indexes` whose expired value may be served, without asking the source (which
+   * would make each read wait for its timeout), and returns them; none otherwise.
+   */
+  serveWhileDown<T>(
+    spec: FetchSpec<T>,
+    indexes: readonly number[],
+    out: (T | null)[],
+    stale: ReadonlyMap<number, StaleValue>,
+  ): Set<number> {
+    const served = new Set<number>();
+    if (stale.size === 0 || indexes.length === 0 || !this.sourceRecentlyDown() || !(this.#fleet?.servable() ?? true)) return served;
+    for (const index of indexes) {
+      const found = stale.get(index);
+      if (!found || this.#pending.bypasses(at(spec.keys, index, 'spec.keys'), spec.tags?.[index])) continue;
+      let value: unknown;
+      try {
+        value = this.#codec.decode(found.payload);
+      } catch {
+        continue; // an expired value that does not decode is no value: loaded as usual
+      }
+      out[index] = value === ABSENT ? null : (value as T);
+      served.add(index);
+    }
+    if (served.size) this.#served(spec, [...served]);
+    return served;
+  }
+
   /** Counts, traces and (once per outage) logs a response served in its grace. */
   servedResponse(trace?: { graceServed?: number }): void {
     if (trace) trace.graceServed = (trace.graceServed ?? 0) + 1;
@@ -126,10 +155,16 @@ export class Expiry {
    * Runs a background reload (an early refresh) of `spec`'s items: its failures are logged and
    * counted, never surfaced; {@link idle} waits for the ones running.
    */
-  background<T>(spec: FetchSpec<T>, indexes: readonly number[], reload: () => Promise<void>): void {
-    for (const [name, count] of countByName(spec, indexes)) this.#events.expiry('early-refresh', name, count);
+  background<T>(spec: FetchSpec<T>, indexes: readonly number[], reload: () => Promise<void>, why: 'early' | 'probe' = 'early'): void {
+    if (why === 'early') for (const [name, count] of countByName(spec, indexes)) this.#events.expiry('early-refresh', name, count);
     const run = reload()
+      .then(() => {
+        // A probe that loaded: the source answers again, and reads ask it again.
+        if (why === 'probe') this.#sourceDownAt = 0;
+      })
       .catch((error: unknown) => {
+        // A probe's failure keeps the source known down: the next reads are served at once again.
+        if (this.unavailable(error) && why === 'probe') return;
         for (const [name, count] of countByName(spec, indexes)) this.#events.expiry('refresh-error', name, count);
         this.#logger.debug({ err: error, keys: indexes.length }, 'an early refresh failed; the value expires as usual');
       })

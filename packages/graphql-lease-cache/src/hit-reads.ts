@@ -5,6 +5,26 @@ import type { CacheEvents } from './events.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import { nameOf, tallyRead, type FetchSpec, type HitTally } from './fetch-spec.js';
 import { reportFailure } from './core-helpers.js';
+import type { StaleValue } from './lease-store.js';
+
+/** The replies of one get-or-lease, sorted by what each item needs next (see {@link ReadPath}'s #sortReplies). */
+export interface SortedReplies {
+  /** Served from the cache (a hit, or "same" as this process's copy). */
+  hits: number[];
+  /** Leased to this reader: load and fill. */
+  leased: number[];
+  /** Another reader's lease, not of this process: wait for its fill. */
+  busy: number[];
+  /** A value that does not decode: invalidated, and read from the source. */
+  unreadable: number[];
+  /** Another reader's lease of this process: its load, shared. */
+  joins: Promise<void>[];
+  /** Hits whose lease this reader took to refresh them early: reloaded in the background. */
+  refreshing: number[];
+  /** The expired values the misses carried (served if the source cannot answer). */
+  stale: Map<number, StaleValue>;
+  tally: HitTally;
+}
 
 /** The read path's decoding of hits (read-path.ts): values Redis sent, and copies it answered "same" for. */
 export class HitReads {

@@ -5,6 +5,7 @@ import { decodedSizeEstimate, type Codec } from './codec.js';
 import type { KnownPending } from './known-pending.js';
 import type { L1Cache } from './l1-cache.js';
 import { L1Reads } from './l1-reads.js';
+import type { SortedReplies } from './hit-reads.js';
 import type { LocalCopies, LocalCopy } from './local-copies.js';
 import type { CacheEvents } from './events.js';
 import type { LeaseReply, LeaseRequest, LeaseStore, PendingEntry, StaleValue } from './lease-store.js';
@@ -49,25 +50,6 @@ export interface ReadPathOptions {
   /** Grace and early refresh (expiry.ts). */
   expiry: Expiry;
   host: ReadHost;
-}
-
-/** The replies of one get-or-lease, sorted by what each item needs next (see {@link ReadPath}'s #sortReplies). */
-interface SortedReplies {
-  /** Served from the cache (a hit, or "same" as this process's copy). */
-  hits: number[];
-  /** Leased to this reader: load and fill. */
-  leased: number[];
-  /** Another reader's lease, not of this process: wait for its fill. */
-  busy: number[];
-  /** A value that does not decode: invalidated, and read from the source. */
-  unreadable: number[];
-  /** Another reader's lease of this process: its load, shared. */
-  joins: Promise<void>[];
-  /** Hits whose lease this reader took to refresh them early: reloaded in the background. */
-  refreshing: number[];
-  /** The expired values the misses carried (served if the source cannot answer). */
-  stale: Map<number, StaleValue>;
-  tally: HitTally;
 }
 
 /**
@@ -190,37 +172,61 @@ export class ReadPath {
     observePending(this.#knownPending, spec, indexes, replies, askedAt);
 
     const sorted = this.#sortReplies(spec, indexes, replies, { copies, startedAt }, out, pending);
-    const { hits, leased, busy, unreadable, stale } = sorted;
+    const { hits, unreadable, stale } = sorted;
     this.#hits.count(sorted.tally);
     const hitSet = new Set(hits);
     const misses = hits.length === indexes.length ? [] : indexes.filter((index) => !hitSet.has(index));
     countLookups(this.#events, spec, hits, misses);
-    this.#expiry.sourceWaits(spec, misses);
     if (sorted.refreshing.length) this.#refreshEarly(spec, sorted.refreshing, token, { startedAt, pending });
+    const { toLoad, toWait, served } = this.#servedWhileDown(spec, sorted, out, { token, startedAt, pending });
+    this.#expiry.sourceWaits(spec, served.size ? misses.filter((index) => !served.has(index)) : misses);
 
     const work: Promise<void>[] = [...sorted.joins];
-    if (leased.length)
-      work.push(this.#expiry.orStale(spec, leased, out, stale, this.#loadAndFill(spec, leased, token, out, { startedAt, pending })));
+    if (toLoad.length)
+      work.push(this.#expiry.orStale(spec, toLoad, out, stale, this.#loadAndFill(spec, toLoad, token, out, { startedAt, pending })));
     if (unreadable.length) {
       // Overwrite garbage only through the protocol: invalidate, then a later read refills it.
       work.push(this.#host.invalidate(unreadable.map((index) => at(spec.keys, index, 'spec.keys'))));
       work.push(this.#loads.loadInto(spec, unreadable, out));
     }
-    if (busy.length) work.push(this.#waitForBusy(spec, busy, out, { pending, stale }));
+    if (toWait.length) work.push(this.#waitForBusy(spec, toWait, out, { pending, stale }));
     await Promise.all(work);
   }
 
-  /** Reloads and fills, in the background under `token` (their lease), hits near the end of their TTL; they were served as they are. */
+  /**
+   * While the source is known down, serves the expired values of leased and busy items at once (their
+   * loads would wait for its timeout); the leased are reloaded in the background, to find it back.
+   */
+  #servedWhileDown<T>(
+    spec: FetchSpec<T>,
+    sorted: SortedReplies,
+    out: (T | null)[],
+    sent: { token: string; startedAt: number; pending: ReadonlyMap<number, PendingEntry[]> },
+  ): { toLoad: number[]; toWait: number[]; served: ReadonlySet<number> } {
+    const { leased, busy, stale } = sorted;
+    const served = this.#expiry.serveWhileDown(spec, [...leased, ...busy], out, stale);
+    if (served.size === 0) return { toLoad: leased, toWait: busy, served };
+    const [probes, toLoad] = [leased.filter((index) => served.has(index)), leased.filter((index) => !served.has(index))];
+    this.#refreshEarly(spec, probes, sent.token, sent, 'probe');
+    return { toLoad, toWait: busy.filter((index) => !served.has(index)), served };
+  }
+
+  /**
+   * Reloads and fills, in the background under `token` (their lease), items served as they are:
+   * hits near the end of their TTL (`early`), or expired values served while the source is down (`probe`).
+   */
   #refreshEarly<T>(
     spec: FetchSpec<T>,
     indexes: readonly number[],
     token: string,
     sent: { startedAt: number; pending: ReadonlyMap<number, PendingEntry[]> },
+    why: 'early' | 'probe' = 'early',
   ): void {
+    if (indexes.length === 0) return;
     // No request's: it may outlive the one that started it.
     const { trace: _trace, ...untraced } = spec;
     const discarded = new Array<T | null>(spec.keys.length).fill(null);
-    this.#expiry.background(untraced, indexes, () => this.#loadAndFill(untraced, indexes, token, discarded, sent));
+    this.#expiry.background(untraced, indexes, () => this.#loadAndFill(untraced, indexes, token, discarded, sent), why);
   }
 
   /** The get-or-lease requests of `indexes`, each with the etag of this process's copy, if any (kept in `copies`, same position). */

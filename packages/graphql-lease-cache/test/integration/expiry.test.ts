@@ -83,8 +83,45 @@ describe('grace', () => {
     expect(grace.filter((e) => e.kind === 'grace')).toEqual([expect.objectContaining({ name: 'User', count: 1 })]);
     expect(s.source.loads).toBe(2); // it did ask the source first
     grace.stop();
-    // Back up: the next read reloads and fills.
+    // Back up: the next read is still served at once (the source was seen down just now) and
+    // reloads in the background, which fills; the reads after it show the source's value.
     s.state.down = null;
+    s.source.update('u1', { name: 'Ada L.' });
+    await until(async () => (await t.short.getMany(['u1'], s.load))[0]?.name === 'Ada L.', {
+      what: 'the reloaded value',
+      timeoutMs: 5_000,
+    });
+    await t.core.expiry.idle();
+  });
+
+  it('while the source is known down, serves an expired value without asking it, and a background probe finds it back', async () => {
+    const s = scenario();
+    s.source.put('u2', { id: 'u2', name: 'Bob', version: 1 });
+    const t = await processOf(s.keys);
+    await t.short.getMany(['u1', 'u2'], s.load);
+    await Promise.all([expired(t, t.short.key('u1')), expired(t, t.short.key('u2'))]);
+    s.state.down = new SourceDown('no MongoDB');
+    // The first read asks the source (which fails: served from the grace), and so learns it is down.
+    expect(await t.short.getMany(['u1'], s.load)).toEqual([{ id: 'u1', name: 'Ada', version: 1 }]);
+    const asked = s.source.loads;
+    // The next read of another expired key is served at once; only its background probe asks.
+    const answered = gate();
+    const stalled = async (ids: readonly string[]): Promise<(User | null)[]> => {
+      await answered.pass();
+      return s.load(ids);
+    };
+    expect(await t.short.getMany(['u2'], stalled)).toEqual([{ id: 'u2', name: 'Bob', version: 1 }]);
+    answered.open();
+    await t.core.expiry.idle();
+    expect(s.source.loads).toBe(asked + 1);
+    // The source back: a probe that loads fills, and the source is asked again.
+    s.state.down = null;
+    s.source.update('u2', { name: 'Bob B.' });
+    await until(async () => (await t.short.getMany(['u2'], s.load))[0]?.name === 'Bob B.', {
+      what: 'the reloaded value',
+      timeoutMs: 5_000,
+    });
+    await t.core.expiry.idle();
     s.source.update('u1', { name: 'Ada L.' });
     expect(await t.short.getMany(['u1'], s.load)).toEqual([{ id: 'u1', name: 'Ada L.', version: 2 }]);
   });
