@@ -41,7 +41,8 @@ describe('local copies of cached values', () => {
       key,
       Buffer.concat([Buffer.from(`${changed.version}||elsewhere-etag|`), createCodec({ revivers: [objectIdReviver] }).encode(changed)]),
       'PX',
-      60_000,
+      // As another instance stores it: its TTL and the grace (CACHE_GRACE_SECONDS) after it.
+      60_000 + t.app.cache.core.expiry.policy.graceMs,
     );
     expect((await t.gql(READ, { id })).body.data?.product.name).toBe('Written elsewhere');
     // And when it is invalidated elsewhere, the copy is not a hit either.
