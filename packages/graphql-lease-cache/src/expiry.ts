@@ -50,6 +50,8 @@ export class Expiry {
   readonly #background = new Set<Promise<void>>();
   /** When the source was last seen unavailable (ms since the epoch; 0: never). */
   #sourceDownAt = 0;
+  /** Background reloads of values served while the source was known down, still out. */
+  #probes = 0;
   /** When a value was last served in its grace (ms since the epoch; 0: never). */
   #lastGraceAt = 0;
 
@@ -76,7 +78,8 @@ export class Expiry {
 
   /** True when the source was seen unavailable within the last `withinMs` milliseconds (default {@link SOURCE_DOWN_RECENT_MS}). */
   sourceRecentlyDown(withinMs = SOURCE_DOWN_RECENT_MS): boolean {
-    return this.#sourceDownAt > 0 && Date.now() - this.#sourceDownAt <= withinMs;
+    // A probe still out (waiting for the source's timeout) keeps it down past the window.
+    return this.#sourceDownAt > 0 && (this.#probes > 0 || Date.now() - this.#sourceDownAt <= withinMs);
   }
 
   /**
@@ -157,6 +160,7 @@ export class Expiry {
    */
   background<T>(spec: FetchSpec<T>, indexes: readonly number[], reload: () => Promise<void>, why: 'early' | 'probe' = 'early'): void {
     if (why === 'early') for (const [name, count] of countByName(spec, indexes)) this.#events.expiry('early-refresh', name, count);
+    if (why === 'probe') this.#probes += 1;
     const run = reload()
       .then(() => {
         // A probe that loaded: the source answers again, and reads ask it again.
@@ -168,7 +172,10 @@ export class Expiry {
         for (const [name, count] of countByName(spec, indexes)) this.#events.expiry('refresh-error', name, count);
         this.#logger.debug({ err: error, keys: indexes.length }, 'an early refresh failed; the value expires as usual');
       })
-      .finally(() => this.#background.delete(run));
+      .finally(() => {
+        if (why === 'probe') this.#probes -= 1;
+        this.#background.delete(run);
+      });
     this.#background.add(run);
   }
 

@@ -283,8 +283,9 @@ export class ReadPath {
       } else {
         if (reply.stale) sorted.stale.set(index, reply.stale);
         // Another reader is filling it. In this process? Then share its load (single flight).
+        // (Not while the source is known down and it carried an expired value: served at once.)
         const flight = this.#loads.inFlight(at(spec.keys, index, 'spec.keys'));
-        if (flight && flight.token === reply.token) {
+        if (flight && flight.token === reply.token && !(reply.stale && this.#expiry.sourceRecentlyDown())) {
           const joined = flight.value.then((value) => {
             out[index] = value as T | null;
           });
