@@ -28,6 +28,12 @@ export interface Answer<T> {
   data: T | null;
   /** A GraphQL error's message, an HTTP status, or why the request failed (timeout, reset). */
   error: string | null;
+  /**
+   * True when the server refused the request saying nothing was changed: a GraphQL error whose
+   * `reason` is not OUTCOME_UNKNOWN (e.g. DATABASE_UNAVAILABLE with LOCK_UNAVAILABLE). False for
+   * an outcome unknown, a timeout or a reset, after which a write may have been applied.
+   */
+  refused: boolean;
   cache: { response?: string; hits?: number; misses?: number; mongoCommands?: number | null } | null;
   /** performance.now() when it was sent, and how long until the answer, ms. */
   sentAt: number;
@@ -50,11 +56,26 @@ export async function ask<T = Record<string, unknown>>(
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
-    const body = (await res.json()) as { data?: T | null; errors?: { message: string }[]; extensions?: { cache?: Answer<T>['cache'] } };
-    const error = body.errors?.[0]?.message ?? (res.ok ? null : `HTTP ${res.status}`);
-    return done({ data: body.data ?? null, error, cache: body.extensions?.cache ?? null });
+    const body = (await res.json()) as {
+      data?: T | null;
+      errors?: { message: string; extensions?: { code?: string; reason?: string } }[];
+      extensions?: { cache?: Answer<T>['cache'] };
+    };
+    const first = body.errors?.[0];
+    const error = first
+      ? `${first.extensions?.code ?? 'ERROR'}${first.extensions?.reason ? `/${first.extensions.reason}` : ''}: ${first.message}`
+      : res.ok
+        ? null
+        : `HTTP ${res.status}`;
+    const refused = first !== undefined && first.extensions?.code !== undefined && first.extensions.reason !== 'OUTCOME_UNKNOWN';
+    return done({ data: body.data ?? null, error, refused, cache: body.extensions?.cache ?? null });
   } catch (error) {
-    return done({ data: null, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error), cache: null });
+    return done({
+      data: null,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      refused: false,
+      cache: null,
+    });
   }
 }
 
