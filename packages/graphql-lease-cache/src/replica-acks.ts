@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
+import { DedicatedConnection } from './dedicated-connection.js';
 
 // Why writes wait for a replica. Redis replicates asynchronously: a master acknowledges a write
 // before any replica has it. When that master dies and its replica is promoted, whatever the
@@ -70,8 +71,8 @@ export class ReplicaAcks {
   #topology: Map<string, number> | undefined;
   #loadedAt = 0;
   #loading: Promise<void> | undefined;
-  #connection: Promise<RedisClient> | undefined;
-  #closed = false;
+  /** Its own connection: a WAIT holds up every command behind it. */
+  readonly #connection: DedicatedConnection;
 
   /** `commandTimeoutMs`: the client's command timeout, which a WAIT must end before. */
   constructor(client: RedisClient, options: ReplicaAcksOptions, commandTimeoutMs: number) {
@@ -82,6 +83,7 @@ export class ReplicaAcks {
     if (options.replicas > 0 && options.timeoutMs >= commandTimeoutMs)
       throw new TypeError(`replicaAcks.timeoutMs (${options.timeoutMs}) must be below the Redis command timeout (${commandTimeoutMs} ms)`);
     this.#client = client;
+    this.#connection = new DedicatedConnection(client, 'replica acknowledgement');
     this.#replicas = options.replicas;
     this.#timeoutMs = options.timeoutMs;
   }
@@ -100,7 +102,7 @@ export class ReplicaAcks {
    * moved: the slot map is read again).
    */
   async write(key: string, lua: string, numKeys: number, args: readonly Arg[]): Promise<{ reply: unknown; short: ReplicaAckError | null }> {
-    const connection = await this.#connect();
+    const connection = await this.#connection.get();
     const target = await this.#target(connection, key);
     let results = await this.#run(connection, ['evalsha', shaOf(lua)], numKeys, args, target.replicas);
     // A node without the script (restarted, promoted, flushed) did not run it: again as EVAL.
@@ -121,8 +123,7 @@ export class ReplicaAcks {
 
   /** Closes its connection (the cache closing). */
   close(): void {
-    this.#closed = true;
-    void this.#connection?.then((c) => c.disconnect()).catch(() => undefined);
+    this.#connection.close();
   }
 
   async #run(
@@ -136,25 +137,6 @@ export class ReplicaAcks {
     pipeline.call(command, script, numKeys, ...args);
     if (replicas > 0) pipeline.call('wait', replicas, this.#timeoutMs);
     return (await pipeline.exec()) ?? [];
-  }
-
-  /** Its own connection, opened on first use (again after a failure to open it). */
-  #connect(): Promise<RedisClient> {
-    if (this.#closed) return Promise.reject(new Error('replica acknowledgement: the cache is closed'));
-    this.#connection ??= (async () => {
-      const source = this.#client;
-      const client: RedisClient = source instanceof Cluster ? source.duplicate() : source.duplicate();
-      client.on('error', () => undefined); // the cache's own client reports Redis errors
-      try {
-        await client.connect();
-        return client;
-      } catch (error) {
-        client.disconnect();
-        this.#connection = undefined;
-        throw error;
-      }
-    })();
-    return this.#connection;
   }
 
   async #target(client: RedisClient, key: string): Promise<AckTarget> {

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis-client.js';
+import { DedicatedConnection } from '../dedicated-connection.js';
 import { ENQUEUE } from './scripts/enqueue.js';
 
 const ENQUEUE_SHA = createHash('sha1').update(ENQUEUE).digest('hex');
@@ -30,11 +31,12 @@ export class ReplicaGroupCommit {
   readonly #source: RedisClient;
   readonly #waitMs: number;
   readonly #batches = new Map<string, Waiting[]>();
-  #connection: Promise<RedisClient> | undefined;
-  #closed = false;
+  /** Its own connection: a WAIT holds up every command behind it. */
+  readonly #connection: DedicatedConnection;
 
   constructor(source: RedisClient, waitMs: number) {
     this.#source = source;
+    this.#connection = new DedicatedConnection(source, 'write-behind');
     this.#waitMs = waitMs;
   }
 
@@ -53,8 +55,7 @@ export class ReplicaGroupCommit {
 
   /** Closes its connection (the cache closing). */
   close(): void {
-    this.#closed = true;
-    void this.#connection?.then((c) => c.disconnect()).catch(() => undefined);
+    this.#connection.close();
   }
 
   /** The master of the slot of `key`, as the client's slot map has it (one group per node). */
@@ -67,7 +68,7 @@ export class ReplicaGroupCommit {
     const batch = this.#batches.get(node) ?? [];
     this.#batches.delete(node);
     try {
-      const client = await this.#connect();
+      const client = await this.#connection.get();
       const wanted = Math.max(...batch.map((w) => w.wanted));
       const first = await this.#run(client, batch, 'evalsha', wanted);
       // A node without the script (restarted, promoted, flushed) ran none of them: again as EVAL.
@@ -94,25 +95,6 @@ export class ReplicaGroupCommit {
     const results = await pipeline.exec();
     if (!results || results.length !== batch.length + 1) throw new Error('write-behind enqueue: the pipeline returned no reply');
     return { replies: results.slice(0, -1), wait: results.at(-1) as [Error | null, unknown] };
-  }
-
-  /** Its own connection, opened on first use (again after a failure to open it). */
-  #connect(): Promise<RedisClient> {
-    if (this.#closed) return Promise.reject(new Error('write-behind: the cache is closed'));
-    this.#connection ??= (async () => {
-      const source = this.#source;
-      const client: RedisClient = source instanceof Cluster ? source.duplicate() : source.duplicate();
-      client.on('error', () => undefined); // the cache's own client reports Redis errors
-      try {
-        await client.connect();
-        return client;
-      } catch (error) {
-        client.disconnect();
-        this.#connection = undefined;
-        throw error;
-      }
-    })();
-    return this.#connection;
   }
 }
 
